@@ -1,0 +1,86 @@
+"""Environment throughput: raw emulator, the full pipeline in-process, and 1..N workers."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mario_rl.env.core import MarioEnv
+from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.vector import FrameCounter, make_vector_env
+
+
+@dataclass(frozen=True)
+class Throughput:
+    setting: str
+    workers: int
+    """Worker processes; 0 when the env runs in this process."""
+    frames: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds
+
+
+def raw_emulator_fps(level: str, frames: int, seed: int) -> Throughput:
+    """`_frame_advance` alone with random buttons of the same action set: the ceiling."""
+    env = MarioEnv(level, "right_only")
+    env.reset(seed=seed)
+    emulator = env.emulator
+    buttons = np.asarray(env._action_bytes)[np.random.default_rng(seed).integers(0, 5, frames)]
+    start = time.perf_counter()
+    for button in buttons.tolist():
+        emulator._frame_advance(button)
+        if emulator._is_dying or emulator._is_dead:
+            emulator.reset()
+    seconds = time.perf_counter() - start
+    env.close()
+    return Throughput("raw emulator", 0, frames, seconds)
+
+
+def pipeline_fps(config: EnvConfig, frames: int, seed: int) -> Throughput:
+    """The full pipeline of `config` in this process, random actions."""
+    env = make_env(config, seed=seed)
+    done_frames = 0
+    start = time.perf_counter()
+    while done_frames + env.unwrapped.frames < frames:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            done_frames += info["frames"]
+            env.reset()
+    total = done_frames + env.unwrapped.frames
+    seconds = time.perf_counter() - start
+    env.close()
+    return Throughput("pipeline, in process", 0, total, seconds)
+
+
+def vector_fps(config: EnvConfig, workers: int, frames: int, seed: int) -> Throughput:
+    """`workers` worker processes; `frames` per worker, timed after start-up."""
+    envs = make_vector_env(workers, config, seed=seed)
+    try:
+        _, info = envs.reset(seed=seed)
+        counter = FrameCounter(workers)
+        counter.start(info)
+        counter.total = 0
+        start = time.perf_counter()
+        while counter.total < frames * workers:
+            counter.update(envs.step(envs.action_space.sample())[4])
+        seconds = time.perf_counter() - start
+    finally:
+        envs.close()
+    label = "1 worker" if workers == 1 else f"{workers} workers"
+    return Throughput(f"pipeline, {label}", workers, counter.total, seconds)
+
+
+def bench_env(
+    config: EnvConfig, frames: int, max_workers: int | None = None, seed: int = 0
+) -> list[Throughput]:
+    """All settings measured one after another in this run, each over about `frames` frames."""
+    max_workers = max_workers or os.cpu_count() or 1
+    results = [raw_emulator_fps(config.level, frames, seed), pipeline_fps(config, frames, seed)]
+    results += [vector_fps(config, n, frames, seed) for n in range(1, max_workers + 1)]
+    return results

@@ -1,0 +1,111 @@
+"""`EnvConfig` and `make_env`: the whole observation and reward pipeline from one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from mario_rl.env.core import MarioEnv
+from mario_rl.env.levels import parse_level
+from mario_rl.env.wrappers import (
+    ActionSpanKeepFrames,
+    ClipRewardSign,
+    CropRowsObservation,
+    EpisodeStatistics,
+    FrameStackObservation,
+    MaxPoolSkipFrames,
+    NoopStart,
+    NormalizeFromRandomMovesObservation,
+    ResizeObservation,
+    ScaleObservation,
+    StickyAction,
+    TerminateOnLifeLoss,
+    TruncateOnNoProgress,
+)
+
+
+@dataclass
+class EnvConfig:
+    """How to build one Mario environment. The defaults are the DQN (Nature) pipeline."""
+
+    level: str = "1-1"
+    """Level name (`1-1` ... `8-4`, `full`, or `SuperMarioBros-1-1-v0`)."""
+    actions: str = "simple"
+    """Action set name; see `mario-rl actions`."""
+    frame_skip: int = 4
+    """Frames each action is held for (the action span)."""
+    pool_frames: int = 2
+    """Max-pool the last this many frames of the span (ignored when `keep_frames` is set)."""
+    keep_frames: tuple[int, ...] = ()
+    """If set, stack these 1-based frames of the span instead of pooling (curiosity: 4, 8, 12)."""
+    resize: tuple[int, int] = (84, 84)
+    """(height, width) after resizing the 240x256 grayscale frame."""
+    crop_top: int = 0
+    """Rows dropped from the top of the resized frame."""
+    crop_bottom: int = 0
+    """Rows dropped from the bottom of the resized frame."""
+    frame_stack: int = 4
+    """Stack this many successive observations (1: none)."""
+    clip_rewards: bool = False
+    """Rewards to their sign (-1, 0, 1)."""
+    scale: bool = False
+    """Hand out float32 in [0, 1] instead of uint8 (agents usually scale on the device)."""
+    normalize_moves: int = 0
+    """If > 0: normalise by a per-pixel mean and scalar std from this many random moves."""
+    noop_max: int = 0
+    """Random 0..noop_max no-op frames at each reset."""
+    sticky_probability: float = 0.0
+    """Per-frame probability of repeating the previous action."""
+    end_on_life_loss: bool = False
+    """End the episode when a life is lost (matters for the full game)."""
+    no_progress_steps: int = 0
+    """If > 0: truncate an episode whose best x has not grown for this many agent steps."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes saved with the config; not read by the pipeline."""
+
+    def __post_init__(self) -> None:
+        parse_level(self.level)
+        self.resize = tuple(self.resize)
+        self.keep_frames = tuple(self.keep_frames)
+
+    @property
+    def frames_per_step(self) -> int:
+        return self.frame_skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_env(config: EnvConfig, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """Build the pipeline `config` describes. `seed` seeds the first reset and the wrappers."""
+    env: gym.Env = MarioEnv(config.level, config.actions, obs_type="gray", render_mode=render_mode)
+    if config.sticky_probability > 0:
+        env = StickyAction(env, config.sticky_probability)
+    if config.noop_max > 0:
+        env = NoopStart(env, config.noop_max)
+    if config.keep_frames:
+        env = ActionSpanKeepFrames(env, config.frame_skip, config.keep_frames)
+    else:
+        env = MaxPoolSkipFrames(env, config.frame_skip, min(config.pool_frames, config.frame_skip))
+    if config.end_on_life_loss:
+        env = TerminateOnLifeLoss(env)
+    if config.no_progress_steps > 0:
+        env = TruncateOnNoProgress(env, config.no_progress_steps)
+    env = EpisodeStatistics(env)
+    env = ResizeObservation(env, config.resize)
+    if config.crop_top or config.crop_bottom:
+        env = CropRowsObservation(env, config.crop_top, config.crop_bottom)
+    if config.frame_stack > 1:
+        env = FrameStackObservation(env, config.frame_stack)
+    if config.normalize_moves > 0:
+        env = NormalizeFromRandomMovesObservation(env, config.normalize_moves, seed=seed)
+    elif config.scale:
+        env = ScaleObservation(env)
+    if config.clip_rewards:
+        env = ClipRewardSign(env)
+    env.action_space.seed(seed)
+    if seed is not None:
+        env.reset(seed=seed)
+    return env

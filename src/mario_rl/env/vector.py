@@ -1,0 +1,117 @@
+"""`make_vector_env`: n Mario pipelines in n worker processes, observations in shared memory.
+
+Each worker runs the whole pipeline (skip, pool, resize, crop, stack) and writes only the
+final 84x84 uint8 stack into shared memory, so the parent never copies full 240x256x3
+frames between processes (doing so halves throughput; DESIGN.md section 2).
+
+Autoreset is Gymnasium's SAME_STEP mode: when env i's episode ends, the observation
+returned for it is already the first of the next episode, and `info["final_obs"][i]` /
+`info["final_info"][i]` hold the last observation and info of the finished one (masked by
+`info["_final_obs"]`). Learners bootstrap truncated episodes from `final_obs`.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+from mario_rl.env.pipeline import EnvConfig, make_env
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process of a vector env exited while the parent was waiting on it."""
+
+
+class MarioVectorEnv(AsyncVectorEnv):
+    """`AsyncVectorEnv` that turns a dead worker into a `WorkerDiedError`, never a hang."""
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        return self._guard("step", super().step, actions)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        return self._guard("reset", super().reset, **kwargs)
+
+    def _guard(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except (EOFError, BrokenPipeError, ConnectionResetError) as error:
+            dead = [
+                f"worker {index} (pid {process.pid}, exit code {process.exitcode})"
+                for index, process in enumerate(self.processes)
+                if not process.is_alive()
+            ]
+            self.close(terminate=True)
+            raise WorkerDiedError(
+                f"{', '.join(dead) or 'a worker'} died during {what}; "
+                "all workers were shut down. Check memory (`free -h`) and the worker's stderr."
+            ) from error
+
+
+def make_vector_env(
+    num_envs: int,
+    config: EnvConfig,
+    seed: int | None = None,
+    context: str = "forkserver",
+) -> MarioVectorEnv:
+    """n pipelines built from `config`; env i is seeded with `seed + i`, as `make_env` would be.
+
+    So `make_vector_env(n, c, s)` steps through the same trajectories as the n envs
+    `make_env(c, s + i)` given the same actions.
+    """
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
+    if context not in multiprocessing.get_all_start_methods():
+        raise ValueError(
+            f"context: expected one of {multiprocessing.get_all_start_methods()}, got {context!r}"
+        )
+    env_fns = [functools.partial(make_env, config) for _ in range(num_envs)]
+    try:
+        envs = MarioVectorEnv(
+            env_fns,
+            shared_memory=True,
+            context=context,
+            autoreset_mode=AutoresetMode.SAME_STEP,
+        )
+    except (EOFError, BrokenPipeError, ConnectionResetError) as error:
+        raise WorkerDiedError(
+            "a worker died while starting; run the same config with `make_env` in this "
+            "process to see its error"
+        ) from error
+    envs.action_space.seed(seed)
+    if seed is not None:
+        envs.reset(seed=seed)
+    return envs
+
+
+class FrameCounter:
+    """Counts emulator frames across a vector env's steps, autoresets included.
+
+    Budgets are in emulator frames, not agent steps: an action span, a death inside it, or
+    no-op starts all change how many frames a step costs.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self._frames_in_episode = np.zeros(num_envs, np.int64)
+        self.total = 0
+
+    def start(self, info: dict[str, Any]) -> None:
+        """Take the frames the first reset already spent (no-op starts)."""
+        self._frames_in_episode = np.asarray(info["frames"], np.int64).copy()
+        self.total += int(self._frames_in_episode.sum())
+
+    def update(self, info: dict[str, Any]) -> int:
+        """Add one vector step's frames to `total`; return the frames it took."""
+        frames_now = np.asarray(info["frames"], np.int64)
+        spent = frames_now - self._frames_in_episode
+        if "_final_info" in info:
+            ended = info["_final_info"]
+            final_frames = np.asarray(info["final_info"]["frames"], np.int64)
+            spent = np.where(ended, final_frames - self._frames_in_episode + frames_now, spent)
+        self._frames_in_episode = frames_now.copy()
+        step_frames = int(spent.sum())
+        self.total += step_frames
+        return step_frames

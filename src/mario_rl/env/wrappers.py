@@ -1,0 +1,405 @@
+"""Gymnasium wrappers for the Mario pipeline, each one change, named after what it changes.
+
+Every observation a wrapper hands out is a fresh array that no later step overwrites.
+Frame-level wrappers (sticky actions, no-op starts) go directly on `MarioEnv`; the rest go
+on top of a frame skip or an action span. `mario_rl.env.pipeline.make_env` stacks them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+StepResult = tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]
+
+
+def _uint8_box(shape: tuple[int, ...]) -> spaces.Box:
+    return spaces.Box(0, 255, shape, np.uint8)
+
+
+def _require_positive(name: str, value: int) -> None:
+    if not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+class MaxPoolSkipFrames(gym.Wrapper):
+    """Repeat each action for `skip` frames, sum the rewards, max-pool the last `pool` frames.
+
+    Max-pooling the last two frames removes the flicker of sprites the NES draws on
+    alternate frames (DQN, Mnih et al. 2015, "Methods: preprocessing").
+    `info["frames"]` keeps counting emulator frames, so budgets stay in frames.
+    """
+
+    def __init__(self, env: gym.Env, skip: int = 4, pool: int = 2) -> None:
+        super().__init__(env)
+        _require_positive("skip", skip)
+        _require_positive("pool", pool)
+        if pool > skip:
+            raise ValueError(f"pool: expected at most skip={skip} frames, got {pool}")
+        self.skip = skip
+        self.pool = pool
+
+    def step(self, action: Any) -> StepResult:
+        total_reward = 0.0
+        recent: deque[np.ndarray] = deque(maxlen=self.pool)
+        for _ in range(self.skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += float(reward)
+            recent.append(obs)
+            if terminated or truncated:
+                break
+        pooled = recent[0] if len(recent) == 1 else np.maximum.reduce(recent)
+        return pooled, total_reward, terminated, truncated, info
+
+
+class ActionSpanKeepFrames(gym.Wrapper):
+    """Repeat each action for `span` frames and stack the frames at positions `keep` (1-based).
+
+    The curiosity write-up spans 12 frames and keeps frames 4, 8 and 12, so one observation
+    shows motion. If the episode ends inside the span, the last frame fills the missing ones.
+    Observations become (len(keep), *frame_shape).
+    """
+
+    def __init__(self, env: gym.Env, span: int = 12, keep: Sequence[int] = (4, 8, 12)) -> None:
+        super().__init__(env)
+        _require_positive("span", span)
+        keep = tuple(int(k) for k in keep)
+        if not keep or list(keep) != sorted(set(keep)) or keep[0] < 1 or keep[-1] > span:
+            raise ValueError(
+                f"keep: expected increasing frame positions within 1..{span}, got {keep}"
+            )
+        self.span = span
+        self.keep = keep
+        frame_shape = env.observation_space.shape
+        self.observation_space = _uint8_box((len(keep), *frame_shape))
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return np.stack([obs] * len(self.keep)), info
+
+    def step(self, action: Any) -> StepResult:
+        kept: list[np.ndarray] = []
+        total_reward = 0.0
+        for position in range(1, self.span + 1):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += float(reward)
+            if position in self.keep:
+                kept.append(obs)
+            if terminated or truncated:
+                break
+        kept.extend([obs] * (len(self.keep) - len(kept)))
+        return np.stack(kept), total_reward, terminated, truncated, info
+
+
+class GrayscaleObservation(gym.ObservationWrapper):
+    """RGB (H, W, 3) to grayscale (H, W) with OpenCV's luma weights.
+
+    `MarioEnv(obs_type="gray")` does the same inside the emulator and is faster; this
+    wrapper is for pipelines that need colour first (recording, custom crops).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        shape = env.observation_space.shape
+        if len(shape) != 3 or shape[-1] != 3:
+            raise ValueError(f"expected an RGB observation of shape (H, W, 3), got {shape}")
+        self.observation_space = _uint8_box(shape[:2])
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(observation, cv2.COLOR_RGB2GRAY)
+
+
+class CropRowsObservation(gym.ObservationWrapper):
+    """Drop `top` and `bottom` rows of grayscale frames shaped (..., H, W) (score bar, floor)."""
+
+    def __init__(self, env: gym.Env, top: int = 0, bottom: int = 0) -> None:
+        super().__init__(env)
+        shape = env.observation_space.shape
+        height = shape[-2]
+        if top < 0 or bottom < 0 or top + bottom >= height:
+            raise ValueError(
+                f"crop: expected top, bottom >= 0 leaving at least one of {height} rows, "
+                f"got top={top}, bottom={bottom}"
+            )
+        self.top = top
+        self.stop = height - bottom
+        self.observation_space = _uint8_box((*shape[:-2], self.stop - top, shape[-1]))
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(observation[..., self.top : self.stop, :])
+
+
+class ResizeObservation(gym.ObservationWrapper):
+    """Resize grayscale frames shaped (H, W) or (K, H, W) to `shape` = (height, width).
+
+    Area averaging (OpenCV's INTER_AREA) keeps thin sprites visible at 84x84.
+    """
+
+    def __init__(self, env: gym.Env, shape: tuple[int, int] = (84, 84)) -> None:
+        super().__init__(env)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"shape: expected (height, width) of positive sizes, got {shape}")
+        old_shape = env.observation_space.shape
+        if len(old_shape) not in (2, 3):
+            raise ValueError(f"expected frames shaped (H, W) or (K, H, W), got {old_shape}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._stacked = len(old_shape) == 3
+        self.observation_space = _uint8_box((*old_shape[:-2], *self.shape))
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        height, width = self.shape
+        if not self._stacked:
+            return cv2.resize(observation, (width, height), interpolation=cv2.INTER_AREA)
+        # OpenCV resizes channels-last images: move the stack axis there and back.
+        resized = cv2.resize(
+            np.moveaxis(observation, 0, -1), (width, height), interpolation=cv2.INTER_AREA
+        )
+        return np.ascontiguousarray(np.moveaxis(resized.reshape(height, width, -1), -1, 0))
+
+
+class FrameStackObservation(gym.Wrapper):
+    """Stack the last `stack` frames along a new first axis: (stack, H, W), newest last.
+
+    At reset the first frame fills the stack, as the DQN paper does. Each observation is a
+    new array; the wrapper keeps only `stack` frames of history.
+    """
+
+    def __init__(self, env: gym.Env, stack: int = 4) -> None:
+        super().__init__(env)
+        _require_positive("stack", stack)
+        self.stack = stack
+        self._frames: deque[np.ndarray] = deque(maxlen=stack)
+        self.observation_space = _uint8_box((stack, *env.observation_space.shape))
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._frames.extend([obs] * self.stack)
+        return np.stack(self._frames), info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._frames.append(obs)
+        return np.stack(self._frames), reward, terminated, truncated, info
+
+
+class ClipRewardSign(gym.RewardWrapper):
+    """Rewards become -1, 0 or +1 (DQN's reward clipping), so one learning rate fits all levels."""
+
+    def reward(self, reward: SupportsFloat) -> float:
+        return float(np.sign(float(reward)))
+
+
+class ScaleObservation(gym.ObservationWrapper):
+    """uint8 [0, 255] to float32 [0, 1]."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = spaces.Box(0.0, 1.0, env.observation_space.shape, np.float32)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+class NormalizeFromRandomMovesObservation(gym.ObservationWrapper):
+    """(obs - per-pixel mean) / scalar std, both measured over `moves` random moves.
+
+    The curiosity write-up measures them once, at the start of training, by playing random
+    actions from the level's start; freezing them keeps the policy's input fixed while it
+    learns. Pass `mean` and `std` to reuse values measured earlier (e.g. from a checkpoint).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        moves: int = 10_000,
+        seed: int | None = None,
+        mean: np.ndarray | None = None,
+        std: float | None = None,
+    ) -> None:
+        super().__init__(env)
+        shape = env.observation_space.shape
+        if mean is None or std is None:
+            _require_positive("moves", moves)
+            mean, std = self._measure(env, moves, seed)
+        if mean.shape != shape:
+            raise ValueError(f"mean: expected shape {shape}, got {mean.shape}")
+        self.mean = mean.astype(np.float32)
+        self.std = float(max(std, 1e-6))
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape, np.float32)
+
+    @staticmethod
+    def _measure(env: gym.Env, moves: int, seed: int | None) -> tuple[np.ndarray, float]:
+        total = np.zeros(env.observation_space.shape, np.float64)
+        total_sq = 0.0
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        for _ in range(moves):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            pixels = obs.astype(np.float64)
+            total += pixels
+            total_sq += float(np.mean(pixels**2))
+            if terminated or truncated:
+                obs, _ = env.reset()
+        mean = total / moves
+        # Scalar std over all pixels and moves: E[x^2] - (E[x])^2.
+        variance = total_sq / moves - float(np.mean(mean)) ** 2
+        return mean, float(np.sqrt(max(variance, 0.0)))
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return (observation.astype(np.float32) - self.mean) / np.float32(self.std)
+
+
+class NoopStart(gym.Wrapper):
+    """Start each episode with a random number (0..`max_noops`) of no-op steps.
+
+    Put it on the frame-level env so the count is in frames. A fixed button sequence then
+    cannot pass for a policy: evaluation always uses it (DESIGN.md, section 4).
+    """
+
+    def __init__(self, env: gym.Env, max_noops: int = 30, noop_action: int = 0) -> None:
+        super().__init__(env)
+        if max_noops < 0:
+            raise ValueError(f"max_noops: expected >= 0, got {max_noops}")
+        self.max_noops = max_noops
+        self.noop_action = noop_action
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        noops = int(self.np_random.integers(0, self.max_noops + 1))
+        for _ in range(noops):
+            obs, _, terminated, truncated, info = self.env.step(self.noop_action)
+            if terminated or truncated:
+                obs, info = self.env.reset()
+        info["noops"] = noops
+        return obs, info
+
+
+class StickyAction(gym.Wrapper):
+    """With probability `repeat_probability`, the previous action is repeated instead.
+
+    Machado et al. (2018) use 0.25 per frame to keep deterministic emulators from rewarding
+    memorised button sequences.
+    """
+
+    def __init__(self, env: gym.Env, repeat_probability: float = 0.25) -> None:
+        super().__init__(env)
+        if not 0.0 <= repeat_probability < 1.0:
+            raise ValueError(
+                f"repeat_probability: expected a value in [0, 1), got {repeat_probability}"
+            )
+        self.repeat_probability = repeat_probability
+        self._last_action: Any = 0
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        self._last_action = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> StepResult:
+        if self.np_random.random() >= self.repeat_probability:
+            self._last_action = action
+        return self.env.step(self._last_action)
+
+
+class TerminateOnLifeLoss(gym.Wrapper):
+    """End the episode (`terminated`) when Mario loses a life.
+
+    Single-level envs already end on death; this matters for the full game, where the
+    game itself only ends at game over.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._lives = 0
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._lives = info["life"]
+        return obs, info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = info["life"]
+        # 255 is the game's "no lives left" value: also a loss.
+        if lives < self._lives or (lives == 255 and self._lives != 255):
+            terminated = True
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
+
+
+class TruncateOnNoProgress(gym.Wrapper):
+    """Truncate the episode when the best x has not grown for `patience` steps.
+
+    Stuck episodes (pressing against a pipe until the clock runs out) cost thousands of
+    frames and teach nothing. The cut is `truncated`, not `terminated`: the state is not
+    terminal, so value-based learners still bootstrap from it.
+    """
+
+    def __init__(self, env: gym.Env, patience: int = 200) -> None:
+        super().__init__(env)
+        _require_positive("patience", patience)
+        self.patience = patience
+        self._best_x = 0
+        self._steps_since_best = 0
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._best_x = info["x_pos"]
+        self._steps_since_best = 0
+        return obs, info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if info["x_pos"] > self._best_x:
+            self._best_x = info["x_pos"]
+            self._steps_since_best = 0
+        else:
+            self._steps_since_best += 1
+        if self._steps_since_best >= self.patience and not terminated:
+            truncated = True
+            info["no_progress"] = True
+        return obs, reward, terminated, truncated, info
+
+
+class EpisodeStatistics(gym.Wrapper):
+    """At an episode's end, `info["episode"]` holds its totals.
+
+    Keys: return (the reward seen by this wrapper, before any clipping above it), length
+    (agent steps), frames (emulator frames), max_x, flag (reached the flag), time_left (game
+    clock), score.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._return = 0.0
+        self._length = 0
+        self._max_x = 0
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._return = 0.0
+        self._length = 0
+        self._max_x = info["x_pos"]
+        return obs, info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._return += float(reward)
+        self._length += 1
+        self._max_x = max(self._max_x, info["x_pos"])
+        if terminated or truncated:
+            info["episode"] = {
+                "return": self._return,
+                "length": self._length,
+                "frames": info["frames"],
+                "max_x": self._max_x,
+                "flag": bool(info["flag_get"]),
+                "time_left": info["time"],
+                "score": info["score"],
+            }
+        return obs, reward, terminated, truncated, info

@@ -1,0 +1,70 @@
+"""Shared test fixtures: a tiny scripted frame env for exact wrapper checks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+class ScriptedFrameEnv(gym.Env):
+    """Frame t is filled with value t (mod 256); reward t; scripted x, lives and the end.
+
+    `x_script[t]`, `life_script[t]` give info["x_pos"] and info["life"] after step t;
+    the episode terminates after `length` steps.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        length: int = 50,
+        shape: tuple[int, ...] = (6, 8),
+        x_script: list[int] | None = None,
+        life_script: list[int] | None = None,
+    ) -> None:
+        self.length = length
+        self.shape = shape
+        self.x_script = x_script
+        self.life_script = life_script
+        self.observation_space = spaces.Box(0, 255, shape, np.uint8)
+        self.action_space = spaces.Discrete(3)
+        self.t = 0
+        self.actions: list[int] = []
+
+    def _info(self) -> dict[str, Any]:
+        x = self.x_script[self.t] if self.x_script else self.t
+        life = self.life_script[self.t] if self.life_script else 2
+        return {
+            "x_pos": x,
+            "life": life,
+            "frames": self.t,
+            "flag_get": False,
+            "time": 400 - self.t,
+            "score": 0,
+        }
+
+    def _frame(self) -> np.ndarray:
+        return np.full(self.shape, self.t % 256, np.uint8)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.actions = []
+        return self._frame(), self._info()
+
+    def step(self, action: int):
+        self.t += 1
+        self.actions.append(int(action))
+        return self._frame(), float(self.t), self.t >= self.length, False, self._info()
+
+
+@pytest.fixture
+def scripted_env() -> type[ScriptedFrameEnv]:
+    return ScriptedFrameEnv

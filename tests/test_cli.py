@@ -1,0 +1,62 @@
+"""Every command once, on tiny budgets, through the real entry point."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mario_rl.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mario_rl", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("levels", "actions", "random", "bench"):
+        assert command in result.stdout
+
+
+def test_levels(capsys):
+    assert main(["levels"]) == 0
+    out = capsys.readouterr().out
+    assert "8-4" in out and "1-1" in out and "full" in out
+
+
+def test_actions(capsys):
+    assert main(["actions", "curiosity"]) == 0
+    out = capsys.readouterr().out
+    assert "right+A+B" in out and " 13 " in out
+
+
+def test_random_agent_reports_frames_per_second_and_furthest_x():
+    result = run_cli("random", "--level", "1-1", "--steps", "40", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "frames/s" in result.stdout and "furthest x" in result.stdout
+    assert "160 frames" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["random", "--level", "9-9"], "unknown level '9-9': expected W-S"),
+        (["random", "--steps", "0"], "expected a positive integer, got '0'"),
+        (["actions", "everything"], "unknown action set 'everything'"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_env_prints_the_table():
+    result = run_cli("bench", "env", "--frames", "120", "--max-workers", "2")
+    assert result.returncode == 0, result.stderr
+    for setting in ("raw emulator", "in process", "1 worker", "2 workers"):
+        assert setting in result.stdout

@@ -1,0 +1,130 @@
+"""The real emulator through MarioEnv and make_env."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from mario_rl.env.core import MarioEnv
+from mario_rl.env.levels import UnknownLevelError
+from mario_rl.env.pipeline import EnvConfig, make_env
+
+RIGHT_RUN = 3  # "right + B" in right_only
+
+
+@pytest.fixture(scope="module")
+def mario() -> MarioEnv:
+    env = MarioEnv("1-1", "right_only", obs_type="gray")
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("obs_type", ["rgb", "gray"])
+def test_mario_env_passes_gymnasiums_checker(obs_type):
+    env = MarioEnv("1-1", "simple", obs_type=obs_type)
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+CONFIGS = {
+    "nature": EnvConfig(),
+    "curiosity": EnvConfig(
+        actions="curiosity",
+        frame_skip=12,
+        keep_frames=(4, 8, 12),
+        resize=(110, 84),
+        crop_top=18,
+        crop_bottom=8,
+        frame_stack=1,
+    ),
+    "robust": EnvConfig(
+        noop_max=10,
+        sticky_probability=0.25,
+        end_on_life_loss=True,
+        no_progress_steps=20,
+        clip_rewards=True,
+        scale=True,
+        resize=(42, 42),
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped")
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_pipelines_pass_gymnasiums_checker(name):
+    env = make_env(CONFIGS[name], seed=0)
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+def test_pipeline_shapes():
+    shapes = {name: make_env(config).observation_space.shape for name, config in CONFIGS.items()}
+    assert shapes == {"nature": (4, 84, 84), "curiosity": (3, 84, 84), "robust": (4, 42, 42)}
+
+
+def test_observations_are_copies_not_views_of_the_screen(mario):
+    first, _ = mario.reset(seed=0)
+    kept = first.copy()
+    for _ in range(30):
+        obs, *_ = mario.step(RIGHT_RUN)
+    assert not np.shares_memory(obs, mario.emulator.screen)
+    assert np.array_equal(first, kept), "a later step changed an observation handed out earlier"
+    assert not np.array_equal(first, obs)
+
+
+def test_running_right_earns_progress_reward_and_x(mario):
+    _, info = mario.reset(seed=0)
+    start_x = info["x_pos"]
+    rewards = [mario.step(RIGHT_RUN)[1] for _ in range(60)]
+    _, _, _, _, info = mario.step(RIGHT_RUN)
+    assert info["x_pos"] > start_x + 80
+    assert sum(rewards) > 40
+    assert info["frames"] == 61 and info["world"] == 1 and info["stage"] == 1
+
+
+def test_death_ends_the_episode_with_the_penalty():
+    env = MarioEnv("1-1", "lnr")
+    env.reset(seed=0)
+    # Walking right without jumping runs into the first goomba.
+    for _ in range(2000):
+        _, reward, terminated, truncated, info = env.step(2)
+        if terminated:
+            break
+    assert terminated and not truncated and not info["flag_get"]
+    assert reward < -10
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(0)
+    env.close()
+
+
+def test_same_seed_same_trajectory():
+    config = EnvConfig(noop_max=20, sticky_probability=0.25)
+    runs = []
+    for _ in range(2):
+        env = make_env(config, seed=7)
+        obs, _ = env.reset(seed=7)
+        trace = [obs]
+        for action in np.random.default_rng(0).integers(0, 7, 60):
+            obs, _, terminated, truncated, _ = env.step(action)
+            trace.append(obs)
+            if terminated or truncated:
+                trace.append(env.reset()[0])
+        runs.append(np.stack(trace))
+        env.close()
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_snapshot_reset_resumes_from_the_saved_state(mario):
+    mario.reset(seed=0)
+    for _ in range(60):
+        mario.step(RIGHT_RUN)
+    snapshot = mario.snapshot()
+    obs_then, _, _, _, info_then = mario.step(0)
+    _, info = mario.reset(options={"snapshot": snapshot})
+    assert info["x_pos"] == pytest.approx(info_then["x_pos"], abs=3)
+    obs_again, *_ = mario.step(0)
+    assert np.array_equal(obs_then, obs_again)
+
+
+def test_unknown_level_in_config():
+    with pytest.raises(UnknownLevelError):
+        EnvConfig(level="0-0")

@@ -1,0 +1,68 @@
+"""make_vector_env against single envs, autoreset, frame counting, a dead worker."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.vector import FrameCounter, WorkerDiedError, make_vector_env
+
+# Short episodes so autoresets happen within a few hundred steps.
+CONFIG = EnvConfig(actions="right_only", noop_max=8, sticky_probability=0.2, no_progress_steps=15)
+
+
+def test_vector_env_equals_single_envs_under_the_same_seeds():
+    num_envs = 2
+    envs = make_vector_env(num_envs, CONFIG, seed=11)
+    singles = [make_env(CONFIG, seed=11 + i) for i in range(num_envs)]
+    try:
+        obs, info = envs.reset(seed=11)
+        counter = FrameCounter(num_envs)
+        counter.start(info)
+        single_frames = 0
+        for i, env in enumerate(singles):
+            single_obs, _ = env.reset(seed=11 + i)
+            assert np.array_equal(obs[i], single_obs)
+        assert obs.dtype == np.uint8 and obs.shape == (2, 4, 84, 84)
+        rng = np.random.default_rng(0)
+        autoresets = 0
+        for _ in range(150):
+            actions = rng.integers(0, 5, num_envs)
+            obs, rewards, terminated, truncated, info = envs.step(actions)
+            counter.update(info)
+            for i, env in enumerate(singles):
+                s_obs, s_reward, s_term, s_trunc, s_info = env.step(actions[i])
+                assert (s_reward, s_term, s_trunc) == (rewards[i], terminated[i], truncated[i])
+                if s_term or s_trunc:
+                    autoresets += 1
+                    assert info["_final_obs"][i]
+                    assert np.array_equal(info["final_obs"][i], s_obs)
+                    assert info["final_info"]["episode"]["max_x"][i] == s_info["episode"]["max_x"]
+                    single_frames += s_info["frames"]
+                    s_obs, _ = env.reset()
+                assert np.array_equal(obs[i], s_obs)
+        assert autoresets >= 2
+        single_frames += sum(env.unwrapped.frames for env in singles)
+        assert counter.total == single_frames
+    finally:
+        envs.close()
+        for env in singles:
+            env.close()
+
+
+def test_a_dead_worker_raises_a_clear_error_not_a_hang():
+    envs = make_vector_env(2, CONFIG, seed=0)
+    victim = envs.processes[1]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(timeout=30)
+    with pytest.raises(WorkerDiedError, match=r"worker 1 \(pid \d+, exit code -9\) died during"):
+        envs.step(np.zeros(2, np.int64))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_envs: expected a positive integer, got 0"):
+        make_vector_env(0, CONFIG)
+    with pytest.raises(ValueError, match="context: expected one of"):
+        make_vector_env(1, CONFIG, context="threads")

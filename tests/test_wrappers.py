@@ -1,0 +1,193 @@
+"""Each wrapper on a scripted env where every number can be worked out by hand."""
+
+import numpy as np
+import pytest
+
+from mario_rl.env.wrappers import (
+    ActionSpanKeepFrames,
+    ClipRewardSign,
+    CropRowsObservation,
+    EpisodeStatistics,
+    FrameStackObservation,
+    MaxPoolSkipFrames,
+    NoopStart,
+    NormalizeFromRandomMovesObservation,
+    ResizeObservation,
+    ScaleObservation,
+    StickyAction,
+    TerminateOnLifeLoss,
+    TruncateOnNoProgress,
+)
+
+
+def test_max_pool_skip_sums_rewards_and_pools_the_last_two_frames(scripted_env):
+    env = MaxPoolSkipFrames(scripted_env(), skip=4, pool=2)
+    env.reset()
+    obs, reward, terminated, _, info = env.step(1)
+    assert reward == 1 + 2 + 3 + 4
+    assert (obs == 4).all() and obs.dtype == np.uint8
+    assert info["frames"] == 4 and not terminated
+
+
+def test_max_pool_takes_the_brighter_pixel_of_either_frame(scripted_env):
+    class Flicker(scripted_env):
+        def _frame(self):
+            frame = np.zeros(self.shape, np.uint8)
+            frame[self.t % 2, 0] = 200  # a sprite drawn on alternate rows each frame
+            return frame
+
+    env = MaxPoolSkipFrames(Flicker(), skip=4, pool=2)
+    env.reset()
+    obs, *_ = env.step(0)
+    assert obs[0, 0] == 200 and obs[1, 0] == 200
+
+
+def test_skip_stops_at_the_end_of_the_episode(scripted_env):
+    env = MaxPoolSkipFrames(scripted_env(length=6), skip=4)
+    env.reset()
+    env.step(0)
+    obs, reward, terminated, _, info = env.step(0)
+    assert terminated and reward == 5 + 6 and info["frames"] == 6 and (obs == 6).all()
+
+
+def test_skip_validates_its_arguments(scripted_env):
+    with pytest.raises(ValueError, match="pool: expected at most skip=2"):
+        MaxPoolSkipFrames(scripted_env(), skip=2, pool=3)
+    with pytest.raises(ValueError, match="skip: expected a positive integer, got 0"):
+        MaxPoolSkipFrames(scripted_env(), skip=0)
+
+
+def test_action_span_keeps_frames_4_8_12(scripted_env):
+    env = ActionSpanKeepFrames(scripted_env(), span=12, keep=(4, 8, 12))
+    obs, _ = env.reset()
+    assert obs.shape == (3, 6, 8) and env.observation_space.shape == (3, 6, 8)
+    obs, reward, *_ = env.step(2)
+    assert [int(frame[0, 0]) for frame in obs] == [4, 8, 12]
+    assert reward == sum(range(1, 13))
+    obs, *_ = env.step(2)
+    assert [int(frame[0, 0]) for frame in obs] == [16, 20, 24]
+
+
+def test_action_span_pads_with_the_last_frame_when_the_episode_ends(scripted_env):
+    env = ActionSpanKeepFrames(scripted_env(length=6), span=12, keep=(4, 8, 12))
+    env.reset()
+    obs, _, terminated, *_ = env.step(0)
+    assert terminated and [int(frame[0, 0]) for frame in obs] == [4, 6, 6]
+
+
+def test_action_span_rejects_bad_keep(scripted_env):
+    with pytest.raises(ValueError, match="keep: expected increasing frame positions"):
+        ActionSpanKeepFrames(scripted_env(), span=12, keep=(4, 13))
+    with pytest.raises(ValueError, match="keep: expected increasing"):
+        ActionSpanKeepFrames(scripted_env(), span=12, keep=(8, 4))
+
+
+def test_crop_resize_and_stack_shapes_and_values(scripted_env):
+    env = CropRowsObservation(scripted_env(shape=(10, 8)), top=3, bottom=1)
+    assert env.observation_space.shape == (6, 8)
+    env = ResizeObservation(env, (3, 4))
+    env = FrameStackObservation(env, 4)
+    obs, _ = env.reset()
+    assert obs.shape == (4, 3, 4) == env.observation_space.shape
+    assert (obs == 0).all()
+    obs, *_ = env.step(0)
+    obs, *_ = env.step(0)
+    assert [int(frame[0, 0]) for frame in obs] == [0, 0, 1, 2]
+
+
+def test_crop_rejects_cropping_everything(scripted_env):
+    with pytest.raises(ValueError, match="leaving at least one of 6 rows"):
+        CropRowsObservation(scripted_env(), top=3, bottom=3)
+
+
+def test_resize_handles_a_stack_of_three_frames_as_frames_not_colour(scripted_env):
+    env = ActionSpanKeepFrames(scripted_env(shape=(20, 16)), span=3, keep=(1, 2, 3))
+    env = ResizeObservation(env, (5, 4))
+    env.reset()
+    obs, *_ = env.step(0)
+    assert obs.shape == (3, 5, 4)
+    assert [int(frame[2, 2]) for frame in obs] == [1, 2, 3]
+
+
+def test_frame_stack_outputs_are_not_overwritten_by_later_steps(scripted_env):
+    env = FrameStackObservation(scripted_env(), 2)
+    first, _ = env.reset()
+    second, *_ = env.step(0)
+    env.step(0)
+    assert (first == 0).all() and [int(f[0, 0]) for f in second] == [0, 1]
+
+
+def test_clip_and_scale(scripted_env):
+    env = ScaleObservation(ClipRewardSign(scripted_env()))
+    env.reset()
+    obs, reward, *_ = env.step(0)
+    assert reward == 1.0 and obs.dtype == np.float32
+    assert np.allclose(obs, 1 / 255)
+
+
+def test_normalize_uses_per_pixel_mean_and_scalar_std(scripted_env):
+    env = NormalizeFromRandomMovesObservation(scripted_env(length=1000), moves=4, seed=0)
+    # Frames 1..4 were seen: mean 2.5 everywhere, std of {1, 2, 3, 4} = sqrt(1.25).
+    assert np.allclose(env.mean, 2.5)
+    assert env.std == pytest.approx(np.sqrt(1.25))
+    obs, _ = env.reset()
+    assert np.allclose(obs, (0 - 2.5) / np.sqrt(1.25))
+
+
+def test_noop_start_is_seeded_and_counts_frames(scripted_env):
+    counts = []
+    for _ in range(2):
+        env = NoopStart(scripted_env(), max_noops=30)
+        counts.append([env.reset(seed=seed)[1]["noops"] for seed in range(10)])
+    assert counts[0] == counts[1]
+    assert len(set(counts[0])) > 1 and max(counts[0]) <= 30
+    env = NoopStart(scripted_env(), max_noops=30)
+    _, info = env.reset(seed=3)
+    assert info["frames"] == info["noops"] and set(env.unwrapped.actions) <= {0}
+
+
+def test_sticky_action_repeats_the_previous_action_sometimes(scripted_env):
+    env = StickyAction(scripted_env(length=10_000), repeat_probability=0.25)
+    env.reset(seed=0)
+    for t in range(2000):
+        env.step(1 + t % 2)
+    actions = np.array(env.unwrapped.actions)
+    wanted = 1 + np.arange(2000) % 2
+    repeated = np.mean(actions != wanted)
+    assert 0.2 < repeated < 0.3
+    with pytest.raises(ValueError, match=r"expected a value in \[0, 1\)"):
+        StickyAction(scripted_env(), 1.0)
+
+
+def test_terminate_on_life_loss(scripted_env):
+    lives = [2, 2, 2, 1, 1]
+    env = TerminateOnLifeLoss(scripted_env(life_script=lives))
+    env.reset()
+    assert not env.step(0)[2] and not env.step(0)[2]
+    assert env.step(0)[2]
+
+
+def test_truncate_on_no_progress_truncates_not_terminates(scripted_env):
+    xs = [0, 5, 10, 10, 9, 10, 10, 11, 11, 11, 11, 11]
+    env = TruncateOnNoProgress(scripted_env(x_script=xs), patience=3)
+    env.reset()
+    flags = [env.step(0)[2:4] for _ in range(10)]
+    # best x 10 at step 2; steps 3, 4, 5 make no progress -> truncated at step 5.
+    assert flags[4] == (False, True)
+    assert all(flag == (False, False) for flag in flags[:4])
+
+
+def test_episode_statistics(scripted_env):
+    env = EpisodeStatistics(MaxPoolSkipFrames(scripted_env(length=10), skip=4))
+    env.reset()
+    infos = [env.step(0)[4] for _ in range(3)]
+    assert "episode" not in infos[0]
+    assert infos[2]["episode"] == {
+        "return": float(sum(range(1, 11))),
+        "length": 3,
+        "frames": 10,
+        "max_x": 10,
+        "flag": False,
+        "time_left": 390,
+        "score": 0,
+    }
