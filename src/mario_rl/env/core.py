@@ -20,6 +20,20 @@ from nes_py.nes_env import SCREEN_HEIGHT, SCREEN_WIDTH
 
 from mario_rl.env.actions import action_bytes, action_set, buttons_to_byte
 from mario_rl.env.levels import Level, parse_level
+from mario_rl.env.ram import (
+    COIN_DIGITS,
+    LIVES,
+    PLAYER_PAGE,
+    PLAYER_X,
+    PLAYER_Y_PIXEL,
+    PLAYER_Y_VIEWPORT,
+    POWER,
+    SCORE_DIGITS,
+    STAGE,
+    TIME_DIGITS,
+    WORLD,
+    package_y,
+)
 
 ObsType = Literal["rgb", "gray"]
 
@@ -30,19 +44,6 @@ REWARD_LIMIT = 15.0
 # x jumps by more than this in one frame only on warps and pipe exits: not progress.
 MAX_X_STEP_PER_FRAME = 5
 
-# RAM addresses, read as plain bytes (see the SMB RAM map; same as gym-super-mario-bros).
-_PLAYER_STATE = 0x000E
-_Y_VIEWPORT = 0x00B5
-_PLAYER_PAGE = 0x006D
-_PLAYER_X = 0x0086
-_Y_PIXEL = 0x03B8
-_LIVES = 0x075A
-_STATUS = 0x0756
-_WORLD = 0x075F
-_STAGE = 0x075C
-_TIME_DIGITS = 0x07F8
-_SCORE_DIGITS = 0x07DE
-_COIN_DIGITS = 0x07ED
 _STATUS_NAMES = ("small", "tall", "fireball")
 
 
@@ -171,30 +172,26 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         return self.emulator.observation(self._observation_mode)
 
     def _x_pos(self) -> int:
-        return int(self.ram[_PLAYER_PAGE]) * 256 + int(self.ram[_PLAYER_X])
+        return int(self.ram[PLAYER_PAGE]) * 256 + int(self.ram[PLAYER_X])
 
     def _time(self) -> int:
-        digits = self.ram[_TIME_DIGITS : _TIME_DIGITS + 3]
+        digits = self.ram[TIME_DIGITS : TIME_DIGITS + 3]
         return int(digits[0]) * 100 + int(digits[1]) * 10 + int(digits[2])
 
     def _info(self, flag_get: bool) -> dict[str, Any]:
         ram = self.ram
-        y_viewport = int(ram[_Y_VIEWPORT])
-        y_pixel = int(ram[_Y_PIXEL])
-        # Above the screen the y pixel wraps around: same convention as the package's y_pos.
-        y_pos = 255 + (255 - y_pixel) if y_viewport < 1 else 255 - y_pixel
-        status = int(ram[_STATUS])
+        status = int(ram[POWER])
         return {
             "x_pos": self._x_last,
-            "y_pos": y_pos,
+            "y_pos": package_y(int(ram[PLAYER_Y_VIEWPORT]), int(ram[PLAYER_Y_PIXEL])),
             "time": self._time_last,
             "flag_get": bool(flag_get),
-            "world": int(ram[_WORLD]) + 1,
-            "stage": int(ram[_STAGE]) + 1,
-            "life": int(ram[_LIVES]),
+            "world": int(ram[WORLD]) + 1,
+            "stage": int(ram[STAGE]) + 1,
+            "life": int(ram[LIVES]),
             "status": _STATUS_NAMES[min(status, 2)],
-            "score": _digits(ram[_SCORE_DIGITS : _SCORE_DIGITS + 6]),
-            "coins": _digits(ram[_COIN_DIGITS : _COIN_DIGITS + 2]),
+            "score": _digits(ram[SCORE_DIGITS : SCORE_DIGITS + 6]),
+            "coins": _digits(ram[COIN_DIGITS : COIN_DIGITS + 2]),
             "frames": self._frames,
         }
 

@@ -68,6 +68,8 @@ STAGE = 0x075C
 WORLD = 0x075F
 STAR_TIMER = 0x079F
 TIME_DIGITS = 0x07F8  # 3 bytes, one decimal digit each
+SCORE_DIGITS = 0x07DE  # 6 bytes, one decimal digit each
+COIN_DIGITS = 0x07ED  # 2 bytes, one decimal digit each
 
 A_BUTTON = 0x80
 PLAYER_DYING = 0x0B
@@ -192,8 +194,7 @@ def read_mario(ram: np.ndarray) -> MarioRamState:
         stage,
         player_state,
     ) = ram[_MARIO_ADDRESSES].tolist()
-    # gym-super-mario-bros: above the viewport the y position overflows past 255.
-    y = 255 + (255 - y_pixel) if y_viewport < 1 else 255 - y_pixel
+    y = package_y(y_viewport, y_pixel)
     return MarioRamState(
         x=page * 256 + x,
         y=y,
@@ -208,6 +209,14 @@ def read_mario(ram: np.ndarray) -> MarioRamState:
         stage=stage + 1,
         player_state=player_state,
     )
+
+
+def package_y(y_viewport: int, y_pixel: int) -> int:
+    """Mario's height as gym-super-mario-bros's ``info["y_pos"]``: up is positive.
+
+    Above the viewport (0xB5 < 1) the pixel row wraps, so the package counts past 255.
+    """
+    return 255 + (255 - y_pixel) if y_viewport < 1 else 255 - y_pixel
 
 
 def _screen_y(viewport: int, y: int) -> int:
