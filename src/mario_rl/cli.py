@@ -13,6 +13,7 @@ from rich.table import Table
 from mario_rl import __version__
 from mario_rl.env.actions import ACTION_SET_NOTES, ACTION_SETS, UnknownActionSetError, describe
 from mario_rl.env.levels import UnknownLevelError, all_levels, parse_level
+from mario_rl.gridworld_cli import add_grid_command
 
 console = Console(width=max(Console().width, 100))
 
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_env.add_argument("--seed", type=int, default=0)
     bench_env.set_defaults(func=cmd_bench_env)
+    add_grid_command(commands)
     return parser
 
 
