@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.vector import FrameCounter, WorkerDiedError, make_vector_env
 
 # Short episodes so autoresets happen within a few hundred steps.
@@ -66,3 +66,19 @@ def test_bad_arguments():
         make_vector_env(0, CONFIG)
     with pytest.raises(ValueError, match="context: expected one of"):
         make_vector_env(1, CONFIG, context="threads")
+
+
+def test_normalising_workers_share_one_measurement():
+    config = EnvConfig(actions="right_only", frame_stack=1, resize=(42, 42), normalize_moves=30)
+    stats = measure_obs_stats(config, seed=3)
+    assert stats.mean.shape == (42, 42) and stats.std > 0
+    envs = make_vector_env(2, config, seed=3)
+    single = make_env(config, seed=3, obs_stats=stats)
+    try:
+        obs, _ = envs.reset(seed=3)
+        single_obs, _ = single.reset(seed=3)
+        assert obs.dtype == np.float32
+        assert np.allclose(obs[0], single_obs) and np.allclose(obs[1], single_obs)
+    finally:
+        envs.close()
+        single.close()

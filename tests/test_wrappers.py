@@ -11,12 +11,13 @@ from mario_rl.env.wrappers import (
     FrameStackObservation,
     MaxPoolSkipFrames,
     NoopStart,
-    NormalizeFromRandomMovesObservation,
+    NormalizeObservation,
     ResizeObservation,
     ScaleObservation,
     StickyAction,
     TerminateOnLifeLoss,
     TruncateOnNoProgress,
+    measure_observation_stats,
 )
 
 
@@ -126,10 +127,11 @@ def test_clip_and_scale(scripted_env):
 
 
 def test_normalize_uses_per_pixel_mean_and_scalar_std(scripted_env):
-    env = NormalizeFromRandomMovesObservation(scripted_env(length=1000), moves=4, seed=0)
+    stats = measure_observation_stats(scripted_env(length=1000), moves=4, seed=0)
     # Frames 1..4 were seen: mean 2.5 everywhere, std of {1, 2, 3, 4} = sqrt(1.25).
-    assert np.allclose(env.mean, 2.5)
-    assert env.std == pytest.approx(np.sqrt(1.25))
+    assert np.allclose(stats.mean, 2.5)
+    assert stats.std == pytest.approx(np.sqrt(1.25))
+    env = NormalizeObservation(scripted_env(length=1000), stats)
     obs, _ = env.reset()
     assert np.allclose(obs, (0 - 2.5) / np.sqrt(1.25))
 
@@ -191,3 +193,9 @@ def test_episode_statistics(scripted_env):
         "time_left": 390,
         "score": 0,
     }
+
+
+def test_normalize_rejects_stats_of_another_shape(scripted_env):
+    stats = measure_observation_stats(scripted_env(shape=(2, 2)), moves=2, seed=0)
+    with pytest.raises(ValueError, match=r"stats.mean: expected shape \(6, 8\), got \(2, 2\)"):
+        NormalizeObservation(scripted_env(), stats)

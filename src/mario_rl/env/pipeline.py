@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
@@ -17,12 +17,14 @@ from mario_rl.env.wrappers import (
     FrameStackObservation,
     MaxPoolSkipFrames,
     NoopStart,
-    NormalizeFromRandomMovesObservation,
+    NormalizeObservation,
+    ObservationStats,
     ResizeObservation,
     ScaleObservation,
     StickyAction,
     TerminateOnLifeLoss,
     TruncateOnNoProgress,
+    measure_observation_stats,
 )
 
 
@@ -78,8 +80,17 @@ class EnvConfig:
         return asdict(self)
 
 
-def make_env(config: EnvConfig, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
-    """Build the pipeline `config` describes. `seed` seeds the first reset and the wrappers."""
+def make_env(
+    config: EnvConfig,
+    seed: int | None = None,
+    render_mode: str | None = None,
+    obs_stats: ObservationStats | None = None,
+) -> gym.Env:
+    """Build the pipeline `config` describes. `seed` seeds the first reset and the wrappers.
+
+    With `config.normalize_moves > 0`, pass `obs_stats` from `measure_obs_stats` (measured
+    once and shared); without them this env measures its own, which is slow.
+    """
     env: gym.Env = MarioEnv(config.level, config.actions, obs_type="gray", render_mode=render_mode)
     if config.sticky_probability > 0:
         env = StickyAction(env, config.sticky_probability)
@@ -100,7 +111,9 @@ def make_env(config: EnvConfig, seed: int | None = None, render_mode: str | None
     if config.frame_stack > 1:
         env = FrameStackObservation(env, config.frame_stack)
     if config.normalize_moves > 0:
-        env = NormalizeFromRandomMovesObservation(env, config.normalize_moves, seed=seed)
+        if obs_stats is None:
+            obs_stats = measure_observation_stats(env, config.normalize_moves, seed)
+        env = NormalizeObservation(env, obs_stats)
     elif config.scale:
         env = ScaleObservation(env)
     if config.clip_rewards:
@@ -109,3 +122,17 @@ def make_env(config: EnvConfig, seed: int | None = None, render_mode: str | None
     if seed is not None:
         env.reset(seed=seed)
     return env
+
+
+def measure_obs_stats(config: EnvConfig, seed: int | None = None) -> ObservationStats:
+    """The normalisation stats of `config`: `config.normalize_moves` random moves, measured once."""
+    if config.normalize_moves < 1:
+        raise ValueError(
+            f"normalize_moves: expected > 0 to measure stats, got {config.normalize_moves}"
+        )
+    unnormalized = replace(config, normalize_moves=0, scale=False)
+    env = make_env(unnormalized)
+    try:
+        return measure_observation_stats(env, config.normalize_moves, seed)
+    finally:
+        env.close()

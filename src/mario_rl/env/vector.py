@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
-from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
+from mario_rl.env.wrappers import ObservationStats
 
 
 class WorkerDiedError(RuntimeError):
@@ -56,11 +57,13 @@ def make_vector_env(
     config: EnvConfig,
     seed: int | None = None,
     context: str = "forkserver",
+    obs_stats: ObservationStats | None = None,
 ) -> MarioVectorEnv:
     """n pipelines built from `config`; env i is seeded with `seed + i`, as `make_env` would be.
 
     So `make_vector_env(n, c, s)` steps through the same trajectories as the n envs
-    `make_env(c, s + i)` given the same actions.
+    `make_env(c, s + i)` given the same actions. With `config.normalize_moves > 0` all
+    workers share one set of `obs_stats`, measured here once if not given.
     """
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
@@ -68,7 +71,9 @@ def make_vector_env(
         raise ValueError(
             f"context: expected one of {multiprocessing.get_all_start_methods()}, got {context!r}"
         )
-    env_fns = [functools.partial(make_env, config) for _ in range(num_envs)]
+    if config.normalize_moves > 0 and obs_stats is None:
+        obs_stats = measure_obs_stats(config, seed)
+    env_fns = [functools.partial(make_env, config, obs_stats=obs_stats) for _ in range(num_envs)]
     try:
         envs = MarioVectorEnv(
             env_fns,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import cv2
@@ -206,53 +207,63 @@ class ScaleObservation(gym.ObservationWrapper):
         return observation.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
-class NormalizeFromRandomMovesObservation(gym.ObservationWrapper):
-    """(obs - per-pixel mean) / scalar std, both measured over `moves` random moves.
+@dataclass(frozen=True)
+class ObservationStats:
+    """A per-pixel mean and a scalar std of observations, for normalisation."""
 
-    The curiosity write-up measures them once, at the start of training, by playing random
-    actions from the level's start; freezing them keeps the policy's input fixed while it
-    learns. Pass `mean` and `std` to reuse values measured earlier (e.g. from a checkpoint).
+    mean: np.ndarray
+    std: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObservationStats:
+        return cls(np.asarray(data["mean"], np.float32), float(data["std"]))
+
+
+def measure_observation_stats(env: gym.Env, moves: int, seed: int | None) -> ObservationStats:
+    """Play `moves` uniformly random moves from the level's start; average what is seen.
+
+    The std is one number over all pixels and moves: sqrt(E[x^2] - E[x]^2).
+    """
+    _require_positive("moves", moves)
+    total = np.zeros(env.observation_space.shape, np.float64)
+    total_sq = 0.0
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    for _ in range(moves):
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        pixels = obs.astype(np.float64)
+        total += pixels
+        total_sq += float(np.mean(pixels**2))
+        if terminated or truncated:
+            env.reset()
+    mean = total / moves
+    variance = total_sq / moves - float(np.mean(mean)) ** 2
+    return ObservationStats(mean.astype(np.float32), float(np.sqrt(max(variance, 0.0))))
+
+
+class NormalizeObservation(gym.ObservationWrapper):
+    """(obs - per-pixel mean) / scalar std, with `stats` measured once beforehand.
+
+    The curiosity write-up measures them over 10,000 random moves at the start of the level
+    (`measure_observation_stats`) and freezes them, so the policy's input scale stays fixed
+    while it learns. Every worker and evaluation must use the same stats: measure once, pass
+    them in, save them with the checkpoint.
     """
 
-    def __init__(
-        self,
-        env: gym.Env,
-        moves: int = 10_000,
-        seed: int | None = None,
-        mean: np.ndarray | None = None,
-        std: float | None = None,
-    ) -> None:
+    def __init__(self, env: gym.Env, stats: ObservationStats) -> None:
         super().__init__(env)
         shape = env.observation_space.shape
-        if mean is None or std is None:
-            _require_positive("moves", moves)
-            mean, std = self._measure(env, moves, seed)
-        if mean.shape != shape:
-            raise ValueError(f"mean: expected shape {shape}, got {mean.shape}")
-        self.mean = mean.astype(np.float32)
-        self.std = float(max(std, 1e-6))
+        if stats.mean.shape != shape:
+            raise ValueError(f"stats.mean: expected shape {shape}, got {stats.mean.shape}")
+        self.mean = stats.mean.astype(np.float32)
+        self.std = np.float32(max(stats.std, 1e-6))
         self.observation_space = spaces.Box(-np.inf, np.inf, shape, np.float32)
 
-    @staticmethod
-    def _measure(env: gym.Env, moves: int, seed: int | None) -> tuple[np.ndarray, float]:
-        total = np.zeros(env.observation_space.shape, np.float64)
-        total_sq = 0.0
-        obs, _ = env.reset(seed=seed)
-        env.action_space.seed(seed)
-        for _ in range(moves):
-            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            pixels = obs.astype(np.float64)
-            total += pixels
-            total_sq += float(np.mean(pixels**2))
-            if terminated or truncated:
-                obs, _ = env.reset()
-        mean = total / moves
-        # Scalar std over all pixels and moves: E[x^2] - (E[x])^2.
-        variance = total_sq / moves - float(np.mean(mean)) ** 2
-        return mean, float(np.sqrt(max(variance, 0.0)))
-
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        return (observation.astype(np.float32) - self.mean) / np.float32(self.std)
+        return (observation.astype(np.float32) - self.mean) / self.std
 
 
 class NoopStart(gym.Wrapper):
