@@ -8,9 +8,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+# One torch thread: a second spins on the cores the env worker processes need.
+torch.set_num_threads(1)
 
 
 class ScriptedFrameEnv(gym.Env):

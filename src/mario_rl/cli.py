@@ -133,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         "  mario-rl levels\n"
         "  mario-rl actions curiosity\n"
         "  mario-rl random --level 1-1 --steps 2000\n"
-        "  mario-rl bench env --frames 3000\n",
+        "  mario-rl bench env --frames 3000\n"
+        "  mario-rl train --preset dqn-fast --level 1-1 --frames 2e6\n"
+        "  mario-rl eval runs/1-1__ddqn__0__20250101-120000 --episodes 20\n"
+        "  mario-rl record runs/1-1__ddqn__0__20250101-120000 --out mario.mp4\n"
+        "  mario-rl compare runs/*tutorial* --out dqn-vs-ddqn.png\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mario-rl {__version__}")
@@ -182,6 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench_env.add_argument("--seed", type=int, default=0)
     bench_env.set_defaults(func=cmd_bench_env)
     add_grid_command(commands)
+    from mario_rl.play_cli import add_play_commands
+
+    add_play_commands(commands)
+    from mario_rl.train_cli import add_training_commands
+
+    add_training_commands(commands)
+    from mario_rl.cs229_cli import add_cs229_commands
+
+    add_cs229_commands(commands)
+    from mario_rl.levels_table import add_levels_table_command
+
+    add_levels_table_command(commands)
     return parser
 
 

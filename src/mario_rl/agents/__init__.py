@@ -1,1 +1,75 @@
-"""Agents, one file per family."""
+"""Agents, one file per family, and the small interface evaluation and recording use.
+
+Every agent saves checkpoints with `mario_rl.runs.save_checkpoint`, a dict holding at least:
+
+    format_version  int, filled in by `save_checkpoint`
+    algo            str, e.g. "dqn", "ddqn", "ppo"
+    module          str, the agent's module, e.g. "mario_rl.agents.dqn"
+    action_set      str, the `EnvConfig.actions` name it was trained with
+    network         str, e.g. "nature", "nature+dueling"
+    env_config      dict, `EnvConfig.to_dict()` of the training env
+    model_state     the network's `state_dict()` (or the agent's table)
+
+and its module defines `policy_from_checkpoint(checkpoint: dict, device) -> Policy`.
+`load_policy(path)` reads the checkpoint and calls that function, so `mario-rl eval` and
+`mario-rl record` work for any agent that follows these two rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.runs import CheckpointError, load_checkpoint
+
+AGENTS_PACKAGE = "mario_rl.agents."
+
+
+@dataclass
+class Policy:
+    """A trained agent as evaluation sees it: observations in, actions out.
+
+    `greedy` maps a batch of observations (as `make_env(env_config)` gives them, stacked on
+    a first batch axis) to the agent's preferred action for each. `make_env` builds the env
+    the policy expects from an `EnvConfig`; agents whose observations are not the standard
+    pipeline's (e.g. a symbolic RAM state) pass their own.
+    """
+
+    algo: str
+    env_config: EnvConfig
+    num_actions: int
+    greedy: Callable[[np.ndarray], np.ndarray]
+    make_env: Callable[..., gym.Env] = make_env
+    checkpoint_path: str = ""
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
+        """Greedy actions for a batch, each replaced by a uniform one with probability epsilon."""
+        actions = np.asarray(self.greedy(obs), np.int64)
+        if epsilon > 0:
+            explore = self.rng.random(len(actions)) < epsilon
+            actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))
+        return actions
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
+    """The policy in a checkpoint file, or in a run directory's newest checkpoint."""
+    checkpoint: dict[str, Any] = load_checkpoint(path, device)
+    module = str(checkpoint.get("module", ""))
+    if not module.startswith(AGENTS_PACKAGE):
+        raise CheckpointError(
+            f"{checkpoint['path']}: expected a `module` field naming a {AGENTS_PACKAGE}* "
+            f"module, got {module!r}"
+        )
+    loader = importlib.import_module(module).policy_from_checkpoint
+    policy: Policy = loader(checkpoint, torch.device(device))
+    policy.checkpoint_path = checkpoint["path"]
+    return policy

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
@@ -58,12 +60,15 @@ def make_vector_env(
     seed: int | None = None,
     context: str = "forkserver",
     obs_stats: ObservationStats | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
 ) -> MarioVectorEnv:
     """n pipelines built from `config`; env i is seeded with `seed + i`, as `make_env` would be.
 
     So `make_vector_env(n, c, s)` steps through the same trajectories as the n envs
     `make_env(c, s + i)` given the same actions. With `config.normalize_moves > 0` all
-    workers share one set of `obs_stats`, measured here once if not given.
+    workers share one set of `obs_stats`, measured here once if not given. `wrapper`
+    (picklable, e.g. a `functools.partial` of a wrapper class) goes around each worker's
+    pipeline: training-only additions that `EnvConfig`, and so evaluation, never sees.
     """
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
@@ -73,7 +78,7 @@ def make_vector_env(
         )
     if config.normalize_moves > 0 and obs_stats is None:
         obs_stats = measure_obs_stats(config, seed)
-    env_fns = [functools.partial(make_env, config, obs_stats=obs_stats) for _ in range(num_envs)]
+    env_fns = [functools.partial(_worker_env, config, obs_stats, wrapper) for _ in range(num_envs)]
     try:
         envs = MarioVectorEnv(
             env_fns,
@@ -90,6 +95,15 @@ def make_vector_env(
     if seed is not None:
         envs.reset(seed=seed)
     return envs
+
+
+def _worker_env(
+    config: EnvConfig,
+    obs_stats: ObservationStats | None,
+    wrapper: Callable[[gym.Env], gym.Env] | None,
+) -> gym.Env:
+    env = make_env(config, obs_stats=obs_stats)
+    return wrapper(env) if wrapper is not None else env
 
 
 class FrameCounter:

@@ -1,0 +1,86 @@
+"""Learner throughput of every DQN preset on this machine: frames/s and updates/s.
+
+Each preset trains on 1-1 for `--frames` emulator frames with its own settings except the
+burn-in, cut to `--burn-in` agent steps so the run measures acting and learning together
+(the steady state of a full run). Also measures the update alone (sample + gradient step,
+no emulation). Run: `python benchmarks/bench_dqn.py --frames 6000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from mario_rl.agents.dqn import DQNConfig, torch_threads, train
+from mario_rl.nets import QNetwork
+from mario_rl.presets import PRESETS
+from mario_rl.replay import FrameReplay
+from mario_rl.runs import RunConfig, load_checkpoint
+
+
+def time_updates(agent: DQNConfig, updates: int) -> float:
+    """Updates per second of the gradient step alone, on a replay of random frames."""
+    torch.set_num_threads(torch_threads(agent))
+    online = QNetwork((4, 84, 84), 5, agent.network, agent.dueling)
+    target = QNetwork((4, 84, 84), 5, agent.network, agent.dueling)
+    optimizer = torch.optim.Adam(online.parameters(), lr=agent.learning_rate)
+    replay = FrameReplay(4096, (4, 84, 84), 4, seed=0)
+    rng = np.random.default_rng(0)
+    replay.start(np.array([0]), rng.integers(0, 256, (1, 4, 84, 84), np.uint8))
+    for _ in range(2000):
+        obs = rng.integers(0, 256, (1, 4, 84, 84), np.uint8)
+        replay.add(np.array([1]), np.array([1.0]), obs, np.array([False]), np.array([False]))
+    start = time.perf_counter()
+    for _ in range(updates):
+        batch = replay.sample(agent.batch_size, agent.n_step, agent.gamma)
+        q = online(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
+        with torch.no_grad():
+            next_q = target(batch.next_obs)
+            if agent.double:
+                online(batch.next_obs)
+            y = batch.returns + batch.discounts * next_q.max(1).values
+        loss = torch.nn.functional.smooth_l1_loss(q, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return updates / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=6000, help="frames per preset run")
+    parser.add_argument("--burn-in", type=int, default=200, help="agent steps before learning")
+    parser.add_argument("--updates", type=int, default=30, help="updates timed alone")
+    parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}")
+    header = (
+        f"{'preset':<14} {'actions':<10} {'learn every':>11} {'frames/s':>9} "
+        f"{'updates/s':>9} {'update only/s':>13}"
+    )
+    print(header)
+    with tempfile.TemporaryDirectory() as runs:
+        for name in args.presets:
+            preset = PRESETS[name]
+            agent = replace(preset.agent, burn_in=args.burn_in)
+            run = RunConfig(frames=args.frames, runs_dir=runs, progress=False, device="cpu")
+            start = time.perf_counter()
+            run_dir = train(run, replace(preset.env, level="1-1"), agent, preset=name)
+            seconds = time.perf_counter() - start
+            counters = load_checkpoint(run_dir)["counters"]
+            alone = time_updates(agent, args.updates)
+            print(
+                f"{name:<14} {preset.env.actions:<10} {agent.learn_every:>11} "
+                f"{counters['frames'] / seconds:>9.0f} {counters['updates'] / seconds:>9.1f} "
+                f"{alone:>13.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The race: frames and wall-clock until a preset first clears 1-1 (>= 9 of 10 evaluations).
+
+    python benchmarks/race_1_1.py --preset ppo-fast --seed 0 --frames 2e6 --eval-every 250000
+
+Trains with `mario-rl train` in a child process (fixed seed, a checkpoint every
+`--eval-every` frames), and evaluates each checkpoint as it appears: `--episodes` greedy
+episodes from the level's real start after 0..30 random no-op frames, each seeded
+differently, no snapshot starts, no life-loss ending (`mario_rl.evaluate`). It prints one
+line per evaluation (frames, training wall-clock when the checkpoint was written, clears,
+mean and best x) and, at the first evaluation with >= `--clears` clears, the frames and
+wall-clock to it; training then stops unless `--keep-going`. Evaluation runs beside
+training on the same cores, so it slows training somewhat: the wall-clock is an upper bound.
+The full log is written to `<run dir>/race.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mario_rl.agents import load_policy
+from mario_rl.evaluate import evaluate
+from mario_rl.runs import list_checkpoints
+
+POLL_SECONDS = 2.0
+"""How often the race looks for a new checkpoint."""
+
+
+def frames_of(checkpoint: Path) -> int:
+    return int(checkpoint.stem.removeprefix("frames_"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="ppo-fast")
+    parser.add_argument("--level", default="1-1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frames", type=float, default=2e6, help="training frame budget")
+    parser.add_argument("--eval-every", type=int, default=250_000, help="frames")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--clears", type=int, default=9, help="clears that count as cleared")
+    parser.add_argument(
+        "--max-stuck-steps",
+        type=int,
+        default=200,
+        help="evaluation ends an episode after N agent steps without a new best x",
+    )
+    parser.add_argument("--runs-dir", default="runs/race")
+    parser.add_argument("--keep-going", action="store_true", help="train on after a clear")
+    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
+    args = parser.parse_args()
+
+    runs_dir = Path(args.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    before = set(runs_dir.iterdir())
+    command = [
+        sys.executable, "-m", "mario_rl", "train", "--preset", args.preset,
+        "--level", args.level, "--seed", str(args.seed), "--frames", str(int(args.frames)),
+        "--checkpoint-every", str(args.eval_every), "--keep-checkpoints", "1000",
+        "--runs-dir", str(runs_dir), "--quiet", *args.train_args,
+    ]  # fmt: skip
+    print("$", " ".join(command), flush=True)
+    start = time.perf_counter()
+    trainer = subprocess.Popen(command)
+    run_dir: Path | None = None
+    evaluated: set[Path] = set()
+    log: list[dict] = []
+    first_clear: dict | None = None
+    try:
+        while True:
+            finished = trainer.poll() is not None
+            if run_dir is None:
+                new = sorted(set(runs_dir.iterdir()) - before)
+                run_dir = new[0] if new else None
+            waiting = [] if run_dir is None else list_checkpoints(run_dir / "checkpoints")
+            waiting = [path for path in waiting if path not in evaluated]
+            if not waiting:
+                if finished:
+                    break
+                time.sleep(POLL_SECONDS)
+                continue
+            checkpoint = waiting[0]
+            evaluated.add(checkpoint)
+            wall = checkpoint.stat().st_mtime - (time.time() - (time.perf_counter() - start))
+            report = evaluate(
+                load_policy(checkpoint),
+                level=args.level,
+                episodes=args.episodes,
+                noop_max=30,
+                seed=10_000 + frames_of(checkpoint),
+                max_stuck_steps=args.max_stuck_steps,
+            )
+            entry = {
+                "frames": frames_of(checkpoint),
+                "wall_minutes": round(wall / 60, 2),
+                "clears": report["clears"],
+                "episodes": report["episodes"],
+                "mean_x": round(report["mean_x"]),
+                "max_x": report["max_x"],
+            }
+            log.append(entry)
+            print(
+                f"frames {entry['frames']:>9,}  train wall {entry['wall_minutes']:6.2f} min  "
+                f"cleared {entry['clears']}/{entry['episodes']}  mean x {entry['mean_x']}  "
+                f"max x {entry['max_x']}",
+                flush=True,
+            )
+            if first_clear is None and report["clears"] >= args.clears:
+                first_clear = entry
+                print(
+                    f"FIRST CLEAR: {entry['frames']:,} frames, {entry['wall_minutes']:.2f} min "
+                    f"of training wall-clock ({entry['clears']}/{entry['episodes']})",
+                    flush=True,
+                )
+                if not args.keep_going:
+                    trainer.terminate()
+                    trainer.wait()
+                    break
+    finally:
+        if trainer.poll() is None:
+            trainer.terminate()
+            trainer.wait()
+    if first_clear is None:
+        best = max(log, key=lambda e: (e["clears"], e["max_x"]), default=None)
+        print(f"NOT CLEARED within the budget; best evaluation: {best}", flush=True)
+    if run_dir is not None:
+        summary = {"command": command, "first_clear": first_clear, "evaluations": log}
+        (run_dir / "race.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

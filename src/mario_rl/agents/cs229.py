@@ -1,0 +1,811 @@
+"""The CS229 report's agent: tabular Q-learning on Mario's symbolic RAM state.
+
+Yizheng Liao, Kun Yi and Zhe Yang, "CS229 Final Report: Reinforcement Learning to Play
+Mario" (Stanford, 2012) learn Mario with a Q-table over a small symbolic state (Mario's
+mode, motion, stuck / on ground / can jump / collided, enemies in 8 directions at 3 ranges,
+kills by stomp and fire, 4 obstacle bits ahead; `mario_rl.env.ram.symbolic_state`), with
+Q ~ U(-0.1, 0.1), alpha(s, a) = alpha0 / visits(s, a), alpha0 0.8, gamma 0.6, epsilon 0.3,
+12 actions, a shaped reward, training rotated over Mario's three modes, and an evaluation
+every 20 episodes with alpha 0 and epsilon 0.01. This file is that agent, in order:
+settings, the maths (reward, mode schedule, score), the decision-level env, evaluation,
+the training loop, the trained policy, studies, and the `mario-rl` commands.
+
+One decision every k = 6 frames (`CS229Config.frames_per_decision`): at full run speed
+Mario moves about one 16-px tile in 6 frames, so consecutive decisions see a changed state
+(with k = 1..2 most transitions are self-loops that the 1/visits learning rate averages
+away), gamma 0.6 then looks about 2.5 decisions (15 frames, a short hop) ahead, and the
+emulator, not the table, sets the speed (one state read per 6 frames).
+
+Beyond the report, `CS229Config.gap_feature` adds one bit to the state: a pit in the next
+two tile columns. The report's state cannot tell a pit from flat ground, and on 1-1 the
+pits are where most of its training episodes end.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mario_rl.agents import Policy
+from mario_rl.agents.tabular import (
+    QTable,
+    StateEncoding,
+    TabularAgent,
+    TabularConfig,
+    epsilon_greedy,
+)
+from mario_rl.env.actions import action_set
+from mario_rl.env.core import MarioEnv
+from mario_rl.env.levels import parse_level
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.ram import (
+    BOWSER_KIND,
+    DEFEATED_BIT,
+    FIRST_PLATFORM_KIND,
+    GRID_ROWS,
+    POWER,
+    POWER_LEVELS,
+    RANGE_MID,
+    RANGE_NONE,
+    STOMPED_STATE,
+    SYMBOLIC_CODE_BITS,
+    SYMBOLIC_ENCODING_VERSION,
+    DecisionMemory,
+    MarioRamState,
+    SymbolicState,
+    count_kills,
+    enemies,
+    mario_tile,
+    pack_symbolic,
+    read_mario,
+    remember,
+    symbolic_state,
+    tile_grid,
+)
+from mario_rl.env.wrappers import EpisodeStatistics, NoopStart
+from mario_rl.runs import (
+    Budget,
+    MetricsLogger,
+    Progress,
+    RunConfig,
+    RunDir,
+    list_checkpoints,
+    save_checkpoint,
+    seed_everything,
+)
+
+ALGO = "tabular"
+"""The name `mario-rl train --algo` and run directories use."""
+ACTION_SET = "cs229"
+"""{left, right, stay} x {jump, no} x {speed, no}: 12 actions."""
+ENCODING = StateEncoding("cs229-symbolic", SYMBOLIC_ENCODING_VERSION)
+"""What the Q-table's keys are: `pack_symbolic` codes of this RAM reader version."""
+GAP_ENCODING = StateEncoding("cs229-symbolic+gap", SYMBOLIC_ENCODING_VERSION)
+"""The keys with `CS229Config.gap_feature`: the code plus the gap bit (`GAP_BIT`)."""
+GAP_BIT = SYMBOLIC_CODE_BITS
+"""Bit of the key that says `gap_ahead`, above the 32 bits of `pack_symbolic`."""
+GAP_LOOKAHEAD = 2
+"""Tile columns ahead of Mario that `gap_ahead` looks at (about 2 decisions of running)."""
+PLAYER_SIZE = 0x0754
+"""SMB RAM map "PlayerSize": 0 big (also fire), 1 small. Must agree with POWER (0x756)."""
+MODES = ("small", "big", "fire")
+"""Mario's modes by POWER value (0, 1, 2)."""
+MAX_X_STEP_PER_FRAME = 5
+"""x moves further than this per frame only on warps and pipe exits: no progress."""
+STUDY_VARIANTS: dict[str, dict[str, Any]] = {
+    "default (alpha0 0.8 / visits, gamma 0.6)": {},
+    "fixed alpha 0.15": {"decay_alpha": False, "alpha": 0.15},
+    "gamma 0.2": {"gamma": 0.2},
+}
+"""The report's studies: each line changes these `CS229Config` fields from the defaults."""
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """The shaped reward's weights, per decision (see `decision_reward`).
+
+    The report names the terms but not their weights; these are ours. One decision at full
+    run is about +15 (15 px right); a jump's climb about +16 (64 px at 0.25); a kill
+    +25; a hit -50; a death -100: dying must cost more than any few decisions of running
+    earn, and a kill about as much as two decisions of running, so stomping pays off
+    against running past.
+    """
+
+    progress: float = 1.0
+    """Per pixel moved right."""
+    progress_near_enemy: float = 0.5
+    """Per pixel moved right while an enemy is within the mid (7x7) window: less, so
+    charging at enemies pays less than dealing with them."""
+    back: float = 1.0
+    """Penalty per pixel moved left."""
+    height: float = 0.25
+    """Per pixel of height gained (rises only; falling costs nothing)."""
+    kill: float = 25.0
+    """Per enemy defeated (stomp, fire, shell...)."""
+    collision: float = 50.0
+    """Penalty when Mario is hurt (power lost, or he starts dying on contact)."""
+    stuck: float = 5.0
+    """Penalty per decision while Mario is stuck (x unchanged for `stuck_after` decisions)."""
+    death: float = 100.0
+    """Penalty when the episode ends with Mario dead (an enemy, a pit, the clock). Ours:
+    the report does not name it."""
+    flag: float = 100.0
+    """Bonus for reaching the flag. Ours, as `death`."""
+
+
+@dataclass(frozen=True)
+class CS229Config:
+    """The CS229 agent's settings; the defaults are the report's unless a field says not."""
+
+    alpha: float = 0.8
+    """alpha0 of alpha(s, a) = alpha0 / visits(s, a); the constant alpha if not `decay_alpha`."""
+    decay_alpha: bool = True
+    """The report's per-pair decaying learning rate (False: constant `alpha`)."""
+    gamma: float = 0.6
+    """Discount factor."""
+    epsilon: float = 0.3
+    """Probability of a random action while training."""
+    frames_per_decision: int = 6
+    """k: emulator frames each action is held (ours; see the module docstring)."""
+    stuck_after: int = 8
+    """Decisions with x unchanged before Mario counts as stuck (8 x 6 frames = 0.8 s)."""
+    mode_block: int = 20
+    """Training episodes per Mario mode before rotating small -> big -> fire."""
+    eval_every: int = 20
+    """Evaluate after every this many training episodes."""
+    eval_episodes: int = 10
+    """Evaluation episodes (the report: 100; fewer here for speed)."""
+    eval_epsilon: float = 0.01
+    """Random-action probability in evaluation (alpha is 0 there: nothing is learned)."""
+    noop_max: int = 30
+    """Random 0..noop_max no-op frames at each reset (DESIGN.md section 4)."""
+    no_progress_decisions: int = 100
+    """Truncate an episode whose best x has not grown for this many decisions (10 s of game
+    at k = 6; 0: never; ours: a Mario stuck at a pipe would otherwise burn the 400-s clock)."""
+    gap_feature: bool = False
+    """Ours, beyond the report: add one state bit, `gap_ahead` (a pit in the next
+    `GAP_LOOKAHEAD` columns). The report's state cannot tell a pit from flat ground."""
+    episodes: int | None = None
+    """Training episodes to stop after (None: only the run's frame / time budget)."""
+    reward: RewardWeights = field(default_factory=RewardWeights)
+    """The shaped reward's weights."""
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "gamma", "epsilon", "eval_epsilon"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+        for name in ("frames_per_decision", "stuck_after", "mode_block", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        for name in ("eval_episodes", "noop_max", "no_progress_decisions"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected an integer >= 0, got {getattr(self, name)}")
+        if self.episodes is not None and self.episodes < 1:
+            raise ValueError(f"episodes: expected a positive integer or None, got {self.episodes}")
+
+    @property
+    def encoding(self) -> StateEncoding:
+        """What this config's state keys are."""
+        return GAP_ENCODING if self.gap_feature else ENCODING
+
+    def tabular(self) -> TabularConfig:
+        """The `TabularAgent` settings: plain Q-learning."""
+        return TabularConfig(
+            algo="q",
+            alpha=self.alpha,
+            decay_alpha=self.decay_alpha,
+            gamma=self.gamma,
+            epsilon=self.epsilon,
+        )
+
+    def env_config(self, level: str) -> EnvConfig:
+        """The env this agent plays, as an `EnvConfig` (built by `make_symbolic_env`)."""
+        return EnvConfig(
+            level=level,
+            actions=ACTION_SET,
+            frame_skip=self.frames_per_decision,
+            frame_stack=1,
+            noop_max=self.noop_max,
+            no_progress_steps=self.no_progress_decisions,
+            extra={"observation": f"packed symbolic state ({self.encoding})"},
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CS229Config:
+        """Inverse of `dataclasses.asdict`."""
+        return cls(**{**values, "reward": RewardWeights(**values["reward"])})
+
+
+# -- the maths ----------------------------------------------------------------------------------
+
+
+def decision_reward(
+    before: MarioRamState,
+    after: MarioRamState,
+    state: SymbolicState,
+    kills: int,
+    *,
+    died: bool,
+    won: bool,
+    frames: int,
+    weights: RewardWeights,
+) -> float:
+    """The report's shaped reward for one decision, from Mario before and after it.
+
+    progress right (less with an enemy within the mid window) - going back + height gained
+    + kills - collision - stuck, then - death or + flag at the end. `state` is the symbolic
+    state after the decision; `frames` the frames it lasted (x jumps larger than
+    `MAX_X_STEP_PER_FRAME` per frame are warps, not moves). A dying Mario's last moves
+    (knocked up, falling into a pit) count for nothing.
+    """
+    reward = weights.kill * kills
+    if state.collided:
+        reward -= weights.collision
+    if state.stuck:
+        reward -= weights.stuck
+    if died:
+        return reward - weights.death
+    dx = after.x - before.x
+    if abs(dx) <= MAX_X_STEP_PER_FRAME * frames:
+        enemy_close = any(RANGE_NONE < window <= RANGE_MID for window in state.enemy_ranges)
+        if dx > 0:
+            reward += (weights.progress_near_enemy if enemy_close else weights.progress) * dx
+        else:
+            reward += weights.back * dx
+    reward += weights.height * max(after.y - before.y, 0)
+    if won:
+        reward += weights.flag
+    return float(reward)
+
+
+def training_mode(episode: int, block: int) -> int:
+    """Mario's mode (0 small, 1 big, 2 fire) for 0-based training episode `episode`:
+    `block` episodes small, `block` big, `block` fire, and round again."""
+    return episode // block % POWER_LEVELS
+
+
+def set_mode(ram: np.ndarray, mode: int) -> None:
+    """Make Mario small (0), big (1) or fire (2) by writing RAM: the power state (0x756)
+    and the player size (0x754: 0 big, 1 small) the game keeps consistent with it."""
+    if mode not in range(POWER_LEVELS):
+        raise ValueError(f"mode: expected 0 (small), 1 (big) or 2 (fire), got {mode}")
+    ram[POWER] = mode
+    ram[PLAYER_SIZE] = 1 if mode == 0 else 0
+
+
+def live_enemies(ram: np.ndarray) -> tuple[int, ...]:
+    """Per enemy slot, the enemy kind of a live enemy there, or -1 (empty, item, platform,
+    or defeated): what `count_new_enemies` compares between decisions."""
+    slots = enemies(ram)
+    live = (
+        slots.drawn
+        & ((slots.kind < FIRST_PLATFORM_KIND) | (slots.kind == BOWSER_KIND))
+        & ((slots.state & DEFEATED_BIT) == 0)
+        & (slots.state != STOMPED_STATE)
+    )
+    return tuple(np.where(live, slots.kind.astype(np.int64), -1).tolist())
+
+
+def count_new_enemies(before: tuple[int, ...], after: tuple[int, ...]) -> int:
+    """Slots holding a live enemy now that held none, or another kind, before: the
+    enemies that appeared (the denominator of the % of enemies killed)."""
+    return sum(now >= 0 and now != was for was, now in zip(before, after, strict=True))
+
+
+def composite_score(x: int, won: bool, mode: int, kills: int, time_left: int) -> float:
+    """An episode's composite score: the Mario AI benchmark's weighted fitness (the
+    benchmark the report used), on the terms we measure:
+    distance (px) + 1024 win + 32 mode at the end + 42 kills + 8 time left (wins only)."""
+    return float(x + 1024 * won + 32 * mode + 42 * kills + (8 * time_left if won else 0))
+
+
+def gap_ahead(ram: np.ndarray, columns: int = GAP_LOOKAHEAD) -> bool:
+    """A pit ahead: one of the `columns` tile columns right of Mario has no solid tile
+    below his lower-body row, down to the bottom of the screen."""
+    row, col = mario_tile(ram)
+    if not 0 <= row + 1 < GRID_ROWS:
+        return False
+    below = tile_grid(ram)[row + 1 :, col + 1 : col + 1 + columns]
+    return bool(below.shape[1]) and not below.any(axis=0).all()
+
+
+def state_key(ram: np.ndarray, state: SymbolicState, gap_feature: bool) -> int:
+    """The Q-table key: `pack_symbolic(state)`, plus the gap bit with `gap_feature`."""
+    code = pack_symbolic(state)
+    if gap_feature and gap_ahead(ram):
+        code |= 1 << GAP_BIT
+    return code
+
+
+# -- the decision-level env -----------------------------------------------------------------------
+
+
+class SymbolicDecisions(gym.Wrapper):
+    """One decision per `frames` frames: the packed symbolic state in, the shaped reward out.
+
+    Wraps a one-frame-per-step `MarioEnv` (optionally under `NoopStart`). Observations are
+    `state_key` codes; `reset(options={"mode": 0|1|2})` sets Mario's mode through RAM
+    after the env's own reset (None keeps the level's). Infos carry the frame env's keys
+    plus `kills`, `enemies` (appeared so far), `mode`, `start_time` and `start_frames`
+    (clock and frames when control began). Episodes whose best x stalls for
+    `no_progress_decisions` decisions are truncated (0: never).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        frames: int,
+        weights: RewardWeights,
+        *,
+        stuck_after: int,
+        no_progress_decisions: int,
+        gap_feature: bool = False,
+    ) -> None:
+        super().__init__(env)
+        if not isinstance(env.unwrapped, MarioEnv):
+            raise ValueError(f"env: expected a MarioEnv underneath, got {env.unwrapped!r}")
+        self.frames = frames
+        self.weights = weights
+        self.stuck_after = stuck_after
+        self.no_progress_decisions = no_progress_decisions
+        self.gap_feature = gap_feature
+        self.observation_space = spaces.Discrete(1 << (GAP_BIT + gap_feature))
+        self._ram: np.ndarray = env.unwrapped.ram
+        self._memory: DecisionMemory | None = None
+        self._mario: MarioRamState | None = None
+        self._enemies: tuple[int, ...] = ()
+        self._counts: dict[str, int] = {}
+        self._start: dict[str, int] = {}
+        self._best_x = 0
+        self._stalled = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.int64, dict[str, Any]]:
+        _, info = self.env.reset(seed=seed, options=options)
+        mode = (options or {}).get("mode")
+        if mode is not None:
+            set_mode(self._ram, mode)
+        ram = self._ram
+        state = symbolic_state(ram, None, stuck_after=self.stuck_after)
+        self._memory = remember(ram, None)
+        self._mario = read_mario(ram)
+        self._enemies = live_enemies(ram)
+        self._counts = {"kills": 0, "enemies": count_new_enemies((-1,) * 5, self._enemies)}
+        self._best_x, self._stalled = self._mario.x, 0
+        self._start = {"start_time": info["time"], "start_frames": info["frames"]}
+        info.update(self._counts, mode=self._mario.power, **self._start)
+        return np.int64(state_key(ram, state, self.gap_feature)), info
+
+    def step(self, action: int | np.integer) -> tuple[np.int64, float, bool, bool, dict[str, Any]]:
+        if self._memory is None or self._mario is None:
+            raise RuntimeError("step() called before reset()")
+        frames = 0
+        terminated = truncated = False
+        info: dict[str, Any] = {}
+        while frames < self.frames and not (terminated or truncated):
+            _, _, terminated, truncated, info = self.env.step(action)
+            frames += 1
+        ram = self._ram
+        mario = read_mario(ram)
+        state = symbolic_state(ram, self._memory, stuck_after=self.stuck_after)
+        kills = count_kills(self._memory.enemy_states, ram)
+        total_kills = kills.stomp + kills.fire + kills.other
+        now_live = live_enemies(ram)
+        self._counts["kills"] += total_kills
+        self._counts["enemies"] += count_new_enemies(self._enemies, now_live)
+        won = bool(info["flag_get"])
+        reward = decision_reward(
+            self._mario,
+            mario,
+            state,
+            total_kills,
+            died=terminated and not won,
+            won=won,
+            frames=frames,
+            weights=self.weights,
+        )
+        self._memory = remember(ram, self._memory)
+        self._mario, self._enemies = mario, now_live
+        if mario.x > self._best_x:
+            self._best_x, self._stalled = mario.x, 0
+        else:
+            self._stalled += 1
+        if 0 < self.no_progress_decisions <= self._stalled and not terminated:
+            truncated = True
+            info["no_progress"] = True
+        info.update(self._counts, mode=mario.power, **self._start)
+        key = state_key(ram, state, self.gap_feature)
+        return np.int64(key), reward, terminated, truncated, info
+
+
+def make_symbolic_env(
+    env_config: EnvConfig,
+    seed: int | None = None,
+    render_mode: str | None = None,
+    *,
+    config: CS229Config | None = None,
+) -> gym.Env:
+    """The CS229 agent's env: MarioEnv -> NoopStart -> SymbolicDecisions -> EpisodeStatistics.
+
+    Takes `make_env`'s arguments (so a `Policy` can use it): `frame_skip` is the frames per
+    decision, `noop_max` the no-op start and `no_progress_steps` the decisions without a new
+    best x before truncation; `config` gives the reward weights and `stuck_after`
+    (defaults: `CS229Config()`).
+    """
+    config = config or CS229Config()
+    env: gym.Env = MarioEnv(
+        env_config.level, env_config.actions, obs_type="gray", render_mode=render_mode
+    )
+    if env_config.noop_max > 0:
+        env = NoopStart(env, env_config.noop_max, noop_action=_noop_action(env_config.actions))
+    env = SymbolicDecisions(
+        env,
+        env_config.frame_skip,
+        config.reward,
+        stuck_after=config.stuck_after,
+        no_progress_decisions=env_config.no_progress_steps,
+        gap_feature=config.gap_feature,
+    )
+    env = EpisodeStatistics(env)
+    env.action_space.seed(seed)
+    if seed is not None:
+        env.reset(seed=seed)
+    return env
+
+
+def _noop_action(actions: str) -> int:
+    return action_set(actions).index(("NOOP",))
+
+
+# -- acting and evaluation --------------------------------------------------------------------
+
+
+def table_action(table: QTable, state: int, epsilon: float, rng: np.random.Generator) -> int:
+    """Epsilon-greedy on `table` without adding rows: a state never visited gets a uniform
+    action (what a fresh U(-0.1, 0.1) row would pick), so evaluation leaves the table as
+    it was."""
+    if state not in table:
+        return int(rng.integers(table.n_actions))
+    return epsilon_greedy(table.q(state), epsilon, rng)
+
+
+def play(
+    env: gym.Env,
+    choose: Callable[[int], int],
+    *,
+    mode: int | None,
+    learn: Callable[[int, int, float, int, bool], Any] | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """One episode; returns `info["episode"]` with kills, enemies, mode and the clock and
+    frames spent from the start of control. `learn(s, a, r, s', terminated)` is called
+    after every decision when given."""
+    obs, info = env.reset(seed=seed, options={"mode": mode})
+    state = int(obs)
+    while True:
+        action = choose(state)
+        obs, reward, terminated, truncated, info = env.step(action)
+        next_state = int(obs)
+        if learn is not None:
+            learn(state, action, float(reward), next_state, terminated)
+        state = next_state
+        if terminated or truncated:
+            break
+    return {
+        **info["episode"],
+        "kills": info["kills"],
+        "enemies": info["enemies"],
+        "mode": info["mode"],
+        "game_time": info["start_time"] - info["time"],
+        "play_frames": info["frames"] - info["start_frames"],
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The report's evaluation after `episode` training episodes (`frames` emulator frames)."""
+
+    episode: int
+    frames: int
+    wall_s: float
+    win_rate: float
+    """Fraction of evaluation episodes that reached the flag."""
+    score: float
+    """Mean `composite_score`."""
+    kill_pct: float
+    """Enemies defeated / enemies that appeared, in %, over all evaluation episodes (capped
+    at 100: an enemy can appear and fall between two decisions unseen)."""
+    finish_time: float
+    """Mean game-clock units from start to flag, over wins (nan without wins)."""
+    finish_frames: float
+    """Mean frames from start to flag, over wins (nan without wins)."""
+    mean_x: float
+    """Mean furthest x."""
+
+
+def evaluate_table(
+    env: gym.Env,
+    table: QTable,
+    episodes: int,
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    at: tuple[int, int, float] = (0, 0, 0.0),
+) -> Evaluation:
+    """`episodes` episodes from the level's true start (small Mario, no-op start) with alpha 0
+    (nothing learned) and `epsilon`; `at` = (training episodes, frames, wall seconds)."""
+    results = [
+        play(env, functools.partial(table_action, table, epsilon=epsilon, rng=rng), mode=0)
+        for _ in range(episodes)
+    ]
+    wins = [r for r in results if r["flag"]]
+    enemies_seen = sum(r["enemies"] for r in results)
+    return Evaluation(
+        episode=at[0],
+        frames=at[1],
+        wall_s=at[2],
+        win_rate=len(wins) / max(episodes, 1),
+        score=float(
+            np.mean(
+                [
+                    composite_score(r["max_x"], r["flag"], r["mode"], r["kills"], r["time_left"])
+                    for r in results
+                ]
+            )
+        ),
+        kill_pct=100.0 * min(sum(r["kills"] for r in results) / max(enemies_seen, 1), 1.0),
+        finish_time=float(np.mean([r["game_time"] for r in wins])) if wins else float("nan"),
+        finish_frames=float(np.mean([r["play_frames"] for r in wins])) if wins else float("nan"),
+        mean_x=float(np.mean([r["max_x"] for r in results])),
+    )
+
+
+EVALUATIONS_FILE = "evaluations.csv"
+CURVES_FILE = "learning_curves.png"
+TABLE_FILE = "q_table.npz"
+
+
+_CSV_TYPES = [(f, int if f.type == "int" else float) for f in fields(Evaluation)]
+
+
+def write_evaluations(path: Path, evaluations: list[Evaluation]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, [f.name for f in fields(Evaluation)])
+        writer.writeheader()
+        writer.writerows(asdict(e) for e in evaluations)
+
+
+def read_evaluations(run_dir: str | Path) -> list[Evaluation]:
+    """The evaluations a `train` run wrote (`evaluations.csv` in its directory)."""
+    with (Path(run_dir) / EVALUATIONS_FILE).open(newline="") as file:
+        return [
+            Evaluation(**{f.name: type_of(row[f.name]) for f, type_of in _CSV_TYPES})
+            for row in csv.DictReader(file)
+        ]
+
+
+_CURVES = (
+    ("win_rate", "win probability"),
+    ("score", "composite score"),
+    ("kill_pct", "% of enemies killed"),
+    ("finish_time", "time to finish (game clock, wins)"),
+)
+
+
+def plot_curves(series: dict[str, list[Evaluation]], path: Path, title: str) -> Path:
+    """The report's four learning curves against training episodes, one line per series."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 7), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title)
+    for index, (name, label) in enumerate(_CURVES):
+        axes = figure.add_subplot(2, 2, index + 1)
+        plotted = False
+        for line, evaluations in series.items():
+            episodes = [e.episode for e in evaluations]
+            values = [getattr(e, name) for e in evaluations]
+            axes.plot(episodes, values, marker="." if len(episodes) < 30 else "", label=line)
+            plotted |= not np.isnan(values).all()
+        if not plotted:
+            axes.text(0.5, 0.5, "no data yet", ha="center", transform=axes.transAxes)
+        axes.set_xlabel("training episodes")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        if index == 0:
+            axes.set_ylim(-0.05, 1.05)
+            axes.legend(fontsize="small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def train(
+    run: RunConfig,
+    config: CS229Config,
+    level: str = "1-1",
+) -> Path:
+    """Train until the run's budget (frames / minutes) or `config.episodes` is spent;
+    returns the run directory.
+
+    Episode i starts Mario in `training_mode(i, config.mode_block)`; after every
+    `config.eval_every` episodes `evaluate_table` runs and the curves are redrawn. The run
+    directory gets the shared logs plus `evaluations.csv`, `learning_curves.png` and the
+    final `q_table.npz`; checkpoints hold the table as `checkpoints/table_<frames>.npz`.
+    """
+    seed_everything(run.seed)
+    env_config = config.env_config(level)
+    env = make_symbolic_env(env_config, config=config)
+    rng = np.random.default_rng(run.seed)
+    eval_rng = np.random.default_rng([run.seed, 1])
+    table = QTable(int(env.action_space.n), config.encoding, rng)
+    agent = TabularAgent(config.tabular(), table, rng)
+    run_dir = RunDir.create(
+        run.runs_dir,
+        level,
+        ALGO,
+        run.seed,
+        {"run": asdict(run), "env": env_config.to_dict(), "agent": asdict(config)},
+    )
+    logger = MetricsLogger(run_dir)
+    budget = Budget(run.frames, run.minutes)
+    progress = Progress(budget, 0, run.progress)
+    evaluations: list[Evaluation] = []
+    frames = episodes = 0
+    next_checkpoint = run.checkpoint_every
+
+    def checkpoint_now() -> None:
+        table_file = f"table_{frames}.npz"
+        temporary = run_dir.checkpoints / f".{table_file}.tmp.npz"
+        table.save(temporary).replace(run_dir.checkpoints / table_file)
+        payload = {
+            "algo": ALGO,
+            "module": __name__,
+            "action_set": ACTION_SET,
+            "network": "q-table",
+            "env_config": env_config.to_dict(),
+            "agent_config": asdict(config),
+            "run_config": asdict(run),
+            "model_state": {"table_file": table_file, "encoding": str(config.encoding)},
+            "counters": {"frames": frames, "episodes": episodes, "updates": agent.updates},
+        }
+        save_checkpoint(run_dir.checkpoints, frames, payload, run.keep_checkpoints)
+        kept = {
+            f"table_{p.stem.removeprefix('frames_')}.npz"
+            for p in list_checkpoints(run_dir.checkpoints)
+        }
+        for old in run_dir.checkpoints.glob("table_*.npz"):
+            if old.name not in kept:
+                old.unlink()
+        table.save(run_dir.path / TABLE_FILE)
+        logger.save()
+
+    def out_of_budget() -> bool:
+        return budget.spent(frames) or (config.episodes is not None and episodes >= config.episodes)
+
+    while not out_of_budget():
+        episode = play(
+            env,
+            functools.partial(agent.act, epsilon=config.epsilon),
+            mode=training_mode(episodes, config.mode_block),
+            learn=agent.learn,
+            seed=run.seed if episodes == 0 else None,
+        )
+        frames += episode["frames"]
+        episodes += 1
+        logger.log_episode(frames, episode)
+        logger.log_scalars(
+            frames,
+            {"charts/epsilon": config.epsilon, "q/states": len(table), "charts/fps": progress.fps},
+        )
+        progress.update(frames, logger, states=len(table))
+        if config.eval_episodes and episodes % config.eval_every == 0:
+            evaluation = evaluate_table(
+                env,
+                table,
+                config.eval_episodes,
+                config.eval_epsilon,
+                eval_rng,
+                at=(episodes, frames, logger.wall_seconds),
+            )
+            evaluations.append(evaluation)
+            logger.log_scalars(
+                frames,
+                {
+                    f"eval/{name}": value
+                    for name, value in asdict(evaluation).items()
+                    if name not in ("episode", "frames", "wall_s")
+                },
+            )
+            write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
+            plot_curves(
+                {"evaluation": evaluations},
+                run_dir.path / CURVES_FILE,
+                f"CS229 tabular Q-learning on {level}: {config.eval_episodes} evaluation "
+                f"episodes every {config.eval_every} training episodes",
+            )
+        if frames >= next_checkpoint:
+            checkpoint_now()
+            next_checkpoint = (frames // run.checkpoint_every + 1) * run.checkpoint_every
+
+    checkpoint_now()
+    if not evaluations:
+        write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
+    progress.close()
+    logger.close()
+    env.close()
+    return run_dir.path
+
+
+# -- the trained policy ---------------------------------------------------------------------------
+
+
+def load_table(checkpoint: dict[str, Any]) -> QTable:
+    """The Q-table of a checkpoint `train` wrote (its `.npz` beside the checkpoint file)."""
+    path = Path(checkpoint["path"]).parent / checkpoint["model_state"]["table_file"]
+    encoding = CS229Config.from_dict(checkpoint["agent_config"]).encoding
+    return QTable.load(path, encoding, np.random.default_rng(0))
+
+
+def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
+    """The greedy table policy (the `mario_rl.agents` interface); observations are packed
+    symbolic states, so the policy brings its own `make_env`. States the table never saw
+    get a random action. `device` is unused: the table lives in NumPy."""
+    table = load_table(checkpoint)
+    config = CS229Config.from_dict(checkpoint["agent_config"])
+    rng = np.random.default_rng(0)
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return np.array([table_action(table, int(code), 0.0, rng) for code in np.ravel(obs)])
+
+    return Policy(
+        ALGO,
+        EnvConfig(**checkpoint["env_config"]),
+        table.n_actions,
+        greedy,
+        make_env=functools.partial(make_symbolic_env, config=config),
+    )
+
+
+# -- studies --------------------------------------------------------------------------------------
+
+
+def run_study(
+    level: str,
+    base: CS229Config,
+    run: RunConfig,
+    out: Path,
+    variants: dict[str, dict[str, Any]] = STUDY_VARIANTS,
+) -> tuple[Path, dict[str, Path]]:
+    """Train each variant (fields changed from `base`) under the same run settings and plot
+    their curves together, as the report does; returns the plot and each run directory."""
+    run_dirs: dict[str, Path] = {}
+    series: dict[str, list[Evaluation]] = {}
+    for name, changes in variants.items():
+        run_dirs[name] = train(replace(run, runs_dir=str(out)), replace(base, **changes), level)
+        series[name] = read_evaluations(run_dirs[name])
+    plot = plot_curves(
+        series,
+        out / f"study_{parse_level(level).name}.png",
+        f"CS229 studies on {level}: {base.episodes} training episodes, {base.eval_episodes} "
+        f"evaluation episodes every {base.eval_every}",
+    )
+    return plot, run_dirs

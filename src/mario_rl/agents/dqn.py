@@ -1,0 +1,457 @@
+"""DQN and Double DQN on pixels, readable top to bottom: config, maths, network, loop.
+
+DQN: Mnih et al. 2015 (Nature), "Human-level control through deep reinforcement learning".
+Double DQN: van Hasselt et al. 2016, "Deep Reinforcement Learning with Double Q-learning".
+Options from Rainbow (Hessel et al. 2018): n-step returns and the dueling head.
+
+The loop acts with epsilon-greedy in `num_envs` envs, stores each step in a `FrameReplay`,
+and after `burn_in` agent steps does one gradient update per `learn_every` agent steps,
+copying the online network to the target network every `target_sync_every` agent steps.
+With worker-process envs the envs emulate the next step while the learner updates.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+
+from mario_rl.agents import Policy
+from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.vector import FrameCounter, make_vector_env
+from mario_rl.nets import QNetwork, network_name
+from mario_rl.replay import FrameReplay
+from mario_rl.runs import (
+    SUMMARY_EVERY,
+    Budget,
+    MetricsLogger,
+    Progress,
+    RunConfig,
+    RunDir,
+    atomic_save,
+    check_compatible,
+    finished_episodes,
+    load_checkpoint,
+    resolve_device,
+    rng_states,
+    save_checkpoint,
+    seed_everything,
+    set_rng_states,
+)
+
+LOSSES = ("huber", "l1", "mse")
+EPSILON_SCHEDULES = ("multiplicative", "three_phase")
+
+
+@dataclass
+class DQNConfig:
+    """The DQN family's settings. Step counts are agent steps (transitions, all envs)."""
+
+    double: bool = True
+    """Double DQN target (online net picks the next action, target net values it)."""
+    network: str = "nature"
+    """Torso: `nature` (the Nature CNN, pixels) or `mlp` (flat observations)."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    gamma: float = 0.9
+    """Discount per agent step."""
+    n_step: int = 1
+    """Rewards summed before bootstrapping (1: the classic one-step target)."""
+    learning_rate: float = 2.5e-4
+    """Adam step size."""
+    adam_eps: float = 1e-8
+    """Adam epsilon."""
+    batch_size: int = 32
+    """Transitions per gradient update."""
+    replay_size: int = 100_000
+    """Transitions the replay holds."""
+    replay_on_device: bool = False
+    """Keep the replay's frames on the training device (the GPU, if used)."""
+    burn_in: int = 100_000
+    """Agent steps of acting before the first update."""
+    learn_every: int = 3
+    """Agent steps per gradient update (the replay ratio is batch_size / learn_every)."""
+    target_sync_every: int = 10_000
+    """Agent steps between copies of the online net into the target net (0: no target net)."""
+    loss: str = "huber"
+    """TD loss: `huber` (smooth L1, delta 1), `l1` or `mse`."""
+    max_grad_norm: float = 0.0
+    """Clip the gradient's global norm to this (0: no clipping)."""
+    epsilon_schedule: str = "multiplicative"
+    """`multiplicative` (start x decay^step, floored at end) or `three_phase` (Keras blog)."""
+    epsilon_start: float = 1.0
+    """Exploration rate at step 0."""
+    epsilon_end: float = 0.1
+    """Exploration floor."""
+    epsilon_decay: float = 0.99999975
+    """Multiplicative: factor applied per agent step."""
+    epsilon_observe: int = 0
+    """Three-phase: agent steps held at epsilon_start before annealing."""
+    epsilon_anneal: int = 1_000_000
+    """Three-phase: agent steps of linear annealing from epsilon_start to epsilon_end."""
+    num_envs: int = 1
+    """Envs stepped together (one replay stream each)."""
+    worker_processes: bool = True
+    """Run envs in worker processes, emulating while the learner updates."""
+    torch_threads: int = 0
+    """Threads torch may use on the CPU (0: the cores left over by the env workers)."""
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.epsilon_schedule not in EPSILON_SCHEDULES:
+            raise ValueError(
+                f"epsilon_schedule: expected one of {', '.join(EPSILON_SCHEDULES)}, "
+                f"got {self.epsilon_schedule!r}"
+            )
+        for name in ("n_step", "batch_size", "learn_every", "num_envs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.replay_size < 2 * self.num_envs * (self.n_step + 4):
+            raise ValueError(f"replay_size: expected a larger replay, got {self.replay_size}")
+
+    @property
+    def algo(self) -> str:
+        return "ddqn" if self.double else "dqn"
+
+
+# -- the maths: pure functions ---------------------------------------------------------------
+
+
+def multiplicative_epsilon(step: int, start: float, decay: float, floor: float) -> float:
+    """start * decay^step, never below `floor` (TensorFlow blog, PyTorch tutorial)."""
+    return max(floor, start * decay**step)
+
+
+def three_phase_epsilon(step: int, start: float, end: float, observe: int, anneal: int) -> float:
+    """`start` for `observe` steps, linear to `end` over `anneal` steps, then `end` (Keras blog)."""
+    if step < observe:
+        return start
+    if anneal <= 0 or step >= observe + anneal:
+        return end
+    return start + (end - start) * (step - observe) / anneal
+
+
+def epsilon_at(step: int, config: DQNConfig) -> float:
+    if config.epsilon_schedule == "multiplicative":
+        return multiplicative_epsilon(
+            step, config.epsilon_start, config.epsilon_decay, config.epsilon_end
+        )
+    return three_phase_epsilon(
+        step,
+        config.epsilon_start,
+        config.epsilon_end,
+        config.epsilon_observe,
+        config.epsilon_anneal,
+    )
+
+
+def dqn_target(
+    returns: torch.Tensor, discounts: torch.Tensor, next_q_target: torch.Tensor
+) -> torch.Tensor:
+    """y = R + discount * max_a Q_target(s', a)  (Mnih et al. 2015, eq. 2 / Algorithm 1).
+
+    `returns` and `discounts` come from the replay: r (or an n-step sum) and gamma^n, zero
+    after a terminal state.
+    """
+    return returns + discounts * next_q_target.max(dim=1).values
+
+
+def double_dqn_target(
+    returns: torch.Tensor,
+    discounts: torch.Tensor,
+    next_q_online: torch.Tensor,
+    next_q_target: torch.Tensor,
+) -> torch.Tensor:
+    """y = R + discount * Q_target(s', argmax_a Q_online(s', a))  (van Hasselt et al., eq. 4)."""
+    best = next_q_online.argmax(dim=1, keepdim=True)
+    return returns + discounts * next_q_target.gather(1, best).squeeze(1)
+
+
+def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean TD loss: `huber` (quadratic within 1, linear beyond), `l1` or `mse`."""
+    if kind == "huber":
+        return F.smooth_l1_loss(q_taken, targets)
+    if kind == "l1":
+        return F.l1_loss(q_taken, targets)
+    return F.mse_loss(q_taken, targets)
+
+
+# -- envs, network and checkpoints ------------------------------------------------------------
+
+
+def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
+    """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset)."""
+    if config.worker_processes:
+        return make_vector_env(config.num_envs, env_config, seed=seed)
+    fns = [functools.partial(make_env, env_config) for _ in range(config.num_envs)]
+    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def torch_threads(config: DQNConfig) -> int:
+    """`config.torch_threads`, or the cores the env workers leave free (at least one).
+
+    Letting torch spread over cores the emulators are using slows both down several times.
+    """
+    if config.torch_threads:
+        return config.torch_threads
+    workers = config.num_envs if config.worker_processes else 0
+    return max(1, (os.cpu_count() or 1) - workers)
+
+
+def replay_stack(env_config: EnvConfig) -> int:
+    """Frames stacked across steps (the replay rebuilds them); 1 when there is no such stack."""
+    return env_config.frame_stack if env_config.frame_stack > 1 else 1
+
+
+def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
+    """The greedy Q policy of a DQN checkpoint (the `mario_rl.agents` interface)."""
+    agent = DQNConfig(**checkpoint["agent_config"])
+    env_config = EnvConfig(**checkpoint["env_config"])
+    num_actions = int(checkpoint["num_actions"])
+    net = QNetwork(tuple(checkpoint["obs_shape"]), num_actions, agent.network, agent.dueling)
+    net.load_state_dict(checkpoint["model_state"])
+    net.to(device).eval()
+
+    @torch.no_grad()
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return net(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
+
+    return Policy(checkpoint["algo"], env_config, num_actions, greedy)
+
+
+@dataclass
+class Counters:
+    """Progress a resumed run continues from."""
+
+    frames: int = 0
+    steps: int = 0
+    updates: int = 0
+    syncs: int = 0
+
+
+# -- the training loop ------------------------------------------------------------------------
+
+
+def train(
+    run: RunConfig,
+    env_config: EnvConfig,
+    config: DQNConfig,
+    resume: str | Path | None = None,
+    preset: str | None = None,
+    envs_fn: Callable[[int], VectorEnv] | None = None,
+) -> Path:
+    """Train until the budget is spent; returns the run directory.
+
+    `resume` continues a run directory from its newest checkpoint (counters, schedules,
+    networks, optimizer, RNG states, and the replay if it was saved). `envs_fn(seed)` swaps
+    in other envs (tests); they must put `frames` and `episode` in their infos as
+    `make_env` does.
+    """
+    device = resolve_device(run.device)
+    network = network_name(config.network, config.dueling)
+    if resume is not None:  # fail on a mismatch before starting any worker
+        checkpoint = load_checkpoint(RunDir(resume).path, device)
+        check_compatible(checkpoint, config.algo, env_config.actions, network)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(config))
+    seed_everything(run.seed)
+    envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
+    obs_shape = tuple(envs.single_observation_space.shape)
+    num_actions = int(envs.single_action_space.n)
+
+    online = QNetwork(obs_shape, num_actions, config.network, config.dueling).to(device)
+    target = copy.deepcopy(online) if config.target_sync_every else online
+    optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    replay = FrameReplay(
+        config.replay_size,
+        obs_shape,
+        replay_stack(env_config),
+        config.num_envs,
+        obs_dtype=envs.single_observation_space.dtype,
+        device=device if config.replay_on_device else "cpu",
+        seed=run.seed,
+    )
+    explore_rng = np.random.default_rng(run.seed)
+    counters = Counters()
+
+    if resume is None:
+        run_dir = RunDir.create(
+            run.runs_dir,
+            env_config.level,
+            config.algo,
+            run.seed,
+            {
+                "preset": preset,
+                "run": asdict(run),
+                "env": env_config.to_dict(),
+                "agent": asdict(config),
+            },
+        )
+        logger = MetricsLogger(run_dir)
+    else:
+        run_dir = RunDir(resume)
+        online.load_state_dict(checkpoint["model_state"])
+        target.load_state_dict(checkpoint["target_state"])
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+        counters = Counters(**checkpoint["counters"])
+        set_rng_states(checkpoint["rng_states"])
+        explore_rng.bit_generator.state = checkpoint["explore_rng"]
+        replay_file = run_dir.path / "replay.pt"
+        if run.save_replay and replay_file.is_file():
+            replay.load_state_dict(torch.load(replay_file, weights_only=False))
+        logger = MetricsLogger(run_dir, resume_frames=counters.frames)
+
+    def checkpoint_now() -> None:
+        payload = {
+            "algo": config.algo,
+            "module": __name__,
+            "action_set": env_config.actions,
+            "network": network,
+            "env_config": env_config.to_dict(),
+            "agent_config": asdict(config),
+            "run_config": asdict(run),
+            "preset": preset,
+            "num_actions": num_actions,
+            "obs_shape": obs_shape,
+            "model_state": online.state_dict(),
+            "target_state": target.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "counters": asdict(counters),
+            "rng_states": rng_states(),
+            "explore_rng": explore_rng.bit_generator.state,
+        }
+        if run.save_replay:
+            atomic_save(replay.state_dict(), run_dir.path / "replay.pt")
+        save_checkpoint(run_dir.checkpoints, counters.frames, payload, run.keep_checkpoints)
+        logger.save()
+
+    def learn() -> tuple[float, float]:
+        batch = replay.sample(config.batch_size, config.n_step, config.gamma)
+        batch_obs = batch.obs.to(device, non_blocking=True)
+        q = online(batch_obs)
+        q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
+        with torch.no_grad():
+            next_obs = batch.next_obs.to(device, non_blocking=True)
+            next_q_target = target(next_obs)
+            returns, discounts = batch.returns.to(device), batch.discounts.to(device)
+            if config.double:
+                targets = double_dqn_target(returns, discounts, online(next_obs), next_q_target)
+            else:
+                targets = dqn_target(returns, discounts, next_q_target)
+        loss = td_loss(q_taken, targets, config.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(online.parameters(), config.max_grad_norm)
+        optimizer.step()
+        return loss.item(), q.detach().max().item()
+
+    budget = Budget(run.frames, run.minutes)
+    progress = Progress(budget, counters.frames, run.progress)
+    frame_counter = FrameCounter(config.num_envs)
+    frame_counter.total = counters.frames
+    obs, info = envs.reset(seed=run.seed + counters.frames)
+    frame_counter.start(info)
+    replay.start(np.arange(config.num_envs), obs)
+    next_checkpoint = (counters.frames // run.checkpoint_every + 1) * run.checkpoint_every
+    next_log = counters.frames + run.log_every
+    losses: list[float] = []
+    q_maxes: list[float] = []
+    log_start, log_frames = time.perf_counter(), counters.frames
+    overlap = isinstance(envs, AsyncVectorEnv)
+
+    try:
+        while not budget.spent(counters.frames):
+            # Act: epsilon-greedy over the online network.
+            epsilon = epsilon_at(counters.steps, config)
+            actions = explore_rng.integers(0, num_actions, config.num_envs)
+            greedy = explore_rng.random(config.num_envs) >= epsilon
+            if greedy.any():
+                with torch.no_grad():
+                    q_now = online(torch.as_tensor(obs[greedy], device=device))
+                actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
+            if overlap:
+                envs.step_async(actions)
+
+            # Learn while the workers emulate: the updates this step's agent steps are due.
+            steps_after = counters.steps + config.num_envs
+            if steps_after > config.burn_in:
+                due = (steps_after - config.burn_in) // config.learn_every - counters.updates
+                for _ in range(due):
+                    loss, q_max = learn()
+                    losses.append(loss)
+                    q_maxes.append(q_max)
+                    counters.updates += 1
+            if (
+                config.target_sync_every
+                and steps_after // config.target_sync_every > counters.syncs
+            ):
+                target.load_state_dict(online.state_dict())
+                counters.syncs = steps_after // config.target_sync_every
+
+            if overlap:
+                next_obs, rewards, terminated, truncated, info = envs.step_wait()
+            else:
+                next_obs, rewards, terminated, truncated, info = envs.step(actions)
+            counters.steps = steps_after
+            counters.frames += frame_counter.update(info)
+
+            # Store: the true next observation is `final_obs` where an episode just ended.
+            ended = np.flatnonzero(terminated | truncated)
+            stored_next = next_obs
+            if len(ended):
+                stored_next = next_obs.copy()
+                for i in ended:
+                    stored_next[i] = info["final_obs"][i]
+            replay.add(actions, rewards, stored_next, terminated, truncated)
+            if len(ended):
+                replay.start(ended, next_obs[ended])
+            obs = next_obs
+
+            for episode in finished_episodes(info):
+                logger.log_episode(counters.frames, episode)
+                if len(logger.rows) % SUMMARY_EVERY == 0:
+                    progress.write(logger.summary(counters.frames, progress.fps, epsilon=epsilon))
+            progress.update(counters.frames, logger, eps=epsilon)
+            if counters.frames >= next_log:
+                now = time.perf_counter()
+                scalars = {
+                    "charts/fps": (counters.frames - log_frames) / max(now - log_start, 1e-9),
+                    "charts/epsilon": epsilon,
+                    "charts/updates": counters.updates,
+                }
+                if losses:
+                    scalars["losses/td"] = float(np.mean(losses))
+                    scalars["q/max"] = float(np.max(q_maxes))
+                logger.log_scalars(counters.frames, scalars)
+                losses.clear()
+                q_maxes.clear()
+                log_start, log_frames = now, counters.frames
+                next_log = counters.frames + run.log_every
+            if counters.frames >= next_checkpoint:
+                checkpoint_now()
+                next_checkpoint = (
+                    counters.frames // run.checkpoint_every + 1
+                ) * run.checkpoint_every
+
+        checkpoint_now()
+    except KeyboardInterrupt:
+        checkpoint_now()  # Ctrl-C keeps what was learned; --resume continues from it
+        raise
+    finally:
+        progress.close()
+        logger.close()
+        envs.close()
+        torch.set_num_threads(threads_before)
+    return run_dir.path

@@ -1,0 +1,186 @@
+"""`mario-rl cs229-study` and `mario-rl train --algo tabular`: the CS229 tabular agent.
+
+The agent itself is `mario_rl.agents.cs229`; it is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from mario_rl.agents.cs229 import CS229Config
+
+console = Console(width=max(Console().width, 100))
+STUDY_EPISODES = 100
+"""Training episodes per variant of `cs229-study` by default: a small budget."""
+STUDY_EVAL_EPISODES = 5
+"""Evaluation episodes of `cs229-study` by default (the report: 100)."""
+TABULAR_TRAIN_FLAGS = ("gamma", "noop_max", "no_progress_steps")
+"""`mario-rl train` flags that `--algo tabular` maps onto `CS229Config` fields."""
+
+
+def config_from_args(args: argparse.Namespace) -> CS229Config:
+    """The `CS229Config` of the flags `add_config_arguments` adds."""
+    from mario_rl.agents.cs229 import CS229Config
+
+    return CS229Config(
+        alpha=args.alpha,
+        decay_alpha=not args.fixed_alpha,
+        gamma=args.gamma,
+        epsilon=args.epsilon,
+        frames_per_decision=args.frames_per_decision,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        no_progress_decisions=args.no_progress_decisions,
+        gap_feature=args.gap_feature,
+        episodes=args.episodes,
+    )
+
+
+def train_from_args(args: argparse.Namespace) -> Path:
+    """`mario-rl train --algo tabular`: the CS229 agent with the report's settings.
+
+    Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
+    of the agent flags, --gamma, --noop-max and --no-progress-steps (decisions); the
+    others belong to the DQN family and are refused, as is --resume.
+    """
+    from mario_rl.agents.cs229 import CS229Config, train
+    from mario_rl.runs import RunConfig
+    from mario_rl.train_cli import DEFAULT_TRAIN_FRAMES
+
+    dqn_only = ("preset", "lr", "batch_size", "replay_size", "burn_in", "learn_every")
+    dqn_only += ("sync_every", "n_step", "dueling", "loss", "epsilon_end", "num_envs")
+    dqn_only += ("torch_threads", "replay_on_device", "actions", "resume")
+    given = [name for name in dqn_only if getattr(args, name, None) not in (None, False)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(
+            f"--algo tabular: expected only the shared flags and --gamma, --noop-max, "
+            f"--no-progress-steps, got {flags}; the CS229 agent has no such setting"
+        )
+    changes = {
+        field: getattr(args, flag)
+        for flag, field in zip(
+            TABULAR_TRAIN_FLAGS, ("gamma", "noop_max", "no_progress_decisions"), strict=True
+        )
+        if getattr(args, flag, None) is not None
+    }
+    config = replace(CS229Config(), **changes)
+    frames, minutes = args.frames, args.minutes
+    if frames is None and minutes is None:
+        frames = DEFAULT_TRAIN_FRAMES
+    run = RunConfig(seed=args.seed or 0, frames=frames, minutes=minutes, progress=not args.quiet)
+    overrides = {
+        "runs_dir": args.runs_dir,
+        "checkpoint_every": args.checkpoint_every,
+        "keep_checkpoints": args.keep_checkpoints,
+    }
+    run = replace(run, **{name: value for name, value in overrides.items() if value is not None})
+    return train(run, config, args.level or "1-1")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The CS229 settings as flags (defaults: the report's)."""
+    from mario_rl.cli import _positive_int
+
+    parser.add_argument("--alpha", type=float, default=0.8, help="alpha0 (default 0.8)")
+    parser.add_argument(
+        "--fixed-alpha", action="store_true", help="a constant alpha instead of alpha0 / visits"
+    )
+    parser.add_argument("--gamma", type=float, default=0.6, help="discount (default 0.6)")
+    parser.add_argument("--epsilon", type=float, default=0.3, help="exploration (default 0.3)")
+    parser.add_argument(
+        "--frames-per-decision",
+        type=_positive_int,
+        default=6,
+        help="frames each action is held (default 6)",
+    )
+    parser.add_argument(
+        "--gap-feature",
+        action="store_true",
+        help="ours, beyond the report: one more state bit, a pit in the next 2 tile columns",
+    )
+    parser.add_argument(
+        "--no-progress-decisions",
+        type=int,
+        default=100,
+        help="truncate an episode after N decisions without a new best x (default 100; 0: never)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=_positive_int,
+        default=20,
+        help="training episodes between evaluations (default 20)",
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=_positive_int,
+        default=STUDY_EVAL_EPISODES,
+        help=f"episodes per evaluation (default {STUDY_EVAL_EPISODES}; the report: 100)",
+    )
+
+
+def cmd_cs229_study(args: argparse.Namespace) -> None:
+    from mario_rl.agents.cs229 import STUDY_VARIANTS, read_evaluations, run_study
+    from mario_rl.env.levels import parse_level
+    from mario_rl.runs import RunConfig
+
+    base = config_from_args(args)
+    run = RunConfig(seed=args.seed, minutes=args.minutes, progress=not args.quiet)
+    level = parse_level(args.level).name
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.runs_dir) / f"cs229-study__{level}__{args.seed}__{stamp}"
+    console.print(
+        f"{len(STUDY_VARIANTS)} runs of {args.episodes} training episodes each on {level} "
+        f"into {out}"
+    )
+    plot, run_dirs = run_study(level, base, run, out)
+    for name, run_dir in run_dirs.items():
+        evaluations = read_evaluations(run_dir)
+        if evaluations:
+            last = evaluations[-1]
+            best = max(e.win_rate for e in evaluations)
+            summary = (
+                f"last evaluation: win {last.win_rate:.0%}, score {last.score:.0f}, enemies "
+                f"killed {last.kill_pct:.0f}%; best win {best:.0%}"
+            )
+        else:
+            summary = "no evaluation (fewer episodes than --eval-every)"
+        console.print(f"{name}: {summary}")
+    console.print(f"study plot: [bold]{plot}[/bold]")
+
+
+def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `mario-rl cs229-study` on the `mario-rl` command's subparsers."""
+    from mario_rl.cli import _level, _positive_int
+
+    study = subparsers.add_parser(
+        "cs229-study",
+        help="the CS229 report's studies: fixed alpha 0.15 and gamma 0.2 against the defaults",
+        description="Trains the CS229 tabular agent (symbolic RAM state, Q-table) three times "
+        "from the same seed: the report's defaults (alpha0 0.8 / visits, gamma 0.6), a fixed "
+        "alpha 0.15, and gamma 0.2; each for --episodes training episodes with an evaluation "
+        "(alpha 0, epsilon 0.01) every --eval-every. Plots the learning curves together: win "
+        "probability, composite score, %% of enemies killed, time to finish.",
+    )
+    study.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
+    study.add_argument(
+        "--episodes",
+        type=_positive_int,
+        default=STUDY_EPISODES,
+        help=f"training episodes per variant (default {STUDY_EPISODES})",
+    )
+    study.add_argument(
+        "--minutes", type=float, default=None, help="also stop each variant after this long"
+    )
+    study.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    study.add_argument("--runs-dir", default="runs", help="parent folder (default runs/)")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_arguments(study)
+    study.set_defaults(func=cmd_cs229_study)

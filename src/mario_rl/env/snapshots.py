@@ -1,0 +1,95 @@
+"""`ResetFromOwnSnapshots`: start some training episodes where the env's own best runs went.
+
+A curriculum in the spirit of Go-Explore (Ecoffet et al. 2021, "First return, then
+explore"): the agent practises the hard part of a level without replaying the easy part
+first. The states come only from this env's own episodes (never from a human run or a
+search), each worker keeps its own pool (emulator states cannot cross processes), and the
+wrapper is for training only: it is not part of `EnvConfig`, so evaluation, which builds
+its env from the `EnvConfig`, always starts at the level's real start.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
+
+
+class ResetFromOwnSnapshots(gym.Wrapper):
+    """With probability `probability`, reset to a snapshot taken along this env's best runs.
+
+    During every episode, each `every` agent steps in which x has grown since the last
+    snapshot, the emulator state is kept with its x. When an episode ends at least as far
+    right as any episode of this env before it, its snapshots, less the last `margin`
+    (states shortly before a death or a stall, often past saving), join a pool of the
+    `pool_size` most recent. Episodes started from a snapshot count too, so the pool can
+    move past the agent's frontier. A reset draws uniformly from the pool.
+
+    The env under it must be a `MarioEnv` pipeline: `unwrapped.snapshot()` and
+    `reset(options={"snapshot": state})`. Randomness comes from `np_random` only.
+    `info["snapshot_start"]` (at reset, and in `info["episode"]` at the end) says whether
+    the episode started from a snapshot; `info["snapshot_x"]` gives its x.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        probability: float,
+        pool_size: int = 32,
+        every: int = 8,
+        margin: int = 2,
+    ) -> None:
+        super().__init__(env)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability: expected a value in [0, 1], got {probability}")
+        for name, value in (("pool_size", pool_size), ("every", every)):
+            if value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value}")
+        if margin < 0:
+            raise ValueError(f"margin: expected >= 0, got {margin}")
+        self.probability = probability
+        self.every = every
+        self.margin = margin
+        self.pool: deque[tuple[int, Any]] = deque(maxlen=pool_size)
+        self.best_x = -1
+        self._trail: list[tuple[int, Any]] = []
+        self._trail_x = 0
+        self._max_x = 0
+        self._steps = 0
+        self._from_snapshot = False
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        options = dict(kwargs.pop("options", None) or {})
+        self._from_snapshot = False
+        start_x = None
+        if self.pool and "snapshot" not in options and self.np_random.random() < self.probability:
+            start_x, options["snapshot"] = self.pool[int(self.np_random.integers(len(self.pool)))]
+            self._from_snapshot = True
+        obs, info = self.env.reset(options=options or None, **kwargs)
+        self._trail = []
+        self._trail_x = self._max_x = info["x_pos"]
+        self._steps = 0
+        info["snapshot_start"] = self._from_snapshot
+        info["snapshot_x"] = start_x if start_x is not None else -1
+        return obs, info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        x = info["x_pos"]
+        self._max_x = max(self._max_x, x)
+        if self._steps % self.every == 0 and x > self._trail_x and not (terminated or truncated):
+            self._trail.append((x, self.env.unwrapped.snapshot()))
+            self._trail_x = x
+        if terminated or truncated:
+            if self._max_x >= self.best_x:
+                self.best_x = self._max_x
+                kept = self._trail[: len(self._trail) - self.margin]
+                self.pool.extend(kept)
+            if "episode" in info:
+                info["episode"]["snapshot_start"] = self._from_snapshot
+        return obs, float(reward), terminated, truncated, info

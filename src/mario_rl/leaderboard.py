@@ -1,0 +1,199 @@
+"""The race leaderboard: one SQLite file in the user's data directory.
+
+Every run is stored, finished or not. A run that died, quit or was stopped keeps its
+outcome and furthest x but never a time: `frames` and `game_time` are NULL unless the run
+finished (a CHECK constraint enforces it). Finished runs rank by emulator frames, then by
+game time, then by who got there first.
+
+The file is found at, in order: `--db PATH`; `$MARIO_RL_DATA_DIR/leaderboard.sqlite3`;
+`$XDG_DATA_HOME/mario-rl/leaderboard.sqlite3`; `~/.local/share/mario-rl/leaderboard.sqlite3`.
+A file that is not this leaderboard (not SQLite, or SQLite made by something else) gets a
+one-line `LeaderboardError` and is never written to.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+DATA_DIR_ENV = "MARIO_RL_DATA_DIR"
+"""Environment variable naming the data directory outright (tests use it)."""
+DB_NAME = "leaderboard.sqlite3"
+APPLICATION_ID = 0x4D52524C
+"""SQLite `application_id` of our files ("MRRL"), so a foreign database is never reused."""
+SCHEMA_VERSION = 1
+OUTCOMES = ("finished", "died", "quit", "stopped")
+"""How a run ends: at the flag; by losing the life; the person quit; cut short (a frame
+limit, or an agent stuck without progress)."""
+KINDS = ("human", "agent")
+NES_FPS = 60.0988
+"""Frames per second of the NTSC NES: converts frame counts to seconds."""
+
+_SCHEMA = f"""
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    level TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN {KINDS!r}),
+    outcome TEXT NOT NULL CHECK (outcome IN {OUTCOMES!r}),
+    frames INTEGER CHECK ((frames IS NOT NULL) = (outcome = 'finished')),
+    game_time INTEGER CHECK ((game_time IS NOT NULL) = (outcome = 'finished')),
+    max_x INTEGER NOT NULL,
+    recorded TEXT NOT NULL
+);
+CREATE INDEX runs_by_level ON runs (level, outcome, frames);
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+class LeaderboardError(ValueError):
+    """A leaderboard file that cannot be used; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run of a level went, whoever played it."""
+
+    level: str
+    """Level name, e.g. `1-1`."""
+    outcome: str
+    """One of OUTCOMES."""
+    frames: int
+    """Emulator frames from the level's start to the end of the run (the flag, if finished)."""
+    game_time: int
+    """Units of the SMB clock used (its value at the start minus at the end)."""
+    max_x: int
+    """Furthest x position reached."""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome: expected one of {OUTCOMES}, got {self.outcome!r}")
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome == "finished"
+
+    def describe(self) -> str:
+        """One line: the time if finished, otherwise how it ended and how far it got."""
+        if self.finished:
+            return (
+                f"finished in {self.frames} frames ({self.frames / NES_FPS:.2f} s), "
+                f"{self.game_time} ticks of the game clock"
+            )
+        return f"{self.outcome} at x {self.max_x} (not finished, no time)"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored run, as the leaderboard lists it."""
+
+    name: str
+    kind: str
+    outcome: str
+    frames: int | None
+    game_time: int | None
+    max_x: int
+    recorded: str
+
+
+def data_dir() -> Path:
+    """Where mario-rl keeps user data: $MARIO_RL_DATA_DIR, else the XDG data directory."""
+    explicit = os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "mario-rl"
+
+
+def default_db_path() -> Path:
+    return data_dir() / DB_NAME
+
+
+class Leaderboard:
+    """The runs stored in one SQLite file. Each call opens and closes its own connection."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        """A checked connection; None when the file does not exist and `create` is False."""
+        if not self.path.exists() and not create:
+            return None
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path)
+        try:
+            self._check(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _check(self, connection: sqlite3.Connection) -> None:
+        try:
+            application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise LeaderboardError(
+                f"{self.path} is not a mario-rl leaderboard ({error}); it was left as it is: "
+                "move it away or pass --db another file"
+            ) from None
+        if application_id == 0 and tables == 0:
+            with connection:
+                connection.executescript(_SCHEMA)
+            return
+        if application_id != APPLICATION_ID:
+            raise LeaderboardError(
+                f"{self.path} is an SQLite database of another program (application id "
+                f"{application_id}); it was left as it is: pass --db another file"
+            )
+        if version != SCHEMA_VERSION:
+            raise LeaderboardError(
+                f"{self.path}: expected leaderboard schema {SCHEMA_VERSION}, got {version}; "
+                "it was made by another version of mario-rl"
+            )
+
+    def record(self, name: str, kind: str, result: RunResult) -> None:
+        """Store one run. Unfinished runs are stored without a time."""
+        if kind not in KINDS:
+            raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+        if not name.strip():
+            raise ValueError("name: expected a racer's name, got an empty one")
+        connection = self._connect(create=True)
+        assert connection is not None
+        with closing(connection), connection:
+            connection.execute(
+                "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, "
+                "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    result.level,
+                    name.strip(),
+                    kind,
+                    result.outcome,
+                    result.frames if result.finished else None,
+                    result.game_time if result.finished else None,
+                    result.max_x,
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                ),
+            )
+
+    def entries(self, level: str) -> list[Entry]:
+        """The level's runs: finished ones fastest first, then the others newest first."""
+        connection = self._connect(create=False)
+        if connection is None:
+            return []
+        with closing(connection):
+            rows = connection.execute(
+                "SELECT name, kind, outcome, frames, game_time, max_x, recorded FROM runs "
+                "WHERE level = ? ORDER BY frames IS NULL, frames, game_time, "
+                "CASE WHEN frames IS NULL THEN -id ELSE id END",
+                (level,),
+            ).fetchall()
+        return [Entry(*row) for row in rows]

@@ -1,0 +1,202 @@
+"""`mario-rl levels-table`: one recipe and one budget on many levels, as a Markdown table.
+
+Like the curiosity write-up's table of levels passed: each level is trained from scratch
+with the same preset, seed and frame budget, then evaluated (greedy, from the level's real
+start after random no-ops). The table has one row per level: cleared (at least
+`CLEARED_RATE` of the evaluation episodes), clear rate, the furthest x, that x as a share
+of the level's length, training frames and minutes.
+
+Progress is kept in `<out>.json` beside the Markdown, rewritten after every level, so a
+run that is stopped resumes where it was: levels already in it are skipped. A state made
+with another recipe (preset, budget, seed, evaluation) is refused rather than mixed in.
+
+Level lengths: the x of the flagpole, where Mario's x stops when he grabs it. Only 1-1's
+is known here (3161, measured on a human finish, `tests/data/1-1-finish.jsonl`); for the
+other levels the length is measured by the evaluation itself when a level is cleared (the
+largest x of a clearing episode), and is `?` until then. Castle levels (x-4) end at the axe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mario_rl.cli import _level, _positive_int
+
+CLEARED_RATE = 0.9
+"""A level counts as cleared when at least this share of evaluation episodes clear it."""
+LEVEL_FLAG_X: dict[str, int] = {"1-1": 3161}
+"""Known level lengths: Mario's x at the flagpole (see the module docstring)."""
+COLUMNS = ("level", "cleared", "clear rate", "max x", "% of level", "frames", "minutes")
+
+console = Console()
+
+
+def level_length(level: str, row: dict[str, Any] | None = None) -> int | None:
+    """The level's flag x: known, or measured by a clearing evaluation in `row`."""
+    if level in LEVEL_FLAG_X:
+        return LEVEL_FLAG_X[level]
+    return None if row is None else row.get("measured_flag_x")
+
+
+def markdown(recipe: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
+    """The table as Markdown, levels in the order they were trained."""
+    lines = [
+        f"Levels trained with preset `{recipe['preset']}`, {recipe['frames']:,} frames each, "
+        f"seed {recipe['seed']}; evaluated over {recipe['episodes']} episodes from the "
+        f"level's start with random no-ops; cleared = at least {CLEARED_RATE:.0%} clears.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
+    for level, row in rows.items():
+        length = level_length(level, row)
+        share = f"{min(row['max_x'] / length, 1.0):.0%}" if length else "?"
+        cells = (
+            level,
+            "yes" if row["cleared"] else "no",
+            f"{row['clears']}/{row['episodes']}",
+            str(row["max_x"]),
+            share,
+            f"{row['frames']:,}",
+            f"{row['minutes']:.1f}",
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
+    if not state_path.is_file():
+        return {}
+    state = json.loads(state_path.read_text())
+    if state["recipe"] != recipe:
+        raise ValueError(
+            f"{state_path} holds a table made with {state['recipe']}, not {recipe}; "
+            "pass another --out, or the same settings to resume it"
+        )
+    return state["rows"]
+
+
+def build_table(
+    levels: list[str],
+    frames: int,
+    out: Path,
+    preset: str = "ppo-fast",
+    seed: int = 0,
+    episodes: int = 10,
+    max_stuck_steps: int = 1000,
+    runs_dir: str = "runs/levels",
+    num_envs: int | None = None,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Train and evaluate each level not yet in `out`'s state; returns all rows."""
+    from mario_rl.agents import dqn, load_policy, ppo
+    from mario_rl.evaluate import evaluate
+    from mario_rl.presets import get_preset
+    from mario_rl.runs import RunConfig, list_checkpoints
+
+    chosen = get_preset(preset)
+    agent = chosen.agent if num_envs is None else replace(chosen.agent, num_envs=num_envs)
+    recipe = {
+        "preset": preset,
+        "frames": frames,
+        "seed": seed,
+        "episodes": episodes,
+        "max_stuck_steps": max_stuck_steps,
+        "num_envs": agent.num_envs,
+    }
+    state_path = out.with_suffix(".json")
+    rows = load_state(state_path, recipe)
+    train = ppo.train if isinstance(agent, ppo.PPOConfig) else dqn.train
+    for level in levels:
+        if level in rows:
+            console.print(f"{level}: already in {state_path}, skipped")
+            continue
+        run = RunConfig(seed=seed, frames=frames, runs_dir=runs_dir, progress=progress)
+        start = time.perf_counter()
+        run_dir = train(run, replace(chosen.env, level=level), agent, preset=preset)
+        minutes = (time.perf_counter() - start) / 60
+        checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
+        report = evaluate(
+            load_policy(checkpoint),
+            level=level,
+            episodes=episodes,
+            seed=seed,
+            max_stuck_steps=max_stuck_steps,
+        )
+        cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
+        rows[level] = {
+            "cleared": report["clear_rate"] >= CLEARED_RATE,
+            "clears": report["clears"],
+            "episodes": episodes,
+            "clear_rate": report["clear_rate"],
+            "max_x": report["max_x"],
+            "measured_flag_x": max(cleared_x) if cleared_x else None,
+            "frames": int(checkpoint.stem.removeprefix("frames_")),
+            "minutes": round(minutes, 2),
+            "run_dir": str(run_dir),
+        }
+        _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
+        _write_atomic(out, markdown(recipe, rows))
+        console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
+    _write_atomic(out, markdown(recipe, rows))
+    return rows
+
+
+def cmd_levels_table(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    build_table(
+        list(dict.fromkeys(args.levels)),
+        args.frames,
+        out,
+        preset=args.preset,
+        seed=args.seed,
+        episodes=args.episodes,
+        max_stuck_steps=args.max_stuck_steps,
+        runs_dir=args.runs_dir,
+        num_envs=args.num_envs,
+        progress=not args.quiet,
+    )
+    console.print(f"saved {out} (state: {out.with_suffix('.json')})")
+
+
+def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
+    """Add `levels-table` to the `mario-rl` subcommands."""
+    from mario_rl.presets import PRESETS
+    from mario_rl.train_cli import _frames
+
+    table = commands.add_parser(
+        "levels-table",
+        help="train and evaluate one recipe on many levels; write a Markdown table",
+        description=__doc__.split("\n\n")[1],
+    )
+    table.add_argument("--levels", nargs="+", type=_level, required=True, metavar="LEVEL")
+    table.add_argument("--frames", type=_frames, required=True, help="budget per level, e.g. 2e6")
+    table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
+    table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
+    table.add_argument("--seed", type=int, default=0)
+    table.add_argument("--episodes", type=_positive_int, default=10, help="evaluation episodes")
+    table.add_argument(
+        "--max-stuck-steps",
+        type=_positive_int,
+        default=1000,
+        help="evaluation ends an episode after N agent steps without progress",
+    )
+    table.add_argument("--num-envs", type=_positive_int, default=None, help="preset override")
+    table.add_argument("--runs-dir", default="runs/levels")
+    table.add_argument("--quiet", action="store_true", help="no progress bars")
+    table.set_defaults(func=cmd_levels_table)

@@ -1,0 +1,124 @@
+"""Network torsos and the Q-network head every value-based agent shares.
+
+`nature_cnn` is the DQN paper's torso (Mnih et al. 2015, "Methods: model architecture"):
+32 filters 8x8 stride 4, 64 filters 4x4 stride 2, 64 filters 3x3 stride 1, then a fully
+connected layer of 512, ReLU after each. `small_cnn` is the ICM paper's torso for 42x42
+inputs (Pathak et al. 2017, section 4; universe-starter-agent). `mlp` is a small torso for
+vector observations (tests and toy problems). Networks take uint8 pixels as they come from
+the replay and scale them by 1/255 inside `forward`, so observations travel as bytes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+NETWORKS = ("nature", "small", "mlp")
+"""Torso names `QNetwork` accepts."""
+HIDDEN = 512
+"""Width of the Nature CNN's fully connected layer."""
+MLP_HIDDEN = 64
+"""Width of each hidden layer of the `mlp` torso."""
+
+
+def as_float(obs: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to float32 in [0, 1]; float inputs unchanged."""
+    if obs.dtype == torch.uint8:
+        return obs.float() * (1.0 / 255.0)
+    return obs.float()
+
+
+def nature_cnn(in_channels: int, height: int = 84, width: int = 84) -> tuple[nn.Module, int]:
+    """The Nature DQN torso for (in_channels, height, width) inputs; returns (torso, out size)."""
+    convs = nn.Sequential(
+        nn.Conv2d(in_channels, 32, kernel_size=8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, kernel_size=3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, in_channels, height, width)).shape[1]
+    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), nn.ReLU()), HIDDEN
+
+
+def small_cnn(in_channels: int, height: int = 42, width: int = 42) -> tuple[nn.Module, int]:
+    """4 x (conv 32 3x3 stride 2, ELU), then a fully connected layer of 512 and ReLU.
+
+    On 42x42 it needs about a quarter of the Nature CNN's multiply-adds on 84x84.
+    Returns (torso, out size), like `nature_cnn`.
+    """
+    layers: list[nn.Module] = []
+    for index in range(4):
+        layers += [nn.Conv2d(in_channels if index == 0 else 32, 32, 3, stride=2, padding=1)]
+        layers += [nn.ELU()]
+    convs = nn.Sequential(*layers, nn.Flatten())
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, in_channels, height, width)).shape[1]
+    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), nn.ReLU()), HIDDEN
+
+
+def mlp(in_features: int) -> tuple[nn.Module, int]:
+    """Two hidden layers of `MLP_HIDDEN` units for flat observations; returns (torso, out size)."""
+    torso = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_features, MLP_HIDDEN),
+        nn.ReLU(),
+        nn.Linear(MLP_HIDDEN, MLP_HIDDEN),
+        nn.ReLU(),
+    )
+    return torso, MLP_HIDDEN
+
+
+def build_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    """The torso named `network` for observations shaped `obs_shape` (no batch axis)."""
+    if network in ("nature", "small"):
+        if len(obs_shape) == 2:
+            obs_shape = (1, *obs_shape)
+        if len(obs_shape) != 3:
+            raise ValueError(
+                f"network {network!r}: expected observations shaped (C, H, W) or (H, W), "
+                f"got {obs_shape}; use network 'mlp' for flat observations"
+            )
+        return nature_cnn(*obs_shape) if network == "nature" else small_cnn(*obs_shape)
+    if network == "mlp":
+        return mlp(math.prod(obs_shape))
+    raise ValueError(f"network: expected one of {', '.join(NETWORKS)}, got {network!r}")
+
+
+class QNetwork(nn.Module):
+    """Q(s, .) for every action: a torso, then a linear head or a dueling head.
+
+    The dueling head (Wang et al. 2016, eq. 9) splits the torso's features into a state
+    value V(s) and advantages A(s, a), and recombines them as V + A - mean_a A.
+    """
+
+    def __init__(
+        self, obs_shape: tuple[int, ...], num_actions: int, network: str, dueling: bool
+    ) -> None:
+        super().__init__()
+        self.obs_shape = tuple(obs_shape)
+        self.needs_channel = network in ("nature", "small") and len(obs_shape) == 2
+        self.torso, features = build_torso(network, self.obs_shape)
+        self.dueling = dueling
+        self.advantage = nn.Linear(features, num_actions)
+        self.value = nn.Linear(features, 1) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = as_float(obs)
+        if self.needs_channel:
+            x = x.unsqueeze(1)
+        features = self.torso(x)
+        advantage = self.advantage(features)
+        if self.value is None:
+            return advantage
+        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+def network_name(network: str, dueling: bool) -> str:
+    """The name a checkpoint records for a Q-network, e.g. `nature` or `nature+dueling`."""
+    return f"{network}+dueling" if dueling else network

@@ -1,0 +1,491 @@
+"""What every training run shares: its directory, metrics, checkpoints, budget and seeding.
+
+A run lives in `runs/<level>__<algo>__<seed>__<YYYYmmdd-HHMMSS>/`:
+
+    config.json        the full config, seed, package versions and git commit
+    episodes.csv       one row per finished episode (EPISODE_COLUMNS)
+    rewards.npy        the episode returns, in order, as the TensorFlow blog saved them
+    log.txt            a line of headline numbers every SUMMARY_EVERY episodes
+    events.out.tfevents.*   TensorBoard scalars under the shared names (METRICS)
+    checkpoints/       `frames_<N>.pt`, the `keep` newest, each written atomically
+
+A checkpoint is a dict saved with `torch.save` holding at least CHECKPOINT_FIELDS; see
+`mario_rl.evaluate.load_policy` for how evaluation reads it back.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from mario_rl.env.levels import parse_level
+
+FORMAT_VERSION = 1
+"""Bumped when the checkpoint layout changes incompatibly."""
+CHECKPOINT_FIELDS = (
+    "format_version",
+    "algo",
+    "module",
+    "action_set",
+    "network",
+    "env_config",
+    "model_state",
+)
+"""Fields every agent's checkpoint holds (see `mario_rl.evaluate.load_policy`)."""
+METRICS = (
+    "charts/episodic_return",
+    "charts/x_pos",
+    "charts/flag",
+    "charts/fps",
+    "charts/epsilon",
+    "losses/td",
+    "q/max",
+)
+"""TensorBoard scalar names shared by all agents; the x axis is always emulator frames."""
+EPISODE_COLUMNS = (
+    "frames",
+    "episode",
+    "return",
+    "length",
+    "episode_frames",
+    "max_x",
+    "flag",
+    "time_left",
+    "score",
+    "wall_s",
+)
+"""Columns of `episodes.csv`; `frames` is the run's total when the episode ended."""
+VERSIONED_PACKAGES = ("mario-rl", "torch", "numpy", "gymnasium", "gym-super-mario-bros", "nes-py")
+POSTFIX_SECONDS = 1.0
+"""Seconds between refreshes of the numbers after the progress bar."""
+ROLLING_EPISODES = 100
+"""Episodes in the rolling mean return shown on the progress bar and in `log.txt`."""
+SUMMARY_EVERY = 100
+"""Episodes between the lines of `log.txt` (and printed above the progress bar)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here; the message says why and what to do."""
+
+
+@dataclass
+class RunConfig:
+    """How a training run is run, whatever the algorithm."""
+
+    seed: int = 0
+    """Seeds Python, NumPy, torch, env resets and action spaces."""
+    frames: int | None = 2_000_000
+    """Budget in emulator frames (None: no frame limit)."""
+    minutes: float | None = None
+    """Budget in wall-clock minutes (None: no time limit); the first budget reached ends it."""
+    device: str = "auto"
+    """`auto` (CUDA when present), `cpu` or `cuda`."""
+    runs_dir: str = "runs"
+    """Parent directory of run directories."""
+    checkpoint_every: int = 250_000
+    """Emulator frames between checkpoints (one is always written at the end)."""
+    keep_checkpoints: int = 10
+    """Checkpoints kept; older ones are deleted."""
+    save_replay: bool = False
+    """Also save the replay buffer with each checkpoint, so `--resume` continues it."""
+    log_every: int = 10_000
+    """Emulator frames between TensorBoard scalars of losses, Q and speed."""
+    progress: bool = True
+    """Show a progress bar on the terminal."""
+
+
+# -- environment of the run ------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> CUDA when available, else CPU; `cpu` / `cuda` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for but torch sees no GPU; use --device cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (envs are seeded at reset)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global generators' states, for a checkpoint."""
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit checked out in the repository holding `start` (read from `.git`), or None."""
+    here = (start or Path(__file__)).resolve()
+    for folder in [here, *here.parents]:
+        git = folder / ".git"
+        if not git.is_dir():
+            continue
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        packed = git / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(f" {ref}"):
+                    return line.split()[0]
+        return None
+    return None
+
+
+# -- run directories -------------------------------------------------------------------------
+
+
+class RunDir:
+    """One run's directory; `create` makes a new one, `RunDir(path)` opens an existing one."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise CheckpointError(
+                f"{self.path} is not a run directory (no config.json); pass a directory "
+                "that `mario-rl train` made"
+            )
+
+    @classmethod
+    def create(cls, root: str | Path, level: str, algo: str, seed: int, config: dict) -> RunDir:
+        """Make `root/<level>__<algo>__<seed>__<time>/` and write its `config.json`."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(root) / f"{parse_level(level).name}__{algo}__{seed}__{stamp}"
+        path, suffix = base, 1
+        while path.exists():
+            suffix += 1
+            path = base.with_name(f"{base.name}-{suffix}")
+        (path / "checkpoints").mkdir(parents=True)
+        record = {
+            **config,
+            "seed": seed,
+            "algo": algo,
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "created": stamp,
+        }
+        (path / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        return cls(path)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def config(self) -> dict[str, Any]:
+        return json.loads((self.path / "config.json").read_text())
+
+    def latest_checkpoint(self) -> Path | None:
+        found = list_checkpoints(self.checkpoints)
+        return found[-1] if found else None
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+_CHECKPOINT_NAME = re.compile(r"^frames_(\d+)\.pt$")
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Complete checkpoints in `directory`, oldest first (temporary files are ignored)."""
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _CHECKPOINT_NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(_CHECKPOINT_NAME.match(p.name).group(1)))
+
+
+def atomic_save(payload: Any, path: Path) -> None:
+    """`torch.save` to a temporary file in the same directory, then rename over `path`.
+
+    A kill at any moment leaves either the old file or the new one, never half of one.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep: int) -> Path:
+    """Write `frames_<frames>.pt` atomically and delete all but the `keep` newest."""
+    missing = [f for f in CHECKPOINT_FIELDS if f not in payload and f != "format_version"]
+    if missing:
+        raise ValueError(f"checkpoint: expected fields {missing} too, got {sorted(payload)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"frames_{frames}.pt"
+    atomic_save({**payload, "format_version": FORMAT_VERSION}, path)
+    for stale in directory.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    for old in list_checkpoints(directory)[:-keep]:
+        old.unlink()
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the newest checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        latest = list_checkpoints(path / "checkpoints") or list_checkpoints(path)
+        if latest:
+            return latest[-1]
+        raise CheckpointError(f"{path} holds no checkpoint yet (no checkpoints/frames_*.pt)")
+    raise CheckpointError(f"{path}: no such run directory or checkpoint file")
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (a file or a run directory's newest) and check its format."""
+    path = resolve_checkpoint(path)
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format_version") != FORMAT_VERSION:
+        version = checkpoint.get("format_version") if isinstance(checkpoint, dict) else None
+        raise CheckpointError(
+            f"{path}: expected checkpoint format {FORMAT_VERSION}, got {version}; "
+            "it was made by another version of mario-rl"
+        )
+    checkpoint["path"] = str(path)
+    return checkpoint
+
+
+def check_compatible(checkpoint: dict[str, Any], algo: str, action_set: str, network: str) -> None:
+    """Raise a one-line `CheckpointError` unless the checkpoint fits this algo / actions / net."""
+    made = (checkpoint["algo"], checkpoint["action_set"], checkpoint["network"])
+    if made != (algo, action_set, network):
+        raise CheckpointError(
+            f"checkpoint {checkpoint.get('path', '?')} was made for algo {made[0]}, action set "
+            f"{made[1]} / network {made[2]}; this run uses algo {algo}, action set "
+            f"{action_set} / network {network}"
+        )
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def finished_episodes(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `info["episode"]` dicts of the episodes a vector env step just ended."""
+    final = info.get("final_info")
+    if not final or "episode" not in final:
+        return []
+    stats, mask = final["episode"], final["_episode"]
+    return [
+        {key: stats[key][i].item() for key in stats if not key.startswith("_")}
+        for i in np.flatnonzero(mask)
+    ]
+
+
+class MetricsLogger:
+    """TensorBoard scalars, `episodes.csv` and `rewards.npy` for one run.
+
+    Opened with `resume_frames`, it drops what was logged after that frame count (the
+    part of a killed run its last checkpoint does not cover) and appends from there.
+    """
+
+    def __init__(self, run_dir: RunDir, resume_frames: int | None = None) -> None:
+        self.run_dir = run_dir
+        self.csv_path = run_dir.path / "episodes.csv"
+        self.rows: list[dict[str, Any]] = []
+        if resume_frames is not None and self.csv_path.is_file():
+            with self.csv_path.open(newline="") as file:
+                self.rows = [r for r in csv.DictReader(file) if int(r["frames"]) <= resume_frames]
+        self._write_all_rows()
+        self.writer = SummaryWriter(str(run_dir.path), purge_step=resume_frames)
+        self.returns = [float(row["return"]) for row in self.rows]
+        self.best_x = max((int(row["max_x"]) for row in self.rows), default=0)
+        self.flags = sum(row["flag"] in ("1", "True", True, 1) for row in self.rows)
+        self.start = time.perf_counter()
+        self.wall_offset = float(self.rows[-1]["wall_s"]) if self.rows else 0.0
+
+    def _write_all_rows(self) -> None:
+        with self.csv_path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, EPISODE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    @property
+    def wall_seconds(self) -> float:
+        """Training wall-clock time, carried over resumes."""
+        return self.wall_offset + time.perf_counter() - self.start
+
+    @property
+    def mean_return(self) -> float:
+        recent = self.returns[-ROLLING_EPISODES:]
+        return float(np.mean(recent)) if recent else float("nan")
+
+    def log_episode(self, frames: int, episode: dict[str, Any]) -> None:
+        """Record one finished episode (`info["episode"]`) that ended at run total `frames`."""
+        row = {
+            "frames": frames,
+            "episode": len(self.rows) + 1,
+            "return": round(float(episode["return"]), 4),
+            "length": int(episode["length"]),
+            "episode_frames": int(episode["frames"]),
+            "max_x": int(episode["max_x"]),
+            "flag": int(bool(episode["flag"])),
+            "time_left": int(episode["time_left"]),
+            "score": int(episode["score"]),
+            "wall_s": round(self.wall_seconds, 2),
+        }
+        self.rows.append(row)
+        self.returns.append(row["return"])
+        self.best_x = max(self.best_x, row["max_x"])
+        self.flags += row["flag"]
+        with self.csv_path.open("a", newline="") as file:
+            csv.DictWriter(file, EPISODE_COLUMNS).writerow(row)
+        self.writer.add_scalar("charts/episodic_return", row["return"], frames)
+        self.writer.add_scalar("charts/x_pos", row["max_x"], frames)
+        self.writer.add_scalar("charts/flag", row["flag"], frames)
+        self.writer.add_scalar("charts/episodic_length", row["length"], frames)
+
+    def summary(self, frames: int, fps: float, **extra: float) -> str:
+        """One line of headline numbers, appended to `log.txt` (the blog's periodic log)."""
+        numbers = "".join(f", {key} {value:.3g}" for key, value in extra.items())
+        line = (
+            f"episode {len(self.rows)}: frames {frames}, {fps:.0f} frames/s{numbers}, "
+            f"mean return (last {ROLLING_EPISODES}) {self.mean_return:.1f}, "
+            f"best x {self.best_x}, flags {self.flags}, wall {self.wall_seconds:.0f} s"
+        )
+        with (self.run_dir.path / "log.txt").open("a") as file:
+            file.write(line + "\n")
+        return line
+
+    def log_scalars(self, frames: int, scalars: dict[str, float]) -> None:
+        for name, value in scalars.items():
+            self.writer.add_scalar(name, value, frames)
+
+    def save(self) -> None:
+        """Flush TensorBoard and write `rewards.npy`."""
+        self.writer.flush()
+        np.save(self.run_dir.path / "rewards.npy", np.asarray(self.returns, np.float32))
+
+    def close(self) -> None:
+        self.save()
+        self.writer.close()
+
+
+# -- budget and progress ---------------------------------------------------------------------
+
+
+class Budget:
+    """Frames and/or minutes; `spent(frames)` once either is reached."""
+
+    def __init__(self, frames: int | None, minutes: float | None) -> None:
+        if frames is None and minutes is None:
+            raise ValueError("budget: expected --frames, --minutes or both, got neither")
+        if (frames is not None and frames < 1) or (minutes is not None and minutes <= 0):
+            raise ValueError(f"budget: expected positive values, got {frames=} {minutes=}")
+        self.frames = frames
+        self.minutes = minutes
+        self.start = time.perf_counter()
+
+    def spent(self, frames: int) -> bool:
+        return self.fraction(frames) >= 1.0
+
+    def fraction(self, frames: int) -> float:
+        """How much of the budget is used, 0..1: the larger of its frame and minute shares.
+
+        Schedules (learning-rate annealing) follow it, so they also work under a
+        minutes-only budget.
+        """
+        shares = [0.0]
+        if self.frames is not None:
+            shares.append(frames / self.frames)
+        if self.minutes is not None:
+            shares.append((time.perf_counter() - self.start) / 60 / self.minutes)
+        return min(1.0, max(shares))
+
+
+class Progress:
+    """A tqdm bar counting emulator frames, with the run's headline numbers after it."""
+
+    def __init__(self, budget: Budget, start_frames: int, enabled: bool) -> None:
+        self.bar = tqdm(
+            total=budget.frames,
+            initial=start_frames,
+            unit="frame",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not enabled,
+        )
+        self.frames = start_frames
+        self.start = time.perf_counter()
+        self.start_frames = start_frames
+        self._last_postfix = 0.0
+
+    @property
+    def fps(self) -> float:
+        return (self.frames - self.start_frames) / max(time.perf_counter() - self.start, 1e-9)
+
+    def update(self, frames: int, logger: MetricsLogger, **extra: float) -> None:
+        """Advance to `frames`; the numbers after the bar refresh at most every second."""
+        self.bar.update(frames - self.frames)
+        self.frames = frames
+        now = time.perf_counter()
+        if self.bar.disable or now - self._last_postfix < POSTFIX_SECONDS:
+            return
+        self._last_postfix = now
+        self.bar.set_postfix(
+            fps=f"{self.fps:.0f}",
+            ret=f"{logger.mean_return:.1f}",
+            best_x=logger.best_x,
+            flags=logger.flags,
+            **{key: f"{value:.3g}" for key, value in extra.items()},
+            refresh=False,
+        )
+
+    def write(self, line: str) -> None:
+        """Print a line above the bar (nothing when the bar is off)."""
+        if not self.bar.disable:
+            self.bar.write(line)
+
+    def close(self) -> None:
+        self.bar.close()

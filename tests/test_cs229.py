@@ -1,0 +1,416 @@
+"""The CS229 tabular agent: reward, modes and scores by hand, the env on Mario, smoke runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.cs229 import (
+    ENCODING,
+    EVALUATIONS_FILE,
+    GAP_BIT,
+    GAP_ENCODING,
+    PLAYER_SIZE,
+    TABLE_FILE,
+    CS229Config,
+    RewardWeights,
+    composite_score,
+    count_new_enemies,
+    decision_reward,
+    gap_ahead,
+    live_enemies,
+    load_table,
+    make_symbolic_env,
+    read_evaluations,
+    set_mode,
+    state_key,
+    table_action,
+    train,
+    training_mode,
+)
+from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
+from mario_rl.cli import main
+from mario_rl.env import ram as smb
+from mario_rl.env.actions import action_set
+from mario_rl.evaluate import evaluate
+from mario_rl.runs import RunConfig
+
+MARIO_X, GROUND_Y = 40, 176  # screen pixels; the screen is on level page 1
+GOOMBA = 0x06
+STOMPED = 0x04
+FALLING = 0x20
+PLATFORM = 0x24
+B_ONLY = action_set("cs229").index(("B",))
+NOOP = action_set("cs229").index(("NOOP",))
+# Decisions of these smoke runs end after 8 decisions without progress: short episodes.
+QUICK = CS229Config(eval_every=1, eval_episodes=1, noop_max=5, no_progress_decisions=8)
+
+
+def hand_ram(bytes_at: dict[int, int] | None = None) -> np.ndarray:
+    """Small Mario on the ground at level x 296 (screen 40, 176), then `bytes_at` over it."""
+    ram = np.zeros(smb.RAM_SIZE, dtype=np.uint8)
+    ram[smb.PLAYER_PAGE] = ram[smb.SCREEN_LEFT_PAGE] = 1
+    ram[smb.PLAYER_X] = MARIO_X
+    ram[smb.PLAYER_Y] = ram[smb.PLAYER_Y_PIXEL] = GROUND_Y
+    ram[smb.PLAYER_Y_VIEWPORT] = 1
+    for address, value in (bytes_at or {}).items():
+        ram[address] = value
+    return ram
+
+
+def enemy_at(level_x: int, *, state: int = 0, kind: int = GOOMBA, slot: int = 0) -> dict[int, int]:
+    """RAM bytes of an enemy on Mario's floor at `level_x`."""
+    page, x = divmod(level_x, 256)
+    return {
+        smb.ENEMY_DRAWN + slot: 1,
+        smb.ENEMY_KIND + slot: kind,
+        smb.ENEMY_STATE + slot: state,
+        smb.ENEMY_PAGE + slot: page,
+        smb.ENEMY_X + slot: x,
+        smb.ENEMY_Y_VIEWPORT + slot: 1,
+        smb.ENEMY_Y + slot: GROUND_Y + 8,
+    }
+
+
+def reward_for(
+    after: dict[int, int],
+    before: dict[int, int] | None = None,
+    *,
+    steps_still: int = 0,
+    died: bool = False,
+    won: bool = False,
+) -> float:
+    """The default-weight reward of one 6-frame decision between two hand-made RAMs."""
+    ram_before, ram_after = hand_ram(before), hand_ram(after)
+    memory = dataclasses.replace(smb.remember(ram_before, None), steps_still=steps_still)
+    state = smb.symbolic_state(ram_after, memory)
+    kills = smb.count_kills(memory.enemy_states, ram_after)
+    return decision_reward(
+        smb.read_mario(ram_before),
+        smb.read_mario(ram_after),
+        state,
+        kills.stomp + kills.fire + kills.other,
+        died=died,
+        won=won,
+        frames=6,
+        weights=RewardWeights(),
+    )
+
+
+# -- the reward -------------------------------------------------------------------------------
+
+MARIO_LEVEL_X = 256 + MARIO_X
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "expected"),
+    [
+        pytest.param({smb.PLAYER_X: MARIO_X + 10}, None, 10.0, id="10 px right: +1 each"),
+        pytest.param({smb.PLAYER_X: MARIO_X - 4}, None, -4.0, id="4 px back: -1 each"),
+        pytest.param(
+            {smb.PLAYER_X: MARIO_X + 10, **enemy_at(MARIO_LEVEL_X + 10 + 32)},
+            enemy_at(MARIO_LEVEL_X + 10 + 32),
+            5.0,
+            id="right with an enemy 2 tiles ahead (mid window): +0.5 each",
+        ),
+        pytest.param(
+            {smb.PLAYER_X: MARIO_X + 10, **enemy_at(MARIO_LEVEL_X + 10 + 80)},
+            enemy_at(MARIO_LEVEL_X + 10 + 80),
+            10.0,
+            id="right with an enemy 5 tiles ahead (far window): full",
+        ),
+        pytest.param(
+            {smb.PLAYER_Y: GROUND_Y - 16, smb.PLAYER_Y_PIXEL: GROUND_Y - 16},
+            None,
+            4.0,
+            id="16 px up: +0.25 each",
+        ),
+        pytest.param(
+            {smb.PLAYER_Y: GROUND_Y, smb.PLAYER_Y_PIXEL: GROUND_Y},
+            {smb.PLAYER_Y: GROUND_Y - 16, smb.PLAYER_Y_PIXEL: GROUND_Y - 16},
+            0.0,
+            id="falling costs nothing",
+        ),
+        pytest.param(
+            enemy_at(MARIO_LEVEL_X + 160, state=STOMPED),
+            enemy_at(MARIO_LEVEL_X + 160),
+            25.0,
+            id="a stomp kill: +25",
+        ),
+        pytest.param({smb.POWER: 0}, {smb.POWER: 1}, -50.0, id="hurt (big to small): -50"),
+        pytest.param(
+            {smb.PLAYER_X: MARIO_X + 200}, None, 0.0, id="a 200 px warp in 6 frames: no progress"
+        ),
+    ],
+)
+def test_reward_terms_on_hand_made_ram(after, before, expected):
+    assert reward_for(after, before) == pytest.approx(expected)
+
+
+def test_reward_penalises_being_stuck():
+    assert reward_for({}, steps_still=6) == 0.0  # 7 decisions still: not yet stuck
+    assert reward_for({}, steps_still=7) == -5.0  # the 8th: stuck
+
+
+def test_dying_costs_100_and_its_last_moves_count_for_nothing():
+    moved = {smb.PLAYER_X: MARIO_X + 10, smb.PLAYER_Y_PIXEL: GROUND_Y - 40}
+    assert reward_for(moved, died=True) == -100.0
+
+
+def test_reaching_the_flag_earns_100_on_top():
+    assert reward_for({smb.PLAYER_X: MARIO_X + 3}, won=True) == 103.0
+
+
+def test_the_weights_scale_their_terms():
+    ram_before, ram_after = hand_ram(), hand_ram({smb.PLAYER_X: MARIO_X + 10})
+    state = smb.symbolic_state(ram_after, smb.remember(ram_before, None))
+    weights = RewardWeights(progress=2.0, kill=7.0)
+    reward = decision_reward(
+        smb.read_mario(ram_before),
+        smb.read_mario(ram_after),
+        state,
+        2,
+        died=False,
+        won=False,
+        frames=6,
+        weights=weights,
+    )
+    assert reward == 2.0 * 10 + 7.0 * 2
+
+
+# -- modes, enemies and scores ----------------------------------------------------------------
+
+
+def test_training_rotates_small_big_fire_every_20_episodes():
+    modes = [training_mode(episode, 20) for episode in range(130)]
+    assert modes[:20] == [0] * 20 and modes[20:40] == [1] * 20 and modes[40:60] == [2] * 20
+    assert modes[60:120] == modes[:60] and modes[120:] == [0] * 10
+
+
+@pytest.mark.parametrize(("mode", "size"), [(0, 1), (1, 0), (2, 0)])
+def test_set_mode_writes_power_and_a_consistent_player_size(mode, size):
+    ram = hand_ram({smb.POWER: 1, PLAYER_SIZE: 0})
+    set_mode(ram, mode)
+    assert (ram[smb.POWER], ram[PLAYER_SIZE]) == (mode, size)
+
+
+def test_set_mode_rejects_other_modes():
+    with pytest.raises(ValueError, match=r"expected 0 \(small\), 1 \(big\) or 2 \(fire\)"):
+        set_mode(hand_ram(), 3)
+
+
+def test_live_enemies_keep_enemies_and_drop_platforms_and_the_defeated():
+    ram = hand_ram(
+        {
+            **enemy_at(400, slot=0),
+            **enemy_at(450, slot=1, kind=PLATFORM),
+            **enemy_at(500, slot=2, state=FALLING),
+            **enemy_at(550, slot=3, state=STOMPED),
+        }
+    )
+    assert live_enemies(ram) == (GOOMBA, -1, -1, -1, -1)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "new"),
+    [
+        ((-1, -1, -1, -1, -1), (6, -1, 0, -1, -1), 2),
+        ((6, -1, -1, -1, -1), (6, -1, -1, -1, -1), 0),
+        ((6, -1, -1, -1, -1), (0, -1, -1, -1, -1), 1),  # the slot now holds another kind
+        ((6, 6, -1, -1, -1), (-1, -1, -1, -1, -1), 0),
+    ],
+)
+def test_count_new_enemies(before, after, new):
+    assert count_new_enemies(before, after) == new
+
+
+def test_composite_score_by_hand():
+    assert composite_score(3161, True, 0, 5, 300) == 3161 + 1024 + 42 * 5 + 8 * 300
+    assert composite_score(500, False, 1, 2, 300) == 500 + 32 + 42 * 2
+
+
+def ground_ram(missing_columns: tuple[int, ...] = ()) -> np.ndarray:
+    """`hand_ram` with ground (rows 11 and 12) under the screen but in `missing_columns`
+    (level tile columns; Mario is in column 19)."""
+    ram = hand_ram()
+    for column in range(16, 32):
+        if column not in missing_columns:
+            for row in (11, 12):
+                page = column // 16 % 2
+                ram[smb.BLOCK_BUFFER + page * smb.BLOCK_PAGE_BYTES + row * 16 + column % 16] = 0x54
+    return ram
+
+
+@pytest.mark.parametrize(
+    ("missing", "gap"),
+    [((), False), ((20,), True), ((21,), True), ((22,), False), ((18,), False)],
+)
+def test_gap_ahead_looks_two_columns_right_of_mario(missing, gap):
+    assert gap_ahead(ground_ram(missing)) is gap
+
+
+def test_no_gap_when_mario_is_below_the_screen():
+    ram = ground_ram((20,))
+    ram[smb.PLAYER_Y_VIEWPORT] = 2
+    assert gap_ahead(ram) is False
+
+
+def test_the_gap_bit_sits_above_the_packed_code():
+    ram = ground_ram((20,))
+    state = smb.symbolic_state(ram, None)
+    assert state_key(ram, state, gap_feature=False) == smb.pack_symbolic(state)
+    assert state_key(ram, state, gap_feature=True) == smb.pack_symbolic(state) | 1 << GAP_BIT
+    assert GAP_BIT == smb.SYMBOLIC_CODE_BITS
+    assert CS229Config(gap_feature=True).encoding == GAP_ENCODING != ENCODING
+
+
+# -- the Q update and the table ---------------------------------------------------------------
+
+
+def test_the_reports_settings_update_q_by_hand():
+    """alpha0 0.8 / visits, gamma 0.6: Q(s, a) = 0.05, max Q(s', .) = 0.1, r = 10, twice."""
+    table = QTable(12, ENCODING, np.random.default_rng(0))
+    table.row(1), table.row(2)
+    table.values[0, 3] = 0.05
+    table.values[1] = 0.1
+    agent = TabularAgent(CS229Config().tabular(), table, np.random.default_rng(0))
+    agent.learn(1, 3, 10.0, 2, terminated=False)
+    assert table.values[0, 3] == pytest.approx(0.05 + 0.8 * (10 + 0.6 * 0.1 - 0.05))  # 8.058
+    agent.learn(1, 3, 10.0, 2, terminated=False)
+    assert table.values[0, 3] == pytest.approx(8.058 + 0.4 * (10.06 - 8.058))  # 8.8588
+    fixed = CS229Config(alpha=0.15, decay_alpha=False).tabular()
+    assert (fixed.alpha, fixed.decay_alpha, fixed.gamma, fixed.epsilon) == (0.15, False, 0.6, 0.3)
+
+
+def test_table_action_leaves_the_table_alone():
+    table = QTable(12, ENCODING, np.random.default_rng(0))
+    table.row(5)
+    table.values[0] = np.arange(12.0)
+    rng = np.random.default_rng(0)
+    assert table_action(table, 5, 0.0, rng) == 11
+    assert {table_action(table, 99, 0.0, rng) for _ in range(200)} == set(range(12))
+    assert len(table) == 1
+
+
+def test_a_table_of_another_state_encoding_version_is_refused(tmp_path):
+    newer = StateEncoding(ENCODING.name, ENCODING.version + 1)
+    QTable(12, newer, np.random.default_rng(0)).save(tmp_path / "table_0.npz")
+    checkpoint = {
+        "path": str(tmp_path / "frames_0.pt"),
+        "agent_config": dataclasses.asdict(CS229Config()),
+        "model_state": {"table_file": "table_0.npz"},
+    }
+    with pytest.raises(ValueError, match=f"expected a Q-table for state encoding {ENCODING}"):
+        load_table(checkpoint)
+
+
+def test_config_says_what_was_expected():
+    with pytest.raises(ValueError, match=r"gamma: expected a value in \[0, 1\], got 1.5"):
+        CS229Config(gamma=1.5)
+    with pytest.raises(ValueError, match="frames_per_decision: expected a positive integer"):
+        CS229Config(frames_per_decision=0)
+
+
+# -- the env on Mario -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def symbolic_env() -> Iterator:
+    config = dataclasses.replace(QUICK, noop_max=0)
+    env = make_symbolic_env(config.env_config("1-1"), seed=0, config=config)
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize(("mode", "size"), [(0, 1), (1, 0), (2, 0)])
+def test_reset_sets_the_mode_through_ram_and_the_game_keeps_it(symbolic_env, mode, size):
+    obs, info = symbolic_env.reset(options={"mode": mode})
+    ram = symbolic_env.unwrapped.ram
+    assert (ram[smb.POWER], ram[PLAYER_SIZE]) == (mode, size)
+    assert smb.unpack_symbolic(int(obs)).mode == mode and info["mode"] == mode
+    fireball = False
+    for action in (NOOP, B_ONLY, B_ONLY):
+        obs, _, terminated, truncated, info = symbolic_env.step(action)
+        fireball |= bool(ram[smb.FIREBALL_STATE])
+        assert smb.pack_symbolic(smb.unpack_symbolic(int(obs))) == obs  # real states round-trip
+    assert not (terminated or truncated)
+    assert (ram[smb.POWER], ram[PLAYER_SIZE]) == (mode, size)
+    assert smb.unpack_symbolic(int(obs)).mode == mode and info["mode"] == mode
+    assert fireball == (mode == 2)  # only fire Mario throws on B
+
+
+def test_a_decision_is_k_frames_and_a_stalled_episode_is_truncated(symbolic_env):
+    _, info = symbolic_env.reset(options={"mode": 0})
+    start = info["frames"]
+    _, _, _, _, info = symbolic_env.step(NOOP)
+    assert info["frames"] - start == QUICK.frames_per_decision
+    for _ in range(QUICK.no_progress_decisions - 2):
+        _, _, terminated, truncated, info = symbolic_env.step(NOOP)
+        assert not (terminated or truncated)
+    _, _, terminated, truncated, info = symbolic_env.step(NOOP)
+    assert truncated and not terminated and info["no_progress"]
+
+
+# -- smoke runs -------------------------------------------------------------------------------
+
+
+def quick_run(tmp_path: Path, episodes: int = 2, **changes: object) -> Path:
+    run = RunConfig(seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False)
+    return train(run, dataclasses.replace(QUICK, episodes=episodes, **changes), "1-1")
+
+
+def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
+    run_dir = quick_run(tmp_path)
+    for name in ("config.json", "episodes.csv", "rewards.npy", TABLE_FILE, EVALUATIONS_FILE):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "learning_curves.png").stat().st_size > 0
+    evaluations = read_evaluations(run_dir)
+    assert [e.episode for e in evaluations] == [1, 2]
+    assert all(0.0 <= e.win_rate <= 1.0 and e.mean_x > 0 for e in evaluations)
+    assert len(np.load(run_dir / "rewards.npy")) == 2
+    table = QTable.load(run_dir / TABLE_FILE, ENCODING, np.random.default_rng(0))
+    assert len(table) > 0 and table.visits.sum() > 0
+    checkpoints = sorted((run_dir / "checkpoints").iterdir())
+    assert [p.suffix for p in checkpoints] == [".pt", ".npz"]
+
+    policy = load_policy(run_dir)
+    report = evaluate(policy, episodes=1, epsilon=0.01, noop_max=5, max_stuck_steps=8)
+    assert report["algo"] == "tabular" and report["episodes"] == 1 and report["max_x"] > 0
+
+
+def test_training_twice_with_one_seed_gives_the_same_table(tmp_path):
+    runs = [quick_run(tmp_path / str(i), eval_episodes=0, gap_feature=True) for i in (0, 1)]
+    rng = np.random.default_rng(0)
+    tables = [QTable.load(run_dir / TABLE_FILE, GAP_ENCODING, rng) for run_dir in runs]
+    assert load_policy(runs[0]).num_actions == 12  # the checkpoint names its encoding
+    np.testing.assert_array_equal(tables[0].states, tables[1].states)
+    np.testing.assert_array_equal(tables[0].values, tables[1].values)
+
+
+def test_train_algo_tabular_command(tmp_path, capsys):
+    args = ["train", "--algo", "tabular", "--frames", "200", "--no-progress-steps", "8"]
+    assert main([*args, "--runs-dir", str(tmp_path), "--quiet"]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.startswith("1-1__tabular__0__")
+    assert (run_dir / TABLE_FILE).is_file()
+
+
+def test_train_algo_tabular_refuses_dqn_flags(capsys):
+    assert main(["train", "--algo", "tabular", "--lr", "0.1"]) == 2
+    assert "--algo tabular: expected only the shared flags" in capsys.readouterr().err
+
+
+def test_cs229_study_command_plots_the_three_variants_together(tmp_path, capsys):
+    args = ["cs229-study", "--episodes", "1", "--eval-every", "1", "--eval-episodes", "1"]
+    args += ["--no-progress-decisions", "8", "--runs-dir", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    (study,) = tmp_path.iterdir()
+    assert (study / "study_1-1.png").stat().st_size > 0
+    assert len([p for p in study.iterdir() if p.is_dir()]) == 3
+    out = capsys.readouterr().out
+    assert "fixed alpha 0.15" in out and "gamma 0.2" in out and "study plot" in out

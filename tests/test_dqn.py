@@ -1,0 +1,144 @@
+"""DQN maths against hand-worked numbers, and a DQN that must learn a tiny chain."""
+
+import functools
+
+import pytest
+import torch
+from dqn_chain import ChainEnv, chain_envs
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.dqn import (
+    DQNConfig,
+    double_dqn_target,
+    dqn_target,
+    epsilon_at,
+    multiplicative_epsilon,
+    td_loss,
+    three_phase_epsilon,
+    train,
+)
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.wrappers import EpisodeStatistics
+from mario_rl.evaluate import evaluate
+from mario_rl.nets import QNetwork
+from mario_rl.runs import RunConfig
+
+
+def test_dqn_target_by_hand():
+    returns = torch.tensor([1.0, 0.5, -1.0])
+    discounts = torch.tensor([0.9, 0.0, 0.81])  # middle one ended terminal
+    next_q = torch.tensor([[2.0, 4.0], [10.0, 3.0], [-2.0, -3.0]])
+    # 1 + 0.9*4 = 4.6;  0.5 + 0 = 0.5;  -1 + 0.81*(-2) = -2.62
+    torch.testing.assert_close(
+        dqn_target(returns, discounts, next_q), torch.tensor([4.6, 0.5, -2.62])
+    )
+
+
+def test_double_dqn_target_by_hand():
+    returns = torch.tensor([1.0, 0.0])
+    discounts = torch.tensor([0.5, 0.9])
+    next_online = torch.tensor([[1.0, 3.0, 2.0], [5.0, 0.0, 1.0]])  # argmax: 1, 0
+    next_target = torch.tensor([[10.0, 2.0, 30.0], [4.0, 8.0, 6.0]])
+    # Online picks a1 -> target says 2: 1 + 0.5*2 = 2 (plain DQN would use 30: 16).
+    # Online picks a0 -> target says 4: 0 + 0.9*4 = 3.6.
+    torch.testing.assert_close(
+        double_dqn_target(returns, discounts, next_online, next_target), torch.tensor([2.0, 3.6])
+    )
+    torch.testing.assert_close(
+        dqn_target(returns, discounts, next_target), torch.tensor([16.0, 7.2])
+    )
+
+
+def test_losses_by_hand():
+    q = torch.tensor([0.0, 0.0])
+    y = torch.tensor([0.5, 3.0])
+    # Huber: 0.5*0.5^2 = 0.125 and 3 - 0.5 = 2.5 -> mean 1.3125.
+    assert td_loss(q, y, "huber").item() == pytest.approx(1.3125)
+    assert td_loss(q, y, "l1").item() == pytest.approx(1.75)
+    assert td_loss(q, y, "mse").item() == pytest.approx((0.25 + 9.0) / 2)
+
+
+def test_multiplicative_epsilon():
+    assert multiplicative_epsilon(0, 1.0, 0.5, 0.1) == 1.0
+    assert multiplicative_epsilon(2, 1.0, 0.5, 0.1) == 0.25
+    assert multiplicative_epsilon(10, 1.0, 0.5, 0.1) == 0.1
+    # The blog's rate reaches its 0.1 floor after ln(0.1)/ln(0.99999975) = 9.21 M steps.
+    assert multiplicative_epsilon(9_000_000, 1.0, 0.99999975, 0.1) > 0.1
+    assert multiplicative_epsilon(9_300_000, 1.0, 0.99999975, 0.1) == 0.1
+
+
+def test_three_phase_epsilon():
+    schedule = functools.partial(three_phase_epsilon, start=1.0, end=0.2, observe=10, anneal=40)
+    assert [schedule(s) for s in (0, 9, 10, 30, 50, 1000)] == [1.0, 1.0, 1.0, 0.6, 0.2, 0.2]
+
+
+def test_config_picks_the_schedule():
+    keras = DQNConfig(
+        epsilon_schedule="three_phase",
+        epsilon_start=0.1,
+        epsilon_end=0.0,
+        epsilon_observe=5,
+        epsilon_anneal=10,
+    )
+    assert epsilon_at(4, keras) == 0.1 and epsilon_at(10, keras) == pytest.approx(0.05)
+    assert epsilon_at(1, DQNConfig(epsilon_decay=0.5, epsilon_end=0.0)) == 0.5
+
+
+def test_bad_config_is_one_clear_error():
+    with pytest.raises(ValueError, match="loss: expected one of huber, l1, mse, got 'l2'"):
+        DQNConfig(loss="l2")
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_nature_cnn_shapes_and_uint8_scaling(dueling):
+    net = QNetwork((4, 84, 84), 5, "nature", dueling)
+    conv_shapes = [tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert conv_shapes == [(32, 4, 8, 8), (64, 32, 4, 4), (64, 64, 3, 3)]
+    obs = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    torch.testing.assert_close(net(obs), net(obs.float() / 255))
+    assert net(obs).shape == (2, 5)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"double": False},
+        {"double": True, "dueling": True, "n_step": 3},
+    ],
+    ids=["dqn", "ddqn-dueling-3step"],
+)
+def test_dqn_learns_the_chain(tmp_path, variant):
+    config = DQNConfig(
+        network="mlp",
+        gamma=0.9,
+        learning_rate=1e-3,
+        batch_size=32,
+        replay_size=4_000,
+        burn_in=200,
+        learn_every=1,
+        target_sync_every=100,
+        epsilon_schedule="three_phase",
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_anneal=1_500,
+        num_envs=2,
+        worker_processes=False,
+        torch_threads=1,
+        **variant,
+    )
+    run = RunConfig(seed=1, frames=3_000, device="cpu", runs_dir=str(tmp_path), progress=False)
+    run_dir = train(
+        run, EnvConfig(actions="lnr", frame_stack=1), config, envs_fn=lambda s: chain_envs(2, s)
+    )
+    policy = load_policy(run_dir)
+    env = ChainEnv()
+    for goal in (0, 1):
+        obs, _ = env.reset(options={"goal": goal})
+        for _ in range(env.length // 2):
+            obs, reward, terminated, _, _ = env.step(int(policy.act(obs[None])[0]))
+        assert terminated and reward == 1.0, f"the greedy policy should walk to goal {goal}"
+    # The same through `evaluate`, with the policy's env swapped for the chain.
+    policy.make_env = lambda config, seed: EpisodeStatistics(ChainEnv())
+    report = evaluate(policy, episodes=6, seed=0)
+    assert report["clear_rate"] == 1.0
+    assert report["mean_frames_to_clear"] == report["mean_game_time_to_clear"] == 3

@@ -1,0 +1,136 @@
+"""The race leaderboard's storage: outcomes, ranking, where it lives, damaged files."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mario_rl.cli import main
+from mario_rl.leaderboard import (
+    DATA_DIR_ENV,
+    Leaderboard,
+    LeaderboardError,
+    RunResult,
+    data_dir,
+    default_db_path,
+)
+
+
+def result(outcome: str, frames: int = 1500, game_time: int = 62, level: str = "1-1") -> RunResult:
+    return RunResult(
+        level, outcome, frames, game_time, max_x=3161 if outcome == "finished" else 700
+    )
+
+
+@pytest.fixture
+def board(tmp_path) -> Leaderboard:
+    return Leaderboard(tmp_path / "board.sqlite3")
+
+
+def test_finished_died_and_quit_runs_are_kept_but_only_a_finish_has_a_time(board):
+    board.record("ann", "human", result("died", frames=400, game_time=17))
+    board.record("ann", "human", result("finished", frames=1500, game_time=62))
+    board.record("ann", "human", result("quit", frames=90, game_time=4))
+    entries = board.entries("1-1")
+    assert [e.outcome for e in entries] == ["finished", "quit", "died"]
+    finished, *unfinished = entries
+    assert (finished.frames, finished.game_time, finished.max_x) == (1500, 62, 3161)
+    for entry in unfinished:
+        assert entry.frames is None and entry.game_time is None
+        assert entry.max_x == 700
+
+
+def test_the_schema_refuses_a_time_for_an_unfinished_run(board):
+    board.record("ann", "human", result("died"))
+    with sqlite3.connect(board.path) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute(
+            "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, recorded) "
+            "VALUES ('1-1', 'cheat', 'human', 'died', 100, 5, 10, 'now')"
+        )
+
+
+def test_two_racers_on_one_level_rank_by_frames_then_game_time(board):
+    board.record("bob", "human", result("finished", frames=1600, game_time=66))
+    board.record("ann", "human", result("finished", frames=1450, game_time=61))
+    board.record(
+        "ddqn agent (1-1/model.pt)", "agent", result("finished", frames=1450, game_time=60)
+    )
+    board.record("bob", "human", result("died", level="1-2"))
+    assert [(e.name, e.frames) for e in board.entries("1-1")] == [
+        ("ddqn agent (1-1/model.pt)", 1450),
+        ("ann", 1450),
+        ("bob", 1600),
+    ]
+    assert [e.kind for e in board.entries("1-1")] == ["agent", "human", "human"]
+    assert [(e.name, e.outcome) for e in board.entries("1-2")] == [("bob", "died")]
+
+
+def test_reading_a_missing_board_creates_nothing(tmp_path):
+    board = Leaderboard(tmp_path / "none" / "board.sqlite3")
+    assert board.entries("1-1") == []
+    assert not board.path.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not a database, just some bytes " * 40, "is not a mario-rl leaderboard"),
+        (None, "is an SQLite database of another program"),
+    ],
+    ids=["garbage", "foreign-sqlite"],
+)
+def test_a_damaged_or_foreign_file_is_a_clear_error_and_left_untouched(tmp_path, content, message):
+    path = tmp_path / "board.sqlite3"
+    if content is None:
+        with sqlite3.connect(path) as connection:
+            connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    board = Leaderboard(path)
+    for action in (
+        lambda: board.entries("1-1"),
+        lambda: board.record("ann", "human", result("quit")),
+    ):
+        with pytest.raises(LeaderboardError, match=message):
+            action()
+    assert path.read_bytes() == before
+
+
+def test_leaderboard_command_on_a_corrupt_file_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "board.sqlite3"
+    path.write_bytes(b"\x00garbage" * 100)
+    assert main(["leaderboard", "--db", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "is not a mario-rl leaderboard" in err and "left as it is" in err
+    assert path.read_bytes() == b"\x00garbage" * 100
+
+
+def test_leaderboard_command_prints_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    Leaderboard().record("ann", "human", result("finished", frames=1502, game_time=63))
+    Leaderboard().record("bob", "human", result("died"))
+    assert main(["leaderboard", "--level", "1-1"]) == 0
+    out = capsys.readouterr().out
+    assert "ann" in out and "1502" in out and "24.99" in out
+    assert "died at x 700" in out and "1 finished, 1 not finished" in out
+    assert main(["leaderboard", "--level", "8-4"]) == 0
+    assert "no runs on 8-4 yet" in capsys.readouterr().out
+
+
+def test_the_data_directory_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data_dir() == tmp_path / ".local" / "share" / "mario-rl"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "xdg" / "mario-rl" / "leaderboard.sqlite3"
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "mine"))
+    assert data_dir() == Path(tmp_path / "mine")
+
+
+def test_an_unknown_outcome_is_refused():
+    with pytest.raises(ValueError, match="outcome: expected one of"):
+        RunResult("1-1", "won", 10, 1, 40)

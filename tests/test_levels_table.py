@@ -1,0 +1,56 @@
+"""`mario-rl levels-table`: a tiny-budget run, the Markdown, and resuming a partial table."""
+
+import json
+
+import pytest
+
+from mario_rl import levels_table
+from mario_rl.cli import main
+
+
+def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "table.md"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "200", "--num-envs", "2",
+        "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    state = json.loads(out.with_suffix(".json").read_text())
+    row = state["rows"]["1-1"]
+    assert row["frames"] >= 200 and row["episodes"] == 1 and row["cleared"] is False
+    table = out.read_text()
+    assert "| level | cleared | clear rate | max x | % of level | frames | minutes |" in table
+    share = f"{row['max_x'] / 3161:.0%}"
+    assert f"| 1-1 | no | 0/1 | {row['max_x']} | {share} |" in table
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a level already in the table was trained again")
+
+    monkeypatch.setattr("mario_rl.agents.ppo.train", no_training)
+    assert main(args) == 0
+    assert "1-1: already in" in capsys.readouterr().out
+    assert json.loads(out.with_suffix(".json").read_text()) == state
+
+
+def test_a_table_of_another_recipe_is_refused(tmp_path, capsys):
+    out = tmp_path / "table.md"
+    recipe = {"preset": "ppo-fast", "frames": 100}
+    out.with_suffix(".json").write_text(json.dumps({"recipe": recipe, "rows": {}}))
+    code = main(["levels-table", "--levels", "1-1", "--frames", "200", "--out", str(out)])
+    assert code == 2
+    assert "pass another --out, or the same settings" in capsys.readouterr().err
+
+
+def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
+    recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10}
+    row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2500, "frames": 1000,
+           "minutes": 1.0, "measured_flag_x": 2500}  # fmt: skip
+    text = levels_table.markdown(recipe, {"1-2": row, "1-3": {**row, "measured_flag_x": None}})
+    assert "| 1-2 | yes | 10/10 | 2500 | 100% | 1,000 | 1.0 |" in text
+    assert "| 1-3 | yes | 10/10 | 2500 | ? |" in text
+
+
+@pytest.mark.parametrize("level", ["1-1", "8-4"])
+def test_level_length_is_known_for_1_1_only(level):
+    assert levels_table.level_length(level) == (3161 if level == "1-1" else None)

@@ -1,0 +1,397 @@
+"""watch, play and race, headless (SDL_VIDEODRIVER=dummy, unthrottled), and one real screenshot.
+
+The agent is a real checkpoint made by the DQN trainer on a 200-frame budget (an untrained
+network). `data/1-1-finish.jsonl` is a person's input file that clears 1-1 in 1152 frames:
+found by a depth-first search over 8-frame button segments with emulator snapshots, it
+replays exactly because the emulator is deterministic.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+import torch
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.dqn import DQNConfig, train
+from mario_rl.bundled import MODELS_DIR_ENV, bundled_checkpoint, bundled_levels
+from mario_rl.cli import main
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.leaderboard import DATA_DIR_ENV, Leaderboard, RunResult
+from mario_rl.play import (
+    WATCH_KEYS,
+    DisplayError,
+    InputEvent,
+    InputFileError,
+    InputRecorder,
+    KeyboardInputs,
+    QuitRequested,
+    ScriptedInputs,
+    Window,
+    agent_run,
+    observe_frames,
+    parse_key_bindings,
+    play_level,
+    race,
+    race_winner,
+    watch,
+)
+from mario_rl.runs import RunConfig
+
+DATA = Path(__file__).parent / "data"
+FINISH_1_1 = DATA / "1-1-finish.jsonl"
+RUN_AND_JUMP = [
+    {"format": "mario-rl-inputs/1", "level": "1-1"},
+    {"frame": 0, "buttons": ["right", "B"]},
+    {"frame": 60, "press": "A"},
+    {"frame": 90, "release": ["A"]},
+]
+
+
+def write_inputs(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As the window commands do: one observation per step is fastest on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A run directory with one checkpoint of an untrained DQN (right_only, 1-1)."""
+    root = tmp_path_factory.mktemp("runs")
+    run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)
+    agent = DQNConfig(replay_size=1_000, burn_in=10**6, worker_processes=False, torch_threads=1)
+    env = EnvConfig(level="1-1", actions="right_only", no_progress_steps=25)
+    return train(run, env, agent)
+
+
+@pytest.fixture(scope="module")
+def policy(run_dir):
+    return load_policy(run_dir)
+
+
+@pytest.fixture
+def window():
+    with Window("test", WATCH_KEYS, scale=1, fast=True) as window:
+        yield window
+
+
+def scripted(*events: tuple[int, str, tuple[str, ...]]) -> ScriptedInputs:
+    return ScriptedInputs([InputEvent(frame, kind, frozenset(b)) for frame, kind, b in events])
+
+
+# -- a person plays ------------------------------------------------------------------------
+
+
+def test_play_with_a_scripted_input_file_moves_mario_right(tmp_path, window):
+    inputs = ScriptedInputs.from_file(write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP))
+    result = play_level("1-1", inputs, window, max_frames=150)
+    assert (result.outcome, result.frames) == ("stopped", 150)
+    assert result.max_x > 250
+    assert not result.finished
+
+
+def test_running_into_the_first_goomba_is_a_death_without_a_time(window):
+    result = play_level("1-1", scripted((0, "buttons", ("right",))), window)
+    assert result.outcome == "died"
+    assert 0 < result.frames < 400 and result.max_x > 200
+
+
+def test_a_recorded_session_replays_exactly_and_keeps_its_quit(tmp_path, window):
+    inputs = scripted(
+        (0, "buttons", ("right", "B")),
+        (60, "press", ("A",)),
+        (90, "release", ("A",)),
+        (120, "quit", ()),
+    )
+    recorder = InputRecorder(tmp_path / "session.jsonl", "1-1")
+    first = play_level("1-1", inputs, window, recorder=recorder)
+    recorder.close()
+    assert (first.outcome, first.frames) == ("quit", 120)
+    lines = [json.loads(line) for line in recorder.path.read_text().splitlines()]
+    assert lines[0] == {"format": "mario-rl-inputs/1", "level": "1-1"}
+    assert lines[1:] == [
+        {"frame": 0, "buttons": ["right", "B"]},
+        {"frame": 60, "buttons": ["right", "A", "B"]},
+        {"frame": 90, "buttons": ["right", "B"]},
+        {"frame": 120, "quit": True},
+    ]
+    assert play_level("1-1", ScriptedInputs.from_file(recorder.path), window) == first
+
+
+def test_keyboard_inputs_come_from_the_window_keys(window):
+    keys = parse_key_bindings("jump=space,run=left shift")
+    inputs = KeyboardInputs(window, keys)
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RIGHT))
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LSHIFT))
+    moved = play_level("1-1", inputs, window, max_frames=60)
+    assert moved.max_x > 100
+    assert inputs.buttons(60) == {"right", "B"}
+    pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_RIGHT))
+    window.show(np.zeros((240, 256, 3), np.uint8), ["", ""])
+    assert inputs.buttons(61) == {"B"}
+
+
+def test_key_bindings_text_json_and_errors(tmp_path):
+    keys = parse_key_bindings("jump=a, run=s")
+    assert (keys["jump"], keys["run"], keys["left"]) == ("a", "s", "left")
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({"jump": "k", "quit": "q"}))
+    assert parse_key_bindings(str(path))["quit"] == "q"
+    for text, message in [
+        ("fly=a", "unknown control 'fly'"),
+        ("jump=nosuchkey", "unknown key 'nosuchkey' for jump"),
+        ("jump=z", "'z' is bound to both jump and run"),
+        ("jump", "expected control=key pairs"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_key_bindings(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "line 2: expected a JSON object"),
+        ('{"frame": 3, "buttons": ["start"]}', "line 2: expected buttons from left, right"),
+        ('{"frame": -1, "quit": true}', "line 2: expected a frame number >= 0"),
+        ('{"frame": 5, "press": "A", "quit": true}', "line 2: expected exactly one of"),
+        ('{"frame": 1, "quit": true}', "line 2: expected frame >= 4, got 1"),
+        ('{"format": "other/9"}', "line 2: expected format mario-rl-inputs/1"),
+    ],
+)
+def test_a_malformed_input_file_names_the_line(tmp_path, line, message):
+    path = tmp_path / "keys.jsonl"
+    path.write_text('{"frame": 4, "buttons": ["right"]}\n' + line + "\n")
+    with pytest.raises(InputFileError, match=message):
+        ScriptedInputs.from_file(path)
+
+
+def test_pause_step_and_speed_keys(window):
+    frame = np.zeros((240, 256, 3), np.uint8)
+    window.paused = True
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_PERIOD))
+    window.show(frame, ["", ""])  # one frame while paused, then it returns
+    assert window.paused
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE))
+    window.show(frame, ["", ""])
+    assert not window.paused
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_1))
+    window.show(frame, ["", ""])
+    assert not window.fast
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_2))
+    window.show(frame, ["", ""])
+    assert window.fast
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
+    with pytest.raises(QuitRequested):
+        window.show(frame, ["", ""])
+
+
+# -- an agent plays ------------------------------------------------------------------------
+
+
+def test_watch_shows_every_emulator_frame_of_every_episode(policy, window):
+    shown: list[int] = []
+    original = window.show
+    window.show = lambda frame, lines: (shown.append(frame.std() > 0), original(frame, lines))
+    results = watch(policy, window, episodes=2, max_frames=200)
+    assert 1 <= len(results) <= 2
+    assert sum(result.frames for result in results) <= 200 + policy.env_config.frame_skip
+    assert len(shown) == sum(result.frames for result in results) + len(results)  # + resets
+    assert all(shown)
+    assert all(result.level == "1-1" and not result.finished for result in results)
+
+
+def test_the_frame_observer_sits_right_on_the_emulator(policy):
+    env = policy.make_env(policy.env_config)
+    calls = []
+    env = observe_frames(env, lambda action, info: calls.append(info["frames"]))
+    env.reset(seed=0)
+    env.step(1)
+    assert calls == [0, 1, 2, 3, 4]  # a reset, then the 4 frames of one agent step
+    env.close()
+
+
+def test_agent_run_on_another_level_keeps_the_checkpoint_pipeline(policy, window):
+    config = EnvConfig(**{**policy.env_config.to_dict(), "level": "1-2"})
+    result = agent_run(policy, config, window, max_frames=40)
+    assert result.level == "1-2" and result.outcome == "stopped" and result.frames >= 40
+
+
+# -- the race ------------------------------------------------------------------------------
+
+
+def test_race_person_finishes_agent_does_not_and_both_go_on_the_board(policy, window, tmp_path):
+    board = Leaderboard(tmp_path / "board.sqlite3")
+    outcome = race("1-1", "ann", policy, ScriptedInputs.from_file(FINISH_1_1), window, board=board)
+    human, agent = outcome.human, outcome.agent
+    assert (human.outcome, human.frames, human.max_x) == ("finished", 1152, 3161)
+    assert 40 < human.game_time < 60  # the SMB clock ticks every 24 frames or so
+    assert not agent.finished and outcome.winner == "human"
+    entries = board.entries("1-1")
+    assert [(e.name, e.kind, e.frames) for e in entries] == [
+        ("ann", "human", 1152),
+        (f"ddqn agent (checkpoints/{Path(policy.checkpoint_path).name})", "agent", None),
+    ]
+
+
+def test_race_winner_is_the_faster_finish_and_never_an_unfinished_run():
+    def run(outcome: str, frames: int = 1200, clock: int = 50) -> RunResult:
+        return RunResult("1-1", outcome, frames, clock, 3161)
+
+    assert race_winner(run("finished", 1100), run("finished", 1200)) == "human"
+    assert race_winner(run("finished", 1300), run("finished", 1200)) == "agent"
+    assert race_winner(run("finished", 1200, 50), run("finished", 1200, 49)) == "agent"
+    assert race_winner(run("finished"), run("finished")) == "tie"
+    assert race_winner(run("died", 10), run("finished", 5000)) == "agent"
+    assert race_winner(run("quit", 10), run("stopped", 5)) == "nobody"
+    assert race_winner(run("finished", 5000), run("died", 10)) == "human"
+
+
+def test_race_needs_a_single_level(policy, window):
+    with pytest.raises(ValueError, match="expected a single level"):
+        race("full", "ann", policy, scripted(), window)
+
+
+# -- the commands --------------------------------------------------------------------------
+
+
+def test_race_command_records_both_runs(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
+    args = ["race", "--name", "bob", "--agent", str(run_dir), "--inputs", str(inputs)]
+    assert main([*args, "--fast", "--scale", "1", "--max-frames", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "bob: stopped at x" in out and "nobody finished" in out
+    assert "0 finished, 2 not finished" in out
+    assert (tmp_path / "data" / "leaderboard.sqlite3").is_file()
+
+
+def test_play_command_records_its_inputs(tmp_path, capsys):
+    inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
+    saved = tmp_path / "saved.jsonl"
+    args = ["play", "--inputs", str(inputs), "--record-inputs", str(saved), "--keys", "jump=a"]
+    assert main([*args, "--fast", "--scale", "1", "--max-frames", "100"]) == 0
+    assert "1-1: stopped at x" in capsys.readouterr().out
+    assert json.loads(saved.read_text().splitlines()[1]) == {"frame": 0, "buttons": ["right", "B"]}
+
+
+def test_watch_command_takes_a_checkpoint_or_a_bundled_level(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
+    assert main(["watch", "1-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "mario-rl watch: error: no bundled agent for level 1-1 (bundled levels: none yet); "
+        "pass a checkpoint or run directory instead"
+    )
+    checkpoint = next((run_dir / "checkpoints").glob("*.pt"))
+    (tmp_path / "models" / "1-1").mkdir(parents=True)
+    shutil.copy(checkpoint, tmp_path / "models" / "1-1" / "model.pt")
+    assert bundled_levels() == ["1-1"]
+    assert bundled_checkpoint("SuperMarioBros-1-1-v0").name == "model.pt"
+    fast = ["--fast", "--scale", "1", "--max-frames", "40"]
+    assert main(["watch", "1-1", *fast]) == 0
+    assert "episode 1 on 1-1: stopped" in capsys.readouterr().out
+    assert main(["watch", str(checkpoint), "--level", "1-3", *fast]) == 0
+    assert "episode 1 on 1-3" in capsys.readouterr().out
+    assert main(["watch", "--level", "2-1"]) == 2
+    assert "no bundled agent for level 2-1 (bundled levels: 1-1)" in capsys.readouterr().err
+    assert main(["watch", "no-such-thing"]) == 2
+    assert "no such file and not a level" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")), reason="a display is here"
+)
+def test_without_a_display_the_window_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("SDL_VIDEODRIVER")
+    with pytest.raises(DisplayError, match="set SDL_VIDEODRIVER=dummy to run without a window"):
+        Window("test", WATCH_KEYS, scale=1)
+
+
+# -- a real window ---------------------------------------------------------------------------
+
+SHOW_AND_WAIT = """
+import sys
+from mario_rl.play import InputEvent, ScriptedInputs, Window, play_level
+inputs = ScriptedInputs([InputEvent(0, "buttons", frozenset({"right", "B"}))])
+with Window("screenshot", {}, scale=2, fast=True) as window:
+    play_level("1-1", inputs, window, max_frames=90)
+    print("shown", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def read_xwd(path: Path) -> np.ndarray:
+    """An X window dump (Xvfb's -fbdir screen file) as an RGB array; 24/32-bit TrueColor."""
+    data = path.read_bytes()
+    fields = np.frombuffer(data[:100], ">u4")
+    header_size, width, height = int(fields[0]), int(fields[4]), int(fields[5])
+    byte_order, bits_per_pixel, bytes_per_line = int(fields[7]), int(fields[11]), int(fields[12])
+    masks, colours = fields[14:17], int(fields[19])
+    assert bits_per_pixel == 32, f"expected a 32-bit screen, got {bits_per_pixel}"
+    start = header_size + 12 * colours
+    rows = np.frombuffer(
+        data, "<u4" if byte_order == 0 else ">u4", height * bytes_per_line // 4, start
+    )
+    pixels = rows.reshape(height, bytes_per_line // 4)[:, :width]
+    shifts = [int(mask).bit_length() - 8 for mask in masks]
+    return np.stack([(pixels >> shift) & 0xFF for shift in shifts], axis=-1).astype(np.uint8)
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
+def test_screenshot_of_the_window_under_xvfb_is_the_game(tmp_path):
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_end),
+            "-screen",
+            "0",
+            "640x640x24",
+            "-fbdir",
+            str(tmp_path),
+        ],
+        pass_fds=(write_end,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as display_file:
+            display = display_file.readline().strip()
+        env = {**os.environ, "DISPLAY": f":{display}", "SDL_VIDEODRIVER": "x11"}
+        child = subprocess.Popen(
+            [sys.executable, "-c", SHOW_AND_WAIT],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout.readline().strip() == "shown"
+            screen = read_xwd(tmp_path / "Xvfb_screen0")
+        finally:
+            child.communicate("\n", timeout=30)
+        assert child.returncode == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    window = screen[: 240 * 2, : 256 * 2]
+    assert window.std() > 20, "the window should not be blank"
+    sky = np.all(window == (104, 136, 252), axis=-1).mean()
+    assert sky > 0.4, f"expected the sky of 1-1 over most of the window, got {sky:.0%}"

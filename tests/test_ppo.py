@@ -1,0 +1,322 @@
+"""PPO: the maths against hand-worked numbers, the networks, one update, and rollouts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.ppo import (
+    SETTINGS,
+    ActorCritic,
+    PPOAgent,
+    PPOConfig,
+    Rollout,
+    RolloutCollector,
+    annealed_learning_rate,
+    compute_gae,
+    entropy,
+    ppo_clip_loss,
+    ppo_clip_loss_per_element,
+    value_loss,
+)
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.vector import make_vector_env
+from mario_rl.env.wrappers import EpisodeStatistics, TruncateOnNoProgress
+from mario_rl.runs import load_checkpoint, save_checkpoint
+
+
+def test_gae_against_hand_worked_values_with_a_truncation_and_a_termination():
+    # gamma = lambda = 0.5. Env 0 is truncated at t=1 (bootstraps from V(final_obs) = 10)
+    # and terminated at t=3 (no bootstrap; its next value 99 must be ignored).
+    # deltas: 1 + .5*1 - .5 = 1;  2 + .5*10 - 1 = 6;  3 + .5*2 - 1.5 = 2.5;  4 - 2 = 2;
+    #         5 + .5*3 - 2.5 = 4.  Backwards with gamma*lambda = .25, stopping at ends:
+    # A4 = 4; A3 = 2; A2 = 2.5 + .25*2 = 3; A1 = 6; A0 = 1 + .25*6 = 2.5.
+    # Env 1 never ends: only the last step has a reward (1 + .5*2 = 2), discounted back by .25.
+    rewards = torch.tensor([[1.0, 0], [2, 0], [3, 0], [4, 0], [5, 1]])
+    values = torch.tensor([[0.5, 0], [1, 0], [1.5, 0], [2, 0], [2.5, 0]])
+    next_values = torch.tensor([[1.0, 0], [10, 0], [2, 0], [99, 0], [3, 2]])
+    truncated = torch.tensor([[0, 0], [1, 0], [0, 0], [0, 0], [0, 0]], dtype=torch.bool)
+    terminated = torch.tensor([[0, 0], [0, 0], [0, 0], [1, 0], [0, 0]], dtype=torch.bool)
+
+    advantages = compute_gae(rewards, values, next_values, terminated, truncated, 0.5, 0.5)
+
+    expected = torch.tensor(
+        [[2.5, 2 * 0.25**4], [6, 2 * 0.25**3], [3, 2 * 0.25**2], [2, 0.5], [4, 2]]
+    )
+    torch.testing.assert_close(advantages, expected)
+
+
+def test_gae_with_lambda_one_and_no_ends_is_the_discounted_return_minus_value():
+    rewards = torch.tensor([[1.0], [1.0], [1.0]])
+    values = torch.tensor([[0.3], [0.2], [0.1]])
+    next_values = torch.tensor([[0.2], [0.1], [4.0]])
+    no = torch.zeros(3, 1, dtype=torch.bool)
+    advantages = compute_gae(rewards, values, next_values, no, no, 0.9, 1.0)
+    discounted = torch.tensor([[1 + 0.9 + 0.81 + 0.729 * 4], [1 + 0.9 + 0.81 * 4], [1 + 3.6]])
+    torch.testing.assert_close(advantages + values, discounted)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "advantage", "loss"),
+    [(1.2, 1.0, -1.1), (0.8, 1.0, -0.8), (1.2, -1.0, 1.2), (0.8, -1.0, 0.9)],
+)
+def test_clip_loss_reproduces_the_write_ups_table(ratio, advantage, loss):
+    result = ppo_clip_loss_per_element(torch.tensor([ratio]), torch.tensor([advantage]), 0.1)
+    assert result.item() == pytest.approx(loss)
+
+
+def test_clip_loss_is_the_mean_over_the_batch():
+    ratio = torch.tensor([1.2, 0.8, 1.2, 0.8])
+    advantages = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    assert ppo_clip_loss(ratio, advantages, 0.1).item() == pytest.approx(
+        (-1.1 - 0.8 + 1.2 + 0.9) / 4
+    )
+
+
+def test_value_loss_plain_and_clipped():
+    values, returns, old = (
+        torch.tensor([2.0, 0.0]),
+        torch.tensor([3.0, 0.5]),
+        torch.tensor([1.0, 0.0]),
+    )
+    # Plain: 0.5 * mean((2-3)^2, (0-0.5)^2) = 0.5 * (1 + 0.25) / 2.
+    assert value_loss(values, returns, old).item() == pytest.approx(0.3125)
+    # Clipped at 0.1: V0 clips to 1.1, (1.1-3)^2 = 3.61 is worse than 1; V1 does not move.
+    assert value_loss(values, returns, old, clip=0.1).item() == pytest.approx(
+        0.5 * (3.61 + 0.25) / 2
+    )
+
+
+def test_entropy_of_a_uniform_policy_is_log_of_the_action_count():
+    assert entropy(torch.zeros(3, 7)).item() == pytest.approx(math.log(7))
+
+
+def test_learning_rate_annealing():
+    assert annealed_learning_rate(1e-3, 0.25, anneal=True) == pytest.approx(7.5e-4)
+    assert annealed_learning_rate(1e-3, 1.5, anneal=True) == 0.0
+    assert annealed_learning_rate(1e-3, 0.25, anneal=False) == 1e-3
+
+
+def test_config_rejects_bad_values_with_actionable_errors():
+    with pytest.raises(ValueError, match=r"num_minibatches: expected a divisor of .* = 24, got 5"):
+        PPOConfig(num_envs=3, num_steps=8, num_minibatches=5)
+    with pytest.raises(ValueError, match="reward_mode: expected one of extrinsic, intrinsic"):
+        PPOConfig(reward_mode="game")
+    with pytest.raises(ValueError, match="network: expected one of nature, small, got 'big'"):
+        PPOConfig(network="big")
+    with pytest.raises(ValueError, match="num_envs: expected a positive integer, got 0"):
+        PPOConfig(num_envs=0)
+
+
+def test_named_settings():
+    _, env, agent = SETTINGS["curiosity-ppo"]
+    assert env == EnvConfig(
+        actions="curiosity",
+        frame_skip=12,
+        keep_frames=(4, 8, 12),
+        resize=(110, 84),
+        crop_top=18,
+        crop_bottom=8,
+        frame_stack=1,
+        normalize_moves=10_000,
+    )
+    assert (agent.num_envs, agent.num_steps, agent.num_epochs) == (8, 128, 3)
+    assert (agent.clip_coef, agent.reward_mode, agent.algo) == (0.1, "intrinsic", "ppo-icm")
+    _, env, agent = SETTINGS["ppo-fast"]
+    assert (env.actions, env.resize, agent.network, agent.algo) == (
+        "right_only",
+        (42, 42),
+        "small",
+        "ppo",
+    )
+
+
+@pytest.mark.parametrize(("torso", "shape"), [("nature", (4, 84, 84)), ("small", (4, 42, 42))])
+def test_actor_critic_shapes_for_uint8_and_float_inputs(torso, shape):
+    net = ActorCritic(shape, num_actions=5, network=torso)
+    pixels = torch.randint(0, 256, (3, *shape), dtype=torch.uint8)
+    logits, values = net(pixels)
+    assert logits.shape == (3, 5) and values.shape == (3,)
+    torch.testing.assert_close(net(pixels.float() / 255)[0], logits)
+
+
+def _fake_rollout(obs_space: spaces.Box, steps: int, envs: int, actions: int) -> Rollout:
+    generator = torch.Generator().manual_seed(0)
+    rollout = Rollout.allocate(steps, envs, obs_space, torch.device("cpu"))
+    shape = rollout.obs.shape
+    rollout.obs[:] = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+    rollout.next_obs[:] = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+    rollout.actions[:] = torch.randint(0, actions, (steps, envs), generator=generator)
+    rollout.rewards[:] = torch.randn(steps, envs, generator=generator)
+    return rollout
+
+
+def test_one_update_lowers_the_clipped_objective_on_its_batch():
+    torch.manual_seed(0)
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    config = PPOConfig(
+        num_envs=4,
+        num_steps=16,
+        num_minibatches=2,
+        num_epochs=4,
+        network="small",
+        learning_rate=1e-3,
+        anneal_lr=False,
+        value_coef=0.0,
+        entropy_coef=0.0,
+        normalize_advantages=False,
+    )
+    agent = PPOAgent(config, obs_space, num_actions=5)
+    rollout = _fake_rollout(obs_space, 16, 4, 5)
+    obs = rollout.obs.flatten(0, 1)
+    with torch.no_grad():
+        logits, values = agent.policy(obs)
+    rollout.values[:] = values.view(16, 4)
+    rollout.logprobs[:] = (
+        torch.distributions.Categorical(logits=logits)
+        .log_prob(rollout.actions.flatten())
+        .view(16, 4)
+    )
+    rollout.next_values[:] = rollout.values
+    advantages = compute_gae(
+        rollout.rewards,
+        rollout.values,
+        rollout.next_values,
+        rollout.terminated,
+        rollout.truncated,
+        config.gamma,
+        config.gae_lambda,
+    ).flatten()
+
+    def objective() -> float:
+        with torch.no_grad():
+            new_logits, _ = agent.policy(obs)
+            logprobs = torch.distributions.Categorical(logits=new_logits).log_prob(
+                rollout.actions.flatten()
+            )
+            ratio = (logprobs - rollout.logprobs.flatten()).exp()
+            return ppo_clip_loss(ratio, advantages, config.clip_coef).item()
+
+    before = objective()
+    metrics = agent.update(rollout)
+    assert objective() < before - 1e-3
+    assert metrics["charts/learning_rate"] == 1e-3
+    assert all(math.isfinite(v) for k, v in metrics.items() if k != "losses/explained_variance")
+    assert "losses/icm_inverse" not in metrics
+
+
+class _Scripted:
+    """Scripted envs with episode ends at known steps, wrapped as `make_env` would."""
+
+    def __init__(self, scripted_env, length: int, patience: int) -> None:
+        self.scripted_env, self.length, self.patience = scripted_env, length, patience
+
+    def __call__(self):
+        env = self.scripted_env(length=self.length, shape=(1, 42, 42), x_script=[0] * 64)
+        return EpisodeStatistics(TruncateOnNoProgress(env, self.patience))
+
+
+def test_collector_bootstraps_truncations_from_the_final_observation(scripted_env):
+    # Env 0 is truncated after 3 steps without progress; env 1 terminates after 2 steps.
+    envs = SyncVectorEnv(
+        [_Scripted(scripted_env, 50, 3), _Scripted(scripted_env, 2, 50)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    config = PPOConfig(num_envs=2, num_steps=5, num_minibatches=1, network="small")
+    torch.manual_seed(0)
+    agent = PPOAgent(config, envs.single_observation_space, 3)
+    collector = RolloutCollector(envs, agent, config.num_steps, seed=0)
+    rollout, episodes = collector.collect()
+
+    assert rollout.truncated[:, 0].tolist() == [False, False, True, False, False]
+    assert rollout.terminated[:, 1].tolist() == [False, True, False, True, False]
+    # The frame after step t is filled with t + 1; at an end it is the final one, not a reset.
+    assert rollout.next_obs[2, 0].unique().tolist() == [3]
+    assert rollout.obs[3, 0].unique().tolist() == [0]
+    assert rollout.next_obs[1, 1].unique().tolist() == [2]
+    final_value = agent.value(rollout.next_obs[2, 0][None])
+    torch.testing.assert_close(rollout.next_values[2, 0], final_value[0])
+    torch.testing.assert_close(rollout.next_values[0], rollout.values[1])
+    torch.testing.assert_close(rollout.next_values[-1], agent.value(collector.obs))
+    assert [(frames, e["length"]) for frames, e in episodes] == [(4, 2), (6, 3), (8, 2)]
+    assert collector.frames.total == 10
+    envs.close()
+
+
+def test_short_real_rollout_on_1_1_and_an_update_with_curiosity():
+    env_config = EnvConfig(level="1-1", actions="right_only", resize=(42, 42))
+    config = PPOConfig(
+        num_envs=2,
+        num_steps=8,
+        num_minibatches=2,
+        num_epochs=1,
+        network="small",
+        reward_mode="mixed",
+        icm_residual_blocks=1,
+    )
+    envs = make_vector_env(config.num_envs, env_config, seed=0)
+    try:
+        torch.manual_seed(0)
+        agent = PPOAgent(config, envs.single_observation_space, envs.single_action_space.n)
+        collector = RolloutCollector(envs, agent, config.num_steps, seed=0)
+        rollout, _ = collector.collect()
+        assert rollout.obs.shape == (8, 2, 4, 42, 42) and rollout.obs.dtype == torch.uint8
+        assert collector.frames.total == 2 * 8 * 4
+        assert torch.equal(rollout.obs[1:], rollout.next_obs[:-1])
+        metrics = agent.update(rollout, progress=0.5)
+        assert metrics["charts/learning_rate"] == pytest.approx(config.learning_rate / 2)
+        assert math.isfinite(metrics["losses/icm_inverse"])
+        assert math.isfinite(metrics["losses/icm_forward"])
+        assert metrics["charts/intrinsic_reward"] > 0
+    finally:
+        envs.close()
+
+
+def test_a_checkpoint_resumes_the_agent_and_loads_as_a_policy(tmp_path):
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    config = PPOConfig(
+        num_envs=2, num_steps=4, num_minibatches=1, network="small", reward_mode="mixed"
+    )
+    env_config = EnvConfig(actions="right_only", resize=(42, 42))
+    agent = PPOAgent(config, obs_space, 5)
+    agent.update(_fake_rollout(obs_space, 4, 2, 5))
+    path = save_checkpoint(tmp_path, 64, agent.checkpoint(env_config), keep=2)
+
+    resumed = PPOAgent(config, obs_space, 5)
+    resumed.load_checkpoint(load_checkpoint(path))
+    obs = torch.randint(0, 256, (3, 4, 42, 42), dtype=torch.uint8)
+    torch.testing.assert_close(resumed.policy(obs), agent.policy(obs))
+    torch.testing.assert_close(resumed.icm.features(obs), agent.icm.features(obs))
+    np.testing.assert_array_equal(resumed.surprisal_stats.var, agent.surprisal_stats.var)
+
+    policy = load_policy(path)
+    assert (policy.algo, policy.env_config, policy.num_actions) == ("ppo-icm", env_config, 5)
+    greedy = agent.act(obs, greedy=True)[0].numpy()
+    np.testing.assert_array_equal(policy.act(obs.numpy()), greedy)
+
+
+def _collect_and_update(scripted_env, seed: int) -> tuple[Rollout, dict[str, float]]:
+    envs = SyncVectorEnv(
+        [_Scripted(scripted_env, 7, 3), _Scripted(scripted_env, 4, 50)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    config = PPOConfig(num_envs=2, num_steps=6, num_minibatches=2, network="small")
+    torch.manual_seed(seed)
+    agent = PPOAgent(config, envs.single_observation_space, 3)
+    collector = RolloutCollector(envs, agent, config.num_steps, seed=seed)
+    rollout, _ = collector.collect()
+    metrics = agent.update(rollout)
+    envs.close()
+    return rollout, metrics
+
+
+def test_the_same_seed_gives_the_same_rollout_and_update(scripted_env):
+    first, first_metrics = _collect_and_update(scripted_env, seed=3)
+    second, second_metrics = _collect_and_update(scripted_env, seed=3)
+    assert torch.equal(first.actions, second.actions)
+    assert torch.equal(first.values, second.values)
+    assert first_metrics == second_metrics

@@ -1,0 +1,203 @@
+"""Run directories, metrics files, atomic checkpoints, kill/resume, and the mismatch error."""
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from dqn_chain import chain_envs
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.dqn import DQNConfig, train
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.runs import (
+    EPISODE_COLUMNS,
+    CheckpointError,
+    RunConfig,
+    RunDir,
+    check_compatible,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+CHAIN_ENV = EnvConfig(actions="lnr", frame_stack=1)
+CHAIN_AGENT = DQNConfig(
+    network="mlp",
+    gamma=0.9,
+    learning_rate=1e-3,
+    replay_size=2_000,
+    burn_in=50,
+    learn_every=2,
+    target_sync_every=50,
+    epsilon_schedule="three_phase",
+    epsilon_anneal=300,
+    epsilon_end=0.05,
+    num_envs=2,
+    worker_processes=False,
+    torch_threads=1,
+)
+
+
+def chain_run(tmp_path, frames: int, **changes) -> RunConfig:
+    return RunConfig(
+        seed=5,
+        frames=frames,
+        device="cpu",
+        runs_dir=str(tmp_path),
+        checkpoint_every=200,
+        keep_checkpoints=3,
+        progress=False,
+        **changes,
+    )
+
+
+def train_chain(run: RunConfig, agent: DQNConfig = CHAIN_AGENT, resume=None):
+    return train(run, CHAIN_ENV, agent, resume=resume, envs_fn=lambda s: chain_envs(2, s))
+
+
+def read_rows(run_dir) -> list[dict]:
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_run_directory_holds_config_metrics_and_checkpoints(tmp_path):
+    run_dir = train_chain(chain_run(tmp_path, 1_000))
+    assert run_dir.name.startswith("1-1__ddqn__5__")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["seed"] == 5 and config["agent"]["network"] == "mlp"
+    assert config["env"]["actions"] == "lnr" and config["run"]["frames"] == 1_000
+    assert {"torch", "numpy", "gymnasium", "python"} <= set(config["versions"])
+    assert "git_commit" in config
+    rows = read_rows(run_dir)
+    assert rows and list(rows[0]) == list(EPISODE_COLUMNS)
+    returns = np.load(run_dir / "rewards.npy")
+    np.testing.assert_allclose(returns, [float(r["return"]) for r in rows])
+    assert list((run_dir).glob("events.out.tfevents.*"))
+    summaries = (run_dir / "log.txt").read_text().splitlines()
+    assert len(summaries) == len(rows) // 100
+    assert summaries[0].startswith("episode 100: frames ")
+    # Checkpoints every 200 frames, the 3 newest kept, the last one at the end.
+    kept = list_checkpoints(run_dir / "checkpoints")
+    assert len(kept) == 3 and kept[-1].name == "frames_1000.pt"
+
+
+def test_same_seed_trains_the_same_network(tmp_path):
+    first = load_checkpoint(train_chain(chain_run(tmp_path / "a", 400)))
+    second = load_checkpoint(train_chain(chain_run(tmp_path / "b", 400)))
+    for name, tensor in first["model_state"].items():
+        assert torch.equal(tensor, second["model_state"][name]), name
+
+
+def test_kill_then_resume_continues_counters_optimizer_and_logs(tmp_path):
+    run_dir = train_chain(chain_run(tmp_path, 600, save_replay=True))
+    checkpoints = run_dir / "checkpoints"
+    before = load_checkpoint(run_dir)
+    # A kill while writing leaves a temporary file behind; it is never taken for a checkpoint.
+    (checkpoints / ".frames_800.pt.999.tmp").write_bytes(b"half a checkpoint")
+    # A kill after the last checkpoint leaves episodes logged past it; resume drops them.
+    with (run_dir / "episodes.csv").open("a", newline="") as file:
+        csv.writer(file).writerow([9_999, 99, 1.0, 1, 1, 1, 0, 0, 0, 1.0])
+    assert load_checkpoint(run_dir)["counters"] == before["counters"]
+
+    run = RunConfig(**json.loads((run_dir / "config.json").read_text())["run"])
+    resumed = train_chain(replace(run, frames=1_000), resume=run_dir)
+    assert resumed == run_dir
+    after = load_checkpoint(run_dir)
+    assert after["counters"]["frames"] == 1_000
+    assert after["counters"]["steps"] == 1_000  # one frame per chain step
+    # Updates continue from the checkpoint's count: one per 2 steps after the burn-in.
+    assert after["counters"]["updates"] == (1_000 - 50) // 2
+    adam_steps = {float(s["step"]) for s in after["optimizer_state"]["state"].values()}
+    assert adam_steps == {float(after["counters"]["updates"])}
+    assert not list(checkpoints.glob("*.tmp"))
+    rows = read_rows(run_dir)
+    frames = [int(r["frames"]) for r in rows]
+    assert frames == sorted(frames) and max(frames) <= 1_000
+    assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert len(np.load(run_dir / "rewards.npy")) == len(rows)
+    assert (run_dir / "replay.pt").is_file()
+
+
+def test_atomic_save_keeps_the_last_good_checkpoint_when_killed(tmp_path, monkeypatch):
+    payload = {
+        "algo": "dqn",
+        "module": "mario_rl.agents.dqn",
+        "action_set": "lnr",
+        "network": "mlp",
+        "env_config": {},
+        "model_state": {"w": torch.ones(2)},
+    }
+    save_checkpoint(tmp_path, 100, payload, keep=2)
+
+    def killed(obj, path, *args, **kwargs):
+        with open(path, "wb") as file:
+            file.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, 200, payload, keep=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["frames_100.pt"]
+    assert torch.equal(
+        load_checkpoint(tmp_path / "frames_100.pt")["model_state"]["w"], torch.ones(2)
+    )
+
+
+def test_mismatched_checkpoint_is_a_one_line_error(tmp_path):
+    run_dir = train_chain(chain_run(tmp_path, 200))
+    checkpoint = load_checkpoint(run_dir)
+    with pytest.raises(CheckpointError) as error:
+        check_compatible(checkpoint, "ddqn", "right_only", "nature")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "was made for algo ddqn, action set lnr / network mlp" in message
+    assert "this run uses algo ddqn, action set right_only / network nature" in message
+    # Resuming with another network fails the same way, before training anything.
+    with pytest.raises(
+        CheckpointError, match=r"network mlp; this run uses .* network mlp\+dueling"
+    ):
+        train_chain(chain_run(tmp_path, 400), replace(CHAIN_AGENT, dueling=True), resume=run_dir)
+
+
+def test_bad_paths_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such run directory or checkpoint file"):
+        load_policy(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint yet"):
+        load_policy(tmp_path / "empty")
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        RunDir(tmp_path / "empty")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_policy(tmp_path / "junk.pt")
+
+
+def fake_run(path, preset: str, returns: list[float]):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"preset": preset, "algo": "dqn"}))
+    with (path / "episodes.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, EPISODE_COLUMNS)
+        writer.writeheader()
+        for i, value in enumerate(returns):
+            row = dict.fromkeys(EPISODE_COLUMNS, 0)
+            writer.writerow({**row, "frames": 100 * (i + 1), "episode": i + 1, "return": value})
+    return path
+
+
+def test_compare_groups_runs_by_preset_and_averages_seeds(tmp_path):
+    from mario_rl.compare import compare
+
+    runs = [
+        fake_run(tmp_path / "a0", "tutorial-dqn", [0.0, 2.0, 4.0]),
+        fake_run(tmp_path / "a1", "tutorial-dqn", [2.0, 4.0, 6.0]),
+        fake_run(tmp_path / "b0", "tutorial-ddqn", [10.0, 10.0, 10.0]),
+    ]
+    summary = compare(runs, tmp_path / "plot.png", window=1)
+    assert summary == {
+        "tutorial-ddqn": {"runs": 1, "frames": 300.0, "final": 10.0},
+        "tutorial-dqn": {"runs": 2, "frames": 300.0, "final": 5.0},
+    }
+    assert (tmp_path / "plot.png").stat().st_size > 1000

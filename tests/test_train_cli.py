@@ -1,0 +1,99 @@
+"""Smoke runs of `train`, `eval`, `record` and `compare` on Mario with tiny budgets."""
+
+import json
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+
+from mario_rl.cli import main
+from mario_rl.presets import PRESETS, get_preset
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    code = main(
+        [
+            "train", "--preset", "dqn-fast", "--level", "1-1", "--frames", "1200",
+            "--burn-in", "40", "--learn-every", "32", "--replay-size", "2000",
+            "--no-progress-steps", "10", "--checkpoint-every", "200", "--runs-dir", str(runs),
+            "--seed", "3", "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (found,) = runs.iterdir()
+    return found
+
+
+def test_train_writes_a_run_with_the_preset_and_checkpoints(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "dqn-fast" and config["agent"]["dueling"]
+    assert config["agent"]["burn_in"] == 40 and config["env"]["actions"] == "right_only"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir())[-1].startswith("frames_")
+
+
+def test_eval_prints_and_saves_the_clear_rate(run_dir, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = main(
+        ["eval", str(run_dir), "--episodes", "2", "--max-stuck-steps", "25", "--out", str(out),
+         "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert "cleared 0/2" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    for key in ("clear_rate", "mean_x", "max_x", "mean_frames_to_clear",
+                "mean_game_time_to_clear", "mean_score"):  # fmt: skip
+        assert key in report
+    assert report["episodes"] == 2 and len(report["per_episode"]) == 2
+    assert all(0 <= e["noops"] <= 30 for e in report["per_episode"])
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_record_writes_a_full_colour_video(run_dir, tmp_path, suffix):
+    out = tmp_path / f"mario{suffix}"
+    assert main(["record", str(run_dir), "--out", str(out), "--max-stuck-steps", "25"]) == 0
+    frame = imageio.mimread(out)[0] if suffix == ".gif" else imageio.get_reader(out).get_data(0)
+    assert frame.shape[:2] == (240, 256) and frame.shape[2] in (3, 4)
+
+
+def test_compare_draws_a_png(run_dir, tmp_path, capsys):
+    out = tmp_path / "curves.png"
+    assert main(["compare", str(run_dir), str(run_dir), "--out", str(out), "--window", "2"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert "dqn-fast: 2 run(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--frames", "0"], "expected a positive whole number of frames"),
+        (["train", "--resume", "nowhere", "--lr", "0.1"], "--resume continues the run"),
+        (["eval", "nowhere"], "nowhere: no such run directory or checkpoint file"),
+        (["record", "nowhere", "--out", "x.avi"], "no such run directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_presets_carry_the_write_ups_settings():
+    blog = get_preset("blog-ddqn")
+    assert blog.env.actions == "right_only" and blog.agent.double
+    assert (blog.agent.gamma, blog.agent.learning_rate, blog.agent.batch_size) == (0.9, 2.5e-4, 32)
+    assert (blog.agent.replay_size, blog.agent.burn_in, blog.agent.learn_every) == (
+        100_000, 100_000, 3,
+    )  # fmt: skip
+    assert blog.agent.target_sync_every == 10_000 and blog.agent.epsilon_decay == 0.99999975
+    assert not get_preset("tutorial-dqn").agent.double and get_preset("tutorial-ddqn").agent.double
+    keras = get_preset("keras-dqn")
+    assert keras.env.actions == "lnr" and keras.agent.epsilon_schedule == "three_phase"
+    assert set(PRESETS) >= {"blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast"}
+    with pytest.raises(ValueError, match="unknown preset 'x': expected one of blog-ddqn"):
+        get_preset("x")
