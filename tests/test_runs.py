@@ -121,6 +121,16 @@ def test_kill_then_resume_continues_counters_optimizer_and_logs(tmp_path):
     assert (run_dir / "replay.pt").is_file()
 
 
+def test_resume_without_the_replay_burns_in_again(tmp_path):
+    run_dir = train_chain(chain_run(tmp_path, 600))
+    before = load_checkpoint(run_dir)["counters"]
+    run = RunConfig(**json.loads((run_dir / "config.json").read_text())["run"])
+    train_chain(replace(run, frames=1_000), resume=run_dir)
+    after = load_checkpoint(run_dir)["counters"]
+    refill = CHAIN_AGENT.burn_in
+    assert after["updates"] == before["updates"] + (1_000 - before["steps"] - refill) // 2
+
+
 def test_atomic_save_keeps_the_last_good_checkpoint_when_killed(tmp_path, monkeypatch):
     payload = {
         "algo": "dqn",

@@ -48,16 +48,15 @@ def train_from_args(args: argparse.Namespace) -> Path:
 
     Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
     of the agent flags, --gamma, --noop-max and --no-progress-steps (decisions); the
-    others belong to the DQN family and are refused, as is --resume.
+    others belong to the network agents and are refused, as are --resume and --preset.
     """
     from mario_rl.agents.cs229 import CS229Config, train
     from mario_rl.runs import RunConfig
-    from mario_rl.train_cli import DEFAULT_TRAIN_FRAMES
+    from mario_rl.train_cli import AGENT_FLAGS, DEFAULT_TRAIN_FRAMES, ENV_FLAGS
 
-    dqn_only = ("preset", "lr", "batch_size", "replay_size", "burn_in", "learn_every")
-    dqn_only += ("sync_every", "n_step", "dueling", "loss", "epsilon_end", "num_envs")
-    dqn_only += ("torch_threads", "replay_on_device", "actions", "resume")
-    given = [name for name in dqn_only if getattr(args, name, None) not in (None, False)]
+    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay"]
+    refused = [name for name in others if name not in TABULAR_TRAIN_FLAGS]
+    given = [name for name in refused if getattr(args, name, None) not in (None, False)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise ValueError(

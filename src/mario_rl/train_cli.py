@@ -180,11 +180,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     console.print(f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}")
 
 
+def _one_inference_thread() -> None:
+    """One state at a time gains nothing from more threads; they only slow the emulator."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import default_report_path, evaluate, save_report, summary_line
     from mario_rl.runs import resolve_device
 
+    _one_inference_thread()
     policy = load_policy(args.checkpoint, resolve_device(args.device))
     report = evaluate(
         policy,
@@ -211,6 +219,7 @@ def cmd_record(args: argparse.Namespace) -> None:
     from mario_rl.record import record
     from mario_rl.runs import resolve_device
 
+    _one_inference_thread()
     policy = load_policy(args.checkpoint, resolve_device(args.device))
     result = record(
         policy,

@@ -284,6 +284,9 @@ def train(
     )
     explore_rng = np.random.default_rng(run.seed)
     counters = Counters()
+    # Learning starts after `burn_in` agent steps of a fresh replay: from step 0, or from
+    # the resume when the replay was not saved with the checkpoint.
+    learn_start, updates_before = config.burn_in, 0
 
     if resume is None:
         run_dir = RunDir.create(
@@ -310,6 +313,8 @@ def train(
         replay_file = run_dir.path / "replay.pt"
         if run.save_replay and replay_file.is_file():
             replay.load_state_dict(torch.load(replay_file, weights_only=False))
+        else:
+            learn_start, updates_before = counters.steps + config.burn_in, counters.updates
         logger = MetricsLogger(run_dir, resume_frames=counters.frames)
 
     def checkpoint_now() -> None:
@@ -386,8 +391,9 @@ def train(
 
             # Learn while the workers emulate: the updates this step's agent steps are due.
             steps_after = counters.steps + config.num_envs
-            if steps_after > config.burn_in:
-                due = (steps_after - config.burn_in) // config.learn_every - counters.updates
+            if steps_after > learn_start:
+                owed = (steps_after - learn_start) // config.learn_every
+                due = owed - (counters.updates - updates_before)
                 for _ in range(due):
                     loss, q_max = learn()
                     losses.append(loss)

@@ -644,9 +644,25 @@ class PPOAgent:
             return intrinsic, metrics
         return extrinsic + config.intrinsic_coef * intrinsic, metrics
 
+    @torch.no_grad()
+    def relabel(self, rollout: Rollout) -> None:
+        """Replace the rollout's log-probabilities with the current policy's.
+
+        With `overlap`, a rollout is collected by a copy of the policy one update behind.
+        Its own log-probabilities would start every ratio at pi_new / pi_old of the whole
+        previous update, so many samples begin clipped (measured: median clip fraction 0.36,
+        KL up to 0.16); relabelled, the clip bounds this update's change alone, at the cost
+        of treating one-update-old actions as on-policy.
+        """
+        logits, _ = self.policy(rollout.obs.flatten(0, 1))
+        logprobs = Categorical(logits=logits).log_prob(rollout.actions.flatten())
+        rollout.logprobs.copy_(logprobs.view_as(rollout.logprobs))
+
     def update(self, rollout: Rollout, progress: float = 0.0) -> dict[str, float]:
         """One PPO update from `rollout`; `progress` (0..1 of the budget) anneals the LR."""
         config = self.config
+        if config.overlap:
+            self.relabel(rollout)
         learning_rate = annealed_learning_rate(config.learning_rate, progress, config.anneal_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
