@@ -22,27 +22,11 @@ from dataclasses import replace
 import torch
 
 from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, RolloutCollector
+from mario_rl.bench import vector_fps
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.env.vector import FrameCounter, make_vector_env
+from mario_rl.env.vector import make_vector_env
 
 INPUTS = {"84x84 nature": ((84, 84), "nature"), "42x42 small": ((42, 42), "small")}
-
-
-def random_frames_per_second(env_config: EnvConfig, workers: int, steps: int, seed: int) -> float:
-    """Emulator frames/s of the vector env under uniformly random actions."""
-    envs = make_vector_env(workers, env_config, seed=seed)
-    try:
-        _, info = envs.reset(seed=seed)
-        counter = FrameCounter(workers)
-        counter.start(info)
-        start_frames = counter.total
-        start = time.perf_counter()
-        for _ in range(steps):
-            _, _, _, _, info = envs.step(envs.action_space.sample())
-            counter.update(info)
-        return (counter.total - start_frames) / (time.perf_counter() - start)
-    finally:
-        envs.close()
 
 
 def measure(env_config: EnvConfig, config: PPOConfig, rollouts: int, seed: int) -> dict[str, float]:
@@ -99,7 +83,9 @@ def main() -> None:
             _, fast_env, fast = SETTINGS["ppo-fast"]
             env_config = replace(fast_env, resize=resize)
             config = replace(fast, network=network, num_envs=workers, num_steps=args.steps)
-            ceiling = random_frames_per_second(env_config, workers, args.steps, args.seed)
+            # The env alone under random actions, over about the same frames per worker.
+            frames_per_worker = args.steps * env_config.frame_skip
+            ceiling = vector_fps(env_config, workers, frames_per_worker, args.seed).fps
             result = measure(env_config, config, args.rollouts, args.seed)
             print(
                 f"{name:<14}{workers:>8}{ceiling:>12.0f}{result['collect_fps']:>13.0f}"

@@ -16,6 +16,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from mario_rl.env.wrappers import require_positive
+
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
 
@@ -46,9 +48,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         super().__init__(env)
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability: expected a value in [0, 1], got {probability}")
-        for name, value in (("pool_size", pool_size), ("every", every)):
-            if value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value}")
+        require_positive("pool_size", pool_size)
+        require_positive("every", every)
         if margin < 0:
             raise ValueError(f"margin: expected >= 0, got {margin}")
         self.probability = probability

@@ -24,7 +24,7 @@ def _uint8_box(shape: tuple[int, ...]) -> spaces.Box:
     return spaces.Box(0, 255, shape, np.uint8)
 
 
-def _require_positive(name: str, value: int) -> None:
+def require_positive(name: str, value: int) -> None:
     if not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
@@ -39,8 +39,8 @@ class MaxPoolSkipFrames(gym.Wrapper):
 
     def __init__(self, env: gym.Env, skip: int = 4, pool: int = 2) -> None:
         super().__init__(env)
-        _require_positive("skip", skip)
-        _require_positive("pool", pool)
+        require_positive("skip", skip)
+        require_positive("pool", pool)
         if pool > skip:
             raise ValueError(f"pool: expected at most skip={skip} frames, got {pool}")
         self.skip = skip
@@ -69,7 +69,7 @@ class ActionSpanKeepFrames(gym.Wrapper):
 
     def __init__(self, env: gym.Env, span: int = 12, keep: Sequence[int] = (4, 8, 12)) -> None:
         super().__init__(env)
-        _require_positive("span", span)
+        require_positive("span", span)
         keep = tuple(int(k) for k in keep)
         if not keep or list(keep) != sorted(set(keep)) or keep[0] < 1 or keep[-1] > span:
             raise ValueError(
@@ -173,7 +173,7 @@ class FrameStackObservation(gym.Wrapper):
 
     def __init__(self, env: gym.Env, stack: int = 4) -> None:
         super().__init__(env)
-        _require_positive("stack", stack)
+        require_positive("stack", stack)
         self.stack = stack
         self._frames: deque[np.ndarray] = deque(maxlen=stack)
         self.observation_space = _uint8_box((stack, *env.observation_space.shape))
@@ -227,7 +227,7 @@ def measure_observation_stats(env: gym.Env, moves: int, seed: int | None) -> Obs
 
     The std is one number over all pixels and moves: sqrt(E[x^2] - E[x]^2).
     """
-    _require_positive("moves", moves)
+    require_positive("moves", moves)
     total = np.zeros(env.observation_space.shape, np.float64)
     total_sq = 0.0
     env.reset(seed=seed)
@@ -353,7 +353,7 @@ class TruncateOnNoProgress(gym.Wrapper):
 
     def __init__(self, env: gym.Env, patience: int = 200) -> None:
         super().__init__(env)
-        _require_positive("patience", patience)
+        require_positive("patience", patience)
         self.patience = patience
         self._best_x = 0
         self._steps_since_best = 0
