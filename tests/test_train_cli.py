@@ -69,8 +69,8 @@ def test_compare_draws_a_png(run_dir, tmp_path, capsys):
     [
         (["train", "--frames", "0"], "expected a positive whole number of frames"),
         (["train", "--resume", "nowhere", "--lr", "0.1"], "--resume continues the run"),
-        (["eval", "nowhere"], "nowhere: no such run directory or checkpoint file"),
-        (["record", "nowhere", "--out", "x.avi"], "no such run directory"),
+        (["eval", "nowhere"], "nowhere: expected a checkpoint file, a run directory or a level"),
+        (["record", "nowhere", "--out", "x.avi"], "no such file and not a level"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -9,8 +9,11 @@ agent steps without a new best x: a deterministic policy stuck that long never r
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import replace
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,20 @@ def run_episode(
     }
 
 
+def machine_summary() -> dict[str, Any]:
+    """Where an evaluation ran: enough to tell two reports' machines apart."""
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mario_rl": version("mario-rl"),
+    }
+
+
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
@@ -87,10 +104,17 @@ def evaluate(
     seed: int = 0,
     max_stuck_steps: int = 250,
     progress: bool = False,
+    sample: bool | None = None,
 ) -> dict[str, Any]:
-    """Play `episodes` evaluation episodes; returns the summary and each episode's numbers."""
+    """Play `episodes` evaluation episodes; returns the summary and each episode's numbers.
+
+    `sample` True draws each action from a stochastic policy, False takes the greedy one,
+    None keeps the policy's own setting (a bundled agent's is the one it was measured by).
+    """
     if episodes < 1:
         raise ValueError(f"episodes: expected a positive integer, got {episodes}")
+    if sample is not None:
+        policy.set_sampling(sample)
     config = eval_env_config(policy.env_config, level, noop_max, max_stuck_steps)
     env = policy.make_env(config, seed)
     policy.rng = np.random.default_rng(seed)
@@ -106,8 +130,11 @@ def evaluate(
         "level": config.level,
         "episodes": episodes,
         "epsilon": epsilon,
+        "sample": policy.sample,
         "noop_max": noop_max,
         "seed": seed,
+        "max_stuck_steps": max_stuck_steps,
+        "machine": machine_summary(),
         "clears": len(cleared),
         "clear_rate": len(cleared) / episodes,
         "mean_x": _mean([r["max_x"] for r in results]),

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from mario_rl.bundled import bundled_checkpoint
+from mario_rl.bundled import resolve_agent
 from mario_rl.cli import _level, _positive_int
-from mario_rl.env.levels import UnknownLevelError, parse_level
 from mario_rl.leaderboard import NES_FPS, Leaderboard
 
 if TYPE_CHECKING:
@@ -29,25 +28,6 @@ INPUTS_HELP = (
     '{"frame": N, "release": ["A"]} are key events; {"frame": N, "quit": true} '
     "quits. Buttons: left, right, up, down, A (jump), B (run)."
 )
-
-
-def _agent_path(text: str | None, level: str) -> tuple[Path, str | None]:
-    """A checkpoint or run directory as given, or the bundled agent of a level name.
-
-    Returns the path and the level named (None when `text` is a path).
-    """
-    if text is None:
-        return bundled_checkpoint(level), level
-    if Path(text).exists():
-        return Path(text), None
-    try:
-        named = parse_level(text).name
-    except UnknownLevelError:
-        raise ValueError(
-            f"{text}: expected a checkpoint file, a run directory or a level name; "
-            "no such file and not a level"
-        ) from None
-    return bundled_checkpoint(named), named
 
 
 def _load(path: Path) -> Policy:
@@ -86,7 +66,7 @@ def _person(
 def cmd_watch(args: argparse.Namespace) -> None:
     from mario_rl.play import WATCH_KEYS, watch
 
-    path, named_level = _agent_path(args.agent, args.level or "1-1")
+    path, named_level = resolve_agent(args.agent, args.level or "1-1")
     policy = _load(path)
     level = args.level or named_level
     with _open_window(f"mario-rl watch: {path}", WATCH_KEYS, args) as window:
@@ -131,7 +111,7 @@ def cmd_race(args: argparse.Namespace) -> None:
 
     race_level(args.level)
     keys = parse_key_bindings(args.keys)
-    path, _ = _agent_path(args.agent, args.level)
+    path, _ = resolve_agent(args.agent, args.level)
     policy = _load(path)
     board = Leaderboard(args.db)
     board.entries(args.level)  # a damaged board is reported before anyone plays

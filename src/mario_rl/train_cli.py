@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from mario_rl.cli import UsageError, _action_set, _level, _positive_int
+
+if TYPE_CHECKING:
+    from mario_rl.agents import Policy
 
 console = Console(width=max(Console().width, 100))
 DEFAULT_TRAIN_FRAMES = 2_000_000
@@ -187,13 +191,29 @@ def _one_inference_thread() -> None:
     torch.set_num_threads(1)
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
+def _policy_from_argument(args: argparse.Namespace) -> tuple[Policy, bool]:
+    """The policy named by a checkpoint, run directory or level (its bundled agent).
+
+    Also says whether it is a bundled agent, so its reports are not written into models/.
+    """
     from mario_rl.agents import load_policy
-    from mario_rl.evaluate import default_report_path, evaluate, save_report, summary_line
+    from mario_rl.bundled import resolve_agent
     from mario_rl.runs import resolve_device
 
     _one_inference_thread()
-    policy = load_policy(args.checkpoint, resolve_device(args.device))
+    path, named_level = resolve_agent(args.checkpoint, args.level or "1-1")
+    policy = load_policy(path, resolve_device(args.device))
+    if args.sample is not None:
+        policy.set_sampling(args.sample)
+    if args.level is None and named_level is not None:
+        args.level = named_level
+    return policy, named_level is not None
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from mario_rl.evaluate import default_report_path, evaluate, save_report, summary_line
+
+    policy, bundled = _policy_from_argument(args)
     report = evaluate(
         policy,
         level=args.level,
@@ -204,23 +224,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
         max_stuck_steps=args.max_stuck_steps,
         progress=not args.quiet,
     )
-    path = save_report(
-        report,
-        Path(args.out)
-        if args.out
-        else default_report_path(policy.checkpoint_path, report["level"]),
-    )
+    if args.out:
+        out = Path(args.out)
+    elif bundled:
+        out = default_report_path(str(Path("runs") / "bundled.pt"), report["level"])
+    else:
+        out = default_report_path(policy.checkpoint_path, report["level"])
+    path = save_report(report, out)
     console.print(summary_line(report))
     console.print(f"saved {path}")
 
 
 def cmd_record(args: argparse.Namespace) -> None:
-    from mario_rl.agents import load_policy
     from mario_rl.record import record
-    from mario_rl.runs import resolve_device
 
-    _one_inference_thread()
-    policy = load_policy(args.checkpoint, resolve_device(args.device))
+    policy, _ = _policy_from_argument(args)
     result = record(
         policy,
         args.out,
@@ -234,6 +252,44 @@ def cmd_record(args: argparse.Namespace) -> None:
     console.print(
         f"wrote {result['video']}: {result['video_frames']} frames at {result['fps']:.0f} fps; "
         f"the agent {outcome}"
+    )
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    from mario_rl.agents import load_policy
+    from mario_rl.bundled import bundle_agent
+    from mario_rl.evaluate import evaluate, save_report, summary_line
+
+    _one_inference_thread()
+    level = args.level or load_policy(args.checkpoint).env_config.level
+    root = Path(args.models_dir) if args.models_dir else None
+    model = bundle_agent(args.checkpoint, level, args.command, root, args.sample)
+    report = evaluate(
+        load_policy(model),
+        level=level,
+        episodes=args.episodes,
+        noop_max=args.noop_max,
+        seed=args.seed,
+        max_stuck_steps=args.max_stuck_steps,
+        progress=not args.quiet,
+    )
+    report["checkpoint"] = model.name  # the file beside eval.json, wherever the folder moves
+    save_report(report, model.parent / "eval.json")
+    console.print(summary_line(report))
+    console.print(f"bundled in {model.parent}: model.pt, config.json, command.txt, eval.json")
+    console.print("the README's row: " + bundled_table_row(report, model.parent))
+
+
+def bundled_table_row(report: dict, folder: Path) -> str:
+    """The README table's row for a bundled agent, from its eval.json."""
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    frames = report["mean_frames_to_clear"]
+    return (
+        f"| {report['level']} | {config.get('preset') or report['algo']} | "
+        f"{report['clears']}/{report['episodes']} | {report['mean_x']:.0f} | "
+        f"{'-' if frames is None else f'{frames:.0f}'} |"
     )
 
 
@@ -253,15 +309,25 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags `eval` and `record` share."""
     parser.add_argument(
         "checkpoint",
-        metavar="RUN_DIR_OR_CHECKPOINT",
-        help="a run directory (its newest checkpoint) or a checkpoint file",
+        metavar="AGENT",
+        help="a checkpoint file, a run directory (its newest checkpoint) or a level name "
+        "(the agent bundled under models/<level>/)",
     )
-    parser.add_argument("--level", type=_level, default=None, help="default: the training level")
+    parser.add_argument(
+        "--level", type=_level, default=None, help="default: the agent's training level"
+    )
     parser.add_argument(
         "--epsilon",
         type=_probability,
         default=0.0,
         help="chance of a random action per step (default 0: greedy)",
+    )
+    parser.add_argument(
+        "--sample",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw each action from the policy's distribution (PPO) instead of taking the "
+        "greedy one (default: greedy, or what a bundled agent was measured with)",
     )
     parser.add_argument(
         "--noop-max",
@@ -408,6 +474,40 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     _add_policy_arguments(record)
     record.add_argument("--out", default="mario.mp4", help="mario.mp4 or mario.gif")
     record.set_defaults(func=cmd_record)
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="copy a trained checkpoint into models/<level>/ and measure it into eval.json",
+        description="Writes models/<level>/ as models/README.md describes: model.pt (the "
+        "checkpoint without its optimiser and other training-only state), the run's "
+        "config.json, command.txt (the --command lines) and eval.json (an evaluation of "
+        "model.pt from the level's real start with random no-op starts). Prints the row "
+        "for the README's table of bundled agents.",
+    )
+    bundle.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a checkpoint file or a run directory"
+    )
+    bundle.add_argument(
+        "--command",
+        action="append",
+        required=True,
+        help="a command line that trained it, as typed; repeat for a resumed run",
+    )
+    bundle.add_argument(
+        "--level", type=_level, default=None, help="default: the checkpoint's training level"
+    )
+    bundle.add_argument(
+        "--sample",
+        action="store_true",
+        help="the agent acts by sampling its policy (PPO), in eval.json, watch and race",
+    )
+    bundle.add_argument("--episodes", type=_positive_int, default=20, help="default 20")
+    bundle.add_argument("--noop-max", type=int, default=30, help="default 30")
+    bundle.add_argument("--max-stuck-steps", type=_positive_int, default=250, help="default 250")
+    bundle.add_argument("--seed", type=int, default=0, help="default 0")
+    bundle.add_argument("--models-dir", default=None, help="default: the repository's models/")
+    bundle.add_argument("--quiet", action="store_true", help="no progress bar")
+    bundle.set_defaults(func=cmd_bundle)
 
     compare = commands.add_parser(
         "compare",

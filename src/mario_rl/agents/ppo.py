@@ -870,12 +870,19 @@ def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> 
         logits, _ = net(torch.as_tensor(obs, device=device))
         return logits.argmax(dim=1).cpu().numpy()
 
+    @torch.no_grad()
+    def probabilities(obs: np.ndarray) -> np.ndarray:
+        logits, _ = net(torch.as_tensor(obs, device=device))
+        return torch.softmax(logits.double(), dim=1).cpu().numpy()
+
     env_config = EnvConfig(**checkpoint["env_config"])
     stats = checkpoint.get("obs_stats")
-    if stats is None:
-        return Policy(config.algo, env_config, num_actions, greedy)
-    normalized_env = functools.partial(make_env, obs_stats=ObservationStats.from_dict(stats))
-    return Policy(config.algo, env_config, num_actions, greedy, make_env=normalized_env)
+    env = make_env
+    if stats is not None:
+        env = functools.partial(make_env, obs_stats=ObservationStats.from_dict(stats))
+    return Policy(
+        config.algo, env_config, num_actions, greedy, make_env=env, probabilities=probabilities
+    )
 
 
 # --------------------------------------------------------------------------- training

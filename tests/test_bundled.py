@@ -1,0 +1,115 @@
+"""`mario-rl bundle` writes the models/ convention; level names find bundled agents; a
+stochastic policy can act by sampling. The agents shipped in models/ are checked in
+test_shipped_agents.py."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mario_rl.agents import load_policy
+from mario_rl.agents.dqn import DQNConfig, train
+from mario_rl.bundled import MODELS_DIR_ENV, TRAINING_ONLY_FIELDS
+from mario_rl.cli import main
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.runs import RunConfig
+from mario_rl.train_cli import bundled_table_row
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A run directory with one checkpoint of an untrained DQN (right_only, 1-1)."""
+    root = tmp_path_factory.mktemp("runs")
+    run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)
+    agent = DQNConfig(replay_size=1_000, burn_in=10**6, worker_processes=False, torch_threads=1)
+    env = EnvConfig(level="1-1", actions="right_only", no_progress_steps=25)
+    return train(run, env, agent)
+
+
+def test_bundle_writes_the_models_convention(run_dir, tmp_path, monkeypatch, capsys):
+    models = tmp_path / "models"
+    commands = ["mario-rl train --preset dqn-fast --frames 200", "mario-rl train --resume X"]
+    argv = ["bundle", str(run_dir), "--models-dir", str(models), "--episodes", "2", "--quiet"]
+    argv += ["--max-stuck-steps", "20"]
+    assert main([*argv, "--command", commands[0], "--command", commands[1]]) == 0
+    out = capsys.readouterr().out
+    folder = models / "1-1"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "command.txt",
+        "config.json",
+        "eval.json",
+        "model.pt",
+    ]
+    assert (folder / "command.txt").read_text().splitlines() == commands
+    assert (folder / "config.json").read_text() == (run_dir / "config.json").read_text()
+    source = next((run_dir / "checkpoints").glob("*.pt"))
+    assert (folder / "model.pt").stat().st_size < source.stat().st_size
+    bundled = torch.load(folder / "model.pt", weights_only=False)
+    assert not set(TRAINING_ONLY_FIELDS) & set(bundled)
+    assert bundled["bundled_from"] == str(source)
+    report = json.loads((folder / "eval.json").read_text())
+    assert (report["checkpoint"], report["episodes"], report["max_stuck_steps"]) == (
+        "model.pt",
+        2,
+        20,
+    )
+    assert report["machine"]["cpu_count"] >= 1
+    row = f"the README's row: {bundled_table_row(report, folder)}"
+    assert " ".join(row.split()) in " ".join(out.split())
+
+    # The bundled file acts exactly as the checkpoint it came from.
+    observations = torch.rand(5, 4, 84, 84).numpy()
+    assert (
+        load_policy(folder / "model.pt").act(observations) == load_policy(source).act(observations)
+    ).all()
+
+    # A level name now finds it, for eval and record as for watch and race.
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models))
+    out_json = tmp_path / "by_level.json"
+    argv = ["eval", "1-1", "--episodes", "1", "--max-stuck-steps", "20", "--quiet"]
+    assert main([*argv, "--out", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["per_episode"][0] == report["per_episode"][0]
+    assert main(["record", "1-2", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "no bundled agent for level 1-2 (bundled levels: 1-1)" in capsys.readouterr().err
+
+
+def test_bundle_refuses_a_checkpoint_without_its_run(run_dir, tmp_path, capsys):
+    loose = tmp_path / "loose.pt"
+    loose.write_bytes(next((run_dir / "checkpoints").glob("*.pt")).read_bytes())
+    argv = ["bundle", str(loose), "--command", "x", "--models-dir", str(tmp_path / "m")]
+    assert main(argv) == 2
+    assert "no config.json beside the checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_policy_samples_only_when_it_is_stochastic(run_dir):
+    import numpy as np
+
+    from mario_rl.agents import Policy
+
+    def probabilities(obs):
+        return np.tile([0.0, 0.25, 0.75], (len(obs), 1))
+
+    policy = Policy(
+        "ppo", EnvConfig(), 3, lambda obs: np.zeros(len(obs)), probabilities=probabilities
+    )
+    observations = np.zeros((4000, 1))
+    assert (policy.act(observations) == 0).all()
+    policy.set_sampling(True)
+    policy.rng = np.random.default_rng(0)
+    drawn = policy.act(observations)
+    assert set(drawn.tolist()) == {1, 2}
+    assert abs((drawn == 2).mean() - 0.75) < 0.03
+    policy.rng = np.random.default_rng(0)
+    assert (policy.act(observations) == drawn).all()
+    with pytest.raises(ValueError, match="dqn acts greedily only"):
+        load_policy(run_dir).set_sampling(True)
