@@ -104,8 +104,9 @@ def test_nature_cnn_shapes_and_uint8_scaling(dueling):
     [
         {"double": False},
         {"double": True, "dueling": True, "n_step": 3},
+        {"double": True, "prioritized": True},
     ],
-    ids=["dqn", "ddqn-dueling-3step"],
+    ids=["dqn", "ddqn-dueling-3step", "ddqn-prioritized"],
 )
 def test_dqn_learns_the_chain(tmp_path, variant):
     config = DQNConfig(

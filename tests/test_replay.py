@@ -1,10 +1,11 @@
-"""FrameReplay: stacks rebuilt by index, episode boundaries, n-step returns, memory."""
+"""FrameReplay: stacks rebuilt by index, episode boundaries, n-step returns, memory; the
+sum tree and prioritised replay."""
 
 import numpy as np
 import pytest
 import torch
 
-from mario_rl.replay import FrameReplay, n_step_return
+from mario_rl.replay import FrameReplay, PrioritizedFrameReplay, SumTree, n_step_return
 
 STACK = 4
 
@@ -181,3 +182,68 @@ def test_sampling_an_empty_replay_is_a_clear_error():
     replay.start(np.array([0]), stack_of([1] * 4))
     with pytest.raises(ValueError, match="no sampleable transitions"):
         replay.sample(4)
+
+
+# -- prioritised replay ----------------------------------------------------------------------
+
+
+def test_sum_tree_finds_leaves_by_cumulative_priority():
+    tree = SumTree(5)
+    tree.set(np.arange(5), np.array([1.0, 0.0, 2.0, 3.0, 4.0]))
+    assert tree.total == 10.0
+    # Cumulative ranges: [0,1) -> 0, [1,3) -> 2, [3,6) -> 3, [6,10) -> 4; leaf 1 is empty.
+    found = tree.find(np.array([0.0, 0.99, 1.0, 2.99, 3.0, 5.99, 6.0, 9.99, 10.0]))
+    assert found.tolist() == [0, 0, 2, 2, 3, 3, 4, 4, 4]
+    tree.set(np.array([4, 4]), np.array([7.0, 0.5]))  # the last write of an index wins
+    assert tree.total == 6.5 and tree.get(np.array([4])).tolist() == [0.5]
+
+
+def prioritized(capacity: int = 64, alpha: float = 1.0) -> PrioritizedFrameReplay:
+    return PrioritizedFrameReplay(capacity, (STACK, 2, 2), STACK, seed=0, alpha=alpha, eps=0.0)
+
+
+def test_prioritized_draws_in_proportion_to_priority_and_weights_the_bias():
+    replay = prioritized()
+    play(replay, [10])
+    batch = replay.sample(2000, beta=1.0)
+    assert len(set(values(batch.obs)[0])) >= 1
+    assert torch.allclose(batch.weights, torch.ones(2000))  # all new: equal priorities
+    # Transition with action-taken value v sits at slot v - 1; make one 9x the others.
+    indices = np.arange(1, 11)
+    errors = np.where(indices == 5, 9.0, 1.0)
+    replay.update_priorities(indices, errors)
+    batch = replay.sample(9000, beta=1.0)
+    drawn = np.bincount(batch.indices, minlength=11)
+    assert drawn[0] == 0  # the episode's first frame is no transition
+    share = drawn[5] / drawn.sum()
+    assert abs(share - 9 / 18) < 0.02
+    # w = (N P)^-beta / max w: the 9x transition gets 1/9 the weight of the others.
+    heavy = batch.weights[batch.indices == 5]
+    light = batch.weights[batch.indices != 5]
+    assert torch.allclose(heavy, torch.full_like(heavy, 1 / 9))
+    assert torch.allclose(light, torch.ones_like(light))
+    # New transitions enter at the highest priority seen so far.
+    play(replay, [3], first_value=100)
+    assert replay.priorities.get(np.array([13])).tolist() == [9.0]
+
+
+def test_prioritized_never_draws_what_uniform_replay_could_not():
+    replay = prioritized(capacity=24)
+    play(replay, [7, 9, 12])  # wraps the ring
+    uniform = all_transitions(replay, n_step=3)
+    batch = replay.sample(4096, n_step=3, gamma=0.5)
+    for i in range(4096):
+        key = tuple(values(batch.obs[i : i + 1])[0])
+        assert key in uniform
+        assert uniform[key][0] == values(batch.next_obs[i : i + 1])[0]
+        assert uniform[key][2] == round(float(batch.returns[i]), 4)
+
+
+def test_prioritized_state_dict_round_trip():
+    replay = prioritized()
+    play(replay, [10, 6])
+    replay.update_priorities(np.array([2, 3]), np.array([5.0, 0.25]))
+    copy = prioritized()
+    copy.load_state_dict(replay.state_dict())
+    assert copy.max_priority == 5.0 and copy.priorities.total == replay.priorities.total
+    assert (copy.sample(64).indices == replay.sample(64).indices).all()

@@ -16,6 +16,9 @@ no stack ever mixes two episodes. Where the stack already lives inside the obser
 
 `sample` can return n-step transitions (Sutton and Barto 2018, eq. 7.1): the discounted sum
 of up to n rewards, cut at the episode's end, and the state n steps on to bootstrap from.
+
+`PrioritizedFrameReplay` samples in proportion to priority instead (Schaul et al. 2016,
+"Prioritized Experience Replay", the proportional variant), over the same storage.
 """
 
 from __future__ import annotations
@@ -29,13 +32,19 @@ import torch
 
 @dataclass
 class ReplayBatch:
-    """A sampled batch on the replay's device. `discounts` is gamma^m, 0 after a terminal."""
+    """A sampled batch on the replay's device. `discounts` is gamma^m, 0 after a terminal.
+
+    From a prioritised replay, `weights` are the importance-sampling weights to scale each
+    transition's loss by, and `indices` name the transitions for `update_priorities`.
+    """
 
     obs: torch.Tensor
     actions: torch.Tensor
     returns: torch.Tensor
     discounts: torch.Tensor
     next_obs: torch.Tensor
+    weights: torch.Tensor | None = None
+    indices: np.ndarray | None = None
 
 
 def n_step_return(
@@ -195,10 +204,19 @@ class FrameReplay:
             if len(todo) == 0:
                 break
         else:
-            raise ValueError(
-                f"replay: no sampleable transitions for n_step={n_step} yet "
-                f"({len(self)} slots written); add more steps before sampling"
-            )
+            raise self._nothing_to_sample(n_step)
+        return self._batch(env_ids, slots, n_step, gamma)
+
+    def _nothing_to_sample(self, n_step: int) -> ValueError:
+        return ValueError(
+            f"replay: no sampleable transitions for n_step={n_step} yet "
+            f"({len(self)} slots written); add more steps before sampling"
+        )
+
+    def _batch(
+        self, env_ids: np.ndarray, slots: np.ndarray, n_step: int, gamma: float
+    ) -> ReplayBatch:
+        """The (n-step) transitions stored at (env_ids, slots)."""
         window = (slots[:, None] + np.arange(n_step)) % self.slots
         rows = env_ids[:, None]
         returns, discounts, steps = n_step_return(
@@ -254,3 +272,139 @@ class FrameReplay:
         self.cursor[...] = state["cursor"]
         self.filled[...] = state["filled"]
         self.rng.bit_generator.state = state["rng"]
+
+
+class SumTree:
+    """Priorities in a binary tree of partial sums: set and proportional draws in O(log n).
+
+    Leaves are the `size` priorities (padded to a power of two); node k holds the sum of
+    nodes 2k and 2k + 1, so node 1 holds the total. Everything is vectorised over a batch.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.leaves = 1 << max(0, (size - 1).bit_length())
+        self.tree = np.zeros(2 * self.leaves, np.float64)
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        return self.tree[self.leaves + np.asarray(indices, np.int64)]
+
+    def set(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        nodes = self.leaves + np.asarray(indices, np.int64)
+        self.tree[nodes] = priorities
+        nodes = np.unique(nodes // 2)
+        while nodes[0] >= 1:
+            self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
+            if nodes[0] == 1:
+                break
+            nodes = np.unique(nodes // 2)
+
+    def find(self, values: np.ndarray) -> np.ndarray:
+        """The leaf whose cumulative range [sum before it, sum through it) holds each value."""
+        values = np.array(values, np.float64)
+        nodes = np.ones(len(values), np.int64)
+        while nodes[0] < self.leaves:
+            left = self.tree[2 * nodes]
+            go_right = values >= left
+            values = np.where(go_right, values - left, values)
+            nodes = 2 * nodes + go_right
+        # Rounding can walk into an empty leaf past the last priority; step back from it.
+        return np.minimum(nodes - self.leaves, self.size - 1)
+
+
+class PrioritizedFrameReplay(FrameReplay):
+    """`FrameReplay` drawing transitions with probability p_i^alpha / sum_k p_k^alpha.
+
+    Proportional prioritised replay (Schaul et al. 2016, section 3.3 and Algorithm 1): a
+    new transition gets the largest priority seen so far, so it is replayed at least once
+    soon; after a transition is learned from, `update_priorities` sets p = |TD error| +
+    `eps`. Draws are stratified (one per equal slice of the total; redraws of invalid
+    slots are not). The importance-sampling
+    weight w_i = (N * P(i))^-beta / max_j w_j corrects the bias; the caller anneals beta
+    to 1 over training. Slots without a valid transition (episode starts, frames a stack
+    reaches back to that were overwritten, n-step windows not yet complete) are redrawn.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        stack: int,
+        num_envs: int = 1,
+        obs_dtype: np.dtype | type = np.uint8,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+        alpha: float = 0.6,
+        eps: float = 1e-3,
+    ) -> None:
+        super().__init__(capacity, obs_shape, stack, num_envs, obs_dtype, device, seed)
+        if alpha < 0:
+            raise ValueError(f"alpha: expected a number >= 0, got {alpha}")
+        self.alpha, self.eps = alpha, eps
+        self.priorities = SumTree(self.num_envs * self.slots)
+        self.max_priority = 1.0
+
+    def _write(
+        self, env_ids: np.ndarray, obs: np.ndarray, age: np.ndarray, transition: bool
+    ) -> np.ndarray:
+        slots = super()._write(env_ids, obs, age, transition)
+        priority = self.max_priority**self.alpha if transition else 0.0
+        self.priorities.set(env_ids * self.slots + slots, np.full(len(slots), priority))
+        return slots
+
+    def sample(
+        self, batch_size: int, n_step: int = 1, gamma: float = 0.99, beta: float = 0.4
+    ) -> ReplayBatch:
+        """`batch_size` transitions drawn in proportion to priority, with their IS weights."""
+        total = self.priorities.total
+        if total <= 0:
+            raise self._nothing_to_sample(n_step)
+        indices = np.empty(batch_size, np.int64)
+        todo = np.arange(batch_size)
+        for attempt in range(1000):
+            # Redraws come from the whole range: a stratum may hold only invalid slots.
+            cells, width = (todo, total / batch_size) if attempt == 0 else (0, total)
+            indices[todo] = self.priorities.find((cells + self.rng.random(len(todo))) * width)
+            env_ids, slots = np.divmod(indices[todo], self.slots)
+            drawable = self.priorities.get(indices[todo]) > 0
+            todo = todo[~(drawable & self.valid(env_ids, slots, n_step))]
+            if len(todo) == 0:
+                break
+        else:
+            raise self._nothing_to_sample(n_step)
+        env_ids, slots = np.divmod(indices, self.slots)
+        probabilities = self.priorities.get(indices) / total
+        stored = int(self.has_transition.sum())
+        weights = (stored * probabilities) ** -beta
+        weights /= weights.max()
+        batch = self._batch(env_ids, slots, n_step, gamma)
+        batch.weights = torch.from_numpy(weights.astype(np.float32)).to(self.device)
+        batch.indices = indices
+        return batch
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """Priority |TD error| + eps for the transitions `sample` returned as `indices`."""
+        priorities = np.abs(np.asarray(td_errors, np.float64)) + self.eps
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+        # A transition drawn twice in one batch keeps the last of its errors.
+        self.priorities.set(indices, priorities**self.alpha)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "priorities": self.priorities.tree.copy(),
+            "max_priority": self.max_priority,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "priorities" in state:
+            self.priorities.tree[...] = state["priorities"]
+            self.max_priority = float(state["max_priority"])
+        else:  # a uniform replay's save: every stored transition starts equal
+            flat = np.flatnonzero(self.has_transition.reshape(-1))
+            self.priorities.set(flat, np.full(len(flat), self.max_priority**self.alpha))

@@ -65,6 +65,7 @@ AGENT_FLAGS = {
     "sync_every": "target_sync_every",
     "n_step": "n_step",
     "dueling": "dueling",
+    "prioritized": "prioritized",
     "loss": "loss",
     "epsilon_end": "epsilon_end",
     "num_envs": "num_envs",
@@ -418,6 +419,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     agent.add_argument("--n-step", type=_positive_int, default=None)
     agent.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=None)
+    agent.add_argument(
+        "--prioritized",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="prioritised replay (proportional, alpha 0.6, beta 0.4 -> 1 over the budget)",
+    )
     agent.add_argument("--loss", choices=("huber", "l1", "mse"), default=None)
     agent.add_argument("--epsilon-end", type=_probability, default=None)
     agent.add_argument("--num-envs", type=_positive_int, default=None)

@@ -2,7 +2,8 @@
 
 DQN: Mnih et al. 2015 (Nature), "Human-level control through deep reinforcement learning".
 Double DQN: van Hasselt et al. 2016, "Deep Reinforcement Learning with Double Q-learning".
-Options from Rainbow (Hessel et al. 2018): n-step returns and the dueling head.
+Options from Rainbow (Hessel et al. 2018): n-step returns, the dueling head and
+proportional prioritised replay (Schaul et al. 2016).
 
 The loop acts with epsilon-greedy in `num_envs` envs, stores each step in a `FrameReplay`,
 and after `burn_in` agent steps does one gradient update per `learn_every` agent steps,
@@ -30,7 +31,7 @@ from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.nets import QNetwork, network_name
-from mario_rl.replay import FrameReplay
+from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
     SUMMARY_EVERY,
     Budget,
@@ -77,6 +78,12 @@ class DQNConfig:
     """Transitions the replay holds."""
     replay_on_device: bool = False
     """Keep the replay's frames on the training device (the GPU, if used)."""
+    prioritized: bool = False
+    """Prioritised replay: draw transitions in proportion to |TD error|^alpha."""
+    priority_alpha: float = 0.6
+    """How much priority counts (0: uniform). Schaul et al.'s proportional setting."""
+    priority_beta_start: float = 0.4
+    """Importance-sampling exponent at the start, annealed linearly to 1 over the budget."""
     burn_in: int = 100_000
     """Agent steps of acting before the first update."""
     learn_every: int = 3
@@ -178,13 +185,21 @@ def double_dqn_target(
     return returns + discounts * next_q_target.gather(1, best).squeeze(1)
 
 
-def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean TD loss: `huber` (quadratic within 1, linear beyond), `l1` or `mse`."""
+def td_loss(
+    q_taken: torch.Tensor, targets: torch.Tensor, kind: str, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean TD loss: `huber` (quadratic within 1, linear beyond), `l1` or `mse`.
+
+    `weights` (prioritised replay's importance-sampling weights) scale each transition's
+    loss before the mean.
+    """
     if kind == "huber":
-        return F.smooth_l1_loss(q_taken, targets)
-    if kind == "l1":
-        return F.l1_loss(q_taken, targets)
-    return F.mse_loss(q_taken, targets)
+        losses = F.smooth_l1_loss(q_taken, targets, reduction="none")
+    elif kind == "l1":
+        losses = F.l1_loss(q_taken, targets, reduction="none")
+    else:
+        losses = F.mse_loss(q_taken, targets, reduction="none")
+    return (losses if weights is None else losses * weights).mean()
 
 
 # -- envs, network and checkpoints ------------------------------------------------------------
@@ -273,7 +288,9 @@ def train(
     online = QNetwork(obs_shape, num_actions, config.network, config.dueling).to(device)
     target = copy.deepcopy(online) if config.target_sync_every else online
     optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate, eps=config.adam_eps)
-    replay = FrameReplay(
+    replay_kind = PrioritizedFrameReplay if config.prioritized else FrameReplay
+    replay_options = {"alpha": config.priority_alpha} if config.prioritized else {}
+    replay = replay_kind(
         config.replay_size,
         obs_shape,
         replay_stack(env_config),
@@ -281,6 +298,7 @@ def train(
         obs_dtype=envs.single_observation_space.dtype,
         device=device if config.replay_on_device else "cpu",
         seed=run.seed,
+        **replay_options,
     )
     explore_rng = np.random.default_rng(run.seed)
     counters = Counters()
@@ -342,7 +360,13 @@ def train(
         logger.save()
 
     def learn() -> tuple[float, float]:
-        batch = replay.sample(config.batch_size, config.n_step, config.gamma)
+        if isinstance(replay, PrioritizedFrameReplay):
+            beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * min(
+                1.0, budget.fraction(counters.frames)
+            )
+            batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
+        else:
+            batch = replay.sample(config.batch_size, config.n_step, config.gamma)
         batch_obs = batch.obs.to(device, non_blocking=True)
         q = online(batch_obs)
         q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
@@ -354,7 +378,10 @@ def train(
                 targets = double_dqn_target(returns, discounts, online(next_obs), next_q_target)
             else:
                 targets = dqn_target(returns, discounts, next_q_target)
-        loss = td_loss(q_taken, targets, config.loss)
+        weights = None if batch.weights is None else batch.weights.to(device)
+        loss = td_loss(q_taken, targets, config.loss, weights)
+        if isinstance(replay, PrioritizedFrameReplay):
+            replay.update_priorities(batch.indices, (targets - q_taken).detach().cpu().numpy())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.max_grad_norm > 0:
