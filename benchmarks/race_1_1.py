@@ -8,7 +8,10 @@ episodes from the level's real start after 0..30 random no-op frames, each seede
 differently, no snapshot starts, no life-loss ending (`mario_rl.evaluate`). It prints one
 line per evaluation (frames, training wall-clock when the checkpoint was written, clears,
 mean and best x) and, at the first evaluation with >= `--clears` clears, the frames and
-wall-clock to it; training then stops unless `--keep-going`. Evaluation runs beside
+wall-clock to it; training then stops unless `--keep-going`. `--sample` evaluates the
+policy acting by sampling its action distribution (PPO) instead of greedily. `--resume
+RUN_DIR` continues an earlier race run up to the new `--frames` (its wall-clock restarts
+at 0, so add the first part's). Evaluation runs beside
 training on the same cores, so it slows training somewhat: the wall-clock is an upper bound.
 The full log is written to `<run dir>/race.json`.
 """
@@ -51,6 +54,10 @@ def main() -> int:
     )
     parser.add_argument("--runs-dir", default="runs/race")
     parser.add_argument("--keep-going", action="store_true", help="train on after a clear")
+    parser.add_argument(
+        "--sample", action="store_true", help="evaluate by sampling the policy (PPO), not greedy"
+    )
+    parser.add_argument("--resume", default=None, help="continue this race run directory")
     parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
     args = parser.parse_args()
 
@@ -63,11 +70,17 @@ def main() -> int:
         "--checkpoint-every", str(args.eval_every), "--keep-checkpoints", "1000",
         "--runs-dir", str(runs_dir), "--quiet", *args.train_args,
     ]  # fmt: skip
+    run_dir: Path | None = None
+    evaluated: set[Path] = set()
+    if args.resume:
+        # The run's own config fixes everything else, the checkpoint interval included.
+        run_dir = Path(args.resume)
+        evaluated = set(list_checkpoints(run_dir / "checkpoints"))
+        command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
+        command += ["--frames", str(int(args.frames)), "--quiet"]
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
     trainer = subprocess.Popen(command)
-    run_dir: Path | None = None
-    evaluated: set[Path] = set()
     log: list[dict] = []
     first_clear: dict | None = None
     try:
@@ -93,6 +106,7 @@ def main() -> int:
                 noop_max=30,
                 seed=10_000 + frames_of(checkpoint),
                 max_stuck_steps=args.max_stuck_steps,
+                sample=args.sample,
             )
             entry = {
                 "frames": frames_of(checkpoint),
@@ -101,6 +115,7 @@ def main() -> int:
                 "episodes": report["episodes"],
                 "mean_x": round(report["mean_x"]),
                 "max_x": report["max_x"],
+                "acting": "sampled" if args.sample else "greedy",
             }
             log.append(entry)
             print(

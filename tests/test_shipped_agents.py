@@ -1,0 +1,75 @@
+"""The agents shipped in models/: they follow the convention, the README quotes their
+eval.json, and they replay the first episodes of that evaluation exactly.
+
+Evaluation is deterministic given its seed (episode i is seeded `seed + i`, the emulator
+is deterministic, and a sampling policy draws from a generator seeded the same way), so
+the first episodes of a short evaluation must repeat the first episodes of eval.json.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mario_rl.agents import load_policy
+from mario_rl.bundled import bundled_levels, models_dir
+from mario_rl.evaluate import evaluate
+from mario_rl.train_cli import bundled_table_row
+
+REPO = Path(__file__).resolve().parents[1]
+REPLAYED_EPISODES = 3
+"""Episodes of each shipped agent's eval.json replayed here (a few seconds each)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def shipped_levels() -> list[str]:
+    return bundled_levels(REPO / "models")
+
+
+def test_at_least_one_agent_is_shipped():
+    assert models_dir() == REPO / "models"
+    assert "1-1" in shipped_levels()
+
+
+@pytest.mark.parametrize("level", shipped_levels())
+def test_shipped_agent_follows_the_convention_and_the_readme(level):
+    folder = REPO / "models" / level
+    report = json.loads((folder / "eval.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    assert report["level"] == config["env"]["level"] == level
+    assert report["checkpoint"] == "model.pt" and report["noop_max"] == 30
+    assert report["epsilon"] == 0.0 and report["episodes"] >= 20
+    commands = (folder / "command.txt").read_text().splitlines()
+    assert commands and all(command.startswith("mario-rl train ") for command in commands)
+    checkpoint = torch.load(folder / "model.pt", weights_only=False)
+    assert checkpoint["act_by_sampling"] == report["sample"]
+    assert "optimizer_state" not in checkpoint
+    assert (folder / "model.pt").stat().st_size < 2_000_000
+    assert bundled_table_row(report, folder) in (REPO / "README.md").read_text().splitlines()
+
+
+@pytest.mark.parametrize("level", shipped_levels())
+def test_shipped_agent_replays_its_evaluation(level):
+    folder = REPO / "models" / level
+    report = json.loads((folder / "eval.json").read_text())
+    replay = evaluate(
+        load_policy(folder / "model.pt"),
+        level=level,
+        episodes=REPLAYED_EPISODES,
+        noop_max=report["noop_max"],
+        seed=report["seed"],
+        max_stuck_steps=report["max_stuck_steps"],
+    )
+    assert replay["sample"] == report["sample"]
+    keys = ("seed", "cleared", "max_x", "frames", "frames_to_clear", "noops")
+    expected = [{key: episode[key] for key in keys} for episode in report["per_episode"]]
+    replayed = [{key: episode[key] for key in keys} for episode in replay["per_episode"]]
+    assert replayed == expected[:REPLAYED_EPISODES]
