@@ -40,12 +40,20 @@ VARIANTS = {
 """Variant name -> the DQNConfig fields it changes from the dqn-fast preset."""
 
 
+EVAL_STUCK_STEPS = 200
+"""Evaluation ends an episode after this many agent steps without a new best x (as the
+race benchmark does)."""
+
+
 def summarise(run_dir: Path, seconds: float, episodes: int, seed: int) -> dict:
-    rows = list(csv.DictReader((run_dir / "episodes.csv").open()))
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
     last = rows[-50:]
     checkpoint = load_checkpoint(run_dir)
     frames = int(checkpoint["counters"]["frames"])
-    report = evaluate(load_policy(run_dir), episodes=episodes, seed=seed, max_stuck_steps=200)
+    report = evaluate(
+        load_policy(run_dir), episodes=episodes, seed=seed, max_stuck_steps=EVAL_STUCK_STEPS
+    )
     return {
         "frames": frames,
         "minutes": round(seconds / 60, 2),

@@ -10,8 +10,9 @@ line per evaluation (frames, training wall-clock when the checkpoint was written
 mean and best x) and, at the first evaluation with >= `--clears` clears, the frames and
 wall-clock to it; training then stops unless `--keep-going`. `--sample` evaluates the
 policy acting by sampling its action distribution (PPO) instead of greedily. `--resume
-RUN_DIR` continues an earlier race run up to the new `--frames` (its wall-clock restarts
-at 0, so add the first part's). Evaluation runs beside
+RUN_DIR` continues an earlier race run up to the new `--frames`, on the run's own level
+and settings (its wall-clock restarts at 0, so add the first part's); its log goes to
+`race_resumed_<frames>.json` beside the first part's `race.json`. Evaluation runs beside
 training on the same cores, so it slows training somewhat: the wall-clock is an upper bound.
 The full log is written to `<run dir>/race.json`.
 """
@@ -72,10 +73,15 @@ def main() -> int:
     ]  # fmt: skip
     run_dir: Path | None = None
     evaluated: set[Path] = set()
+    log_name = "race.json"
     if args.resume:
         # The run's own config fixes everything else, the checkpoint interval included.
         run_dir = Path(args.resume)
+        if not (run_dir / "config.json").is_file():
+            parser.error(f"--resume {run_dir}: not a run directory (no config.json)")
+        args.level = json.loads((run_dir / "config.json").read_text())["env"]["level"]
         evaluated = set(list_checkpoints(run_dir / "checkpoints"))
+        log_name = f"race_resumed_{int(args.frames)}.json"
         command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
         command += ["--frames", str(int(args.frames)), "--quiet"]
     print("$", " ".join(command), flush=True)
@@ -144,7 +150,7 @@ def main() -> int:
         print(f"NOT CLEARED within the budget; best evaluation: {best}", flush=True)
     if run_dir is not None:
         summary = {"command": command, "first_clear": first_clear, "evaluations": log}
-        (run_dir / "race.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (run_dir / log_name).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 

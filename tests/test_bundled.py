@@ -5,10 +5,11 @@ test_shipped_agents.py."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from mario_rl.agents import load_policy
+from mario_rl.agents import Policy, load_policy
 from mario_rl.agents.dqn import DQNConfig, train
 from mario_rl.bundled import MODELS_DIR_ENV, TRAINING_ONLY_FIELDS
 from mario_rl.cli import main
@@ -82,6 +83,26 @@ def test_bundle_writes_the_models_convention(run_dir, tmp_path, monkeypatch, cap
     assert "no bundled agent for level 1-2 (bundled levels: 1-1)" in capsys.readouterr().err
 
 
+def test_a_failed_bundle_leaves_the_earlier_one_as_it_was(run_dir, tmp_path, capsys):
+    models = tmp_path / "models"
+    argv = ["bundle", str(run_dir), "--command", "mario-rl train", "--models-dir", str(models)]
+    quick = ["--episodes", "1", "--max-stuck-steps", "5", "--quiet"]
+    assert main([*argv, *quick]) == 0
+    folder = models / "1-1"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert main([*argv, *quick, "--sample"]) == 2
+    assert "dqn acts greedily only" in capsys.readouterr().err
+    assert main([*argv, *quick, "--level", "1-2"]) == 2
+    assert "was trained on level 1-1; bundle it under models/1-1" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+    assert sorted(path.name for path in models.iterdir()) == ["1-1"]
+    # A bundle can be re-bundled from itself (its config.json sits beside it).
+    again = ["bundle", str(folder / "model.pt"), "--command", "# a note", "--command", "x"]
+    assert main([*again, "--models-dir", str(models), *quick]) == 0
+    assert (folder / "command.txt").read_text() == "# a note\nx\n"
+    assert (folder / "config.json").read_bytes() == before["config.json"]
+
+
 def test_bundle_refuses_a_checkpoint_without_its_run(run_dir, tmp_path, capsys):
     loose = tmp_path / "loose.pt"
     loose.write_bytes(next((run_dir / "checkpoints").glob("*.pt")).read_bytes())
@@ -92,10 +113,6 @@ def test_bundle_refuses_a_checkpoint_without_its_run(run_dir, tmp_path, capsys):
 
 
 def test_a_policy_samples_only_when_it_is_stochastic(run_dir):
-    import numpy as np
-
-    from mario_rl.agents import Policy
-
     def probabilities(obs):
         return np.tile([0.0, 0.25, 0.75], (len(obs), 1))
 
@@ -113,3 +130,32 @@ def test_a_policy_samples_only_when_it_is_stochastic(run_dir):
     assert (policy.act(observations) == drawn).all()
     with pytest.raises(ValueError, match="dqn acts greedily only"):
         load_policy(run_dir).set_sampling(True)
+
+
+def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    models = tmp_path / "models"
+    argv = ["bundle", str(run_dir), "--command", "mario-rl train", "--models-dir", str(models)]
+    assert main([*argv, "--episodes", "1", "--max-stuck-steps", "5", "--quiet"]) == 0
+    model = models / "1-1" / "model.pt"
+    good = torch.load(model, weights_only=False)
+    monkeypatch.setenv(MODELS_DIR_ENV, str(models))
+
+    def eval_error(payload: dict | None = None) -> str:
+        if payload is not None:
+            torch.save(payload, model)
+        assert main(["eval", "1-1", "--episodes", "1", "--out", str(tmp_path / "e.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        return err
+
+    assert "action set 'complex' does not match its env config's 'right_only'" in eval_error(
+        {**good, "action_set": "complex"}
+    )
+    # Consistent names, but the weights are for 5 actions, not 12.
+    env = {**good["env_config"], "actions": "complex"}
+    err = eval_error({**good, "action_set": "complex", "env_config": env, "num_actions": 12})
+    assert "a ddqn checkpoint for action set complex / network nature that does not load" in err
+    model.write_bytes(model.read_bytes()[:1000])
+    assert "not a readable checkpoint" in eval_error()

@@ -58,6 +58,17 @@ def test_losses_by_hand():
     assert td_loss(q, y, "mse").item() == pytest.approx((0.25 + 9.0) / 2)
 
 
+def test_weighted_losses_by_hand():
+    q = torch.tensor([0.0, 0.0])
+    y = torch.tensor([1.0, 3.0])
+    weights = torch.tensor([1.0, 0.5])
+    # Per transition: huber 0.5 and 2.5, l1 1 and 3, mse 1 and 9; weighted, then the mean.
+    assert td_loss(q, y, "huber", weights).item() == pytest.approx((0.5 + 1.25) / 2)
+    assert td_loss(q, y, "l1", weights).item() == pytest.approx((1 + 1.5) / 2)
+    assert td_loss(q, y, "mse", weights).item() == pytest.approx((1 + 4.5) / 2)
+    assert td_loss(q, y, "mse").item() == pytest.approx(5.0)
+
+
 def test_multiplicative_epsilon():
     assert multiplicative_epsilon(0, 1.0, 0.5, 0.1) == 1.0
     assert multiplicative_epsilon(2, 1.0, 0.5, 0.1) == 0.25

@@ -8,8 +8,10 @@ instead of a checkpoint (`watch`, `race`, `eval`, `record`) find the agent here,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +96,8 @@ TRAINING_ONLY_FIELDS = (
     "icm_state",
     "surprisal_stats",
     "rng_states",
+    "explore_rng",
     "sampler_rng",
-    "replay",
 )
 """Checkpoint fields only `--resume` reads: a bundled agent acts, it does not train on."""
 
@@ -104,21 +106,25 @@ def bundle_agent(
     checkpoint: str | Path,
     level: str,
     commands: list[str],
+    measure: Callable[[Path], dict[str, Any]],
     root: Path | None = None,
     sample: bool = False,
 ) -> Path:
-    """Write `root/<level>/` (model.pt, config.json, command.txt) from a training checkpoint.
+    """Write `root/<level>/` (model.pt, config.json, command.txt, eval.json); returns it.
 
     model.pt is the checkpoint without its training-only fields (a third of a PPO
     checkpoint's size); it still loads with `load_policy` but cannot be resumed. config.json
     is the run directory's, unchanged. `commands` are the command lines that trained it, in
-    order (a resumed run has more than one). `sample`: the agent acts by sampling its
-    policy wherever it is loaded (`Policy.set_sampling`). Any earlier bundle for the level
-    is replaced; evaluating it into eval.json is the caller's next step.
+    order (a resumed run has more than one; lines starting with `#` are notes). `sample`:
+    the agent acts by sampling its policy wherever it is loaded (`Policy.set_sampling`).
+    `measure(model_path)` evaluates the new model.pt into the report saved as eval.json.
+    The folder is built beside the old one and swapped in only when complete, so a
+    failure at any step leaves an earlier bundle of the level as it was.
     """
+    from mario_rl.agents import load_policy
     from mario_rl.runs import atomic_save, load_checkpoint
 
-    if not commands or not all(command.strip() for command in commands):
+    if not any(command.strip() and not command.startswith("#") for command in commands):
         raise ValueError("commands: expected the command line(s) that trained the agent")
     payload: dict[str, Any] = load_checkpoint(checkpoint)
     source = Path(payload.pop("path"))
@@ -129,19 +135,38 @@ def bundle_agent(
             f"{config}: no config.json beside the checkpoint; bundle a checkpoint from a run "
             "directory made by `mario-rl train`"
         )
-    folder = (root or models_dir()) / parse_level(level).name
+    name = parse_level(level).name
+    trained_on = payload["env_config"].get("level")
+    if trained_on != name:
+        raise ValueError(
+            f"{source} was trained on level {trained_on}; bundle it under models/{trained_on}"
+        )
+    if sample:
+        load_policy(source).set_sampling(True)  # a one-line error for a greedy-only agent
+    folder = (root or models_dir()) / name
+    building = folder.with_name(f".{name}.building")
+    if building.exists():
+        shutil.rmtree(building)
+    building.mkdir(parents=True)
+    try:
+        for field in TRAINING_ONLY_FIELDS:
+            payload.pop(field, None)
+        # The tabular agent keeps its table in a file beside the checkpoint.
+        table_file = payload["model_state"].get("table_file")
+        if isinstance(table_file, str):
+            shutil.copy(source.parent / table_file, building / table_file)
+        payload["bundled_from"] = str(source)
+        payload["act_by_sampling"] = sample
+        atomic_save(payload, building / "model.pt")
+        shutil.copy(config, building / "config.json")
+        (building / "command.txt").write_text("".join(line.rstrip() + "\n" for line in commands))
+        report = measure(building / "model.pt")
+        report["checkpoint"] = "model.pt"  # the file beside eval.json, wherever it moves
+        (building / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for field in TRAINING_ONLY_FIELDS:
-        payload.pop(field, None)
-    # The tabular agent keeps its table in a file beside the checkpoint.
-    table_file = payload["model_state"].get("table_file")
-    if isinstance(table_file, str):
-        shutil.copy(source.parent / table_file, folder / table_file)
-    payload["bundled_from"] = str(source)
-    payload["act_by_sampling"] = sample
-    atomic_save(payload, folder / "model.pt")
-    shutil.copy(config, folder / "config.json")
-    (folder / "command.txt").write_text("".join(command.strip() + "\n" for command in commands))
-    return folder / "model.pt"
+    building.rename(folder)
+    return folder

@@ -294,8 +294,14 @@ class SumTree:
         return self.tree[self.leaves + np.asarray(indices, np.int64)]
 
     def set(self, indices: np.ndarray, priorities: np.ndarray) -> None:
-        nodes = self.leaves + np.asarray(indices, np.int64)
-        self.tree[nodes] = priorities
+        """Set leaves `indices` to `priorities`; an index given twice takes its last value."""
+        indices = np.asarray(indices, np.int64)
+        if len(indices) == 0:
+            return
+        _, last = np.unique(indices[::-1], return_index=True)
+        keep = len(indices) - 1 - last
+        nodes = self.leaves + indices[keep]
+        self.tree[nodes] = np.broadcast_to(priorities, indices.shape)[keep]
         nodes = np.unique(nodes // 2)
         while nodes[0] >= 1:
             self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
@@ -307,7 +313,7 @@ class SumTree:
         """The leaf whose cumulative range [sum before it, sum through it) holds each value."""
         values = np.array(values, np.float64)
         nodes = np.ones(len(values), np.int64)
-        while nodes[0] < self.leaves:
+        while len(nodes) and nodes[0] < self.leaves:
             left = self.tree[2 * nodes]
             go_right = values >= left
             values = np.where(go_right, values - left, values)
@@ -322,11 +328,12 @@ class PrioritizedFrameReplay(FrameReplay):
     Proportional prioritised replay (Schaul et al. 2016, section 3.3 and Algorithm 1): a
     new transition gets the largest priority seen so far, so it is replayed at least once
     soon; after a transition is learned from, `update_priorities` sets p = |TD error| +
-    `eps`. Draws are stratified (one per equal slice of the total; redraws of invalid
-    slots are not). The importance-sampling
-    weight w_i = (N * P(i))^-beta / max_j w_j corrects the bias; the caller anneals beta
-    to 1 over training. Slots without a valid transition (episode starts, frames a stack
-    reaches back to that were overwritten, n-step windows not yet complete) are redrawn.
+    `eps`. Draws are stratified, one per equal slice of the total. Slots without a valid
+    transition (episode starts, frames a stack reaches back to that were overwritten,
+    n-step windows not yet complete) are redrawn from the whole range. The
+    importance-sampling weight w_i = (N * P(i))^-beta / max_j w_j corrects the bias (N
+    cancels: w_i = (min_j P(j) / P(i))^beta over the batch); the caller anneals beta to 1
+    over training.
     """
 
     def __init__(
@@ -377,9 +384,7 @@ class PrioritizedFrameReplay(FrameReplay):
         else:
             raise self._nothing_to_sample(n_step)
         env_ids, slots = np.divmod(indices, self.slots)
-        probabilities = self.priorities.get(indices) / total
-        stored = int(self.has_transition.sum())
-        weights = (stored * probabilities) ** -beta
+        weights = (self.priorities.get(indices) / total) ** -beta
         weights /= weights.max()
         batch = self._batch(env_ids, slots, n_step, gamma)
         batch.weights = torch.from_numpy(weights.astype(np.float32)).to(self.device)
@@ -402,9 +407,5 @@ class PrioritizedFrameReplay(FrameReplay):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        if "priorities" in state:
-            self.priorities.tree[...] = state["priorities"]
-            self.max_priority = float(state["max_priority"])
-        else:  # a uniform replay's save: every stored transition starts equal
-            flat = np.flatnonzero(self.has_transition.reshape(-1))
-            self.priorities.set(flat, np.full(len(flat), self.max_priority**self.alpha))
+        self.priorities.tree[...] = state["priorities"]
+        self.max_priority = float(state["max_priority"])

@@ -6,6 +6,7 @@ Heavy modules (torch, the agents) are imported only when a command runs.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -227,8 +228,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     )
     if args.out:
         out = Path(args.out)
-    elif bundled:
-        out = default_report_path(str(Path("runs") / "bundled.pt"), report["level"])
+    elif bundled:  # not into models/: runs/ is where outputs go
+        out = default_report_path("runs/bundled", report["level"])
     else:
         out = default_report_path(policy.checkpoint_path, report["level"])
     path = save_report(report, out)
@@ -259,32 +260,32 @@ def cmd_record(args: argparse.Namespace) -> None:
 def cmd_bundle(args: argparse.Namespace) -> None:
     from mario_rl.agents import load_policy
     from mario_rl.bundled import bundle_agent
-    from mario_rl.evaluate import evaluate, save_report, summary_line
+    from mario_rl.evaluate import evaluate, summary_line
 
     _one_inference_thread()
     level = args.level or load_policy(args.checkpoint).env_config.level
+
+    def measure(model: Path) -> dict:
+        return evaluate(
+            load_policy(model),
+            level=level,
+            episodes=args.episodes,
+            noop_max=args.noop_max,
+            seed=args.seed,
+            max_stuck_steps=args.max_stuck_steps,
+            progress=not args.quiet,
+        )
+
     root = Path(args.models_dir) if args.models_dir else None
-    model = bundle_agent(args.checkpoint, level, args.command, root, args.sample)
-    report = evaluate(
-        load_policy(model),
-        level=level,
-        episodes=args.episodes,
-        noop_max=args.noop_max,
-        seed=args.seed,
-        max_stuck_steps=args.max_stuck_steps,
-        progress=not args.quiet,
-    )
-    report["checkpoint"] = model.name  # the file beside eval.json, wherever the folder moves
-    save_report(report, model.parent / "eval.json")
+    folder = bundle_agent(args.checkpoint, level, args.command, measure, root, args.sample)
+    report = json.loads((folder / "eval.json").read_text())
     console.print(summary_line(report))
-    console.print(f"bundled in {model.parent}: model.pt, config.json, command.txt, eval.json")
-    console.print("the README's row: " + bundled_table_row(report, model.parent))
+    console.print(f"bundled in {folder}: model.pt, config.json, command.txt, eval.json")
+    console.print("the README's row: " + bundled_table_row(report, folder))
 
 
 def bundled_table_row(report: dict, folder: Path) -> str:
     """The README table's row for a bundled agent, from its eval.json."""
-    import json
-
     config = json.loads((folder / "config.json").read_text())
     frames = report["mean_frames_to_clear"]
     return (
@@ -498,7 +499,8 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         "--command",
         action="append",
         required=True,
-        help="a command line that trained it, as typed; repeat for a resumed run",
+        help="a command line that trained it, as typed; repeat for a resumed run (lines "
+        "starting with # are notes)",
     )
     bundle.add_argument(
         "--level", type=_level, default=None, help="default: the checkpoint's training level"

@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from mario_rl.env.actions import ACTION_SETS
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.runs import CheckpointError, load_checkpoint
 
@@ -64,8 +65,7 @@ class Policy:
         self.sample = sample
 
     def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
-        """Greedy (or sampled) actions for a batch, each replaced by a uniform one with
-        probability epsilon."""
+        """Greedy (or, with `sample`, drawn) actions for a batch; epsilon makes some random."""
         if self.sample and self.probabilities is not None:
             cumulative = np.cumsum(self.probabilities(obs), axis=1)
             draws = self.rng.random((len(cumulative), 1)) * cumulative[:, -1:]
@@ -79,16 +79,35 @@ class Policy:
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
-    """The policy in a checkpoint file, or in a run directory's newest checkpoint."""
+    """The policy in a checkpoint file, or in a run directory's newest checkpoint.
+
+    Checked before use: the format version (`load_checkpoint`), the agent module, that the
+    action set exists and is the one the env config names, and that the network's weights
+    fit the network the checkpoint names; each failure is a one-line `CheckpointError`.
+    """
     checkpoint: dict[str, Any] = load_checkpoint(path, device)
+    where = checkpoint["path"]
     module = str(checkpoint.get("module", ""))
     if not module.startswith(AGENTS_PACKAGE):
         raise CheckpointError(
-            f"{checkpoint['path']}: expected a `module` field naming a {AGENTS_PACKAGE}* "
-            f"module, got {module!r}"
+            f"{where}: expected a `module` field naming a {AGENTS_PACKAGE}* module, got {module!r}"
+        )
+    action_set = checkpoint.get("action_set")
+    trained_on = (checkpoint.get("env_config") or {}).get("actions", action_set)
+    if action_set not in ACTION_SETS or trained_on != action_set:
+        raise CheckpointError(
+            f"{where}: action set {action_set!r} does not match its env config's "
+            f"{trained_on!r} or is not one of {', '.join(ACTION_SETS)}; the file is damaged"
         )
     loader = importlib.import_module(module).policy_from_checkpoint
-    policy: Policy = loader(checkpoint, torch.device(device))
+    try:
+        policy: Policy = loader(checkpoint, torch.device(device))
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise CheckpointError(
+            f"{where}: a {checkpoint.get('algo')} checkpoint for action set {action_set} / "
+            f"network {checkpoint.get('network')} that does not load ({first_line})"
+        ) from error
     policy.checkpoint_path = checkpoint["path"]
     # A bundled agent measured with sampling acts that way in watch and race too.
     policy.set_sampling(bool(checkpoint.get("act_by_sampling", False)))

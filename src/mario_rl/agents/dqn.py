@@ -83,7 +83,8 @@ class DQNConfig:
     priority_alpha: float = 0.6
     """How much priority counts (0: uniform). Schaul et al.'s proportional setting."""
     priority_beta_start: float = 0.4
-    """Importance-sampling exponent at the start, annealed linearly to 1 over the budget."""
+    """Importance-sampling exponent at the start, annealed linearly to 1 over the budget
+    (a run resumed with a larger budget goes on from its share of the new one)."""
     burn_in: int = 100_000
     """Agent steps of acting before the first update."""
     learn_every: int = 3
@@ -124,6 +125,10 @@ class DQNConfig:
         for name in ("n_step", "batch_size", "learn_every", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if not 0.0 <= self.priority_beta_start <= 1.0:
+            raise ValueError(
+                f"priority_beta_start: expected a number in [0, 1], got {self.priority_beta_start}"
+            )
         if self.replay_size < 2 * self.num_envs * (self.n_step + 4):
             raise ValueError(f"replay_size: expected a larger replay, got {self.replay_size}")
 
@@ -361,9 +366,8 @@ def train(
 
     def learn() -> tuple[float, float]:
         if isinstance(replay, PrioritizedFrameReplay):
-            beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * min(
-                1.0, budget.fraction(counters.frames)
-            )
+            used = budget.fraction(counters.frames)
+            beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * used
             batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
         else:
             batch = replay.sample(config.batch_size, config.n_step, config.gamma)
