@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,17 @@ from mario_rl.runs import list_checkpoints
 
 POLL_SECONDS = 2.0
 """How often the race looks for a new checkpoint."""
+
+
+def stop(trainer: subprocess.Popen) -> None:
+    """Stop training as Ctrl-C does: it checkpoints and closes its env workers cleanly
+    (SIGTERM would leave each worker printing a broken-pipe traceback)."""
+    trainer.send_signal(signal.SIGINT)
+    try:
+        trainer.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        trainer.kill()
+        trainer.wait()
 
 
 def frames_of(checkpoint: Path) -> int:
@@ -138,13 +150,11 @@ def main() -> int:
                     flush=True,
                 )
                 if not args.keep_going:
-                    trainer.terminate()
-                    trainer.wait()
+                    stop(trainer)
                     break
     finally:
         if trainer.poll() is None:
-            trainer.terminate()
-            trainer.wait()
+            stop(trainer)
     if first_clear is None:
         best = max(log, key=lambda e: (e["clears"], e["max_x"]), default=None)
         print(f"NOT CLEARED within the budget; best evaluation: {best}", flush=True)
