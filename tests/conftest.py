@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -71,3 +72,18 @@ class ScriptedFrameEnv(gym.Env):
 @pytest.fixture
 def scripted_env() -> type[ScriptedFrameEnv]:
     return ScriptedFrameEnv
+
+
+@pytest.fixture(scope="session")
+def untrained_dqn_run(tmp_path_factory) -> Path:
+    """A run directory with one checkpoint of an untrained DQN (right_only, 1-1), made by
+    the real trainer on a 200-frame budget; tests read it and copy from it, never change it."""
+    from mario_rl.agents.dqn import DQNConfig, train
+    from mario_rl.env.pipeline import EnvConfig
+    from mario_rl.runs import RunConfig
+
+    root = tmp_path_factory.mktemp("runs")
+    run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)
+    agent = DQNConfig(replay_size=1_000, burn_in=10**6, worker_processes=False, torch_threads=1)
+    env = EnvConfig(level="1-1", actions="right_only", no_progress_steps=25)
+    return train(run, env, agent)

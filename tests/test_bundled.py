@@ -3,43 +3,30 @@ stochastic policy can act by sampling. The agents shipped in models/ are checked
 test_shipped_agents.py."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from mario_rl.agents import Policy, load_policy
-from mario_rl.agents.dqn import DQNConfig, train
 from mario_rl.bundled import MODELS_DIR_ENV, TRAINING_ONLY_FIELDS
 from mario_rl.cli import main
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.runs import RunConfig
 from mario_rl.train_cli import bundled_table_row
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A run directory with one checkpoint of an untrained DQN (right_only, 1-1)."""
-    root = tmp_path_factory.mktemp("runs")
-    run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)
-    agent = DQNConfig(replay_size=1_000, burn_in=10**6, worker_processes=False, torch_threads=1)
-    env = EnvConfig(level="1-1", actions="right_only", no_progress_steps=25)
-    return train(run, env, agent)
-
-
-def test_bundle_writes_the_models_convention(run_dir, tmp_path, monkeypatch, capsys):
+def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkeypatch, capsys):
     models = tmp_path / "models"
     commands = ["mario-rl train --preset dqn-fast --frames 200", "mario-rl train --resume X"]
-    argv = ["bundle", str(run_dir), "--models-dir", str(models), "--episodes", "2", "--quiet"]
+    argv = [
+        "bundle",
+        str(untrained_dqn_run),
+        "--models-dir",
+        str(models),
+        "--episodes",
+        "2",
+        "--quiet",
+    ]
     argv += ["--max-stuck-steps", "20"]
     assert main([*argv, "--command", commands[0], "--command", commands[1]]) == 0
     out = capsys.readouterr().out
@@ -51,8 +38,8 @@ def test_bundle_writes_the_models_convention(run_dir, tmp_path, monkeypatch, cap
         "model.pt",
     ]
     assert (folder / "command.txt").read_text().splitlines() == commands
-    assert (folder / "config.json").read_text() == (run_dir / "config.json").read_text()
-    source = next((run_dir / "checkpoints").glob("*.pt"))
+    assert (folder / "config.json").read_text() == (untrained_dqn_run / "config.json").read_text()
+    source = next((untrained_dqn_run / "checkpoints").glob("*.pt"))
     assert (folder / "model.pt").stat().st_size < source.stat().st_size
     bundled = torch.load(folder / "model.pt", weights_only=False)
     assert not set(TRAINING_ONLY_FIELDS) & set(bundled)
@@ -83,9 +70,16 @@ def test_bundle_writes_the_models_convention(run_dir, tmp_path, monkeypatch, cap
     assert "no bundled agent for level 1-2 (bundled levels: 1-1)" in capsys.readouterr().err
 
 
-def test_a_failed_bundle_leaves_the_earlier_one_as_it_was(run_dir, tmp_path, capsys):
+def test_a_failed_bundle_leaves_the_earlier_one_as_it_was(untrained_dqn_run, tmp_path, capsys):
     models = tmp_path / "models"
-    argv = ["bundle", str(run_dir), "--command", "mario-rl train", "--models-dir", str(models)]
+    argv = [
+        "bundle",
+        str(untrained_dqn_run),
+        "--command",
+        "mario-rl train",
+        "--models-dir",
+        str(models),
+    ]
     quick = ["--episodes", "1", "--max-stuck-steps", "5", "--quiet"]
     assert main([*argv, *quick]) == 0
     folder = models / "1-1"
@@ -103,16 +97,16 @@ def test_a_failed_bundle_leaves_the_earlier_one_as_it_was(run_dir, tmp_path, cap
     assert (folder / "config.json").read_bytes() == before["config.json"]
 
 
-def test_bundle_refuses_a_checkpoint_without_its_run(run_dir, tmp_path, capsys):
+def test_bundle_refuses_a_checkpoint_without_its_run(untrained_dqn_run, tmp_path, capsys):
     loose = tmp_path / "loose.pt"
-    loose.write_bytes(next((run_dir / "checkpoints").glob("*.pt")).read_bytes())
+    loose.write_bytes(next((untrained_dqn_run / "checkpoints").glob("*.pt")).read_bytes())
     argv = ["bundle", str(loose), "--command", "x", "--models-dir", str(tmp_path / "m")]
     assert main(argv) == 2
     assert "no config.json beside the checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 
-def test_a_policy_samples_only_when_it_is_stochastic(run_dir):
+def test_a_policy_samples_only_when_it_is_stochastic(untrained_dqn_run):
     def probabilities(obs):
         return np.tile([0.0, 0.25, 0.75], (len(obs), 1))
 
@@ -129,14 +123,21 @@ def test_a_policy_samples_only_when_it_is_stochastic(run_dir):
     policy.rng = np.random.default_rng(0)
     assert (policy.act(observations) == drawn).all()
     with pytest.raises(ValueError, match="dqn acts greedily only"):
-        load_policy(run_dir).set_sampling(True)
+        load_policy(untrained_dqn_run).set_sampling(True)
 
 
 def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
-    run_dir, tmp_path, monkeypatch, capsys
+    untrained_dqn_run, tmp_path, monkeypatch, capsys
 ):
     models = tmp_path / "models"
-    argv = ["bundle", str(run_dir), "--command", "mario-rl train", "--models-dir", str(models)]
+    argv = [
+        "bundle",
+        str(untrained_dqn_run),
+        "--command",
+        "mario-rl train",
+        "--models-dir",
+        str(models),
+    ]
     assert main([*argv, "--episodes", "1", "--max-stuck-steps", "5", "--quiet"]) == 0
     model = models / "1-1" / "model.pt"
     good = torch.load(model, weights_only=False)

@@ -19,7 +19,6 @@ import pytest
 import torch
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.dqn import DQNConfig, train
 from mario_rl.bundled import MODELS_DIR_ENV, bundled_checkpoint, bundled_levels
 from mario_rl.cli import main
 from mario_rl.env.pipeline import EnvConfig
@@ -42,7 +41,6 @@ from mario_rl.play import (
     race_winner,
     watch,
 )
-from mario_rl.runs import RunConfig
 
 DATA = Path(__file__).parent / "data"
 FINISH_1_1 = DATA / "1-1-finish.jsonl"
@@ -69,18 +67,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A run directory with one checkpoint of an untrained DQN (right_only, 1-1)."""
-    root = tmp_path_factory.mktemp("runs")
-    run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)
-    agent = DQNConfig(replay_size=1_000, burn_in=10**6, worker_processes=False, torch_threads=1)
-    env = EnvConfig(level="1-1", actions="right_only", no_progress_steps=25)
-    return train(run, env, agent)
-
-
-@pytest.fixture(scope="module")
-def policy(run_dir):
-    return load_policy(run_dir)
+def policy(untrained_dqn_run):
+    return load_policy(untrained_dqn_run)
 
 
 @pytest.fixture
@@ -268,10 +256,10 @@ def test_race_needs_a_single_level(policy, window):
 # -- the commands --------------------------------------------------------------------------
 
 
-def test_race_command_records_both_runs(run_dir, tmp_path, monkeypatch, capsys):
+def test_race_command_records_both_runs(untrained_dqn_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
-    args = ["race", "--name", "bob", "--agent", str(run_dir), "--inputs", str(inputs)]
+    args = ["race", "--name", "bob", "--agent", str(untrained_dqn_run), "--inputs", str(inputs)]
     assert main([*args, "--fast", "--scale", "1", "--max-frames", "100"]) == 0
     out = capsys.readouterr().out
     assert "bob: stopped at x" in out and "nobody finished" in out
@@ -289,7 +277,7 @@ def test_play_command_records_its_inputs(tmp_path, capsys):
 
 
 def test_watch_command_takes_a_checkpoint_or_a_bundled_level(
-    run_dir, tmp_path, monkeypatch, capsys
+    untrained_dqn_run, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv(MODELS_DIR_ENV, str(tmp_path / "models"))
     assert main(["watch", "1-1"]) == 2
@@ -298,7 +286,7 @@ def test_watch_command_takes_a_checkpoint_or_a_bundled_level(
         "mario-rl watch: error: no bundled agent for level 1-1 (bundled levels: none yet); "
         "pass a checkpoint or run directory instead"
     )
-    checkpoint = next((run_dir / "checkpoints").glob("*.pt"))
+    checkpoint = next((untrained_dqn_run / "checkpoints").glob("*.pt"))
     (tmp_path / "models" / "1-1").mkdir(parents=True)
     shutil.copy(checkpoint, tmp_path / "models" / "1-1" / "model.pt")
     assert bundled_levels() == ["1-1"]

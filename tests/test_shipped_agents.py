@@ -24,14 +24,6 @@ REPLAYED_EPISODES = 3
 """Episodes of each shipped agent's eval.json replayed here (a few seconds each)."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def shipped_levels() -> list[str]:
     return bundled_levels(REPO / "models")
 
