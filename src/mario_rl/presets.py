@@ -112,16 +112,28 @@ PRESETS: dict[str, Preset] = {
     ),
     "dqn-fast": Preset(
         "dqn-fast",
-        "ours, tuned to clear 1-1 in few frames: RIGHT_ONLY, random no-op starts, truncation "
-        "after 150 steps without progress, Double DQN with a dueling head and 3-step returns, "
-        "gamma 0.9, Adam 1e-4, burn-in 5k, one update per 4 steps, sync 8k, epsilon linear "
-        "1 -> 0.02 over 50k steps, gradient norm clipped at 10",
-        EnvConfig(actions="right_only", noop_max=30, no_progress_steps=150),
+        "ours, tuned to clear 1-1 in few frames: RIGHT_ONLY, 42x42 with the ICM paper's small "
+        "torso, random no-op starts, end on life loss, truncation after 100 steps without "
+        "progress, Double DQN with a dueling head and 3-step returns, reward x0.1, gamma 0.9, "
+        "Adam 1e-4, 4 envs, burn-in 5k, one update of 32 per 4 steps, sync 8k, epsilon linear "
+        "1 -> 0.02 over 50k steps, gradient norm clipped at 10; a quarter of training "
+        "episodes start from snapshots of each env's own best runs",
+        EnvConfig(
+            actions="right_only",
+            # A quarter of the pixels and the small torso: an update costs ~20 ms instead of
+            # ~55 ms on one core (measured), so learning keeps pace with the emulators.
+            resize=(42, 42),
+            noop_max=30,
+            end_on_life_loss=True,
+            no_progress_steps=100,
+        ),
         DQNConfig(
+            network="small",
             double=True,
             dueling=True,
             n_step=3,
             gamma=0.9,
+            reward_scale=0.1,
             learning_rate=1e-4,
             adam_eps=1.5e-4,
             batch_size=32,
@@ -136,6 +148,10 @@ PRESETS: dict[str, Preset] = {
             epsilon_end=0.02,
             epsilon_observe=0,
             epsilon_anneal=50_000,
+            # The learner's update overlaps four emulators stepping on the other core.
+            num_envs=4,
+            # As ppo-fast: practise the hard parts without replaying the easy start.
+            snapshot_starts=0.25,
         ),
     ),
 }

@@ -76,6 +76,7 @@ AGENT_FLAGS = {
     "num_epochs": "num_epochs",
     "num_minibatches": "num_minibatches",
     "snapshot_starts": "snapshot_starts",
+    "reward_scale": "reward_scale",
     "overlap": "overlap",
 }
 ENV_FLAGS = {
@@ -427,6 +428,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="prioritised replay (proportional, alpha 0.6, beta 0.4 -> 1 over the budget)",
     )
     agent.add_argument("--loss", choices=("huber", "l1", "mse"), default=None)
+    agent.add_argument(
+        "--reward-scale", type=_positive_float, default=None, help="DQN: factor on stored rewards"
+    )
     agent.add_argument("--epsilon-end", type=_probability, default=None)
     agent.add_argument("--num-envs", type=_positive_int, default=None)
     agent.add_argument("--torch-threads", type=int, default=None, help="0: cores left by envs")
@@ -437,7 +441,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--snapshot-starts",
         type=_probability,
         default=None,
-        help="PPO: share of training episodes started from the env's own best-run snapshots",
+        help="share of training episodes started from the env's own best-run snapshots",
     )
     agent.add_argument(
         "--overlap",

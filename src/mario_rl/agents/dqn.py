@@ -9,12 +9,13 @@ The loop acts with epsilon-greedy in `num_envs` envs, stores each step in a `Fra
 and after `burn_in` agent steps does one gradient update per `learn_every` agent steps,
 copying the online network to the target network every `target_sync_every` agent steps.
 With worker-process envs the envs emulate the next step while the learner updates.
+With `snapshot_starts`, some training episodes start from states along the env's own best
+runs; `episodes.csv` and the episode curves hold only episodes from the level's real start.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.snapshots import snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.nets import QNetwork, network_name
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
@@ -107,6 +110,16 @@ class DQNConfig:
     """Three-phase: agent steps held at epsilon_start before annealing."""
     epsilon_anneal: int = 1_000_000
     """Three-phase: agent steps of linear annealing from epsilon_start to epsilon_end."""
+    reward_scale: float = 1.0
+    """Factor on the env's reward before it is stored (0.1 puts Mario's per-step progress
+    reward near 0..1 and a death at -1.5, where the Huber loss is quadratic)."""
+    snapshot_starts: float = 0.0
+    """Chance that a training episode starts from a snapshot of the env's own best runs
+    (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
+    snapshot_pool: int = 32
+    """Snapshots each env keeps for such starts."""
+    snapshot_every: int = 8
+    """Agent steps between snapshots along an episode."""
     num_envs: int = 1
     """Envs stepped together (one replay stream each)."""
     worker_processes: bool = True
@@ -122,7 +135,12 @@ class DQNConfig:
                 f"epsilon_schedule: expected one of {', '.join(EPSILON_SCHEDULES)}, "
                 f"got {self.epsilon_schedule!r}"
             )
-        for name in ("n_step", "batch_size", "learn_every", "num_envs"):
+        if not 0.0 <= self.snapshot_starts <= 1.0:
+            raise ValueError(f"snapshot_starts: expected 0..1, got {self.snapshot_starts}")
+        if self.reward_scale <= 0:
+            raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
+        names = ("n_step", "batch_size", "learn_every", "num_envs", "snapshot_pool")
+        for name in (*names, "snapshot_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.priority_beta_start <= 1.0:
@@ -211,11 +229,19 @@ def td_loss(
 
 
 def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
-    """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset)."""
+    """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset).
+
+    With `snapshot_starts`, each env keeps its own snapshot pool.
+    """
+    wrapper = snapshot_wrapper(config.snapshot_starts, config.snapshot_pool, config.snapshot_every)
     if config.worker_processes:
-        return make_vector_env(config.num_envs, env_config, seed=seed)
-    fns = [functools.partial(make_env, env_config) for _ in range(config.num_envs)]
-    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return make_vector_env(config.num_envs, env_config, seed=seed, wrapper=wrapper)
+
+    def build() -> gym.Env:
+        env = make_env(env_config)
+        return wrapper(env) if wrapper else env
+
+    return SyncVectorEnv([build] * config.num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
 def torch_threads(config: DQNConfig) -> int:
@@ -404,6 +430,7 @@ def train(
     next_log = counters.frames + run.log_every
     losses: list[float] = []
     q_maxes: list[float] = []
+    episode_starts: list[bool] = []
     log_start, log_frames = time.perf_counter(), counters.frames
     overlap = isinstance(envs, AsyncVectorEnv)
 
@@ -451,12 +478,15 @@ def train(
                 stored_next = next_obs.copy()
                 for i in ended:
                     stored_next[i] = info["final_obs"][i]
-            replay.add(actions, rewards, stored_next, terminated, truncated)
+            replay.add(actions, rewards * config.reward_scale, stored_next, terminated, truncated)
             if len(ended):
                 replay.start(ended, next_obs[ended])
             obs = next_obs
 
             for episode in finished_episodes(info):
+                episode_starts.append(bool(episode.get("snapshot_start", False)))
+                if episode_starts[-1]:
+                    continue  # the curves and episodes.csv hold only real starts
                 logger.log_episode(counters.frames, episode)
                 if len(logger.rows) % SUMMARY_EVERY == 0:
                     progress.write(logger.summary(counters.frames, progress.fps, epsilon=epsilon))
@@ -471,9 +501,12 @@ def train(
                 if losses:
                     scalars["losses/td"] = float(np.mean(losses))
                     scalars["q/max"] = float(np.max(q_maxes))
+                if episode_starts:
+                    scalars["charts/snapshot_start_share"] = float(np.mean(episode_starts))
                 logger.log_scalars(counters.frames, scalars)
                 losses.clear()
                 q_maxes.clear()
+                episode_starts.clear()
                 log_start, log_frames = now, counters.frames
                 next_log = counters.frames + run.log_every
             if counters.frames >= next_checkpoint:

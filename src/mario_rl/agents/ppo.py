@@ -43,7 +43,7 @@ from torch.distributions import Categorical
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
-from mario_rl.env.snapshots import ResetFromOwnSnapshots
+from mario_rl.env.snapshots import snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.nets import as_float
@@ -897,14 +897,7 @@ def make_training_envs(
     env_config: EnvConfig, config: PPOConfig, seed: int, obs_stats: ObservationStats | None
 ) -> VectorEnv:
     """`num_envs` worker processes; with `snapshot_starts`, each keeps its own snapshot pool."""
-    wrapper = None
-    if config.snapshot_starts > 0:
-        wrapper = functools.partial(
-            ResetFromOwnSnapshots,
-            probability=config.snapshot_starts,
-            pool_size=config.snapshot_pool,
-            every=config.snapshot_every,
-        )
+    wrapper = snapshot_wrapper(config.snapshot_starts, config.snapshot_pool, config.snapshot_every)
     return make_vector_env(
         config.num_envs, env_config, seed=seed, obs_stats=obs_stats, wrapper=wrapper
     )

@@ -10,7 +10,9 @@ its env from the `EnvConfig`, always starts at the level's real start.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -94,3 +96,14 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             if "episode" in info:
                 info["episode"]["snapshot_start"] = self._from_snapshot
         return obs, float(reward), terminated, truncated, info
+
+
+def snapshot_wrapper(
+    probability: float, pool_size: int, every: int
+) -> Callable[[gym.Env], gym.Env] | None:
+    """A picklable `ResetFromOwnSnapshots` maker for env workers; None when `probability` is 0."""
+    if probability <= 0:
+        return None
+    return functools.partial(
+        ResetFromOwnSnapshots, probability=probability, pool_size=pool_size, every=every
+    )
