@@ -18,23 +18,28 @@ import numpy as np
 import torch
 
 from mario_rl.agents.dqn import DQNConfig, torch_threads, train
+from mario_rl.env.actions import action_set
+from mario_rl.env.pipeline import EnvConfig
 from mario_rl.nets import QNetwork
 from mario_rl.presets import PRESETS
 from mario_rl.replay import FrameReplay
 from mario_rl.runs import RunConfig, load_checkpoint
 
 
-def time_updates(agent: DQNConfig, updates: int) -> float:
-    """Updates per second of the gradient step alone, on a replay of random frames."""
+def time_updates(env: EnvConfig, agent: DQNConfig, updates: int) -> float:
+    """Updates per second of the gradient step alone, on a replay of random frames shaped
+    as the preset's observations, for its network and action set."""
     torch.set_num_threads(torch_threads(agent))
-    online = QNetwork((4, 84, 84), 5, agent.network, agent.dueling)
-    target = QNetwork((4, 84, 84), 5, agent.network, agent.dueling)
+    obs_shape = (env.frame_stack, *env.resize)
+    num_actions = len(action_set(env.actions))
+    online = QNetwork(obs_shape, num_actions, agent.network, agent.dueling)
+    target = QNetwork(obs_shape, num_actions, agent.network, agent.dueling)
     optimizer = torch.optim.Adam(online.parameters(), lr=agent.learning_rate)
-    replay = FrameReplay(4096, (4, 84, 84), 4, seed=0)
+    replay = FrameReplay(4096, obs_shape, env.frame_stack, seed=0)
     rng = np.random.default_rng(0)
-    replay.start(np.array([0]), rng.integers(0, 256, (1, 4, 84, 84), np.uint8))
+    replay.start(np.array([0]), rng.integers(0, 256, (1, *obs_shape), np.uint8))
     for _ in range(2000):
-        obs = rng.integers(0, 256, (1, 4, 84, 84), np.uint8)
+        obs = rng.integers(0, 256, (1, *obs_shape), np.uint8)
         replay.add(np.array([1]), np.array([1.0]), obs, np.array([False]), np.array([False]))
     start = time.perf_counter()
     for _ in range(updates):
@@ -57,7 +62,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6000, help="frames per preset run")
     parser.add_argument("--burn-in", type=int, default=200, help="agent steps before learning")
     parser.add_argument("--updates", type=int, default=30, help="updates timed alone")
-    parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    dqn_presets = [name for name, preset in PRESETS.items() if isinstance(preset.agent, DQNConfig)]
+    parser.add_argument("--presets", nargs="*", choices=dqn_presets, default=dqn_presets)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}")
     header = (
@@ -74,7 +80,7 @@ def main() -> None:
             run_dir = train(run, replace(preset.env, level="1-1"), agent, preset=name)
             seconds = time.perf_counter() - start
             counters = load_checkpoint(run_dir)["counters"]
-            alone = time_updates(agent, args.updates)
+            alone = time_updates(preset.env, agent, args.updates)
             print(
                 f"{name:<14} {preset.env.actions:<10} {agent.learn_every:>11} "
                 f"{counters['frames'] / seconds:>9.0f} {counters['updates'] / seconds:>9.1f} "

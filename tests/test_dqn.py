@@ -1,10 +1,14 @@
 """DQN maths against hand-worked numbers, and a DQN that must learn a tiny chain."""
 
+import csv
 import functools
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from dqn_chain import ChainEnv, chain_envs
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.dqn import (
@@ -12,12 +16,14 @@ from mario_rl.agents.dqn import (
     double_dqn_target,
     dqn_target,
     epsilon_at,
+    make_envs,
     multiplicative_epsilon,
     td_loss,
     three_phase_epsilon,
     train,
 )
 from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.env.wrappers import EpisodeStatistics
 from mario_rl.evaluate import evaluate
 from mario_rl.nets import QNetwork
@@ -98,6 +104,12 @@ def test_config_picks_the_schedule():
 def test_bad_config_is_one_clear_error():
     with pytest.raises(ValueError, match="loss: expected one of huber, l1, mse, got 'l2'"):
         DQNConfig(loss="l2")
+    with pytest.raises(ValueError, match="reward_scale: expected a positive number, got 0"):
+        DQNConfig(reward_scale=0)
+    with pytest.raises(ValueError, match=r"snapshot_starts: expected 0\.\.1, got 1\.5"):
+        DQNConfig(snapshot_starts=1.5)
+    with pytest.raises(ValueError, match="snapshot_every: expected a positive integer, got 0"):
+        DQNConfig(snapshot_every=0)
 
 
 @pytest.mark.parametrize("dueling", [False, True])
@@ -154,3 +166,74 @@ def test_dqn_learns_the_chain(tmp_path, variant):
     report = evaluate(policy, episodes=6, seed=0)
     assert report["clear_rate"] == 1.0
     assert report["mean_frames_to_clear"] == report["mean_game_time_to_clear"] == 3
+
+
+class MarkEverySecondEpisode(gym.Wrapper):
+    """Marks every second finished episode as a snapshot start, as `ResetFromOwnSnapshots`
+    does for episodes it started from a snapshot."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.finished = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if "episode" in info:
+            info["episode"]["snapshot_start"] = self.finished % 2 == 1
+            self.finished += 1
+        return obs, reward, terminated, truncated, info
+
+
+def test_stored_rewards_are_scaled_and_snapshot_starts_stay_out_of_the_episode_log(tmp_path):
+    config = DQNConfig(
+        network="mlp",
+        replay_size=2_000,
+        burn_in=50,
+        reward_scale=0.25,
+        num_envs=1,
+        worker_processes=False,
+        torch_threads=1,
+    )
+    run = RunConfig(
+        seed=0, frames=600, device="cpu", runs_dir=str(tmp_path), progress=False, save_replay=True
+    )
+
+    def marked_chain(seed):
+        envs = SyncVectorEnv(
+            [lambda: MarkEverySecondEpisode(EpisodeStatistics(ChainEnv()))],
+            autoreset_mode=AutoresetMode.SAME_STEP,
+        )
+        envs.reset(seed=seed)
+        return envs
+
+    run_dir = train(run, EnvConfig(actions="lnr", frame_stack=1), config, envs_fn=marked_chain)
+    replay = torch.load(run_dir / "replay.pt", weights_only=False)
+    stored = replay["rewards"][replay["has_transition"]]
+    assert set(np.unique(stored)) == {0.0, 0.25}, "the chain pays 0 or 1, stored x0.25"
+    with open(run_dir / "episodes.csv") as log:
+        rows = list(csv.DictReader(log))
+    # Episodes 0, 2, 4, ... started at the real start; the replay holds every episode.
+    assert len(rows) >= 5
+    assert len(rows) == (replay_episodes(replay) + 1) // 2
+
+
+def replay_episodes(replay) -> int:
+    """Episodes that ended inside the replay (terminated or truncated transitions)."""
+    ended = (replay["terminated"] | replay["truncated"]) & replay["has_transition"]
+    return int(ended.sum())
+
+
+def test_snapshot_starts_wrap_each_training_env():
+    config = DQNConfig(snapshot_starts=0.5, snapshot_pool=7, num_envs=2, worker_processes=False)
+    envs = make_envs(EnvConfig(), config, seed=0)
+    try:
+        assert all(isinstance(env, ResetFromOwnSnapshots) for env in envs.envs)
+        assert [env.pool.maxlen for env in envs.envs] == [7, 7]
+        assert envs.envs[0] is not envs.envs[1], "each env keeps its own pool"
+    finally:
+        envs.close()
+    plain = make_envs(EnvConfig(), DQNConfig(worker_processes=False), seed=0)
+    try:
+        assert not isinstance(plain.envs[0], ResetFromOwnSnapshots)
+    finally:
+        plain.close()
