@@ -3,7 +3,9 @@
 `nature_cnn` is the DQN paper's torso (Mnih et al. 2015, "Methods: model architecture"):
 32 filters 8x8 stride 4, 64 filters 4x4 stride 2, 64 filters 3x3 stride 1, then a fully
 connected layer of 512, ReLU after each. `small_cnn` is the ICM paper's torso for 42x42
-inputs (Pathak et al. 2017, section 4; universe-starter-agent). `mlp` is a small torso for
+inputs (Pathak et al. 2017, section 4; universe-starter-agent); `small-relu` is the same with
+ReLU in place of ELU, because ELU's exponential costs about as much as the convolutions on
+a CPU at these sizes (measured in `benchmarks/bench_dqn.py`). `mlp` is a small torso for
 vector observations (tests and toy problems). Networks take uint8 pixels as they come from
 the replay and scale them by 1/255 inside `forward`, so observations travel as bytes.
 """
@@ -15,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-NETWORKS = ("nature", "small", "mlp")
+NETWORKS = ("nature", "small", "small-relu", "mlp")
 """Torso names `QNetwork` accepts."""
 HIDDEN = 512
 """Width of the Nature CNN's fully connected layer."""
@@ -46,8 +48,10 @@ def nature_cnn(in_channels: int, height: int = 84, width: int = 84) -> tuple[nn.
     return nn.Sequential(convs, nn.Linear(flat, HIDDEN), nn.ReLU()), HIDDEN
 
 
-def small_cnn(in_channels: int, height: int = 42, width: int = 42) -> tuple[nn.Module, int]:
-    """4 x (conv 32 3x3 stride 2, ELU), then a fully connected layer of 512 and ReLU.
+def small_cnn(
+    in_channels: int, height: int = 42, width: int = 42, activation: type[nn.Module] = nn.ELU
+) -> tuple[nn.Module, int]:
+    """4 x (conv 32 3x3 stride 2, `activation`), then a fully connected layer of 512 and ReLU.
 
     On 42x42 it needs about a quarter of the Nature CNN's multiply-adds on 84x84.
     Returns (torso, out size), like `nature_cnn`.
@@ -55,7 +59,7 @@ def small_cnn(in_channels: int, height: int = 42, width: int = 42) -> tuple[nn.M
     layers: list[nn.Module] = []
     for index in range(4):
         layers += [nn.Conv2d(in_channels if index == 0 else 32, 32, 3, stride=2, padding=1)]
-        layers += [nn.ELU()]
+        layers += [activation()]
     convs = nn.Sequential(*layers, nn.Flatten())
     with torch.no_grad():
         flat = convs(torch.zeros(1, in_channels, height, width)).shape[1]
@@ -76,7 +80,7 @@ def mlp(in_features: int) -> tuple[nn.Module, int]:
 
 def build_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     """The torso named `network` for observations shaped `obs_shape` (no batch axis)."""
-    if network in ("nature", "small"):
+    if network in ("nature", "small", "small-relu"):
         if len(obs_shape) == 2:
             obs_shape = (1, *obs_shape)
         if len(obs_shape) != 3:
@@ -84,7 +88,9 @@ def build_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, in
                 f"network {network!r}: expected observations shaped (C, H, W) or (H, W), "
                 f"got {obs_shape}; use network 'mlp' for flat observations"
             )
-        return nature_cnn(*obs_shape) if network == "nature" else small_cnn(*obs_shape)
+        if network == "nature":
+            return nature_cnn(*obs_shape)
+        return small_cnn(*obs_shape, activation=nn.ELU if network == "small" else nn.ReLU)
     if network == "mlp":
         return mlp(math.prod(obs_shape))
     raise ValueError(f"network: expected one of {', '.join(NETWORKS)}, got {network!r}")
@@ -102,7 +108,7 @@ class QNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.obs_shape = tuple(obs_shape)
-        self.needs_channel = network in ("nature", "small") and len(obs_shape) == 2
+        self.needs_channel = network != "mlp" and len(obs_shape) == 2
         self.torso, features = build_torso(network, self.obs_shape)
         self.dueling = dueling
         self.advantage = nn.Linear(features, num_actions)

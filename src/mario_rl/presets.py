@@ -113,22 +113,23 @@ PRESETS: dict[str, Preset] = {
     "dqn-fast": Preset(
         "dqn-fast",
         "ours, tuned to clear 1-1 in few frames: RIGHT_ONLY, 42x42 with the ICM paper's small "
-        "torso, random no-op starts, end on life loss, truncation after 100 steps without "
-        "progress, Double DQN with a dueling head and 3-step returns, reward x0.1, gamma 0.9, "
-        "Adam 1e-4, 4 envs, burn-in 5k, one update of 32 per 4 steps, sync 8k, epsilon linear "
-        "1 -> 0.02 over 50k steps, gradient norm clipped at 10; a quarter of training "
-        "episodes start from snapshots of each env's own best runs",
+        "torso (ReLU for ELU), random no-op starts, end on life loss, truncation after 100 "
+        "steps without progress, Double DQN with a dueling head and 3-step returns, reward "
+        "x0.1, gamma 0.9, Adam 1e-4, 4 envs, burn-in 5k, one update of 32 per 4 steps, sync "
+        "8k, epsilon linear 1 -> 0.02 over 50k steps, gradient norm clipped at 10; a quarter "
+        "of training episodes start from snapshots of each env's own best runs",
         EnvConfig(
             actions="right_only",
-            # A quarter of the pixels and the small torso: an update costs ~20 ms instead of
-            # ~55 ms on one core (measured), so learning keeps pace with the emulators.
+            # A quarter of the pixels and the small torso: an update costs about a third of
+            # the Nature CNN's on 84x84 (benchmarks/bench_dqn.py), near the emulators' pace.
             resize=(42, 42),
             noop_max=30,
             end_on_life_loss=True,
             no_progress_steps=100,
         ),
         DQNConfig(
-            network="small",
+            # ELU's exponential costs as much as the convolutions on the CPU; ReLU does not.
+            network="small-relu",
             double=True,
             dueling=True,
             n_step=3,
