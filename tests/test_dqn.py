@@ -122,6 +122,19 @@ def test_nature_cnn_shapes_and_uint8_scaling(dueling):
     assert net(obs).shape == (2, 5)
 
 
+@pytest.mark.parametrize(("network", "activation"), [("small", "ELU"), ("small-relu", "ReLU")])
+def test_small_torsos_differ_only_in_activation(network, activation):
+    net = QNetwork((4, 42, 42), 5, network, dueling=True)
+    convs = [m for m in net.torso[0] if isinstance(m, torch.nn.Conv2d)]
+    after_convs = {type(m).__name__ for m in net.torso[0] if not isinstance(m, torch.nn.Conv2d)}
+    assert [tuple(c.weight.shape) for c in convs] == [(32, 4, 3, 3)] + [(32, 32, 3, 3)] * 3
+    assert after_convs == {activation, "Flatten"}
+    # A small-relu checkpoint's weights fit the ELU torso and back: only the name differs.
+    other = QNetwork((4, 42, 42), 5, "small" if network == "small-relu" else "small-relu", True)
+    other.load_state_dict(net.state_dict())
+    assert net(torch.zeros(2, 4, 42, 42, dtype=torch.uint8)).shape == (2, 5)
+
+
 @pytest.mark.parametrize(
     "variant",
     [
