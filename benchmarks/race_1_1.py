@@ -9,7 +9,8 @@ differently, no snapshot starts, no life-loss ending (`mario_rl.evaluate`). It p
 line per evaluation (frames, training wall-clock when the checkpoint was written, clears,
 mean and best x) and, at the first evaluation with >= `--clears` clears, the frames and
 wall-clock to it; training then stops unless `--keep-going`. `--sample` evaluates the
-policy acting by sampling its action distribution (PPO) instead of greedily. `--resume
+policy acting by sampling its action distribution (PPO) instead of greedily; `--epsilon E`
+acts at random with probability E (DQN; the Nature DQN was evaluated at 0.05). `--resume
 RUN_DIR` continues an earlier race run up to the new `--frames`, on the run's own level
 and settings (its wall-clock restarts at 0, so add the first part's); its log goes to
 `race_resumed_<frames>.json` beside the first part's `race.json`. Evaluation runs beside
@@ -70,6 +71,12 @@ def main() -> int:
     parser.add_argument(
         "--sample", action="store_true", help="evaluate by sampling the policy (PPO), not greedy"
     )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=0.0,
+        help="evaluate epsilon-greedy with this epsilon (DQN; the Nature DQN evaluated at 0.05)",
+    )
     parser.add_argument("--resume", default=None, help="continue this race run directory")
     parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
     args = parser.parse_args()
@@ -96,6 +103,7 @@ def main() -> int:
         log_name = f"race_resumed_{int(args.frames)}.json"
         command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
         command += ["--frames", str(int(args.frames)), "--quiet"]
+    acting = "sampled" if args.sample else f"epsilon {args.epsilon}" if args.epsilon else "greedy"
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
     trainer = subprocess.Popen(command)
@@ -125,6 +133,7 @@ def main() -> int:
                 seed=10_000 + frames_of(checkpoint),
                 max_stuck_steps=args.max_stuck_steps,
                 sample=args.sample,
+                epsilon=args.epsilon,
             )
             entry = {
                 "frames": frames_of(checkpoint),
@@ -133,7 +142,7 @@ def main() -> int:
                 "episodes": report["episodes"],
                 "mean_x": round(report["mean_x"]),
                 "max_x": report["max_x"],
-                "acting": "sampled" if args.sample else "greedy",
+                "acting": acting,
             }
             log.append(entry)
             print(
