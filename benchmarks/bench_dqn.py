@@ -3,7 +3,9 @@
 Each preset trains on 1-1 for `--frames` emulator frames with its own settings except the
 burn-in, cut to `--burn-in` agent steps so the run measures acting and learning together
 (the steady state of a full run). Also measures the update alone (sample + gradient step,
-no emulation). Run: `python benchmarks/bench_dqn.py --frames 6000`.
+no emulation). Then times that update alone for each torso under `dqn-fast`'s other settings
+(`--torsos`; the Nature CNN on 84x84 frames, the small ones on 42x42), with each one's ratio
+to the first. Run: `python benchmarks/bench_dqn.py --frames 6000`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from mario_rl.nets import QNetwork
 from mario_rl.presets import PRESETS
 from mario_rl.replay import FrameReplay
 from mario_rl.runs import RunConfig, load_checkpoint
+
+TORSOS = ["nature", "small", "small-relu"]
 
 
 def time_updates(env: EnvConfig, agent: DQNConfig, updates: int) -> float:
@@ -64,6 +68,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=30, help="updates timed alone")
     dqn_presets = [name for name, preset in PRESETS.items() if isinstance(preset.agent, DQNConfig)]
     parser.add_argument("--presets", nargs="*", choices=dqn_presets, default=dqn_presets)
+    parser.add_argument(
+        "--torsos", nargs="*", choices=("nature", "small", "small-relu"), default=TORSOS
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}")
     header = (
@@ -86,6 +93,17 @@ def main() -> None:
                 f"{counters['frames'] / seconds:>9.0f} {counters['updates'] / seconds:>9.1f} "
                 f"{alone:>13.1f}"
             )
+
+    fast = PRESETS["dqn-fast"]
+    print(f"\nthe update alone, dqn-fast's settings, {torch_threads(fast.agent)} torch thread(s)")
+    print(f"{'torso':<11} {'frames':<8} {'updates/s':>9} {'ratio':>6}")
+    first = None
+    for torso in args.torsos:
+        env = replace(fast.env, resize=(84, 84) if torso == "nature" else (42, 42))
+        rate = time_updates(env, replace(fast.agent, network=torso), args.updates)
+        first = first or rate
+        size = f"{env.resize[0]}x{env.resize[1]}"
+        print(f"{torso:<11} {size:<8} {rate:>9.1f} {rate / first:>5.2f}x")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,13 @@ def stop(trainer: subprocess.Popen) -> None:
         trainer.wait()
 
 
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
 def frames_of(checkpoint: Path) -> int:
     return int(checkpoint.stem.removeprefix("frames_"))
 
@@ -73,7 +80,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--epsilon",
-        type=float,
+        type=probability,
         default=0.0,
         help="evaluate epsilon-greedy with this epsilon (DQN; the Nature DQN evaluated at 0.05)",
     )
@@ -103,7 +110,9 @@ def main() -> int:
         log_name = f"race_resumed_{int(args.frames)}.json"
         command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
         command += ["--frames", str(int(args.frames)), "--quiet"]
-    acting = "sampled" if args.sample else f"epsilon {args.epsilon}" if args.epsilon else "greedy"
+    acting = "sampled" if args.sample else "greedy"
+    if args.epsilon:
+        acting += f", epsilon {args.epsilon}"
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
     trainer = subprocess.Popen(command)

@@ -1,7 +1,9 @@
-"""DQN maths against hand-worked numbers, and a DQN that must learn a tiny chain."""
+"""DQN maths against hand-worked numbers, a DQN that must learn a tiny chain, the torsos,
+and the training loop's reward scaling and snapshot-start wiring."""
 
 import csv
 import functools
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -189,7 +191,7 @@ class MarkEverySecondEpisode(gym.Wrapper):
         super().__init__(env)
         self.finished = 0
 
-    def step(self, action):
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         if "episode" in info:
             info["episode"]["snapshot_start"] = self.finished % 2 == 1
@@ -242,9 +244,14 @@ def test_snapshot_starts_wrap_each_training_env():
     try:
         assert all(isinstance(env, ResetFromOwnSnapshots) for env in envs.envs)
         assert [env.pool.maxlen for env in envs.envs] == [7, 7]
-        assert envs.envs[0] is not envs.envs[1], "each env keeps its own pool"
+        assert envs.envs[0].pool is not envs.envs[1].pool, "each env keeps its own pool"
     finally:
         envs.close()
+    workers = make_envs(EnvConfig(), DQNConfig(snapshot_starts=0.5, num_envs=2), seed=0)
+    try:  # the worker-process path, which dqn-fast takes
+        assert workers.get_attr("probability") == (0.5, 0.5)
+    finally:
+        workers.close()
     plain = make_envs(EnvConfig(), DQNConfig(worker_processes=False), seed=0)
     try:
         assert not isinstance(plain.envs[0], ResetFromOwnSnapshots)

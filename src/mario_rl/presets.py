@@ -124,6 +124,7 @@ PRESETS: dict[str, Preset] = {
             # the Nature CNN's on 84x84 (benchmarks/bench_dqn.py), near the emulators' pace.
             resize=(42, 42),
             noop_max=30,
+            # A death already ends a single-level episode; this matters for full-game runs.
             end_on_life_loss=True,
             no_progress_steps=100,
         ),

@@ -64,7 +64,8 @@ class DQNConfig:
     double: bool = True
     """Double DQN target (online net picks the next action, target net values it)."""
     network: str = "nature"
-    """Torso: `nature` (the Nature CNN, pixels) or `mlp` (flat observations)."""
+    """Torso (`mario_rl.nets.NETWORKS`): `nature` (the Nature CNN), `small` or `small-relu`
+    (the ICM paper's CNN for 42x42, with ELU or ReLU), or `mlp` (flat observations)."""
     dueling: bool = False
     """Dueling head: Q = V + A - mean(A)."""
     gamma: float = 0.9
@@ -112,14 +113,14 @@ class DQNConfig:
     """Three-phase: agent steps of linear annealing from epsilon_start to epsilon_end."""
     reward_scale: float = 1.0
     """Factor on the env's reward before it is stored (0.1 puts Mario's per-step progress
-    reward near 0..1 and a death at -1.5, where the Huber loss is quadratic)."""
+    reward near 0..1 and a death at -1.5: unit-scale TD targets)."""
     snapshot_starts: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
     snapshot_pool: int = 32
     """Snapshots each env keeps for such starts."""
     snapshot_every: int = 8
-    """Agent steps between snapshots along an episode."""
+    """Steps of each env between snapshots along its episode."""
     num_envs: int = 1
     """Envs stepped together (one replay stream each)."""
     worker_processes: bool = True
@@ -139,8 +140,14 @@ class DQNConfig:
             raise ValueError(f"snapshot_starts: expected 0..1, got {self.snapshot_starts}")
         if self.reward_scale <= 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
-        names = ("n_step", "batch_size", "learn_every", "num_envs", "snapshot_pool")
-        for name in (*names, "snapshot_every"):
+        for name in (
+            "n_step",
+            "batch_size",
+            "learn_every",
+            "num_envs",
+            "snapshot_pool",
+            "snapshot_every",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.priority_beta_start <= 1.0:
