@@ -68,9 +68,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=30, help="updates timed alone")
     dqn_presets = [name for name, preset in PRESETS.items() if isinstance(preset.agent, DQNConfig)]
     parser.add_argument("--presets", nargs="*", choices=dqn_presets, default=dqn_presets)
-    parser.add_argument(
-        "--torsos", nargs="*", choices=("nature", "small", "small-relu"), default=TORSOS
-    )
+    parser.add_argument("--torsos", nargs="*", choices=TORSOS, default=TORSOS)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, torch {torch.__version__}, load {os.getloadavg()[0]:.1f}")
     header = (

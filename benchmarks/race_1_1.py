@@ -31,6 +31,7 @@ from pathlib import Path
 from mario_rl.agents import load_policy
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints
+from mario_rl.train_cli import probability
 
 POLL_SECONDS = 2.0
 """How often the race looks for a new checkpoint."""
@@ -45,13 +46,6 @@ def stop(trainer: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         trainer.kill()
         trainer.wait()
-
-
-def probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
 
 
 def frames_of(checkpoint: Path) -> int:

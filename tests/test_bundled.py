@@ -3,6 +3,7 @@ stochastic policy can act by sampling. The agents shipped in models/ are checked
 test_shipped_agents.py."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,16 +71,14 @@ def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkey
     assert "no bundled agent for level 1-2 (bundled levels: 1-1)" in capsys.readouterr().err
 
 
+def bundle_argv(run: Path, models: Path) -> list[str]:
+    """`mario-rl bundle` of `run` into `models`, before the evaluation flags."""
+    return ["bundle", str(run), "--command", "mario-rl train", "--models-dir", str(models)]
+
+
 def test_a_failed_bundle_leaves_the_earlier_one_as_it_was(untrained_dqn_run, tmp_path, capsys):
     models = tmp_path / "models"
-    argv = [
-        "bundle",
-        str(untrained_dqn_run),
-        "--command",
-        "mario-rl train",
-        "--models-dir",
-        str(models),
-    ]
+    argv = bundle_argv(untrained_dqn_run, models)
     quick = ["--episodes", "1", "--max-stuck-steps", "5", "--quiet"]
     assert main([*argv, *quick]) == 0
     folder = models / "1-1"
@@ -130,14 +129,7 @@ def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
     untrained_dqn_run, tmp_path, monkeypatch, capsys
 ):
     models = tmp_path / "models"
-    argv = [
-        "bundle",
-        str(untrained_dqn_run),
-        "--command",
-        "mario-rl train",
-        "--models-dir",
-        str(models),
-    ]
+    argv = bundle_argv(untrained_dqn_run, models)
     assert main([*argv, "--episodes", "1", "--max-stuck-steps", "5", "--quiet"]) == 0
     model = models / "1-1" / "model.pt"
     good = torch.load(model, weights_only=False)

@@ -45,7 +45,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _probability(text: str) -> float:
+def probability(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -321,7 +321,7 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--epsilon",
-        type=_probability,
+        type=probability,
         default=0.0,
         help="chance of a random action per step (default 0: greedy)",
     )
@@ -408,7 +408,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="truncate after N steps without a new best x (0: never)",
     )
     agent.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate")
-    agent.add_argument("--gamma", type=_probability, default=None, help="discount")
+    agent.add_argument("--gamma", type=probability, default=None, help="discount")
     agent.add_argument("--batch-size", type=_positive_int, default=None)
     agent.add_argument("--replay-size", type=_positive_int, default=None, help="transitions")
     agent.add_argument("--burn-in", type=int, default=None, help="agent steps before learning")
@@ -431,7 +431,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument(
         "--reward-scale", type=_positive_float, default=None, help="DQN: factor on stored rewards"
     )
-    agent.add_argument("--epsilon-end", type=_probability, default=None)
+    agent.add_argument("--epsilon-end", type=probability, default=None)
     agent.add_argument("--num-envs", type=_positive_int, default=None)
     agent.add_argument("--torch-threads", type=int, default=None, help="0: cores left by envs")
     agent.add_argument("--num-steps", type=_positive_int, default=None, help="PPO rollout steps")
@@ -439,7 +439,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--num-minibatches", type=_positive_int, default=None, help="PPO")
     agent.add_argument(
         "--snapshot-starts",
-        type=_probability,
+        type=probability,
         default=None,
         help="share of training episodes started from the env's own best-run snapshots",
     )
