@@ -103,7 +103,7 @@ def main() -> int:
         evaluated = set(list_checkpoints(run_dir / "checkpoints"))
         log_name = f"race_resumed_{int(args.frames)}.json"
         command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
-        command += ["--frames", str(int(args.frames)), "--quiet"]
+        command += ["--frames", str(int(args.frames)), "--quiet", *args.train_args]
     acting = "sampled" if args.sample else "greedy"
     if args.epsilon:
         acting += f", epsilon {args.epsilon}"

@@ -31,7 +31,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
-from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.nets import QNetwork, network_name
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
@@ -136,18 +136,10 @@ class DQNConfig:
                 f"epsilon_schedule: expected one of {', '.join(EPSILON_SCHEDULES)}, "
                 f"got {self.epsilon_schedule!r}"
             )
-        if not 0.0 <= self.snapshot_starts <= 1.0:
-            raise ValueError(f"snapshot_starts: expected 0..1, got {self.snapshot_starts}")
+        check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
         if self.reward_scale <= 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
-        for name in (
-            "n_step",
-            "batch_size",
-            "learn_every",
-            "num_envs",
-            "snapshot_pool",
-            "snapshot_every",
-        ):
+        for name in ("n_step", "batch_size", "learn_every", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.priority_beta_start <= 1.0:

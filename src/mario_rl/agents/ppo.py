@@ -43,7 +43,7 @@ from torch.distributions import Categorical
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
-from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.nets import as_float
@@ -153,11 +153,7 @@ class PPOConfig:
             )
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
-        if not 0.0 <= self.snapshot_starts <= 1.0:
-            raise ValueError(f"snapshot_starts: expected 0..1, got {self.snapshot_starts}")
-        for name in ("snapshot_pool", "snapshot_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
 
     @property
     def algo(self) -> str:

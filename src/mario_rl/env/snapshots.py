@@ -98,6 +98,15 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
+def check_snapshot_settings(starts: float, pool: int, every: int) -> None:
+    """The one check of an agent config's `snapshot_starts`, `snapshot_pool`, `snapshot_every`;
+    a ValueError naming the field, at config time rather than when the workers start."""
+    if not 0.0 <= starts <= 1.0:
+        raise ValueError(f"snapshot_starts: expected 0..1, got {starts}")
+    require_positive("snapshot_pool", pool)
+    require_positive("snapshot_every", every)
+
+
 def snapshot_wrapper(
     probability: float, pool_size: int, every: int
 ) -> Callable[[gym.Env], gym.Env] | None:
