@@ -1,11 +1,13 @@
-"""The race: frames and wall-clock until a preset first clears 1-1 (>= 9 of 10 evaluations).
+"""The race: frames and wall-clock until a preset first clears 1-1 (>= 9 of 10 evaluations
+under sticky actions).
 
     python benchmarks/race_1_1.py --preset ppo-fast --seed 0 --frames 2e6 --eval-every 250000
 
 Trains with `mario-rl train` in a child process (fixed seed, a checkpoint every
 `--eval-every` frames), and evaluates each checkpoint as it appears: `--episodes` greedy
-episodes from the level's real start after 0..30 random no-op frames, each seeded
-differently, no snapshot starts, no life-loss ending (`mario_rl.evaluate`). It prints one
+episodes from the level's real start after 0..30 random no-op frames under sticky actions
+(`--sticky`, default 0.25 per frame), each seeded differently, no snapshot starts, no
+life-loss ending (`mario_rl.evaluate`). It prints one
 line per evaluation (frames, training wall-clock when the checkpoint was written, clears,
 mean and best x) and, at the first evaluation with >= `--clears` clears, the frames and
 wall-clock to it; training then stops unless `--keep-going`. `--sample` evaluates the
@@ -16,6 +18,14 @@ and settings (its wall-clock restarts at 0, so add the first part's); its log go
 `race_resumed_<frames>.json` beside the first part's `race.json`. Evaluation runs beside
 training on the same cores, so it slows training somewhat: the wall-clock is an upper bound.
 The full log is written to `<run dir>/race.json`.
+
+`--seeds 0 1 2` races each seed in turn (one at a time, so each has the cores to itself)
+and prints the median and range over seeds of the frames and wall-clock to the first
+clear; a seed that does not clear within `--frames` is reported as not reached, and
+counts as slower than every seed that did. The summary goes to
+`<runs dir>/race_seeds_0_1_2.json`:
+
+    python benchmarks/race_1_1.py --preset ppo-fast --seeds 0 1 2 --frames 3e6 -- --sticky 0.25
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from pathlib import Path
 from mario_rl.agents import load_policy
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints
-from mario_rl.train_cli import probability
+from mario_rl.train_cli import add_sticky_argument, probability
 
 POLL_SECONDS = 2.0
 """How often the race looks for a new checkpoint."""
@@ -52,42 +62,14 @@ def frames_of(checkpoint: Path) -> int:
     return int(checkpoint.stem.removeprefix("frames_"))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="ppo-fast")
-    parser.add_argument("--level", default="1-1")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--frames", type=float, default=2e6, help="training frame budget")
-    parser.add_argument("--eval-every", type=int, default=250_000, help="frames")
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--clears", type=int, default=9, help="clears that count as cleared")
-    parser.add_argument(
-        "--max-stuck-steps",
-        type=int,
-        default=200,
-        help="evaluation ends an episode after N agent steps without a new best x",
-    )
-    parser.add_argument("--runs-dir", default="runs/race")
-    parser.add_argument("--keep-going", action="store_true", help="train on after a clear")
-    parser.add_argument(
-        "--sample", action="store_true", help="evaluate by sampling the policy (PPO), not greedy"
-    )
-    parser.add_argument(
-        "--epsilon",
-        type=probability,
-        default=0.0,
-        help="evaluate epsilon-greedy with this epsilon (DQN; the Nature DQN evaluated at 0.05)",
-    )
-    parser.add_argument("--resume", default=None, help="continue this race run directory")
-    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
-    args = parser.parse_args()
-
+def race(args: argparse.Namespace, seed: int) -> dict:
+    """One race: train seed `seed`, evaluate each checkpoint, stop at the first clear."""
     runs_dir = Path(args.runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     before = set(runs_dir.iterdir())
     command = [
         sys.executable, "-m", "mario_rl", "train", "--preset", args.preset,
-        "--level", args.level, "--seed", str(args.seed), "--frames", str(int(args.frames)),
+        "--level", args.level, "--seed", str(seed), "--frames", str(int(args.frames)),
         "--checkpoint-every", str(args.eval_every), "--keep-checkpoints", "1000",
         "--runs-dir", str(runs_dir), "--quiet", *args.train_args,
     ]  # fmt: skip
@@ -98,7 +80,7 @@ def main() -> int:
         # The run's own config fixes everything else, the checkpoint interval included.
         run_dir = Path(args.resume)
         if not (run_dir / "config.json").is_file():
-            parser.error(f"--resume {run_dir}: not a run directory (no config.json)")
+            raise SystemExit(f"--resume {run_dir}: not a run directory (no config.json)")
         args.level = json.loads((run_dir / "config.json").read_text())["env"]["level"]
         evaluated = set(list_checkpoints(run_dir / "checkpoints"))
         log_name = f"race_resumed_{int(args.frames)}.json"
@@ -137,6 +119,7 @@ def main() -> int:
                 max_stuck_steps=args.max_stuck_steps,
                 sample=args.sample,
                 epsilon=args.epsilon,
+                sticky=args.sticky,
             )
             entry = {
                 "frames": frames_of(checkpoint),
@@ -146,6 +129,8 @@ def main() -> int:
                 "mean_x": round(report["mean_x"]),
                 "max_x": report["max_x"],
                 "acting": acting,
+                "sticky": args.sticky,
+                "distinct_trajectories": report["distinct_trajectories"],
             }
             log.append(entry)
             print(
@@ -173,7 +158,105 @@ def main() -> int:
     if run_dir is not None:
         summary = {"command": command, "first_clear": first_clear, "evaluations": log}
         (run_dir / log_name).write_text(json.dumps(summary, indent=2) + "\n")
+    return {"seed": seed, "run_dir": str(run_dir), "first_clear": first_clear, "evaluations": log}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="ppo-fast")
+    parser.add_argument("--level", default="1-1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="race these seeds one after another (e.g. 0 1 2) and report the median and "
+        "spread of frames and wall-clock to the first clear; overrides --seed",
+    )
+    parser.add_argument("--frames", type=float, default=2e6, help="training frame budget")
+    parser.add_argument("--eval-every", type=int, default=250_000, help="frames")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--clears", type=int, default=9, help="clears that count as cleared")
+    parser.add_argument(
+        "--max-stuck-steps",
+        type=int,
+        default=200,
+        help="evaluation ends an episode after N agent steps without a new best x",
+    )
+    parser.add_argument("--runs-dir", default="runs/race")
+    parser.add_argument("--keep-going", action="store_true", help="train on after a clear")
+    parser.add_argument(
+        "--sample", action="store_true", help="evaluate by sampling the policy (PPO), not greedy"
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=probability,
+        default=0.0,
+        help="evaluate epsilon-greedy with this epsilon (DQN; the Nature DQN evaluated at 0.05)",
+    )
+    add_sticky_argument(parser)
+    parser.add_argument("--resume", default=None, help="continue this race run directory")
+    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
+    args = parser.parse_args()
+    if args.resume and args.seeds:
+        parser.error("--resume continues one race; drop --seeds")
+    seeds = args.seeds or [args.seed]
+    races = [race(args, seed) for seed in seeds]
+    if len(races) > 1:
+        summary = seeds_summary(races, args.frames)
+        print_seeds_summary(summary)
+        out = Path(args.runs_dir) / f"race_seeds_{'_'.join(map(str, seeds))}.json"
+        out.write_text(json.dumps({**summary, "races": races}, indent=2) + "\n")
+        print(f"saved {out}", flush=True)
     return 0
+
+
+def seeds_summary(races: list[dict], budget: float) -> dict:
+    """Median and spread over seeds of frames and wall-clock to the first clear.
+
+    A seed that did not clear within the budget counts as slower than every seed that did
+    (its time is "more than the budget"), so the median is "not reached" when half or more
+    of the seeds did not clear.
+    """
+    cleared = [r["first_clear"] for r in races if r["first_clear"]]
+    frames = sorted(c["frames"] for c in cleared)
+    minutes = sorted(c["wall_minutes"] for c in cleared)
+    middle = len(races) // 2  # the median's index among all seeds, for an odd count
+
+    def median(values: list[float]) -> float | None:
+        if len(races) % 2 == 1:
+            return values[middle] if middle < len(values) else None
+        if middle < len(values):
+            return (values[middle - 1] + values[middle]) / 2
+        return None
+
+    return {
+        "seeds": [r["seed"] for r in races],
+        "frame_budget": int(budget),
+        "cleared_seeds": len(cleared),
+        "median_frames": median(frames),
+        "median_wall_minutes": median(minutes),
+        "frames_range": [frames[0], frames[-1]] if frames else None,
+        "wall_minutes_range": [minutes[0], minutes[-1]] if minutes else None,
+    }
+
+
+def print_seeds_summary(summary: dict) -> None:
+    seeds = len(summary["seeds"])
+    print(f"{summary['cleared_seeds']} of {seeds} seeds cleared", flush=True)
+    if summary["median_frames"] is None:
+        print(f"median: NOT REACHED within {summary['frame_budget']:,} frames", flush=True)
+        return
+    low, high = summary["frames_range"]
+    fast, slow = summary["wall_minutes_range"]
+    print(
+        f"median {summary['median_frames']:,.0f} frames (range {low:,}..{high:,}"
+        f"{', and seeds not cleared' if summary['cleared_seeds'] < seeds else ''}), "
+        f"median {summary['median_wall_minutes']:.1f} min of training wall-clock "
+        f"(range {fast:.1f}..{slow:.1f})",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkey
         20,
     )
     assert report["machine"]["cpu_count"] >= 1
+    # The headline is under sticky actions, with the blind replay and the deterministic
+    # evaluation beside it.
+    assert (report["sticky_probability"], report["deterministic"]) == (0.25, False)
+    assert report["control"]["kind"] == "blind replay"
+    assert report["control"]["episodes"] == 2
+    assert report["deterministic_eval"]["sticky_probability"] == 0.0
+    assert "per_episode" not in report["deterministic_eval"]
     row = f"the README's row: {bundled_table_row(report, folder)}"
     assert " ".join(row.split()) in " ".join(out.split())
 

@@ -37,6 +37,7 @@ from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
 from mario_rl.cli import main
 from mario_rl.env import ram as smb
 from mario_rl.env.actions import action_set
+from mario_rl.env.wrappers import StickyAction
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import RunConfig
 
@@ -381,6 +382,17 @@ def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
     policy = load_policy(run_dir)
     report = evaluate(policy, episodes=1, epsilon=0.01, noop_max=5, max_stuck_steps=8)
     assert report["algo"] == "tabular" and report["episodes"] == 1 and report["max_x"] > 0
+    # The symbolic agent's own env honours evaluation's sticky actions too.
+    env = policy.make_env(dataclasses.replace(policy.env_config, sticky_probability=0.25), 0)
+    assert any(isinstance(layer, StickyAction) for layer in wrapper_layers(env))
+
+
+def wrapper_layers(env):
+    while True:
+        yield env
+        if not hasattr(env, "env"):
+            return
+        env = env.env
 
 
 def test_training_twice_with_one_seed_gives_the_same_table(tmp_path):

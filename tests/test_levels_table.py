@@ -43,12 +43,13 @@ def test_a_table_of_another_recipe_is_refused(tmp_path, capsys):
 
 
 def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
-    recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10}
+    recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10, "sticky": 0.25}
     row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2500, "frames": 1000,
            "minutes": 1.0, "measured_flag_x": 2500}  # fmt: skip
     text = levels_table.markdown(recipe, {"1-2": row, "1-3": {**row, "measured_flag_x": None}})
     assert "| 1-2 | yes | 10/10 | 2500 | 100% | 1,000 | 1.0 |" in text
     assert "| 1-3 | yes | 10/10 | 2500 | ? |" in text
+    assert "sticky 0.25, no-ops 0..30" in text
 
 
 @pytest.mark.parametrize("level", ["1-1", "8-4"])

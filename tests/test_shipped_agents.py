@@ -42,6 +42,11 @@ def test_shipped_agent_follows_the_convention_and_the_readme(level):
     assert report["level"] == config["env"]["level"] == level
     assert report["checkpoint"] == "model.pt" and report["noop_max"] == 30
     assert report["epsilon"] == 0.0 and report["episodes"] >= 20
+    # Measured as DESIGN.md section 4 asks: sticky actions, the deterministic number and
+    # the blind-replay control beside it.
+    assert report["sticky_probability"] == 0.25
+    assert report["deterministic_eval"]["episodes"] == report["episodes"]
+    assert report["control"]["episodes"] == report["episodes"]
     lines = (folder / "command.txt").read_text().splitlines()
     commands = [line for line in lines if not line.startswith("#")]
     assert commands and all(command.startswith("mario-rl train ") for command in commands)
@@ -63,9 +68,10 @@ def test_shipped_agent_replays_its_evaluation(level):
         noop_max=report["noop_max"],
         seed=report["seed"],
         max_stuck_steps=report["max_stuck_steps"],
+        sticky=report["sticky_probability"],
     )
     assert replay["sample"] == report["sample"]
-    keys = ("seed", "cleared", "max_x", "frames", "frames_to_clear", "noops")
+    keys = ("seed", "cleared", "max_x", "frames", "frames_to_clear", "noops", "trajectory")
     expected = [{key: episode[key] for key in keys} for episode in report["per_episode"]]
     replayed = [{key: episode[key] for key in keys} for episode in replay["per_episode"]]
     assert replayed == expected[:REPLAYED_EPISODES]

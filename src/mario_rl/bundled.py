@@ -155,7 +155,8 @@ def bundle_agent(
         table_file = payload["model_state"].get("table_file")
         if isinstance(table_file, str):
             shutil.copy(source.parent / table_file, building / table_file)
-        payload["bundled_from"] = str(source)
+        # Re-bundling a bundled model.pt keeps the training run it came from.
+        payload["bundled_from"] = payload.get("bundled_from") or str(source)
         payload["act_by_sampling"] = sample
         atomic_save(payload, building / "model.pt")
         shutil.copy(config, building / "config.json")

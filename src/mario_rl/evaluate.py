@@ -1,16 +1,26 @@
-"""Evaluation separate from training: greedy episodes from the level's start, random no-ops.
+"""Evaluation separate from training: episodes from the level's start, under sticky actions.
 
 A level is cleared when the flag is reached or the stage changes (DESIGN.md, section 4).
-Every episode starts with a random 0..`noop_max` no-op frames, so a memorised button
-sequence cannot pass for a policy, and ends early (truncated) after `max_stuck_steps`
-agent steps without a new best x: a deterministic policy stuck that long never recovers.
+NES games are deterministic and no-op starts do not perturb 1-1 (the observations after
+25 and 26 no-ops are byte-identical), so a memorised button sequence passes a no-op-only
+evaluation. Evaluation therefore repeats the previous action with probability
+`sticky` (0.25 by default, Machado et al. 2018) on every emulator frame, on top of random
+0..`noop_max` no-op frames; `sticky=0` is the deterministic evaluation, labelled so.
+
+The blind-replay control (`control=True`) replays the actions of one of the policy's own
+episodes open loop, without looking, on fresh starts under the same stochasticity: a
+policy that uses its eyes clears far more often than its own blind replay.
+
+Episodes end early (truncated) after `max_stuck_steps` agent steps without a new best x.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from importlib.metadata import version
@@ -24,34 +34,81 @@ from mario_rl.agents import Policy
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
 
+EVAL_STICKY = 0.25
+"""Per-frame probability of repeating the previous action in evaluation (the ALE's)."""
+
+Actor = Callable[[np.ndarray], int | None]
+"""Maps an observation to the next action; None ends the episode (a replay ran out)."""
+
 
 def eval_env_config(
-    config: EnvConfig, level: str | None, noop_max: int, max_stuck_steps: int
+    config: EnvConfig,
+    level: str | None,
+    noop_max: int,
+    max_stuck_steps: int,
+    sticky: float = EVAL_STICKY,
 ) -> EnvConfig:
-    """The training pipeline with evaluation's starts and ends: the true game, no shaping."""
+    """The training pipeline with evaluation's starts, ends and sticky actions, no shaping."""
+    if not 0.0 <= sticky < 1.0:
+        raise ValueError(f"sticky: expected a probability in [0, 1), got {sticky}")
+    if noop_max < 0:
+        raise ValueError(f"noop_max: expected >= 0 no-op frames, got {noop_max}")
     return replace(
         config,
         level=parse_level(level or config.level).name,
         noop_max=noop_max,
         no_progress_steps=max_stuck_steps,
-        sticky_probability=0.0,
+        sticky_probability=sticky,
         end_on_life_loss=False,
     )
 
 
+def policy_actor(policy: Policy, epsilon: float = 0.0) -> Actor:
+    """The policy acting on what it sees (greedy, sampled, or epsilon-greedy)."""
+    return lambda obs: int(policy.act(obs[None], epsilon)[0])
+
+
+def blind_actor(actions: Sequence[int]) -> Actor:
+    """The given actions in order, whatever is seen; the episode ends when they run out."""
+    remaining = iter(actions)
+    return lambda _obs: next(remaining, None)
+
+
+def trajectory_id(actions: Sequence[int], xs: Sequence[int]) -> str:
+    """A short fingerprint of an episode: its actions and Mario's x after each of them.
+
+    The x sequence tells apart episodes of one button sequence that sticky actions played
+    differently (a blind replay always has the same actions).
+    """
+    digest = hashlib.sha1(np.asarray(actions, np.uint8).tobytes())
+    digest.update(np.asarray(xs, np.int32).tobytes())
+    return digest.hexdigest()[:12]
+
+
 def run_episode(
-    policy: Policy, env: Any, seed: int, epsilon: float, frames: list[np.ndarray] | None = None
+    act: Actor, env: Any, seed: int, frames: list[np.ndarray] | None = None
 ) -> dict[str, Any]:
-    """Play one episode; returns its numbers. Appends full-colour screens to `frames` if given."""
+    """Play one episode with `act`; returns its numbers and the actions taken.
+
+    Appends full-colour screens to `frames` if given. An episode whose actor runs out of
+    actions (a blind replay) ends there, counted as not cleared unless it already was.
+    """
     obs, info = env.reset(seed=seed)
     start_stage = (info["world"], info["stage"])
     start_frames, start_time, noops = info["frames"], info["time"], info.get("noops", 0)
+    start_x = info["x_pos"]
     cleared_at: dict[str, int] | None = None
+    actions: list[int] = []
+    xs: list[int] = []
     if frames is not None:
         frames.append(env.unwrapped.screen_rgb())
     while True:
-        action = int(policy.act(obs[None], epsilon)[0])
+        action = act(obs)
+        if action is None:
+            break
+        actions.append(action)
         obs, _, terminated, truncated, info = env.step(action)
+        xs.append(info["x_pos"])
         if frames is not None:
             frames.append(env.unwrapped.screen_rgb())
         stage_changed = (info["world"], info["stage"]) != start_stage
@@ -62,18 +119,21 @@ def run_episode(
             }
         if terminated or truncated:
             break
-    episode = info["episode"]
+    # A replay that ran out ends the episode here, so the env has no totals for it.
+    ended = info.get("episode")
     return {
         "seed": seed,
         "cleared": cleared_at is not None,
-        "max_x": int(episode["max_x"]),
-        "return": float(episode["return"]),
-        "frames": int(episode["frames"]) - start_frames,
+        "max_x": int(max([start_x, *xs])),
+        "return": float(ended["return"]) if ended else None,
+        "frames": int(info["frames"]) - start_frames,
         "frames_to_clear": cleared_at["frames"] if cleared_at else None,
         "game_time_to_clear": cleared_at["time"] if cleared_at else None,
-        "score": int(episode["score"]),
+        "score": int(info["score"]),
         "noops": int(noops),
         "stuck": bool(info.get("no_progress", False)),
+        "trajectory": trajectory_id(actions, xs),
+        "actions": actions,
     }
 
 
@@ -95,6 +155,38 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def acting_mode(policy: Policy, epsilon: float) -> str:
+    """How the policy picks actions: greedy, sampled, or either with epsilon."""
+    mode = "sampled" if policy.sample else "greedy"
+    return f"{mode}, epsilon {epsilon:g}" if epsilon > 0 else mode
+
+
+def stochasticity_label(sticky: float, noop_max: int) -> str:
+    """What perturbs the episodes, in words: sticky actions or "deterministic", and no-ops."""
+    kind = f"sticky {sticky:g}" if sticky > 0 else "deterministic (no sticky actions)"
+    return f"{kind}, no-ops 0..{noop_max}"
+
+
+def episode_numbers(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a set of episodes adds up to: clears, x, frames and game time to clear."""
+    cleared = [r for r in results if r["cleared"]]
+    return {
+        "episodes": len(results),
+        "clears": len(cleared),
+        "clear_rate": len(cleared) / len(results),
+        "distinct_trajectories": len({r["trajectory"] for r in results}),
+        "mean_x": _mean([r["max_x"] for r in results]),
+        "max_x": max(r["max_x"] for r in results),
+        "mean_frames_to_clear": _mean([r["frames_to_clear"] for r in cleared]),
+        "mean_game_time_to_clear": _mean([r["game_time_to_clear"] for r in cleared]),
+        "mean_score": _mean([r["score"] for r in results]),
+    }
+
+
+def _without_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in r.items() if key != "actions"} for r in results]
+
+
 def evaluate(
     policy: Policy,
     level: str | None = None,
@@ -105,45 +197,93 @@ def evaluate(
     max_stuck_steps: int = 250,
     progress: bool = False,
     sample: bool | None = None,
+    sticky: float = EVAL_STICKY,
+    control: bool = False,
 ) -> dict[str, Any]:
     """Play `episodes` evaluation episodes; returns the summary and each episode's numbers.
 
-    `sample` True draws each action from a stochastic policy, False takes the greedy one,
-    None keeps the policy's own setting (a bundled agent's is the one it was measured by).
+    Episode i is seeded `seed + i` (no-op count and sticky draws); a sampling policy draws
+    from a generator seeded `seed`. `sample` True draws each action from a stochastic
+    policy, False takes the greedy one, None keeps the policy's own setting (a bundled
+    agent's is the one it was measured by). With `control`, the blind-replay control
+    (`blind_replay`) of the first cleared episode (the first episode if none cleared)
+    runs on `episodes` fresh starts, seeded `seed + episodes + i`, and is saved under
+    `"control"`.
     """
     if episodes < 1:
         raise ValueError(f"episodes: expected a positive integer, got {episodes}")
     if sample is not None:
         policy.set_sampling(sample)
-    config = eval_env_config(policy.env_config, level, noop_max, max_stuck_steps)
+    config = eval_env_config(policy.env_config, level, noop_max, max_stuck_steps, sticky)
     env = policy.make_env(config, seed)
     policy.rng = np.random.default_rng(seed)
+    act = policy_actor(policy, epsilon)
     results = [
-        run_episode(policy, env, seed + index, epsilon)
+        run_episode(act, env, seed + index, None)
         for index in tqdm(range(episodes), unit="episode", disable=not progress)
     ]
     env.close()
-    cleared = [r for r in results if r["cleared"]]
-    return {
+    report: dict[str, Any] = {
         "checkpoint": policy.checkpoint_path,
         "algo": policy.algo,
         "level": config.level,
-        "episodes": episodes,
+        "acting": acting_mode(policy, epsilon),
         "epsilon": epsilon,
         "sample": policy.sample,
+        "sticky_probability": sticky,
+        "deterministic": sticky == 0,
         "noop_max": noop_max,
+        "noop_range": [0, noop_max],
         "seed": seed,
+        "seeds": [seed, seed + episodes - 1],
         "max_stuck_steps": max_stuck_steps,
         "machine": machine_summary(),
-        "clears": len(cleared),
-        "clear_rate": len(cleared) / episodes,
-        "mean_x": _mean([r["max_x"] for r in results]),
-        "max_x": max(r["max_x"] for r in results),
-        "mean_frames_to_clear": _mean([r["frames_to_clear"] for r in cleared]),
-        "mean_game_time_to_clear": _mean([r["game_time_to_clear"] for r in cleared]),
-        "mean_score": _mean([r["score"] for r in results]),
-        "mean_return": _mean([r["return"] for r in results]),
-        "per_episode": results,
+        **episode_numbers(results),
+        "mean_return": _mean([r["return"] for r in results if r["return"] is not None]),
+        "per_episode": _without_actions(results),
+    }
+    if control:
+        source = next((r for r in results if r["cleared"]), results[0])
+        report["control"] = blind_replay(
+            policy,
+            source["actions"],
+            config,
+            episodes,
+            seed + episodes,
+            progress,
+            source_seed=source["seed"],
+        )
+    return report
+
+
+def blind_replay(
+    policy: Policy,
+    actions: Sequence[int],
+    config: EnvConfig,
+    episodes: int,
+    seed: int,
+    progress: bool = False,
+    source_seed: int | None = None,
+) -> dict[str, Any]:
+    """The blind-replay control: `actions` replayed open loop on `episodes` starts.
+
+    Same env (`config`, sticky actions and no-ops included) and the same scoring as the
+    policy's episodes (`run_episode`); only the actor differs. Episode i is seeded
+    `seed + i`; an episode ends when the actions run out.
+    """
+    env = policy.make_env(config, seed)
+    results = [
+        run_episode(blind_actor(actions), env, seed + index, None)
+        for index in tqdm(range(episodes), unit="replay", disable=not progress)
+    ]
+    env.close()
+    return {
+        "kind": "blind replay",
+        "source_seed": source_seed,
+        "actions": list(map(int, actions)),
+        "seeds": [seed, seed + episodes - 1],
+        **episode_numbers(results),
+        "per_episode": _without_actions(results),
     }
 
 
@@ -162,7 +302,7 @@ def save_report(report: dict[str, Any], path: Path) -> Path:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """One line a person reads: clear rate first."""
+    """What a person reads: the conditions, the clear rate, and the control's beside it."""
     frames = report["mean_frames_to_clear"]
     time_text = report["mean_game_time_to_clear"]
     clear_text = (
@@ -170,8 +310,19 @@ def summary_line(report: dict[str, Any]) -> str:
         if frames is not None
         else ""
     )
-    return (
-        f"{report['algo']} on {report['level']}: cleared {report['clears']}/"
-        f"{report['episodes']} ({report['clear_rate']:.0%}), mean x {report['mean_x']:.0f}, "
-        f"max x {report['max_x']}, mean score {report['mean_score']:.0f}{clear_text}"
+    first, last = report["seeds"]
+    line = (
+        f"{report['algo']} ({report['acting']}) on {report['level']}, "
+        f"{stochasticity_label(report['sticky_probability'], report['noop_max'])}, "
+        f"seeds {first}..{last}: cleared {report['clears']}/{report['episodes']} "
+        f"({report['clear_rate']:.0%}), {report['distinct_trajectories']} distinct "
+        f"trajectories, mean x {report['mean_x']:.0f}, max x {report['max_x']}{clear_text}"
     )
+    control = report.get("control")
+    if control:
+        line += (
+            f"\nblind-replay control (the actions of seed {control['source_seed']}'s episode, "
+            f"open loop, same conditions): cleared {control['clears']}/{control['episodes']} "
+            f"({control['clear_rate']:.0%}), mean x {control['mean_x']:.0f}"
+        )
+    return line

@@ -2,9 +2,10 @@
 
 Like the curiosity write-up's table of levels passed: each level is trained from scratch
 with the same preset, seed and frame budget, then evaluated (greedy, from the level's real
-start after random no-ops). The table has one row per level: cleared (at least
-`CLEARED_RATE` of the evaluation episodes), clear rate, the furthest x, that x as a share
-of the level's length, training frames and minutes.
+start after random no-ops, under sticky actions: p=0.25 per frame unless `--sticky`). The
+table has one row per level: cleared (at least `CLEARED_RATE` of the evaluation episodes),
+clear rate, the furthest x, that x as a share of the level's length, training frames and
+minutes.
 
 Progress is kept in `<out>.json` beside the Markdown, rewritten after every level, so a
 run that is stopped resumes where it was: levels already in it are skipped. A state made
@@ -34,6 +35,8 @@ CLEARED_RATE = 0.9
 """A level counts as cleared when at least this share of evaluation episodes clear it."""
 LEVEL_FLAG_X: dict[str, int] = {"1-1": 3161}
 """Known level lengths: Mario's x at the flagpole (see the module docstring)."""
+EVAL_NOOP_MAX = 30
+"""Random 0..30 no-op frames at each evaluation start."""
 COLUMNS = ("level", "cleared", "clear rate", "max x", "% of level", "frames", "minutes")
 
 console = Console()
@@ -48,10 +51,13 @@ def level_length(level: str, row: dict[str, Any] | None = None) -> int | None:
 
 def markdown(recipe: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
     """The table as Markdown, levels in the order they were trained."""
+    from mario_rl.evaluate import stochasticity_label
+
     lines = [
         f"Levels trained with preset `{recipe['preset']}`, {recipe['frames']:,} frames each, "
         f"seed {recipe['seed']}; evaluated over {recipe['episodes']} episodes from the "
-        f"level's start with random no-ops; cleared = at least {CLEARED_RATE:.0%} clears.",
+        f"level's start, {stochasticity_label(recipe['sticky'], EVAL_NOOP_MAX)}; cleared = "
+        f"at least {CLEARED_RATE:.0%} clears.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
@@ -99,13 +105,19 @@ def build_table(
     seed: int = 0,
     episodes: int = 10,
     max_stuck_steps: int = 1000,
+    sticky: float | None = None,
     runs_dir: str = "runs/levels",
     num_envs: int | None = None,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Train and evaluate each level not yet in `out`'s state; returns all rows."""
+    """Train and evaluate each level not yet in `out`'s state; returns all rows.
+
+    `sticky`: evaluation's sticky-action probability (None: `evaluate.EVAL_STICKY`).
+    """
     from mario_rl.agents import dqn, load_policy, ppo
-    from mario_rl.evaluate import evaluate
+    from mario_rl.evaluate import EVAL_STICKY, evaluate
+
+    sticky = EVAL_STICKY if sticky is None else sticky
     from mario_rl.presets import get_preset
     from mario_rl.runs import RunConfig, list_checkpoints
 
@@ -117,6 +129,7 @@ def build_table(
         "seed": seed,
         "episodes": episodes,
         "max_stuck_steps": max_stuck_steps,
+        "sticky": sticky,
         "num_envs": agent.num_envs,
     }
     state_path = out.with_suffix(".json")
@@ -137,6 +150,8 @@ def build_table(
             episodes=episodes,
             seed=seed,
             max_stuck_steps=max_stuck_steps,
+            noop_max=EVAL_NOOP_MAX,
+            sticky=sticky,
         )
         cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
         rows[level] = {
@@ -167,6 +182,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         seed=args.seed,
         episodes=args.episodes,
         max_stuck_steps=args.max_stuck_steps,
+        sticky=args.sticky,
         runs_dir=args.runs_dir,
         num_envs=args.num_envs,
         progress=not args.quiet,
@@ -177,7 +193,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
 def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     """Add `levels-table` to the `mario-rl` subcommands."""
     from mario_rl.presets import PRESETS
-    from mario_rl.train_cli import _frames
+    from mario_rl.train_cli import _frames, add_sticky_argument
 
     table = commands.add_parser(
         "levels-table",
@@ -196,6 +212,7 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         default=1000,
         help="evaluation ends an episode after N agent steps without progress",
     )
+    add_sticky_argument(table)
     table.add_argument("--num-envs", type=_positive_int, default=None, help="preset override")
     table.add_argument("--runs-dir", default="runs/levels")
     table.add_argument("--quiet", action="store_true", help="no progress bars")

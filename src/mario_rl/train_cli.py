@@ -55,6 +55,17 @@ def probability(text: str) -> float:
     return value
 
 
+def sticky_probability(text: str) -> float:
+    """A sticky-action probability: in [0, 1), as `StickyAction` takes it (0: deterministic)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 # Flags of `train` that override one field of the preset: flag dest -> (config, field).
 AGENT_FLAGS = {
     "lr": "learning_rate",
@@ -78,12 +89,14 @@ AGENT_FLAGS = {
     "snapshot_starts": "snapshot_starts",
     "reward_scale": "reward_scale",
     "overlap": "overlap",
+    "entropy_coef": "entropy_coef",
 }
 ENV_FLAGS = {
     "actions": "actions",
     "noop_max": "noop_max",
     "no_progress_steps": "no_progress_steps",
     "normalize_moves": "normalize_moves",
+    "sticky": "sticky_probability",
 }
 PPO_ALGOS = ("ppo", "ppo-icm")
 """`--algo` values that train with PPO: without curiosity, or with it mixed in."""
@@ -226,6 +239,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         seed=args.seed,
         max_stuck_steps=args.max_stuck_steps,
         progress=not args.quiet,
+        sticky=args.sticky,
+        control=args.control,
     )
     if args.out:
         out = Path(args.out)
@@ -250,6 +265,7 @@ def cmd_record(args: argparse.Namespace) -> None:
         epsilon=args.epsilon,
         noop_max=args.noop_max,
         max_stuck_steps=args.max_stuck_steps,
+        sticky=args.sticky,
     )
     outcome = "cleared the level" if result["cleared"] else f"reached x {result['max_x']}"
     console.print(
@@ -267,15 +283,26 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     level = args.level or load_policy(args.checkpoint).env_config.level
 
     def measure(model: Path) -> dict:
-        return evaluate(
-            load_policy(model),
-            level=level,
-            episodes=args.episodes,
-            noop_max=args.noop_max,
-            seed=args.seed,
-            max_stuck_steps=args.max_stuck_steps,
-            progress=not args.quiet,
-        )
+        def run(sticky: float, control: bool) -> dict:
+            return evaluate(
+                load_policy(model),
+                level=level,
+                episodes=args.episodes,
+                noop_max=args.noop_max,
+                seed=args.seed,
+                max_stuck_steps=args.max_stuck_steps,
+                progress=not args.quiet,
+                sticky=sticky,
+                control=control,
+            )
+
+        report = run(args.sticky, control=True)
+        if args.sticky > 0:
+            deterministic = run(0.0, control=False)
+            report["deterministic_eval"] = {
+                key: value for key, value in deterministic.items() if key != "per_episode"
+            }
+        return report
 
     root = Path(args.models_dir) if args.models_dir else None
     folder = bundle_agent(args.checkpoint, level, args.command, measure, root, args.sample)
@@ -289,9 +316,16 @@ def bundled_table_row(report: dict, folder: Path) -> str:
     """The README table's row for a bundled agent, from its eval.json."""
     config = json.loads((folder / "config.json").read_text())
     frames = report["mean_frames_to_clear"]
+    deterministic = report.get("deterministic_eval", report if report["deterministic"] else None)
+    control = report["control"]
+
+    def rate(numbers: dict | None) -> str:
+        return "-" if numbers is None else f"{numbers['clears']}/{numbers['episodes']}"
+
     return (
-        f"| {report['level']} | {config.get('preset') or report['algo']} | "
-        f"{report['clears']}/{report['episodes']} | {report['mean_x']:.0f} | "
+        f"| {report['level']} | {config.get('preset') or report['algo']} | {report['acting']} | "
+        f"{rate(report)} | {rate(deterministic)} | {rate(control)} | "
+        f"{report['distinct_trajectories']} | {report['mean_x']:.0f} | "
         f"{'-' if frames is None else f'{frames:.0f}'} |"
     )
 
@@ -344,8 +378,23 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         default=250,
         help="end an episode after N agent steps without a new best x (default 250)",
     )
+    add_sticky_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+
+
+def add_sticky_argument(parser: argparse.ArgumentParser) -> None:
+    """`--sticky P` of every command that evaluates: default 0.25, 0 is deterministic."""
+    parser.add_argument(
+        "--sticky",
+        type=sticky_probability,
+        default=0.25,
+        metavar="P",
+        help="each emulator frame repeats the previous action with probability P, so a "
+        "memorised button sequence cannot pass for a policy (default 0.25, the Arcade "
+        "Learning Environment's; 0: deterministic, where no-op starts alone do not perturb "
+        "1-1)",
+    )
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -402,6 +451,14 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--actions", type=_action_set, default=None, help="action set")
     agent.add_argument("--noop-max", type=int, default=None, help="random no-op frames at starts")
     agent.add_argument(
+        "--sticky",
+        type=sticky_probability,
+        default=None,
+        metavar="P",
+        help="train under sticky actions: each emulator frame repeats the previous action "
+        "with probability P (evaluation's default is 0.25)",
+    )
+    agent.add_argument(
         "--no-progress-steps",
         type=int,
         default=None,
@@ -438,6 +495,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--num-epochs", type=_positive_int, default=None, help="PPO epochs")
     agent.add_argument("--num-minibatches", type=_positive_int, default=None, help="PPO")
     agent.add_argument(
+        "--entropy-coef", type=float, default=None, help="PPO: weight of the entropy bonus"
+    )
+    agent.add_argument(
         "--snapshot-starts",
         type=probability,
         default=None,
@@ -471,10 +531,21 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "eval",
         help="evaluate a trained agent: clear rate, x, frames and game time to clear",
-        description="Greedy episodes (epsilon settable) from the level's start after random "
-        "no-ops. Prints a summary and saves JSON (default: RUN_DIR/eval/).",
+        description="Episodes from the level's start after random no-ops, under sticky "
+        "actions (default p=0.25 per frame; --sticky 0 is the deterministic game), greedy by "
+        "default (--sample, --epsilon). Prints the conditions, the clear rate and the number "
+        "of distinct trajectories, and saves JSON (default: RUN_DIR/eval/). Then the blind-replay "
+        "control: the actions of the first cleared episode replayed open loop on as many "
+        "fresh starts, to show how much the policy uses what it sees (--no-control: skip).",
     )
     _add_policy_arguments(evaluate)
+    evaluate.add_argument(
+        "--control",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score the blind replay of the first cleared episode's actions on as many "
+        "fresh starts (default on; --no-control halves the time)",
+    )
     evaluate.add_argument("--episodes", type=_positive_int, default=20, help="default 20")
     evaluate.add_argument("--out", default=None, help="JSON path (default: RUN_DIR/eval/...)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -492,9 +563,11 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         help="copy a trained checkpoint into models/<level>/ and measure it into eval.json",
         description="Writes models/<level>/ as models/README.md describes: model.pt (the "
         "checkpoint without its optimiser and other training-only state), the run's "
-        "config.json, command.txt (the --command lines) and eval.json (an evaluation of "
-        "model.pt from the level's real start with random no-op starts). Prints the row "
-        "for the README's table of bundled agents.",
+        "config.json, command.txt (the --command lines) and eval.json: an evaluation of "
+        "model.pt from the level's real start with random no-op starts under sticky actions "
+        "(--sticky, default 0.25), its blind-replay control (a cleared episode's actions "
+        "replayed open loop on fresh starts) and the deterministic evaluation beside them. "
+        "Prints the row for the README's table of bundled agents.",
     )
     bundle.add_argument(
         "checkpoint", metavar="CHECKPOINT", help="a checkpoint file or a run directory"
@@ -517,6 +590,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     bundle.add_argument("--episodes", type=_positive_int, default=20, help="default 20")
     bundle.add_argument("--noop-max", type=int, default=30, help="default 30")
     bundle.add_argument("--max-stuck-steps", type=_positive_int, default=250, help="default 250")
+    add_sticky_argument(bundle)
     bundle.add_argument("--seed", type=int, default=0, help="default 0")
     bundle.add_argument("--models-dir", default=None, help="default: the repository's models/")
     bundle.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -71,7 +71,7 @@ from mario_rl.env.ram import (
     symbolic_state,
     tile_grid,
 )
-from mario_rl.env.wrappers import EpisodeStatistics, NoopStart
+from mario_rl.env.wrappers import EpisodeStatistics, NoopStart, StickyAction
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
@@ -439,7 +439,8 @@ def make_symbolic_env(
     *,
     config: CS229Config | None = None,
 ) -> gym.Env:
-    """The CS229 agent's env: MarioEnv -> NoopStart -> SymbolicDecisions -> EpisodeStatistics.
+    """The CS229 agent's env: MarioEnv -> [StickyAction] -> NoopStart -> SymbolicDecisions ->
+    EpisodeStatistics.
 
     Takes `make_env`'s arguments (so a `Policy` can use it): `frame_skip` is the frames per
     decision, `noop_max` the no-op start and `no_progress_steps` the decisions without a new
@@ -450,6 +451,8 @@ def make_symbolic_env(
     env: gym.Env = MarioEnv(
         env_config.level, env_config.actions, obs_type="gray", render_mode=render_mode
     )
+    if env_config.sticky_probability > 0:
+        env = StickyAction(env, env_config.sticky_probability)
     if env_config.noop_max > 0:
         env = NoopStart(env, env_config.noop_max, noop_action=_noop_action(env_config.actions))
     env = SymbolicDecisions(

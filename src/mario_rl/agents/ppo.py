@@ -222,7 +222,8 @@ SETTINGS: dict[str, tuple[str, EnvConfig, PPOConfig]] = {
             # CNN's multiply-adds, so learning stays well below the emulator's cost.
             resize=(42, 42),
             frame_stack=4,
-            # Random starts, as evaluation uses: a memorised button sequence cannot pass.
+            # Random starts, as evaluation uses (they vary the start little on 1-1; sticky
+            # actions, `--sticky`, are what break a memorised button sequence).
             noop_max=30,
             end_on_life_loss=True,
             # Stuck runs cost frames and teach nothing; truncated, so still bootstrapped.

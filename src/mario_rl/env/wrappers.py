@@ -269,8 +269,10 @@ class NormalizeObservation(gym.ObservationWrapper):
 class NoopStart(gym.Wrapper):
     """Start each episode with a random number (0..`max_noops`) of no-op steps.
 
-    Put it on the frame-level env so the count is in frames. A fixed button sequence then
-    cannot pass for a policy: evaluation always uses it (DESIGN.md, section 4).
+    Put it on the frame-level env so the count is in frames. On its own it does not stop a
+    memorised button sequence: NES 1-1 is not perturbed by it (the observations after 25
+    and 26 no-ops are byte-identical, and a blind replay of one cleared episode clears
+    after other no-op counts too). Evaluation adds `StickyAction` (DESIGN.md, section 4).
     """
 
     def __init__(self, env: gym.Env, max_noops: int = 30, noop_action: int = 0) -> None:

@@ -1,0 +1,121 @@
+"""Evaluation under sticky actions, the blind-replay control, and what the report says.
+
+The shipped 1-1 agent is the policy here: it clears the deterministic game, so the
+deterministic and sticky cases tell apart what the evaluation does, not what it learned.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mario_rl.agents import load_policy
+from mario_rl.cli import main
+from mario_rl.evaluate import (
+    blind_replay,
+    eval_env_config,
+    evaluate,
+    summary_line,
+    trajectory_id,
+)
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "1-1" / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def deterministic_report() -> dict:
+    """One episode of the deterministic game from the true start, with its control."""
+    return evaluate(load_policy(MODEL), episodes=1, sticky=0.0, noop_max=0, control=True)
+
+
+def test_sticky_actions_make_more_than_one_trajectory_on_1_1():
+    policy = load_policy(MODEL)
+    sticky = evaluate(policy, episodes=3, sticky=0.25, noop_max=0, seed=0)
+    assert sticky["distinct_trajectories"] > 1
+    # The deterministic game from one start is one trajectory, however often it is played.
+    deterministic = evaluate(policy, episodes=2, sticky=0.0, noop_max=0, seed=0)
+    assert deterministic["distinct_trajectories"] == 1
+
+
+def test_a_deterministic_blind_replay_repeats_the_episode_it_replays(deterministic_report):
+    """The control is scored by the same code: replayed on the same start without
+    stickiness, the actions give the same episode, fingerprint and numbers included."""
+    episode = deterministic_report["per_episode"][0]
+    control = deterministic_report["control"]
+    assert episode["cleared"] and control["clears"] == 1
+    assert control["source_seed"] == episode["seed"]
+    replayed = control["per_episode"][0]
+    assert set(replayed) == set(episode)
+    same = ("cleared", "max_x", "frames", "frames_to_clear", "noops", "trajectory", "score")
+    assert {key: replayed[key] for key in same} == {key: episode[key] for key in same}
+    # One action per 4-frame span; the last span ends at the flag.
+    assert len(control["actions"]) == math.ceil(episode["frames"] / 4)
+
+
+def test_a_blind_replay_under_sticky_actions_is_scored_per_episode(deterministic_report):
+    policy = load_policy(MODEL)
+    actions = deterministic_report["control"]["actions"]
+    config = eval_env_config(policy.env_config, "1-1", 30, 250, sticky=0.25)
+    control = blind_replay(policy, actions, config, episodes=3, seed=100)
+    assert control["seeds"] == [100, 102] and control["episodes"] == 3
+    assert [e["seed"] for e in control["per_episode"]] == [100, 101, 102]
+    # One button sequence, played three ways by the sticky draws.
+    assert control["distinct_trajectories"] > 1
+    assert 0 <= control["clears"] <= 3 and control["mean_x"] > 0
+
+
+def test_a_blind_replay_ends_when_its_actions_run_out(deterministic_report):
+    policy = load_policy(MODEL)
+    config = eval_env_config(policy.env_config, "1-1", 0, 250, sticky=0.0)
+    actions = deterministic_report["control"]["actions"][:50]
+    control = blind_replay(policy, actions, config, episodes=1, seed=0)
+    episode = control["per_episode"][0]
+    assert not episode["cleared"] and episode["frames"] == 50 * 4
+    assert episode["return"] is None  # the env did not end it, so has no totals
+
+
+def test_the_trajectory_fingerprint_reads_actions_and_positions():
+    assert trajectory_id([1, 2], [10, 20]) == trajectory_id([1, 2], [10, 20])
+    assert trajectory_id([1, 2], [10, 20]) != trajectory_id([1, 2], [10, 21])
+    assert trajectory_id([1, 2], [10, 20]) != trajectory_id([1, 3], [10, 20])
+
+
+def test_the_summary_says_the_conditions(deterministic_report):
+    line = " ".join(summary_line(deterministic_report).split())
+    assert "ppo (greedy) on 1-1, deterministic (no sticky actions), no-ops 0..0" in line
+    assert "seeds 0..0: cleared 1/1 (100%), 1 distinct trajectories" in line
+    assert "blind-replay control" in line and "cleared 1/1" in line
+    sticky = {**deterministic_report, "sticky_probability": 0.25}
+    assert "sticky 0.25, no-ops 0..0" in summary_line(sticky)
+
+
+def test_eval_json_says_how_it_was_measured(tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    argv = ["eval", "1-1", "--episodes", "1", "--control", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["acting"] == "greedy" and report["sticky_probability"] == 0.25
+    assert report["deterministic"] is False
+    assert (report["noop_range"], report["seeds"], report["episodes"]) == ([0, 30], [0, 0], 1)
+    assert report["distinct_trajectories"] == 1
+    assert report["control"]["seeds"] == [1, 1]
+    assert set(report["control"]) >= {"clears", "clear_rate", "actions", "source_seed"}
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "sticky 0.25, no-ops 0..30" in printed and "blind-replay control" in printed
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "inf", "nan", "often"])
+def test_sticky_must_be_a_probability_below_one(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "1-1", "--sticky", value])
+    assert exit_.value.code == 2
+    assert "expected a number in [0, 1)" in capsys.readouterr().err
+
+
+def test_eval_env_config_rejects_what_the_wrappers_would():
+    policy = load_policy(MODEL)
+    with pytest.raises(ValueError, match=r"sticky: expected a probability in \[0, 1\)"):
+        eval_env_config(policy.env_config, None, 30, 250, sticky=1.0)
+    with pytest.raises(ValueError, match="noop_max: expected >= 0"):
+        eval_env_config(policy.env_config, None, -5, 250)
