@@ -46,6 +46,13 @@ def test_random_agent_reports_frames_per_second_and_furthest_x():
         (["random", "--level", "9-9"], "unknown level '9-9': expected W-S"),
         (["random", "--steps", "0"], "expected a positive integer, got '0'"),
         (["actions", "everything"], "unknown action set 'everything'"),
+        (["random", "--steps", "inf"], "expected a positive integer, got 'inf'"),
+        (["eval", "1-1", "--episodes", "1e400"], "expected a positive integer, got '1e400'"),
+        (["train", "--frames", "inf"], "expected a positive whole number of frames, got 'inf'"),
+        (["train", "--minutes", "inf"], "expected a positive number, got 'inf'"),
+        (["train", "--entropy-coef", "-1"], "expected a number >= 0, got '-1'"),
+        (["train", "--sticky", "1"], "expected a number in [0, 1), got '1'"),
+        (["eval", "1-1", "--noop-max", "-5"], "noop_max: expected >= 0 no-op frames, got -5"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):

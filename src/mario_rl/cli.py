@@ -40,7 +40,7 @@ def _action_set(text: str) -> str:
 def _positive_int(text: str) -> int:
     try:
         value = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: inf, 1e400
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1 or value != float(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ def _frames(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of frames, got {text!r}") from None
-    if value < 1 or value != int(value):
+    if not math.isfinite(value) or value < 1 or value != int(value):
         raise argparse.ArgumentTypeError(
             f"expected a positive whole number of frames, got {text!r}"
         )
@@ -40,8 +41,18 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
@@ -495,7 +506,10 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--num-epochs", type=_positive_int, default=None, help="PPO epochs")
     agent.add_argument("--num-minibatches", type=_positive_int, default=None, help="PPO")
     agent.add_argument(
-        "--entropy-coef", type=float, default=None, help="PPO: weight of the entropy bonus"
+        "--entropy-coef",
+        type=_non_negative_float,
+        default=None,
+        help="PPO: weight of the entropy bonus",
     )
     agent.add_argument(
         "--snapshot-starts",
