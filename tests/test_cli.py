@@ -67,3 +67,24 @@ def test_bench_env_prints_the_table():
     assert result.returncode == 0, result.stderr
     for setting in ("raw emulator", "in process", "1 worker", "2 workers"):
         assert setting in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "1-1", "--episodes", "1", "--out", "/proc/x.json"],
+        ["record", "1-1", "--out", "/proc/x.mp4"],
+        ["compare", ".", "--out", "/proc/c.png"],
+        ["grid", "--out", "/proc/grid"],
+        ["levels-table", "--levels", "1-1", "--frames", "100", "--out", "/proc/t.md"],
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(args, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "/proc/" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_output_path_that_is_a_directory_is_refused(tmp_path, capsys):
+    assert main(["eval", "1-1", "--episodes", "1", "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a directory: expected a file path" in capsys.readouterr().err

@@ -213,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine's fault, not the input's: a full disk, a lost mount
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"mario-rl {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     return 0
 
 

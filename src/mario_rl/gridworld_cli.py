@@ -14,6 +14,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from mario_rl.outputs import writable_folder
+
 if TYPE_CHECKING:
     from mario_rl.agents.tabular import QTable
     from mario_rl.env.gridworld import GridWorldEnv
@@ -93,6 +95,7 @@ def cmd_grid(args: argparse.Namespace) -> None:
     from mario_rl.agents.tabular import TabularConfig, play_episode, train_grid_world
     from mario_rl.env.gridworld import ARROWS, GridWorldEnv
 
+    writable_folder(args.out)
     config = TabularConfig(algo=args.algo)
     env = GridWorldEnv(size=args.size)
     agent, returns = train_grid_world(

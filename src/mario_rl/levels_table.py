@@ -30,6 +30,7 @@ from typing import Any
 from rich.console import Console
 
 from mario_rl.cli import _level, _positive_int
+from mario_rl.outputs import writable_file
 
 CLEARED_RATE = 0.9
 """A level counts as cleared when at least this share of evaluation episodes clear it."""
@@ -173,7 +174,7 @@ def build_table(
 
 
 def cmd_levels_table(args: argparse.Namespace) -> None:
-    out = Path(args.out)
+    out = writable_file(args.out)
     build_table(
         list(dict.fromkeys(args.levels)),
         args.frames,

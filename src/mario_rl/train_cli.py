@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from mario_rl.cli import UsageError, _action_set, _level, _positive_int
+from mario_rl.env.levels import parse_level
+from mario_rl.outputs import writable_file
 
 if TYPE_CHECKING:
     from mario_rl.agents import Policy
@@ -241,6 +243,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from mario_rl.evaluate import default_report_path, evaluate, save_report, summary_line
 
     policy, bundled = _policy_from_argument(args)
+    level = parse_level(args.level or policy.env_config.level).name
+    if args.out:
+        out = writable_file(args.out)
+    elif bundled:  # not into models/: runs/ is where outputs go
+        out = writable_file(default_report_path("runs/bundled", level))
+    else:
+        out = writable_file(default_report_path(policy.checkpoint_path, level))
     report = evaluate(
         policy,
         level=args.level,
@@ -253,12 +262,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
         sticky=args.sticky,
         control=args.control,
     )
-    if args.out:
-        out = Path(args.out)
-    elif bundled:  # not into models/: runs/ is where outputs go
-        out = default_report_path("runs/bundled", report["level"])
-    else:
-        out = default_report_path(policy.checkpoint_path, report["level"])
     path = save_report(report, out)
     console.print(summary_line(report))
     console.print(f"saved {path}")
@@ -270,7 +273,7 @@ def cmd_record(args: argparse.Namespace) -> None:
     policy, _ = _policy_from_argument(args)
     result = record(
         policy,
-        args.out,
+        writable_file(args.out),
         level=args.level,
         seed=args.seed,
         epsilon=args.epsilon,
@@ -344,7 +347,7 @@ def bundled_table_row(report: dict, folder: Path) -> str:
 def cmd_compare(args: argparse.Namespace) -> None:
     from mario_rl.compare import compare
 
-    summary = compare(args.runs, args.out, metric=args.metric, window=args.window)
+    summary = compare(args.runs, writable_file(args.out), metric=args.metric, window=args.window)
     for label, numbers in summary.items():
         console.print(
             f"{label}: {numbers['runs']} run(s), {numbers['frames']:.0f} frames, "
