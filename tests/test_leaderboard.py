@@ -134,3 +134,14 @@ def test_the_data_directory_follows_the_environment(monkeypatch, tmp_path):
 def test_an_unknown_outcome_is_refused():
     with pytest.raises(ValueError, match="outcome: expected one of"):
         RunResult("1-1", "won", 10, 1, 40)
+
+
+def test_names_stored_with_control_characters_are_printed_safely(board, capsys):
+    """A board written by another program may hold anything; the listing stays one line a
+    name."""
+    board.record("ann", "human", result("finished"))
+    with sqlite3.connect(board.path) as connection:
+        connection.execute("UPDATE runs SET name = ?", ("evil\x1b[2J\nname",))
+    assert main(["leaderboard", "--db", str(board.path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "evil\N{REPLACEMENT CHARACTER}[2J" in out

@@ -267,6 +267,40 @@ def test_race_command_records_both_runs(untrained_dqn_run, tmp_path, monkeypatch
     assert (tmp_path / "data" / "leaderboard.sqlite3").is_file()
 
 
+def test_race_names_are_shown_as_typed(untrained_dqn_run, tmp_path, monkeypatch, capsys):
+    """Markup in a name is data: the race and every later listing print it literally."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
+    name = "[/][bold]x"
+    args = ["race", "--name", name, "--agent", str(untrained_dqn_run), "--inputs", str(inputs)]
+    assert main([*args, "--fast", "--scale", "1", "--max-frames", "40"]) == 0
+    assert f"{name}: stopped at x" in capsys.readouterr().out
+    assert main(["leaderboard", "--level", "1-1"]) == 0
+    assert name in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("   ", "expected a racer's name, got an empty one"),
+        ("a\nb", "expected printable characters only"),
+        ("\x1b[31mred", "expected printable characters only"),
+        ("x" * 33, "expected at most 32 characters, got 33"),
+    ],
+)
+def test_a_bad_race_name_is_refused_before_anyone_plays(name, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["race", "--name", name, "--fast"])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_huge_window_scale_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["watch", "1-1", "--scale", "100000"])
+    assert "expected a scale of 1..8, got '100000'" in capsys.readouterr().err
+
+
 def test_play_command_records_its_inputs(tmp_path, capsys):
     inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
     saved = tmp_path / "saved.jsonl"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import unicodedata
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,37 @@ CREATE INDEX runs_by_level ON runs (level, outcome, frames);
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+
+
+MAX_NAME_LENGTH = 32
+"""Longest racer's name kept: a leaderboard column, not a text field."""
+
+
+def racer_name(text: str) -> str:
+    """A racer's name as stored: stripped, 1..MAX_NAME_LENGTH printable characters.
+
+    Names are data: control characters (newlines, terminal escapes) are refused, and
+    markup such as `[bold]` is kept as typed and shown as typed (`shown_name`).
+    """
+    name = text.strip()
+    if not name:
+        raise ValueError("name: expected a racer's name, got an empty one")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"name: expected at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
+        raise ValueError(f"name: expected printable characters only, got {name!r}")
+    return name
+
+
+def shown_name(name: str) -> str:
+    """A stored name made safe to print: control characters (from a board written by
+    hand or by an older version) become U+FFFD; markup is left to the caller to escape."""
+    return "".join(
+        "\N{REPLACEMENT CHARACTER}"
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        else char
+        for char in name
+    )
 
 
 class LeaderboardError(ValueError):
@@ -164,7 +196,9 @@ class Leaderboard:
         """Store one run. Unfinished runs are stored without a time."""
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
-        if not name.strip():
+        # An agent's name is made here (its checkpoint's), a person's is typed.
+        name = racer_name(name) if kind == "human" else shown_name(name.strip())
+        if not name:
             raise ValueError("name: expected a racer's name, got an empty one")
         connection = self._connect(create=True)
         assert connection is not None
@@ -174,7 +208,7 @@ class Leaderboard:
                 "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     result.level,
-                    name.strip(),
+                    name,
                     kind,
                     result.outcome,
                     result.frames if result.finished else None,

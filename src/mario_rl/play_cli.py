@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mario_rl.bundled import resolve_agent
 from mario_rl.cli import _level, _positive_int
-from mario_rl.leaderboard import NES_FPS, Leaderboard
+from mario_rl.leaderboard import NES_FPS, Leaderboard, racer_name, shown_name
 
 if TYPE_CHECKING:
     from mario_rl.agents import Policy
@@ -58,6 +59,24 @@ def _person(
     )
     recorder = InputRecorder(args.record_inputs, level) if args.record_inputs else None
     return inputs, recorder
+
+
+MAX_SCALE = 8
+"""Largest window scale: 2048x1920 pixels. SDL crashes (segfault) on windows far larger."""
+
+
+def _window_scale(text: str) -> int:
+    scale = _positive_int(text)
+    if scale > MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"expected a scale of 1..{MAX_SCALE}, got {text!r}")
+    return scale
+
+
+def _racer_name(text: str) -> str:
+    try:
+        return racer_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -133,9 +152,10 @@ def cmd_race(args: argparse.Namespace) -> None:
         finally:
             if recorder is not None:
                 recorder.close()
-    console.print(f"{args.name}: {result.human.describe()}")
+    name = escape(args.name)
+    console.print(f"{name}: {result.human.describe()}")
     console.print(f"agent: {result.agent.describe()}")
-    verdict = {"human": f"{args.name} wins", "agent": "the agent wins", "tie": "a tie"}
+    verdict = {"human": f"{name} wins", "agent": "the agent wins", "tie": "a tie"}
     console.print(f"[bold]{verdict.get(result.winner, 'nobody finished')}[/bold]")
     print_leaderboard(board, args.level, limit=10)
 
@@ -157,7 +177,7 @@ def print_leaderboard(board: Leaderboard, level: str, limit: int) -> None:
         else:
             row = ("-", "-", "-", "-", f"{entry.outcome} at x {entry.max_x}")
         when = entry.recorded[:16].replace("T", " ")
-        table.add_row(row[0], entry.name, entry.kind, *row[1:], when)
+        table.add_row(row[0], escape(shown_name(entry.name)), entry.kind, *row[1:], when)
     console.print(table)
     finished = sum(entry.frames is not None for entry in entries)
     console.print(
@@ -174,7 +194,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=_positive_int, default=3, help="window scale (default 3)")
+    parser.add_argument(
+        "--scale",
+        type=_window_scale,
+        default=3,
+        help=f"window scale, 1..{MAX_SCALE} (default 3: 768x720 pixels)",
+    )
     parser.add_argument(
         "--fast", action="store_true", help="start unthrottled instead of at 60 frames/s"
     )
@@ -243,7 +268,12 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         + INPUTS_HELP,
     )
     race.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
-    race.add_argument("--name", required=True, help="your name on the leaderboard")
+    race.add_argument(
+        "--name",
+        type=_racer_name,
+        required=True,
+        help="your name on the leaderboard (1-32 printable characters)",
+    )
     race.add_argument(
         "--agent",
         default=None,
