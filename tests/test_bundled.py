@@ -157,5 +157,16 @@ def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
     env = {**good["env_config"], "actions": "complex"}
     err = eval_error({**good, "action_set": "complex", "env_config": env, "num_actions": 12})
     assert "a ddqn checkpoint for action set complex / network nature that does not load" in err
+    # Only this package's own agent modules are ever imported.
+    for module in ("mario_rl.agents.nothing_here", "mario_rl.agents.tabular"):
+        assert f"module {module!r} is not one of this package's agents" in eval_error(
+            {**good, "module": module}
+        )
     model.write_bytes(model.read_bytes()[:1000])
     assert "not a readable checkpoint" in eval_error()
+
+
+def test_a_bundle_error_names_the_command(tmp_path, capsys):
+    argv = ["bundle", str(tmp_path / "nothing.pt"), "--command", "x"]
+    assert main([*argv, "--models-dir", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.startswith("mario-rl bundle: error:")

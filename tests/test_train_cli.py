@@ -97,3 +97,25 @@ def test_presets_carry_the_write_ups_settings():
     assert set(PRESETS) >= {"blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast"}
     with pytest.raises(ValueError, match="unknown preset 'x': expected one of blog-ddqn"):
         get_preset("x")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["agent"].update(bogus=1), "unknown agent field(s) bogus"),
+        (lambda c: c.pop("env"), "expected a 'env' section, got None"),
+    ],
+)
+def test_resume_of_an_edited_config_is_a_one_line_error(
+    untrained_dqn_run, tmp_path, capsys, edit, message
+):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(untrained_dqn_run, run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    edit(config)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    code = main(["train", "--resume", str(run_dir), "--frames", "400", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1

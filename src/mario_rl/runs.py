@@ -16,6 +16,7 @@ A checkpoint is a dict saved with `torch.save` holding at least CHECKPOINT_FIELD
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -77,6 +78,9 @@ ROLLING_EPISODES = 100
 """Episodes in the rolling mean return shown on the progress bar and in `log.txt`."""
 SUMMARY_EVERY = 100
 """Episodes between the lines of `log.txt` (and printed above the progress bar)."""
+
+
+T = TypeVar("T")
 
 
 class CheckpointError(ValueError):
@@ -222,7 +226,33 @@ class RunDir:
         return self.path / "checkpoints"
 
     def config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        path = self.path / "config.json"
+        try:
+            saved = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"{path}: not a readable config ({error})") from None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{path}: expected a JSON object, got {type(saved).__name__}")
+        return saved
+
+    def config_section(self, section: str, config_class: type[T]) -> T:
+        """`config.json`'s `section` as `config_class`; a one-line `CheckpointError` for a
+        missing section, unknown or missing fields, or bad values."""
+        where = self.path / "config.json"
+        values = self.config().get(section)
+        if not isinstance(values, dict):
+            raise CheckpointError(f"{where}: expected a {section!r} section, got {values!r}")
+        known = {field.name for field in dataclasses.fields(config_class)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CheckpointError(
+                f"{where}: unknown {section} field(s) {', '.join(unknown)} (written by another "
+                "version of mario-rl, or edited); remove them to resume"
+            )
+        try:
+            return config_class(**values)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{where}: {section} section does not load ({error})") from None
 
     def latest_checkpoint(self) -> Path | None:
         found = list_checkpoints(self.checkpoints)

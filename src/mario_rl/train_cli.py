@@ -185,11 +185,12 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "--resume continues the run with its own config.json; drop the flags that "
                 "change it (only --frames, --minutes, --device, --save-replay, --quiet apply)"
             )
-        saved = RunDir(args.resume).config()
-        env_config = EnvConfig(**saved["env"])
-        config_class = ppo.PPOConfig if saved["algo"] in PPO_ALGOS else dqn.DQNConfig
-        agent = config_class(**saved["agent"])
-        run = RunConfig(**saved["run"])
+        saved_run = RunDir(args.resume)
+        saved = saved_run.config()
+        env_config = saved_run.config_section("env", EnvConfig)
+        config_class = ppo.PPOConfig if saved.get("algo") in PPO_ALGOS else dqn.DQNConfig
+        agent = saved_run.config_section("agent", config_class)
+        run = saved_run.config_section("run", RunConfig)
         run = replace(run, **{k: v for k, v in budget.items() if v is not None})
         preset_name = saved.get("preset")
     else:
@@ -319,7 +320,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
         return report
 
     root = Path(args.models_dir) if args.models_dir else None
-    folder = bundle_agent(args.checkpoint, level, args.command, measure, root, args.sample)
+    folder = bundle_agent(args.checkpoint, level, args.commands, measure, root, args.sample)
     report = json.loads((folder / "eval.json").read_text())
     console.print(summary_line(report))
     console.print(f"bundled in {folder}: model.pt, config.json, command.txt, eval.json")
@@ -591,6 +592,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     )
     bundle.add_argument(
         "--command",
+        dest="commands",  # not `command`: the subcommand's own name is kept there
         action="append",
         required=True,
         help="a command line that trained it, as typed; repeat for a resumed run (lines "

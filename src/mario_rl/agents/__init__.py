@@ -32,6 +32,8 @@ from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.runs import CheckpointError, load_checkpoint
 
 AGENTS_PACKAGE = "mario_rl.agents."
+AGENT_MODULES = tuple(AGENTS_PACKAGE + name for name in ("dqn", "ppo", "cs229"))
+"""The modules a checkpoint may name: only this package's own agents are ever imported."""
 
 
 @dataclass
@@ -98,6 +100,11 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
         raise CheckpointError(
             f"{where}: action set {action_set!r} does not match its env config's "
             f"{trained_on!r} or is not one of {', '.join(ACTION_SETS)}; the file is damaged"
+        )
+    if module not in AGENT_MODULES:
+        raise CheckpointError(
+            f"{where}: module {module!r} is not one of this package's agents "
+            f"({', '.join(AGENT_MODULES)}); the file is damaged or from another program"
         )
     loader = importlib.import_module(module).policy_from_checkpoint
     try:
