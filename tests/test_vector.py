@@ -1,7 +1,9 @@
 """make_vector_env against single envs, autoreset, frame counting, a dead worker."""
 
+import contextlib
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -82,3 +84,43 @@ def test_normalising_workers_share_one_measurement():
     finally:
         envs.close()
         single.close()
+
+
+def test_a_worker_dying_between_step_async_and_step_wait_is_a_clear_error():
+    """The overlapped path (DQN and PPO collect while learning) is guarded too."""
+    envs = make_vector_env(2, CONFIG, seed=0)
+    envs.step_async(np.zeros(2, np.int64))
+    victim = envs.processes[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(timeout=30)
+    with pytest.raises(WorkerDiedError, match=r"worker 0 \(pid \d+, exit code -9\)"):
+        envs.step_wait()
+        envs.step(np.zeros(2, np.int64))  # the kill may land after the answer was sent
+
+
+def test_a_frozen_worker_is_an_error_after_the_timeout_not_a_hang():
+    envs = make_vector_env(2, CONFIG, seed=0)
+    envs.worker_timeout = 1.0
+    victim = envs.processes[1]
+    os.kill(victim.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(WorkerDiedError, match="did not answer a step within 1 s"):
+            envs.step(np.zeros(2, np.int64))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim.pid, signal.SIGCONT)
+        victim.join(timeout=30)
+
+
+def test_workers_leave_ctrl_c_to_the_parent():
+    """Ctrl-C goes to the whole process group: a worker that died of it would leave the
+    parent's clean shutdown broken pipes (a BrokenPipeError traceback after the save)."""
+    envs = make_vector_env(2, CONFIG, seed=0)
+    try:
+        for process in envs.processes:
+            os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert all(process.is_alive() for process in envs.processes)
+        envs.step(np.zeros(2, np.int64))
+    finally:
+        envs.close()

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import signal
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+from gymnasium.vector.async_vector_env import AsyncState
 
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.wrappers import ObservationStats
@@ -29,25 +31,56 @@ class WorkerDiedError(RuntimeError):
     """A worker process of a vector env exited while the parent was waiting on it."""
 
 
+WORKER_TIMEOUT_S = 120.0
+"""Seconds a worker may take to answer one step or reset before it counts as frozen (a
+step takes milliseconds; a stopped or deadlocked worker would otherwise block forever)."""
+
+
 class MarioVectorEnv(AsyncVectorEnv):
-    """`AsyncVectorEnv` that turns a dead worker into a `WorkerDiedError`, never a hang."""
+    """`AsyncVectorEnv` that turns a dead or frozen worker into a `WorkerDiedError`, never a
+    hang or a bare `EOFError`, on every path: `step`/`reset` and the overlapped
+    `step_async`/`step_wait` alike."""
 
-    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
-        return self._guard("step", super().step, actions)
+    worker_timeout: float | None = WORKER_TIMEOUT_S
 
-    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
-        return self._guard("reset", super().reset, **kwargs)
+    def step_async(self, actions: Any) -> None:
+        self._guard("step", super().step_async, actions)
+
+    def step_wait(self, timeout: float | None = None) -> Any:
+        return self._guard("step", super().step_wait, timeout or self.worker_timeout)
+
+    def reset_async(self, *args: Any, **kwargs: Any) -> None:
+        self._guard("reset", super().reset_async, *args, **kwargs)
+
+    def reset_wait(self, timeout: float | None = None) -> Any:
+        return self._guard("reset", super().reset_wait, timeout or self.worker_timeout)
+
+    def _shut_down(self) -> None:
+        # Not waiting any more: `close` would otherwise wait on the dead worker again.
+        self._state = AsyncState.DEFAULT
+        # SIGKILL, not close's SIGTERM: a stopped (SIGSTOP) worker never acts on SIGTERM, and
+        # joining it would hang.
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+        self.close(terminate=True)
 
     def _guard(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return call(*args, **kwargs)
+        except multiprocessing.TimeoutError as error:
+            self._shut_down()
+            raise WorkerDiedError(
+                f"a worker did not answer a {what} within {self.worker_timeout:g} s (stopped, "
+                "deadlocked or starved of CPU); all workers were shut down"
+            ) from error
         except (EOFError, BrokenPipeError, ConnectionResetError) as error:
             dead = [
                 f"worker {index} (pid {process.pid}, exit code {process.exitcode})"
                 for index, process in enumerate(self.processes)
                 if not process.is_alive()
             ]
-            self.close(terminate=True)
+            self._shut_down()
             raise WorkerDiedError(
                 f"{', '.join(dead) or 'a worker'} died during {what}; "
                 "all workers were shut down. Check memory (`free -h`) and the worker's stderr."
@@ -102,6 +135,11 @@ def _worker_env(
     obs_stats: ObservationStats | None,
     wrapper: Callable[[gym.Env], gym.Env] | None,
 ) -> gym.Env:
+    # Ctrl-C reaches the whole process group; the parent alone handles it and closes the
+    # workers, which would otherwise die first and leave it broken pipes to close. (The
+    # parent builds one env here too, to read the spaces: it keeps its handler.)
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = make_env(config, obs_stats=obs_stats)
     return wrapper(env) if wrapper is not None else env
 
