@@ -52,7 +52,10 @@ def test_random_agent_reports_frames_per_second_and_furthest_x():
         (["train", "--minutes", "inf"], "expected a positive number, got 'inf'"),
         (["train", "--entropy-coef", "-1"], "expected a number >= 0, got '-1'"),
         (["train", "--sticky", "1"], "expected a number in [0, 1), got '1'"),
-        (["eval", "1-1", "--noop-max", "-5"], "noop_max: expected >= 0 no-op frames, got -5"),
+        (["eval", "1-1", "--noop-max", "-5"], "expected a whole number >= 0, got '-5'"),
+        (["train", "--noop-max", "-5"], "expected a whole number >= 0, got '-5'"),
+        (["train", "--burn-in", "inf"], "expected a whole number >= 0, got 'inf'"),
+        (["grid", "--seed", "-1"], "expected a whole number >= 0, got '-1'"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mario_rl import __version__
+from mario_rl.arguments import non_negative_int, positive_int
 from mario_rl.env.actions import ACTION_SET_NOTES, ACTION_SETS, UnknownActionSetError, describe
 from mario_rl.env.levels import UnknownLevelError, all_levels, parse_level
 from mario_rl.gridworld_cli import add_grid_command
@@ -37,14 +38,7 @@ def _action_set(text: str) -> str:
     return text
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(float(text))
-    except (ValueError, OverflowError):  # OverflowError: inf, 1e400
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1 or value != float(text):
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+_positive_int = positive_int  # the name the command modules import today
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -163,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     random.add_argument(
         "--steps", type=_positive_int, default=2000, help="agent steps (default 2000)"
     )
-    random.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    random.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     random.add_argument("--quiet", action="store_true", help="no progress bar")
     random.set_defaults(func=cmd_random)
 
@@ -183,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_env.add_argument(
         "--max-workers", type=_positive_int, default=None, help="default: number of cores"
     )
-    bench_env.add_argument("--seed", type=int, default=0)
+    bench_env.add_argument("--seed", type=non_negative_int, default=0)
     bench_env.set_defaults(func=cmd_bench_env)
     add_grid_command(commands)
     from mario_rl.play_cli import add_play_commands

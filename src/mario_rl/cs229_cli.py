@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from mario_rl.arguments import non_negative_int
+
 if TYPE_CHECKING:
     from mario_rl.agents.cs229 import CS229Config
 
@@ -107,7 +109,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-progress-decisions",
-        type=int,
+        type=non_negative_int,
         default=100,
         help="truncate an episode after N decisions without a new best x (default 100; 0: never)",
     )
@@ -178,7 +180,7 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
     study.add_argument(
         "--minutes", type=float, default=None, help="also stop each variant after this long"
     )
-    study.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    study.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     study.add_argument("--runs-dir", default="runs", help="parent folder (default runs/)")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(study)

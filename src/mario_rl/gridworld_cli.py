@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from mario_rl.arguments import non_negative_int
 from mario_rl.outputs import writable_folder
 
 if TYPE_CHECKING:
@@ -136,9 +137,11 @@ def add_grid_command(subparsers: argparse._SubParsersAction) -> None:
         "arrows and saves the normalised rolling-average reward plot and the Q-table.",
     )
     grid.add_argument("--algo", default="q", metavar="{q,double-q}", help="algorithm (default q)")
-    grid.add_argument("--episodes", type=int, default=1000, help="episodes (default 1000)")
-    grid.add_argument("--size", type=int, default=3, help="grid side (default 3)")
-    grid.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    grid.add_argument(
+        "--episodes", type=non_negative_int, default=1000, help="episodes (default 1000)"
+    )
+    grid.add_argument("--size", type=non_negative_int, default=3, help="grid side (default 3)")
+    grid.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     grid.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)"
     )

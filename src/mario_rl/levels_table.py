@@ -29,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
+from mario_rl.arguments import non_negative_int
 from mario_rl.cli import _level, _positive_int
 from mario_rl.outputs import writable_file
 
@@ -205,7 +206,7 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--frames", type=_frames, required=True, help="budget per level, e.g. 2e6")
     table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
     table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
-    table.add_argument("--seed", type=int, default=0)
+    table.add_argument("--seed", type=non_negative_int, default=0)
     table.add_argument("--episodes", type=_positive_int, default=10, help="evaluation episodes")
     table.add_argument(
         "--max-stuck-steps",

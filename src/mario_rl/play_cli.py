@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mario_rl.arguments import non_negative_int
 from mario_rl.bundled import resolve_agent
 from mario_rl.cli import _level, _positive_int
 from mario_rl.leaderboard import NES_FPS, Leaderboard, racer_name, shown_name
@@ -244,7 +245,7 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         "--level", type=_level, default=None, help="level (default: the checkpoint's level)"
     )
     watch.add_argument("--episodes", type=_positive_int, default=1, help="episodes (default 1)")
-    watch.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    watch.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first episode")
     _window_options(watch)
     watch.set_defaults(func=cmd_watch)
 

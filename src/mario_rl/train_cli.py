@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from mario_rl.arguments import non_negative_int
 from mario_rl.cli import UsageError, _action_set, _level, _positive_int
 from mario_rl.env.levels import parse_level
 from mario_rl.outputs import writable_file
@@ -383,7 +384,7 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--noop-max",
-        type=int,
+        type=non_negative_int,
         default=30,
         help="random 0..N no-op frames at each start (default 30)",
     )
@@ -394,7 +395,7 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         help="end an episode after N agent steps without a new best x (default 250)",
     )
     add_sticky_argument(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
 
 
@@ -440,7 +441,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help=f"frame budget, total (default {DEFAULT_TRAIN_FRAMES:.0e} if no --minutes)",
     )
     train.add_argument("--minutes", type=_positive_float, default=None, help="time budget")
-    train.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    train.add_argument("--seed", type=non_negative_int, default=None, help="seed (default 0)")
     train.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -464,7 +465,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     agent = train.add_argument_group("preset overrides")
     agent.add_argument("--actions", type=_action_set, default=None, help="action set")
-    agent.add_argument("--noop-max", type=int, default=None, help="random no-op frames at starts")
+    agent.add_argument(
+        "--noop-max", type=non_negative_int, default=None, help="random no-op frames at starts"
+    )
     agent.add_argument(
         "--sticky",
         type=sticky_probability,
@@ -475,7 +478,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     agent.add_argument(
         "--no-progress-steps",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="truncate after N steps without a new best x (0: never)",
     )
@@ -483,11 +486,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--gamma", type=probability, default=None, help="discount")
     agent.add_argument("--batch-size", type=_positive_int, default=None)
     agent.add_argument("--replay-size", type=_positive_int, default=None, help="transitions")
-    agent.add_argument("--burn-in", type=int, default=None, help="agent steps before learning")
+    agent.add_argument(
+        "--burn-in", type=non_negative_int, default=None, help="agent steps before learning"
+    )
     agent.add_argument("--learn-every", type=_positive_int, default=None, help="agent steps")
     agent.add_argument(
         "--sync-every",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="agent steps between target syncs (0: no target network)",
     )
@@ -505,7 +510,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     agent.add_argument("--epsilon-end", type=probability, default=None)
     agent.add_argument("--num-envs", type=_positive_int, default=None)
-    agent.add_argument("--torch-threads", type=int, default=None, help="0: cores left by envs")
+    agent.add_argument(
+        "--torch-threads", type=non_negative_int, default=None, help="0: cores left by envs"
+    )
     agent.add_argument("--num-steps", type=_positive_int, default=None, help="PPO rollout steps")
     agent.add_argument("--num-epochs", type=_positive_int, default=None, help="PPO epochs")
     agent.add_argument("--num-minibatches", type=_positive_int, default=None, help="PPO")
@@ -529,7 +536,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     agent.add_argument(
         "--normalize-moves",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="random moves that measure the observation normalisation (curiosity-ppo)",
     )
@@ -607,10 +614,10 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         help="the agent acts by sampling its policy (PPO), in eval.json, watch and race",
     )
     bundle.add_argument("--episodes", type=_positive_int, default=20, help="default 20")
-    bundle.add_argument("--noop-max", type=int, default=30, help="default 30")
+    bundle.add_argument("--noop-max", type=non_negative_int, default=30, help="default 30")
     bundle.add_argument("--max-stuck-steps", type=_positive_int, default=250, help="default 250")
     add_sticky_argument(bundle)
-    bundle.add_argument("--seed", type=int, default=0, help="default 0")
+    bundle.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
     bundle.add_argument("--models-dir", default=None, help="default: the repository's models/")
     bundle.add_argument("--quiet", action="store_true", help="no progress bar")
     bundle.set_defaults(func=cmd_bundle)
