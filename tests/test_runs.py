@@ -17,6 +17,7 @@ from mario_rl.runs import (
     CheckpointError,
     RunConfig,
     RunDir,
+    atomic_save,
     check_compatible,
     list_checkpoints,
     load_checkpoint,
@@ -154,6 +155,28 @@ def test_atomic_save_keeps_the_last_good_checkpoint_when_killed(tmp_path, monkey
     assert torch.equal(
         load_checkpoint(tmp_path / "frames_100.pt")["model_state"]["w"], torch.ones(2)
     )
+
+
+def test_a_full_disk_during_a_save_is_one_error_and_leaves_no_temporary(tmp_path, monkeypatch):
+    replay = tmp_path / "replay.pt"
+    atomic_save({"w": torch.ones(2)}, replay)
+    real_save = torch.save
+
+    def disk_full(obj, path, *args, **kwargs):
+        with open(path, "wb") as file:
+            file.write(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64\nmore")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match=r"could not write .*replay.pt \(\[enforce fail .*earlier"):
+        atomic_save({"w": torch.zeros(2)}, replay)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["replay.pt"]
+    assert torch.equal(torch.load(replay)["w"], torch.ones(2))
+    # A temporary that a kill left behind goes with the next good save.
+    (tmp_path / ".replay.pt.999.tmp").write_bytes(b"tens of MB")
+    monkeypatch.setattr(torch, "save", real_save)
+    atomic_save({"w": torch.zeros(2)}, replay)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["replay.pt"]
 
 
 def test_mismatched_checkpoint_is_a_one_line_error(tmp_path):

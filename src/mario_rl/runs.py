@@ -276,10 +276,21 @@ def atomic_save(payload: Any, path: Path) -> None:
     """`torch.save` to a temporary file in the same directory, then rename over `path`.
 
     A kill at any moment leaves either the old file or the new one, never half of one.
+    A failed write (a full disk: torch reports it as a RuntimeError) removes its temporary
+    file and raises `OSError` naming the file, so a caller's earlier files stay as they were
+    and the CLI prints one line. Temporary files that a kill left behind are removed by the
+    next save into the same directory.
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:
+        temporary.unlink(missing_ok=True)
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
+        raise OSError(f"could not write {path} ({reason}); earlier files are kept") from error
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep: int) -> Path:
