@@ -145,3 +145,36 @@ def test_names_stored_with_control_characters_are_printed_safely(board, capsys):
     assert main(["leaderboard", "--db", str(board.path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "evil\N{REPLACEMENT CHARACTER}[2J" in out
+
+
+def test_a_directory_as_the_board_is_one_line(tmp_path, capsys):
+    assert main(["leaderboard", "--db", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a directory: pass --db a file path" in capsys.readouterr().err
+
+
+def test_a_locked_board_is_retried_then_reported_as_locked(board, monkeypatch):
+    import mario_rl.leaderboard as leaderboard
+
+    board.record("ann", "human", result("finished"))
+    monkeypatch.setattr(leaderboard, "LOCK_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(board.path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LeaderboardError, match="locked by another program"):
+            board.record("bob", "human", result("died"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [e.name for e in board.entries("1-1")] == ["ann"]
+
+
+def test_a_read_only_board_keeps_the_race_result(board, monkeypatch):
+    """A failed write costs the entries, not the race: the error names what was lost."""
+    board.record("ann", "human", result("finished"))
+
+    def read_only(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Leaderboard, "_insert", read_only)
+    with pytest.raises(LeaderboardError, match="could not record bob's run .*readonly"):
+        board.record("bob", "human", result("died"))

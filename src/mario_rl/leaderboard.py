@@ -52,6 +52,8 @@ PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
+LOCK_TIMEOUT_S = 5.0
+"""Seconds a locked leaderboard is retried before giving up."""
 MAX_NAME_LENGTH = 32
 """Longest racer's name kept: a leaderboard column, not a text field."""
 
@@ -157,9 +159,15 @@ class Leaderboard:
         """A checked connection; None when the file does not exist and `create` is False."""
         if not self.path.exists() and not create:
             return None
+        if self.path.is_dir():
+            raise LeaderboardError(f"{self.path} is a directory: pass --db a file path")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path)
+        try:
+            # A board another process is writing is retried for LOCK_TIMEOUT_S seconds.
+            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
+        except sqlite3.OperationalError as error:
+            raise LeaderboardError(f"cannot open {self.path} ({error})") from None
         try:
             self._check(connection)
         except BaseException:
@@ -172,14 +180,24 @@ class Leaderboard:
             application_id = connection.execute("PRAGMA application_id").fetchone()[0]
             tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError as error:
+            raise LeaderboardError(
+                f"{self.path} could not be read ({error}): locked by another program for "
+                f"over {LOCK_TIMEOUT_S:g} s, or not readable; try again"
+            ) from None
         except sqlite3.DatabaseError as error:
             raise LeaderboardError(
                 f"{self.path} is not a mario-rl leaderboard ({error}); it was left as it is: "
                 "move it away or pass --db another file"
             ) from None
         if application_id == 0 and tables == 0:
-            with connection:
-                connection.executescript(_SCHEMA)
+            try:
+                with connection:
+                    connection.executescript(_SCHEMA)
+            except sqlite3.OperationalError as error:
+                raise LeaderboardError(
+                    f"cannot create a leaderboard in {self.path} ({error})"
+                ) from None
             return
         if application_id != APPLICATION_ID:
             raise LeaderboardError(
@@ -202,6 +220,16 @@ class Leaderboard:
             raise ValueError("name: expected a racer's name, got an empty one")
         connection = self._connect(create=True)
         assert connection is not None
+        try:
+            self._insert(connection, name, kind, result)
+        except sqlite3.OperationalError as error:
+            raise LeaderboardError(
+                f"could not record {name}'s run in {self.path} ({error}); the board is unchanged"
+            ) from None
+
+    def _insert(
+        self, connection: sqlite3.Connection, name: str, kind: str, result: RunResult
+    ) -> None:
         with closing(connection), connection:
             connection.execute(
                 "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, "

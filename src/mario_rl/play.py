@@ -46,7 +46,7 @@ from mario_rl.env.actions import BUTTON_BITS
 from mario_rl.env.core import MarioEnv
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.leaderboard import NES_FPS, Leaderboard, RunResult
+from mario_rl.leaderboard import NES_FPS, Leaderboard, LeaderboardError, RunResult
 
 # Imported after the variable that silences pygame's import banner.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -627,6 +627,8 @@ class RaceResult:
     agent: RunResult
     winner: str
     """human, agent, tie, or nobody (neither finished)."""
+    board_error: str | None = None
+    """Why the runs could not (all) be put on the leaderboard; None when they were."""
 
 
 def race_winner(human: RunResult, agent: RunResult) -> str:
@@ -682,9 +684,15 @@ def race(
     config = replace(policy.env_config, level=level, noop_max=0, sticky_probability=0.0)
     agent = agent_run(policy, config, window, max_frames=max_frames, help_line=help_line)
     winner = race_winner(human, agent)
+    board_error = None
     if board is not None:
-        board.record(name, "human", human)
-        board.record(agent_label(policy), "agent", agent)
+        # The race was run either way: a board that fails (locked, read-only, full disk)
+        # costs its entries, not the result.
+        try:
+            board.record(name, "human", human)
+            board.record(agent_label(policy), "agent", agent)
+        except (LeaderboardError, OSError) as error:
+            board_error = str(error)
     verdict = {"human": f"{name} wins!", "agent": "the agent wins", "tie": "a tie"}
     window.message(
         [
@@ -693,4 +701,4 @@ def race(
             verdict.get(winner, "nobody finished"),
         ]
     )
-    return RaceResult(human, agent, winner)
+    return RaceResult(human, agent, winner, board_error)

@@ -16,7 +16,13 @@ from rich.table import Table
 from mario_rl.arguments import non_negative_int
 from mario_rl.bundled import resolve_agent
 from mario_rl.cli import _level, _positive_int
-from mario_rl.leaderboard import NES_FPS, Leaderboard, racer_name, shown_name
+from mario_rl.leaderboard import (
+    NES_FPS,
+    Leaderboard,
+    LeaderboardError,
+    racer_name,
+    shown_name,
+)
 
 if TYPE_CHECKING:
     from mario_rl.agents import Policy
@@ -158,6 +164,8 @@ def cmd_race(args: argparse.Namespace) -> None:
     console.print(f"agent: {result.agent.describe()}")
     verdict = {"human": f"{name} wins", "agent": "the agent wins", "tie": "a tie"}
     console.print(f"[bold]{verdict.get(result.winner, 'nobody finished')}[/bold]")
+    if result.board_error:
+        raise LeaderboardError(f"the race was not (fully) recorded: {result.board_error}")
     print_leaderboard(board, args.level, limit=10)
 
 
