@@ -176,5 +176,5 @@ def test_a_read_only_board_keeps_the_race_result(board, monkeypatch):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
     monkeypatch.setattr(Leaderboard, "_insert", read_only)
-    with pytest.raises(LeaderboardError, match="could not record bob's run .*readonly"):
+    with pytest.raises(LeaderboardError, match=r"could not record bob's run .*readonly"):
         board.record("bob", "human", result("died"))

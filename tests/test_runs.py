@@ -234,3 +234,26 @@ def test_compare_groups_runs_by_preset_and_averages_seeds(tmp_path):
         "tutorial-dqn": {"runs": 2, "frames": 300.0, "final": 5.0},
     }
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_resume_rewrites_the_episode_log_beside_the_old_one(tmp_path, monkeypatch):
+    """A kill while resume trims episodes.csv must not leave it empty (it did: in place)."""
+    import os
+
+    from mario_rl.runs import MetricsLogger
+
+    run_dir = train_chain(chain_run(tmp_path, 400))
+    log = run_dir / "episodes.csv"
+    before = log.read_text()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        MetricsLogger(RunDir(run_dir), resume_frames=200)
+    assert log.read_text() == before
+    monkeypatch.undo()
+    MetricsLogger(RunDir(run_dir), resume_frames=200).writer.close()
+    assert not list(run_dir.glob(".episodes.csv.*"))
+    assert all(int(row["frames"]) <= 200 for row in read_rows(run_dir))

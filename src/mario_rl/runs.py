@@ -374,6 +374,8 @@ class MetricsLogger:
     def __init__(self, run_dir: RunDir, resume_frames: int | None = None) -> None:
         self.run_dir = run_dir
         self.csv_path = run_dir.path / "episodes.csv"
+        for stale in run_dir.path.glob(".episodes.csv.*.tmp"):  # left by a kill
+            stale.unlink(missing_ok=True)
         self.rows: list[dict[str, Any]] = []
         if resume_frames is not None and self.csv_path.is_file():
             with self.csv_path.open(newline="") as file:
@@ -387,10 +389,13 @@ class MetricsLogger:
         self.wall_offset = float(self.rows[-1]["wall_s"]) if self.rows else 0.0
 
     def _write_all_rows(self) -> None:
-        with self.csv_path.open("w", newline="") as file:
+        # Beside the old file, then renamed over it: a kill mid-write keeps the history.
+        temporary = self.csv_path.with_name(f".{self.csv_path.name}.{os.getpid()}.tmp")
+        with temporary.open("w", newline="") as file:
             writer = csv.DictWriter(file, EPISODE_COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows)
+        os.replace(temporary, self.csv_path)
 
     @property
     def wall_seconds(self) -> float:
