@@ -119,3 +119,11 @@ def test_resume_of_an_edited_config_is_a_one_line_error(
     code = main(["train", "--resume", str(run_dir), "--frames", "400", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_our_presets_train_under_evaluations_sticky_actions_the_write_ups_do_not():
+    from mario_rl.evaluate import EVAL_STICKY
+
+    for name, preset in PRESETS.items():
+        expected = EVAL_STICKY if name in ("ppo-fast", "dqn-fast") else 0.0
+        assert preset.env.sticky_probability == expected, name

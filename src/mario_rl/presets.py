@@ -113,7 +113,8 @@ PRESETS: dict[str, Preset] = {
     "dqn-fast": Preset(
         "dqn-fast",
         "ours, tuned to clear 1-1 in few frames: RIGHT_ONLY, 42x42 with the ICM paper's small "
-        "torso (ReLU for ELU), random no-op starts, end on life loss, truncation after 100 "
+        "torso (ReLU for ELU), random no-op starts and sticky actions 0.25 (as evaluation has "
+        "them), end on life loss, truncation after 100 "
         "steps without progress, Double DQN with a dueling head and 3-step returns, reward "
         "x0.1, gamma 0.9, Adam 1e-4, 4 envs, burn-in 5k, one update of 32 per 4 steps, sync "
         "8k, epsilon linear 1 -> 0.02 over 50k steps, gradient norm clipped at 10; a quarter "
@@ -124,6 +125,8 @@ PRESETS: dict[str, Preset] = {
             # the Nature CNN's on 84x84 (benchmarks/bench_dqn.py), near the emulators' pace.
             resize=(42, 42),
             noop_max=30,
+            # As evaluation has it: a memorised button sequence must not pay.
+            sticky_probability=0.25,
             # A death already ends a single-level episode; this matters for full-game runs.
             end_on_life_loss=True,
             no_progress_steps=100,

@@ -209,7 +209,8 @@ SETTINGS: dict[str, tuple[str, EnvConfig, PPOConfig]] = {
     ),
     "ppo-fast": (
         "ours, a first guess for clearing 1-1 in 2M frames on 2 CPU cores: RIGHT_ONLY, 42x42 "
-        "with the ICM paper's small torso, random no-op starts, end on life loss, truncation "
+        "with the ICM paper's small torso, random no-op starts and sticky actions 0.25 (as "
+        "evaluation has them), end on life loss, truncation "
         "after 100 steps without progress, game reward x0.1, gamma 0.9, Adam 5e-4 annealed, "
         "clip 0.2, no value clipping, 8 envs x 128 steps, 4 epochs of 4 minibatches; a "
         "quarter of training episodes start from snapshots of each env's own best runs; "
@@ -222,9 +223,10 @@ SETTINGS: dict[str, tuple[str, EnvConfig, PPOConfig]] = {
             # CNN's multiply-adds, so learning stays well below the emulator's cost.
             resize=(42, 42),
             frame_stack=4,
-            # Random starts, as evaluation uses (they vary the start little on 1-1; sticky
-            # actions, `--sticky`, are what break a memorised button sequence).
+            # Random starts and sticky actions, as evaluation has them: the no-op starts
+            # vary 1-1 little; sticky actions make a memorised button sequence fail.
             noop_max=30,
+            sticky_probability=0.25,
             end_on_life_loss=True,
             # Stuck runs cost frames and teach nothing; truncated, so still bootstrapped.
             no_progress_steps=100,
