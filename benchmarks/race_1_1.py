@@ -25,7 +25,7 @@ clear; a seed that does not clear within `--frames` is reported as not reached, 
 counts as slower than every seed that did. The summary goes to
 `<runs dir>/race_seeds_0_1_2.json`:
 
-    python benchmarks/race_1_1.py --preset ppo-fast --seeds 0 1 2 --frames 3e6 -- --sticky 0.25
+    python benchmarks/race_1_1.py --preset ppo-fast --seeds 0 1 2 --frames 4e6
 """
 
 from __future__ import annotations

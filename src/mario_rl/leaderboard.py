@@ -69,7 +69,7 @@ def racer_name(text: str) -> str:
         raise ValueError("name: expected a racer's name, got an empty one")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"name: expected at most {MAX_NAME_LENGTH} characters, got {len(name)}")
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
+    if any(map(_is_control, name)):
         raise ValueError(f"name: expected printable characters only, got {name!r}")
     return name
 
@@ -77,12 +77,12 @@ def racer_name(text: str) -> str:
 def shown_name(name: str) -> str:
     """A stored name made safe to print: control characters (from a board written by
     hand or by an older version) become U+FFFD; markup is left to the caller to escape."""
-    return "".join(
-        "\N{REPLACEMENT CHARACTER}"
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
-        else char
-        for char in name
-    )
+    return "".join("\N{REPLACEMENT CHARACTER}" if _is_control(char) else char for char in name)
+
+
+def _is_control(char: str) -> bool:
+    """Control, format and line/paragraph separators: what moves a terminal's cursor."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
 
 
 class LeaderboardError(ValueError):

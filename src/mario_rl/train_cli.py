@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,45 +40,32 @@ def _frames(text: str) -> int:
     return int(value)
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str, accepts: Callable[[float], bool], expected: str) -> float:
+    """`text` as a float that `accepts` takes; "expected EXPECTED, got TEXT" otherwise."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        value = math.nan
+    if not accepts(value):  # nan fails every range, so non-numbers land here too
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, lambda v: 0 < v < math.inf, "a positive number")
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+    return _number(text, lambda v: 0 <= v < math.inf, "a number >= 0")
 
 
 def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
+    return _number(text, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
 def sticky_probability(text: str) -> float:
     """A sticky-action probability: in [0, 1), as `StickyAction` takes it (0: deterministic)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+    return _number(text, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 
 
 # Flags of `train` that override one field of the preset: flag dest -> (config, field).
