@@ -44,6 +44,7 @@ CONFIGS = {
         clip_rewards=True,
         scale=True,
         resize=(42, 42),
+        show_last_action=True,
     ),
 }
 
@@ -59,6 +60,17 @@ def test_pipelines_pass_gymnasiums_checker(name):
 def test_pipeline_shapes():
     shapes = {name: make_env(config).observation_space.shape for name, config in CONFIGS.items()}
     assert shapes == {"nature": (4, 84, 84), "curiosity": (3, 84, 84), "robust": (4, 42, 42)}
+
+
+def test_each_stacked_frame_shows_the_action_that_led_to_it():
+    config = EnvConfig(actions="right_only", resize=(42, 42), show_last_action=True)
+    env = make_env(config, seed=0)
+    env.step(2)
+    obs, *_ = env.step(4)  # right+A+B of 5 actions: columns 33..41 of rows 0..1
+    assert (obs[-1, :2, 33:] == 255).all() and (obs[-1, :2, :33] == 0).all()
+    assert (obs[-2, :2, 16:25] == 255).all()  # the step before: right+A, columns 16..24
+    assert not (obs[-1, 2:] == 0).all()  # the game's own picture below the strip
+    env.close()
 
 
 def test_observations_are_copies_not_views_of_the_screen(mario):

@@ -14,6 +14,7 @@ from mario_rl.env.wrappers import (
     NormalizeObservation,
     ResizeObservation,
     ScaleObservation,
+    ShowLastAction,
     StickyAction,
     TerminateOnLifeLoss,
     TruncateOnNoProgress,
@@ -199,3 +200,28 @@ def test_normalize_rejects_stats_of_another_shape(scripted_env):
     stats = measure_observation_stats(scripted_env(shape=(2, 2)), moves=2, seed=0)
     with pytest.raises(ValueError, match=r"stats.mean: expected shape \(6, 8\), got \(2, 2\)"):
         NormalizeObservation(scripted_env(), stats)
+
+
+def test_show_last_action_lights_the_strip_of_the_action_just_taken(scripted_env):
+    # 3 actions over 9 columns: action i lights columns 3i..3i+2 of the top 2 rows.
+    env = ShowLastAction(scripted_env(shape=(6, 9)), rows=2)
+    obs, _ = env.reset()
+    assert (obs[:2] == 0).all() and (obs[2:] == 0).all()  # nothing held yet; frame 0 is 0s
+    obs, *_ = env.step(2)
+    assert (obs[:2, 6:] == 255).all() and (obs[:2, :6] == 0).all()
+    assert (obs[2:] == 1).all()  # the rest of the frame is the env's own
+    obs, *_ = env.step(0)
+    assert (obs[:2, :3] == 255).all() and (obs[:2, 3:] == 0).all()
+    # The same frame under two different held actions is now two observations.
+    assert not np.array_equal(env.step(1)[0][:2], env.step(2)[0][:2])
+
+
+def test_show_last_action_marks_every_frame_of_a_span_and_checks_its_room(scripted_env):
+    env = ShowLastAction(scripted_env(shape=(3, 21, 9)))
+    env.reset()
+    obs, *_ = env.step(1)
+    assert env.rows == 1 and (obs[:, 0, 3:6] == 255).all() and (obs[:, 0, :3] == 0).all()
+    with pytest.raises(ValueError, match="3 actions do not fit in a strip 2 pixels wide"):
+        ShowLastAction(scripted_env(shape=(6, 2)))
+    with pytest.raises(ValueError, match="rows: expected fewer than the frame's 6 rows"):
+        ShowLastAction(scripted_env(shape=(6, 9)), rows=6)

@@ -99,6 +99,7 @@ ENV_FLAGS = {
     "no_progress_steps": "no_progress_steps",
     "normalize_moves": "normalize_moves",
     "sticky": "sticky_probability",
+    "show_last_action": "show_last_action",
 }
 PPO_ALGOS = ("ppo", "ppo-icm")
 """`--algo` values that train with PPO: without curiosity, or with it mixed in."""
@@ -463,6 +464,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         metavar="P",
         help="train under sticky actions: each emulator frame repeats the previous action "
         "with probability P (evaluation's default is 0.25)",
+    )
+    agent.add_argument(
+        "--show-last-action",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="paint the previous action into the top rows of each frame, so the policy can "
+        "tell a held jump button from a released one",
     )
     agent.add_argument(
         "--no-progress-steps",

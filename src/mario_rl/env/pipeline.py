@@ -21,6 +21,7 @@ from mario_rl.env.wrappers import (
     ObservationStats,
     ResizeObservation,
     ScaleObservation,
+    ShowLastAction,
     StickyAction,
     TerminateOnLifeLoss,
     TruncateOnNoProgress,
@@ -64,6 +65,8 @@ class EnvConfig:
     """End the episode when a life is lost (matters for the full game)."""
     no_progress_steps: int = 0
     """If > 0: truncate an episode whose best x has not grown for this many agent steps."""
+    show_last_action: bool = False
+    """Paint the previous action into the top rows of each frame (`ShowLastAction`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes saved with the config; not read by the pipeline."""
 
@@ -108,6 +111,8 @@ def make_env(
     env = ResizeObservation(env, config.resize)
     if config.crop_top or config.crop_bottom:
         env = CropRowsObservation(env, config.crop_top, config.crop_bottom)
+    if config.show_last_action:
+        env = ShowLastAction(env)
     if config.frame_stack > 1:
         env = FrameStackObservation(env, config.frame_stack)
     if config.normalize_moves > 0:

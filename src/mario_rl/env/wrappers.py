@@ -136,6 +136,56 @@ class CropRowsObservation(gym.ObservationWrapper):
         return np.ascontiguousarray(observation[..., self.top : self.stop, :])
 
 
+class ShowLastAction(gym.Wrapper):
+    """Paint the previous action into the top rows of each frame, as a one-hot strip.
+
+    The NES starts a jump only when A is newly pressed, and no frame shows what is held: a
+    greedy policy that sees Mario standing at a wall with A held sees the same frames after
+    every step, picks the same action, and stands there for good (4 of the 7 sticky-action
+    failures of the first bundled sticky agent). With the strip the policy can tell "A held"
+    from "A released" and learn to let go. Recurrent agents feed the last action for the
+    same reason (R2D2, Kapturowski et al. 2019).
+
+    Action `i` of `n` lights columns `i*W//n .. (i+1)*W//n - 1` of the top `rows` rows (255;
+    the rest of the strip 0; all 0 after a reset, when nothing is held); the rows replaced
+    show only the sky above the score line.
+    Frames shaped (H, W) or (K, H, W) (every frame of the span is marked).
+    """
+
+    def __init__(self, env: gym.Env, rows: int = 0) -> None:
+        super().__init__(env)
+        shape = env.observation_space.shape
+        if not isinstance(env.action_space, spaces.Discrete):
+            raise ValueError(f"expected a discrete action space, got {env.action_space}")
+        if len(shape) not in (2, 3):
+            raise ValueError(f"expected frames shaped (H, W) or (K, H, W), got {shape}")
+        height, width = shape[-2:]
+        self.actions = int(env.action_space.n)
+        if self.actions > width:
+            raise ValueError(f"{self.actions} actions do not fit in a strip {width} pixels wide")
+        self.rows = rows or max(1, height // 21)
+        if self.rows >= height:
+            raise ValueError(f"rows: expected fewer than the frame's {height} rows, got {rows}")
+        edges = [i * width // self.actions for i in range(self.actions + 1)]
+        # One strip per action, and a last, dark one for "nothing yet" after a reset.
+        self._strips = np.zeros((self.actions + 1, self.rows, width), np.uint8)
+        for action in range(self.actions):
+            self._strips[action, :, edges[action] : edges[action + 1]] = 255
+
+    def _marked(self, observation: np.ndarray, action: int) -> np.ndarray:
+        marked = observation.copy()
+        marked[..., : self.rows, :] = self._strips[action]
+        return marked
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._marked(obs, self.actions), info
+
+    def step(self, action: Any) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._marked(obs, int(action)), reward, terminated, truncated, info
+
+
 class ResizeObservation(gym.ObservationWrapper):
     """Resize grayscale frames shaped (H, W) or (K, H, W) to `shape` = (height, width).
 
