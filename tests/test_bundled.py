@@ -3,6 +3,7 @@ stochastic policy can act by sampling. The agents shipped in models/ are checked
 test_shipped_agents.py."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkey
     assert (folder / "config.json").read_text() == (untrained_dqn_run / "config.json").read_text()
     source = next((untrained_dqn_run / "checkpoints").glob("*.pt"))
     assert (folder / "model.pt").stat().st_size < source.stat().st_size
-    bundled = torch.load(folder / "model.pt", weights_only=False)
+    bundled = torch.load(folder / "model.pt", weights_only=True)
     assert not set(TRAINING_ONLY_FIELDS) & set(bundled)
     assert bundled["bundled_from"] == str(source)
     report = json.loads((folder / "eval.json").read_text())
@@ -139,7 +140,7 @@ def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
     argv = bundle_argv(untrained_dqn_run, models)
     assert main([*argv, "--episodes", "1", "--max-stuck-steps", "5", "--quiet"]) == 0
     model = models / "1-1" / "model.pt"
-    good = torch.load(model, weights_only=False)
+    good = torch.load(model, weights_only=True)
     monkeypatch.setenv(MODELS_DIR_ENV, str(models))
 
     def eval_error(payload: dict | None = None) -> str:
@@ -162,8 +163,24 @@ def test_a_wrong_or_damaged_bundled_file_is_a_one_line_error(
         assert f"module {module!r} is not one of this package's agents" in eval_error(
             {**good, "module": module}
         )
+    # A file that would run code when unpickled is refused before anything runs.
+    marker = tmp_path / "ran"
+    assert "refused, it needs pickle to load" in eval_error(
+        {**good, "model_state": RunsCode(f"touch {marker}")}
+    )
+    assert not marker.exists()
     model.write_bytes(model.read_bytes()[:1000])
     assert "not a readable checkpoint" in eval_error()
+
+
+class RunsCode:
+    """What a crafted .pt from the internet holds: unpickling it runs a shell command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
 
 
 def test_a_bundle_error_names_the_command(tmp_path, capsys):

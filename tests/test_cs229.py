@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.cs229 import (
@@ -39,7 +40,7 @@ from mario_rl.env import ram as smb
 from mario_rl.env.actions import action_set
 from mario_rl.env.wrappers import StickyAction
 from mario_rl.evaluate import evaluate
-from mario_rl.runs import RunConfig
+from mario_rl.runs import CheckpointError, RunConfig
 
 MARIO_X, GROUND_Y = 40, 176  # screen pixels; the screen is on level page 1
 GOOMBA = 0x06
@@ -410,6 +411,25 @@ def test_train_algo_tabular_command(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.startswith("1-1__tabular__0__")
     assert (run_dir / TABLE_FILE).is_file()
+
+
+def test_a_table_file_named_in_a_checkpoint_never_leaves_its_folder(tmp_path, capsys):
+    args = ["train", "--algo", "tabular", "--frames", "200", "--no-progress-steps", "8"]
+    assert main([*args, "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    (checkpoint,) = (run_dir / "checkpoints").glob("*.pt")
+    payload = torch.load(checkpoint, weights_only=True)
+    (tmp_path / "secret.npz").write_bytes((run_dir / TABLE_FILE).read_bytes())
+    payload["model_state"]["table_file"] = "../../../secret.npz"
+    torch.save(payload, checkpoint)
+    models = tmp_path / "models"
+    bundle = ["bundle", str(run_dir), "--command", "x", "--models-dir", str(models)]
+    assert main([*bundle, "--episodes", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "expected a file name beside the checkpoint, got '../../../secret.npz'" in err
+    assert err.count("\n") == 1 and not list(tmp_path.rglob("models/**/*.npz"))
+    with pytest.raises(CheckpointError, match="expected a file name beside the checkpoint"):
+        load_policy(run_dir)
 
 
 def test_train_algo_tabular_refuses_dqn_flags(capsys):

@@ -222,7 +222,7 @@ def test_stored_rewards_are_scaled_and_snapshot_starts_stay_out_of_the_episode_l
         return envs
 
     run_dir = train(run, EnvConfig(actions="lnr", frame_stack=1), config, envs_fn=marked_chain)
-    replay = torch.load(run_dir / "replay.pt", weights_only=False)
+    replay = torch.load(run_dir / "replay_600.pt", weights_only=True)
     stored = replay["rewards"][replay["has_transition"]]
     assert set(np.unique(stored)) == {0.0, 0.25}, "the chain pays 0 or 1, stored x0.25"
     with open(run_dir / "episodes.csv") as log:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -119,7 +120,37 @@ def test_kill_then_resume_continues_counters_optimizer_and_logs(tmp_path):
     assert frames == sorted(frames) and max(frames) <= 1_000
     assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
     assert len(np.load(run_dir / "rewards.npy")) == len(rows)
-    assert (run_dir / "replay.pt").is_file()
+    assert sorted(p.name for p in run_dir.glob("replay*.pt")) == ["replay_1000.pt"]
+
+
+def test_resume_takes_the_replay_of_the_checkpoints_frame_count(tmp_path):
+    run_dir = train_chain(chain_run(tmp_path, 600, save_replay=True))
+    saved = run_dir / "replay_600.pt"
+    # A kill after the next replay was written but before its checkpoint: a newer replay.
+    newer = torch.load(saved, weights_only=True)
+    newer["rewards"][...] = 123.0
+    torch.save(newer, run_dir / "replay_800.pt")
+    run = RunConfig(**json.loads((run_dir / "config.json").read_text())["run"])
+    train_chain(replace(run, frames=1_000), resume=run_dir)
+    resumed = torch.load(run_dir / "replay_1000.pt", weights_only=True)
+    assert 123.0 not in resumed["rewards"]
+    # The replay of frame 600 was taken: no second burn-in, one update per 2 steps after it.
+    assert load_checkpoint(run_dir)["counters"]["updates"] == (1_000 - 50) // 2
+    assert sorted(p.name for p in run_dir.glob("replay*.pt")) == ["replay_1000.pt"]
+
+
+def test_a_checkpoint_that_needs_pickle_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "frames_1.pt"
+    torch.save({"format_version": 1, "model_state": Exploit()}, evil)
+    with pytest.raises(CheckpointError, match=r"refused, it needs pickle.*GLOBAL .*system"):
+        load_checkpoint(evil)
+    assert not marker.exists()
 
 
 def test_resume_without_the_replay_burns_in_again(tmp_path):

@@ -50,7 +50,7 @@ def test_shipped_agent_follows_the_convention_and_the_readme(level):
     lines = (folder / "command.txt").read_text().splitlines()
     commands = [line for line in lines if not line.startswith("#")]
     assert commands and all(command.startswith("mario-rl train ") for command in commands)
-    checkpoint = torch.load(folder / "model.pt", weights_only=False)
+    checkpoint = torch.load(folder / "model.pt", weights_only=True)
     assert checkpoint["act_by_sampling"] == report["sample"]
     assert "optimizer_state" not in checkpoint
     assert (folder / "model.pt").stat().st_size < 2_000_000

@@ -122,7 +122,7 @@ def bundle_agent(
     failure at any step leaves an earlier bundle of the level as it was.
     """
     from mario_rl.agents import load_policy
-    from mario_rl.runs import atomic_save, load_checkpoint
+    from mario_rl.runs import atomic_save, file_beside, load_checkpoint
 
     if not any(command.strip() and not command.startswith("#") for command in commands):
         raise ValueError("commands: expected the command line(s) that trained the agent")
@@ -153,8 +153,9 @@ def bundle_agent(
             payload.pop(field, None)
         # The tabular agent keeps its table in a file beside the checkpoint.
         table_file = payload["model_state"].get("table_file")
-        if isinstance(table_file, str):
-            shutil.copy(source.parent / table_file, building / table_file)
+        if table_file is not None:
+            table = file_beside(source, table_file)
+            shutil.copy(table, building / table.name)
         # Re-bundling a bundled model.pt keeps the training run it came from.
         payload["bundled_from"] = payload.get("bundled_from") or str(source)
         payload["act_by_sampling"] = sample

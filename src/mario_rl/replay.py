@@ -80,6 +80,10 @@ class FrameReplay:
     stays in NumPy.
     """
 
+    _ARRAYS = ("actions", "rewards", "terminated", "truncated", "has_transition", "age")
+    _ARRAYS += ("cursor", "filled")
+    """The NumPy arrays a checkpoint saves beside the frames."""
+
     def __init__(
         self,
         capacity: int,
@@ -246,17 +250,11 @@ class FrameReplay:
     # -- saving --------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue from here, frames on the CPU."""
+        """Everything needed to continue from here, as tensors on the CPU and plain data
+        (so it loads with `torch.load(weights_only=True)`, which has no numpy)."""
         return {
             "frames": self.frames.cpu(),
-            "actions": self.actions,
-            "rewards": self.rewards,
-            "terminated": self.terminated,
-            "truncated": self.truncated,
-            "has_transition": self.has_transition,
-            "age": self.age,
-            "cursor": self.cursor,
-            "filled": self.filled,
+            **{name: torch.from_numpy(getattr(self, name).copy()) for name in self._ARRAYS},
             "rng": self.rng.bit_generator.state,
         }
 
@@ -267,10 +265,8 @@ class FrameReplay:
                 f"{tuple(state['frames'].shape)}; resume with the same capacity and num_envs"
             )
         self.frames.copy_(state["frames"])
-        for name in ("actions", "rewards", "terminated", "truncated", "has_transition", "age"):
-            getattr(self, name)[...] = state[name]
-        self.cursor[...] = state["cursor"]
-        self.filled[...] = state["filled"]
+        for name in self._ARRAYS:
+            getattr(self, name)[...] = np.asarray(state[name])
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -401,11 +397,11 @@ class PrioritizedFrameReplay(FrameReplay):
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
-            "priorities": self.priorities.tree.copy(),
+            "priorities": torch.from_numpy(self.priorities.tree.copy()),
             "max_priority": self.max_priority,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.priorities.tree[...] = state["priorities"]
+        self.priorities.tree[...] = np.asarray(state["priorities"])
         self.max_priority = float(state["max_priority"])

@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import os
+import pickle
 import platform
 import random
 import re
@@ -135,10 +136,13 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_states() -> dict[str, Any]:
-    """The global generators' states, for a checkpoint."""
+    """The global generators' states, for a checkpoint: tensors and plain data only."""
+    numpy_state = np.random.get_state(legacy=False)
+    # A plain list, not an array: checkpoints load with weights_only=True, which has no numpy.
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
     states: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": numpy_state,
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -148,7 +152,9 @@ def rng_states() -> dict[str, Any]:
 
 def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    numpy_state = states["numpy"]
+    key = np.asarray(numpy_state["state"]["key"], np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -308,6 +314,23 @@ def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep:
     return path
 
 
+def file_beside(checkpoint: str | Path, name: object) -> Path:
+    """The file `name` (read from a checkpoint) in the checkpoint's own folder.
+
+    A name read from a file is data: it may not climb out of that folder (`../x`, `/etc/x`).
+    """
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise CheckpointError(
+            f"{checkpoint}: expected a file name beside the checkpoint, got {name!r}"
+        )
+    return Path(checkpoint).parent / name
+
+
+def replay_path(run_dir: Path, frames: int) -> Path:
+    """Where a DQN run saves its replay beside the checkpoint of `frames` frames."""
+    return run_dir / f"replay_{frames}.pt"
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file as given, or the newest checkpoint of a run directory."""
     path = Path(path)
@@ -322,12 +345,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint (a file or a run directory's newest) and check its format."""
+    """Read a checkpoint (a file or a run directory's newest) and check its format.
+
+    Only tensors and plain data are read (`torch.load(weights_only=True)`): a file that
+    needs pickle to load could run code, and is refused.
+    """
     path = resolve_checkpoint(path)
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from error
+    checkpoint = load_plain_data(path, device)
     if not isinstance(checkpoint, dict) or checkpoint.get("format_version") != FORMAT_VERSION:
         version = checkpoint.get("format_version") if isinstance(checkpoint, dict) else None
         raise CheckpointError(
@@ -336,6 +360,22 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         )
     checkpoint["path"] = str(path)
     return checkpoint
+
+
+def load_plain_data(path: Path, device: str | torch.device = "cpu") -> Any:
+    """`torch.load` of tensors and plain data only; a one-line `CheckpointError` otherwise."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message is a page long; its first line names what the file asked for.
+        asked = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+        raise CheckpointError(
+            f"{path}: refused, it needs pickle to load, which can run code "
+            f"({asked or 'not plain tensors and data'}); mario-rl's own files never do"
+        ) from error
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from error
 
 
 def check_compatible(checkpoint: dict[str, Any], algo: str, action_set: str, network: str) -> None:

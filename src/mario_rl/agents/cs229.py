@@ -78,6 +78,7 @@ from mario_rl.runs import (
     Progress,
     RunConfig,
     RunDir,
+    file_beside,
     list_checkpoints,
     save_checkpoint,
     seed_everything,
@@ -763,7 +764,7 @@ def train(
 
 def load_table(checkpoint: dict[str, Any]) -> QTable:
     """The Q-table of a checkpoint `train` wrote (its `.npz` beside the checkpoint file)."""
-    path = Path(checkpoint["path"]).parent / checkpoint["model_state"]["table_file"]
+    path = file_beside(checkpoint["path"], checkpoint["model_state"]["table_file"])
     encoding = CS229Config.from_dict(checkpoint["agent_config"]).encoding
     return QTable.load(path, encoding, np.random.default_rng(0))
 

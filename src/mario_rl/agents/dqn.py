@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,6 +47,8 @@ from mario_rl.runs import (
     check_compatible,
     finished_episodes,
     load_checkpoint,
+    load_plain_data,
+    replay_path,
     resolve_device,
     rng_states,
     save_checkpoint,
@@ -358,10 +361,16 @@ def train(
         counters = Counters(**checkpoint["counters"])
         set_rng_states(checkpoint["rng_states"])
         explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        replay_file = run_dir.path / "replay.pt"
+        replay_file = replay_path(run_dir.path, counters.frames)
         if run.save_replay and replay_file.is_file():
-            replay.load_state_dict(torch.load(replay_file, weights_only=False))
+            replay.load_state_dict(load_plain_data(replay_file))
         else:
+            if run.save_replay:
+                print(
+                    f"{run_dir.path}: no replay saved at the checkpoint's {counters.frames:,} "
+                    "frames; refilling the replay from scratch (burn-in again)",
+                    file=sys.stderr,
+                )
             learn_start, updates_before = counters.steps + config.burn_in, counters.updates
         logger = MetricsLogger(run_dir, resume_frames=counters.frames)
 
@@ -385,8 +394,15 @@ def train(
             "explore_rng": explore_rng.bit_generator.state,
         }
         if run.save_replay:
-            atomic_save(replay.state_dict(), run_dir.path / "replay.pt")
+            # Replay first, checkpoint second, then the older replays go: a kill at any point
+            # leaves the newest checkpoint with the replay of the same frame count.
+            saved = replay_path(run_dir.path, counters.frames)
+            atomic_save(replay.state_dict(), saved)
         save_checkpoint(run_dir.checkpoints, counters.frames, payload, run.keep_checkpoints)
+        if run.save_replay:
+            for older in run_dir.path.glob("replay_*.pt"):
+                if older != saved:
+                    older.unlink(missing_ok=True)
         logger.save()
 
     def learn() -> tuple[float, float]:

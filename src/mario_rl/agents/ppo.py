@@ -493,7 +493,8 @@ class RunningMeanStd:
         return np.sqrt(self.var + 1e-8)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count}
+        # Lists, not arrays: checkpoints load with weights_only=True, which has no numpy.
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.mean = np.asarray(state["mean"], np.float64).copy()
