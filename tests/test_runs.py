@@ -3,7 +3,9 @@
 import csv
 import json
 import os
+import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from mario_rl.runs import (
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
+    set_rng_states,
 )
 
 CHAIN_ENV = EnvConfig(actions="lnr", frame_stack=1)
@@ -288,3 +291,30 @@ def test_resume_rewrites_the_episode_log_beside_the_old_one(tmp_path, monkeypatc
     MetricsLogger(RunDir(run_dir), resume_frames=200).writer.close()
     assert not list(run_dir.glob(".episodes.csv.*"))
     assert all(int(row["frames"]) <= 200 for row in read_rows(run_dir))
+
+
+def test_a_checkpoint_from_before_weights_only_loading_converts(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "convert_checkpoints.py"
+    spec = importlib.util.spec_from_file_location("convert_checkpoints", script)
+    converter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(converter)
+
+    np.random.seed(7)
+    old = {
+        "format_version": 1,
+        "model_state": {"w": torch.ones(2)},
+        "rng_states": {"python": random.getstate(), "numpy": np.random.get_state()},
+        "surprisal_stats": {"mean": np.zeros(8), "var": np.ones(8), "count": 3.0},
+    }
+    path = tmp_path / "frames_5.pt"
+    torch.save(old, path)
+    with pytest.raises(CheckpointError, match=r"scripts/convert_checkpoints\.py"):
+        load_checkpoint(path)
+    assert converter.main([str(path)]) == 0
+    loaded = load_checkpoint(path)
+    assert loaded["surprisal_stats"]["var"].tolist() == [1.0] * 8
+    expected = np.random.random()
+    set_rng_states({**loaded["rng_states"], "torch": torch.get_rng_state()})
+    assert np.random.random() == expected, "the converted NumPy state draws as the old one"

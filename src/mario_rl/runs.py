@@ -371,7 +371,8 @@ def load_plain_data(path: Path, device: str | torch.device = "cpu") -> Any:
         asked = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
         raise CheckpointError(
             f"{path}: refused, it needs pickle to load, which can run code "
-            f"({asked or 'not plain tensors and data'}); mario-rl's own files never do"
+            f"({asked or 'not plain tensors and data'}); a file you made yourself with an "
+            "older mario-rl: python scripts/convert_checkpoints.py FILE"
         ) from error
     except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
