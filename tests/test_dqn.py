@@ -193,8 +193,8 @@ class MarkEverySecondEpisode(gym.Wrapper):
 
     def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if "episode" in info:
-            info["episode"]["snapshot_start"] = self.finished % 2 == 1
+        if "mario_episode" in info:
+            info["mario_episode"]["snapshot_start"] = self.finished % 2 == 1
             self.finished += 1
         return obs, reward, terminated, truncated, info
 

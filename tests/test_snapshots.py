@@ -23,7 +23,7 @@ class WalkEnv(gym.Env):
         self.t = self.x = 0
 
     def _info(self) -> dict[str, Any]:
-        return {"x_pos": self.x, "frames": self.t, "episode": None}
+        return {"x_pos": self.x, "frames": self.t}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -35,9 +35,8 @@ class WalkEnv(gym.Env):
         self.x += 10 * int(action)
         done = self.t >= self.length
         info = self._info()
-        info["episode"] = {"max_x": self.x} if done else None
-        if not done:
-            del info["episode"]
+        if done:
+            info["mario_episode"] = {"max_x": self.x}
         return np.zeros(1, np.uint8), 0.0, done, False, info
 
     def snapshot(self) -> tuple[int, int]:
@@ -56,7 +55,7 @@ def test_a_best_run_fills_the_pool_less_its_last_snapshots():
     env = ResetFromOwnSnapshots(WalkEnv(20), probability=0.0, every=4, margin=1)
     env.reset(seed=0)
     info = play(env, 1)  # x 10 .. 200; snapshots at steps 4, 8, 12, 16 (not the last step)
-    assert info["episode"]["snapshot_start"] is False
+    assert info["mario_episode"]["snapshot_start"] is False
     assert list(env.pool) == [(40, (4, 40)), (80, (8, 80)), (120, (12, 120))]
     assert env.best_x == 200
 

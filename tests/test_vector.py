@@ -41,7 +41,10 @@ def test_vector_env_equals_single_envs_under_the_same_seeds():
                     autoresets += 1
                     assert info["_final_obs"][i]
                     assert np.array_equal(info["final_obs"][i], s_obs)
-                    assert info["final_info"]["episode"]["max_x"][i] == s_info["episode"]["max_x"]
+                    assert (
+                        info["final_info"]["mario_episode"]["max_x"][i]
+                        == s_info["mario_episode"]["max_x"]
+                    )
                     single_frames += s_info["frames"]
                     s_obs, _ = env.reset()
                 assert np.array_equal(obs[i], s_obs)

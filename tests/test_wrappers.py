@@ -184,8 +184,12 @@ def test_episode_statistics(scripted_env):
     env = EpisodeStatistics(MaxPoolSkipFrames(scripted_env(length=10), skip=4))
     env.reset()
     infos = [env.step(0)[4] for _ in range(3)]
-    assert "episode" not in infos[0]
-    assert infos[2]["episode"] == {
+    assert "episode" not in infos[0] and "mario_episode" not in infos[0]
+    # Gymnasium's and SB3's keys, as RecordEpisodeStatistics and Monitor write them.
+    gymnasium_stats = infos[2]["episode"]
+    assert set(gymnasium_stats) == {"r", "l", "t"} and gymnasium_stats["t"] >= 0
+    assert (gymnasium_stats["r"], gymnasium_stats["l"]) == (float(sum(range(1, 11))), 3)
+    assert infos[2]["mario_episode"] == {
         "return": float(sum(range(1, 11))),
         "length": 3,
         "frames": 10,

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from mario_rl.agents import Policy
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.wrappers import EPISODE_STATS
 
 EVAL_STICKY = 0.25
 """Per-frame probability of repeating the previous action in evaluation (the ALE's)."""
@@ -120,7 +121,7 @@ def run_episode(
         if terminated or truncated:
             break
     # A replay that ran out ends the episode here, so the env has no totals for it.
-    ended = info.get("episode")
+    ended = info.get(EPISODE_STATS)
     return {
         "seed": seed,
         "cleared": cleared_at is not None,

@@ -36,6 +36,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from mario_rl.env.levels import parse_level
+from mario_rl.env.wrappers import EPISODE_STATS
 
 FORMAT_VERSION = 1
 """Bumped when the checkpoint layout changes incompatibly."""
@@ -394,11 +395,11 @@ def check_compatible(checkpoint: dict[str, Any], algo: str, action_set: str, net
 
 
 def finished_episodes(info: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `info["episode"]` dicts of the episodes a vector env step just ended."""
+    """The `info["mario_episode"]` dicts of the episodes a vector env step just ended."""
     final = info.get("final_info")
-    if not final or "episode" not in final:
+    if not final or EPISODE_STATS not in final:
         return []
-    stats, mask = final["episode"], final["_episode"]
+    stats, mask = final[EPISODE_STATS], final["_" + EPISODE_STATS]
     return [
         {key: stats[key][i].item() for key in stats if not key.startswith("_")}
         for i in np.flatnonzero(mask)
@@ -449,7 +450,7 @@ class MetricsLogger:
         return float(np.mean(recent)) if recent else float("nan")
 
     def log_episode(self, frames: int, episode: dict[str, Any]) -> None:
-        """Record one finished episode (`info["episode"]`) that ended at run total `frames`."""
+        """Record one finished episode (`info["mario_episode"]`) ended at run total `frames`."""
         row = {
             "frames": frames,
             "episode": len(self.rows) + 1,

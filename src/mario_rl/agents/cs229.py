@@ -71,7 +71,7 @@ from mario_rl.env.ram import (
     symbolic_state,
     tile_grid,
 )
-from mario_rl.env.wrappers import EpisodeStatistics, NoopStart, StickyAction
+from mario_rl.env.wrappers import EPISODE_STATS, EpisodeStatistics, NoopStart, StickyAction
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
@@ -495,7 +495,7 @@ def play(
     learn: Callable[[int, int, float, int, bool], Any] | None = None,
     seed: int | None = None,
 ) -> dict[str, Any]:
-    """One episode; returns `info["episode"]` with kills, enemies, mode and the clock and
+    """One episode; returns `info["mario_episode"]` with kills, enemies, mode and the clock and
     frames spent from the start of control. `learn(s, a, r, s', terminated)` is called
     after every decision when given."""
     obs, info = env.reset(seed=seed, options={"mode": mode})
@@ -510,7 +510,7 @@ def play(
         if terminated or truncated:
             break
     return {
-        **info["episode"],
+        **info[EPISODE_STATS],
         "kills": info["kills"],
         "enemies": info["enemies"],
         "mode": info["mode"],

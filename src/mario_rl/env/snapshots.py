@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mario_rl.env.wrappers import require_positive
+from mario_rl.env.wrappers import EPISODE_STATS, require_positive
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
@@ -35,7 +35,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
 
     The env under it must be a `MarioEnv` pipeline: `unwrapped.snapshot()` and
     `reset(options={"snapshot": state})`. Randomness comes from `np_random` only.
-    `info["snapshot_start"]` (at reset, and in `info["episode"]` at the end) says whether
+    `info["snapshot_start"]` (at reset, and in `info["mario_episode"]` at the end) says whether
     the episode started from a snapshot; `info["snapshot_x"]` gives its x.
     """
 
@@ -93,8 +93,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
                 self.best_x = self._max_x
                 kept = self._trail[: len(self._trail) - self.margin]
                 self.pool.extend(kept)
-            if "episode" in info:
-                info["episode"]["snapshot_start"] = self._from_snapshot
+            if EPISODE_STATS in info:
+                info[EPISODE_STATS]["snapshot_start"] = self._from_snapshot
         return obs, float(reward), terminated, truncated, info
 
 

@@ -7,6 +7,7 @@ on top of a frame skip or an action span. `mario_rl.env.pipeline.make_env` stack
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -429,12 +430,18 @@ class TruncateOnNoProgress(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-class EpisodeStatistics(gym.Wrapper):
-    """At an episode's end, `info["episode"]` holds its totals.
+EPISODE_STATS = "mario_episode"
+"""The `info` key of mario-rl's own episode totals (beside Gymnasium's `info["episode"]`)."""
 
-    Keys: return (the reward seen by this wrapper, before any clipping above it), length
-    (agent steps), frames (emulator frames), max_x, flag (reached the flag), time_left (game
-    clock), score.
+
+class EpisodeStatistics(gym.Wrapper):
+    """At an episode's end, `info["episode"]` and `info["mario_episode"]` hold its totals.
+
+    `info["episode"]` follows Gymnasium's `RecordEpisodeStatistics` (and Stable-Baselines3's
+    Monitor, which may overwrite it): r (return), l (length), t (wall seconds of the
+    episode). `info["mario_episode"]` (`EPISODE_STATS`) keeps the project's own: return (the
+    reward seen by this wrapper, before any clipping above it), length (agent steps), frames
+    (emulator frames), max_x, flag (reached the flag), time_left (game clock), score.
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -442,12 +449,14 @@ class EpisodeStatistics(gym.Wrapper):
         self._return = 0.0
         self._length = 0
         self._max_x = 0
+        self._started = time.perf_counter()
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self._return = 0.0
         self._length = 0
         self._max_x = info["x_pos"]
+        self._started = time.perf_counter()
         return obs, info
 
     def step(self, action: Any) -> StepResult:
@@ -457,6 +466,11 @@ class EpisodeStatistics(gym.Wrapper):
         self._max_x = max(self._max_x, info["x_pos"])
         if terminated or truncated:
             info["episode"] = {
+                "r": self._return,
+                "l": self._length,
+                "t": round(time.perf_counter() - self._started, 6),
+            }
+            info[EPISODE_STATS] = {
                 "return": self._return,
                 "length": self._length,
                 "frames": info["frames"],
