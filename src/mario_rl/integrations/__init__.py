@@ -1,0 +1,1 @@
+"""Adapters to other RL libraries; each needs its optional extra (see pyproject.toml)."""
