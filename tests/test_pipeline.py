@@ -140,3 +140,30 @@ def test_snapshot_reset_resumes_from_the_saved_state(mario):
 def test_unknown_level_in_config():
     with pytest.raises(UnknownLevelError):
         EnvConfig(level="0-0")
+
+
+def test_gymnasium_ids_build_the_projects_pipeline():
+    import gymnasium as gym
+
+    import mario_rl  # noqa: F401  (registers the ids)
+
+    assert {"mario_rl/SuperMarioBros-8-4-v0", "mario_rl/SuperMarioBros-v0"} <= set(gym.registry)
+    assert gym.spec("mario_rl/SuperMarioBros-1-2-v0").kwargs == {"level": "1-2"}
+    env = gym.make("mario_rl/SuperMarioBros-1-1-v0", actions="right_only", resize=(42, 42))
+    same = make_env(EnvConfig(actions="right_only", resize=(42, 42)))
+    try:
+        assert np.array_equal(env.reset(seed=0)[0], same.reset(seed=0)[0])
+        assert env.action_space.n == 5
+        for _ in range(5):
+            obs, *_ = env.step(3)
+            same_obs, *_ = same.step(3)
+        assert np.array_equal(obs, same_obs)
+    finally:
+        env.close()
+        same.close()
+    envs = gym.make_vec("mario_rl/SuperMarioBros-1-2-v0", num_envs=2, vectorization_mode="sync")
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (2, 4, 84, 84)  # EnvConfig's defaults: the Nature pipeline
+    finally:
+        envs.close()
