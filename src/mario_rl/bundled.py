@@ -26,9 +26,15 @@ class NoBundledAgentError(ValueError):
 
 
 def models_dir() -> Path:
-    """$MARIO_RL_MODELS_DIR, else `models/` at the root of this source tree."""
+    """$MARIO_RL_MODELS_DIR, else `models/` at the root of this source tree, else (in an
+    installed wheel) the copy of it shipped as the package `mario_rl.models`."""
     explicit = os.environ.get(MODELS_DIR_ENV)
-    return Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "models"
+    if explicit:
+        return Path(explicit)
+    source_tree = Path(__file__).resolve().parents[2] / "models"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(__file__).resolve().parent / "models"
 
 
 def _checkpoints(folder: Path) -> list[Path]:
