@@ -1,0 +1,90 @@
+"""kill -9 of `mario-rl train` at three moments, each followed by `--resume`: at most one
+checkpoint interval is lost, and the run ends as one consistent run directory."""
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mario_rl.runs import list_checkpoints, load_checkpoint
+
+EVERY = 512
+"""Frames between checkpoints."""
+ROLLOUT = 2 * 32 * 4
+"""Frames of one PPO rollout (2 envs x 32 steps x 4 frames): checkpoints fall on updates."""
+FRAMES = 4_096
+TRAIN = [
+    sys.executable, "-m", "mario_rl", "train", "--preset", "ppo-fast", "--num-envs", "2",
+    "--num-steps", "32", "--num-minibatches", "2", "--num-epochs", "1",
+    "--no-progress-steps", "10", "--checkpoint-every", str(EVERY), "--keep-checkpoints", "3",
+]  # fmt: skip
+DEADLINE_S = 240
+
+
+def wait_for(condition, process: subprocess.Popen, what: str) -> None:
+    """Poll until `condition()`; fail if the trainer exits first or the deadline passes."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert process.poll() is None, f"the trainer exited ({process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {DEADLINE_S} s"
+        time.sleep(0.05)
+
+
+def logged_frames(run_dir: Path) -> list[int]:
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        return [int(row["frames"]) for row in csv.DictReader(file)]
+
+
+def newest_frames(run_dir: Path) -> int:
+    kept = list_checkpoints(run_dir / "checkpoints")
+    return int(kept[-1].stem.split("_")[1]) if kept else 0
+
+
+def test_kill_9_three_times_then_resume_loses_at_most_one_interval(tmp_path):
+    runs = tmp_path / "runs"
+    rng = random.Random(0)
+    command = [*TRAIN, "--frames", str(FRAMES), "--seed", "0", "--runs-dir", str(runs)]
+    for kill in range(3):
+        # Its own process group: the kill takes the trainer and its env workers at once.
+        process = subprocess.Popen(
+            [*command, "--quiet"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            if kill == 0:
+                wait_for(lambda: runs.is_dir() and any(runs.iterdir()), process, "run directory")
+                (run_dir,) = runs.iterdir()
+                # A resumed run takes everything from its config.json.
+                command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
+            start = newest_frames(run_dir)
+            # A moment between this piece's first new checkpoint and a little after it.
+            wait_for(lambda d=run_dir, s=start: newest_frames(d) > s, process, "new checkpoint")
+            time.sleep(rng.uniform(0.0, 0.5))
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        progress = max(logged_frames(run_dir), default=0)
+        kept = newest_frames(run_dir)
+        # What the next piece starts from is at most one interval (and one update) behind
+        # the furthest episode the killed piece had logged.
+        assert progress - kept <= EVERY + ROLLOUT, (progress, kept)
+        assert load_checkpoint(run_dir)["counters"]["frames"] == kept
+
+    finished = subprocess.run(
+        [*command, "--quiet"], capture_output=True, text=True, timeout=DEADLINE_S
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert load_checkpoint(run_dir)["counters"]["frames"] >= FRAMES
+    frames = logged_frames(run_dir)
+    assert frames == sorted(frames) and frames[-1] <= load_checkpoint(run_dir)["counters"]["frames"]
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        episodes = [int(row["episode"]) for row in csv.DictReader(file)]
+    assert episodes == list(range(1, len(episodes) + 1))
+    assert not list(run_dir.rglob("*.tmp"))
