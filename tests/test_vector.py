@@ -3,6 +3,8 @@
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +139,19 @@ def _status_field(pid: int, name: str) -> str:
         if line.startswith(f"{name}:"):
             return line.split()[1]
     raise AssertionError(f"no {name} in /proc/{pid}/status")
+
+
+def test_a_script_without_a_main_guard_is_told_so(tmp_path):
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from mario_rl.env.pipeline import EnvConfig\n"
+        "from mario_rl.env.vector import make_vector_env\n"
+        "make_vector_env(2, EnvConfig(resize=(42, 42)), seed=0).close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mario_rl.env.vector.WorkerDiedError: a worker died while starting")
+    assert f"if {script} started this" in last and 'if __name__ == "__main__":' in last

@@ -4,4 +4,5 @@ import sys
 
 from mario_rl.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -119,15 +120,29 @@ def make_vector_env(
             context=context,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
-    except (EOFError, BrokenPipeError, ConnectionResetError) as error:
-        raise WorkerDiedError(
-            "a worker died while starting; run the same config with `make_env` in this "
-            "process to see its error"
-        ) from error
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        raise WorkerDiedError(_start_failure_advice()) from None
     envs.action_space.seed(seed)
     if seed is not None:
         envs.reset(seed=seed)
     return envs
+
+
+def _start_failure_advice() -> str:
+    """Why workers die while starting, as far as the parent can tell (their own errors went
+    to stderr, above): most often a script that starts them outside a `__main__` guard."""
+    script = getattr(sys.modules["__main__"], "__file__", None)
+    guard = (
+        f"if {script} started this, the code that makes the vector env must sit under "
+        '`if __name__ == "__main__":`, because each worker imports that script first and '
+        "would start workers of its own; otherwise "
+        if script
+        else ""
+    )
+    return (
+        "a worker died while starting (its own error is printed above); "
+        f"{guard}run the same config with `make_env` in this process to see the error"
+    )
 
 
 def _worker_env(
