@@ -79,6 +79,7 @@ def test_bench_env_prints_the_table():
         ["record", "1-1", "--out", "/proc/x.mp4"],
         ["compare", ".", "--out", "/proc/c.png"],
         ["grid", "--out", "/proc/grid"],
+        ["train", "--frames", "100", "--runs-dir", "/proc/runs"],
         ["levels-table", "--levels", "1-1", "--frames", "100", "--out", "/proc/t.md"],
     ],
 )

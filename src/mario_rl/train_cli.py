@@ -17,7 +17,7 @@ from rich.console import Console
 from mario_rl.arguments import non_negative_int
 from mario_rl.cli import UsageError, _action_set, _level, _positive_int
 from mario_rl.env.levels import parse_level
-from mario_rl.outputs import writable_file
+from mario_rl.outputs import writable_file, writable_folder
 
 if TYPE_CHECKING:
     from mario_rl.agents import Policy
@@ -199,6 +199,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         save_replay=args.save_replay or run.save_replay,
         progress=not args.quiet,
     )
+    # Before any env starts: a run that cannot save would train for nothing.
+    folder = args.resume or run.runs_dir
+    writable_folder(folder, f"cannot write the run's files into {folder}")
     train = ppo.train if isinstance(agent, ppo.PPOConfig) else dqn.train
     run_dir = train(run, env_config, agent, resume=args.resume, preset=preset_name)
     console.print(f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}")
