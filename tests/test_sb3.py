@@ -1,5 +1,7 @@
 """Stable-Baselines3 as a real client: its PPO trains on the project's env and vector env."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,64 @@ def test_unbatch_info_keeps_only_what_each_env_reported():
     }
     assert unbatch_info(info, 0) == {"x": 1}
     assert unbatch_info(info, 1) == {"episode": {"r": 5.0}}
+
+
+@pytest.fixture(scope="module")
+def sb3_zip(tmp_path_factory):
+    from mario_rl.integrations.sb3 import save_sb3_model
+
+    envs = DummyVecEnv([lambda: make_env(CONFIG, seed=0)])
+    model = PPO("CnnPolicy", envs, n_steps=64, batch_size=64, n_epochs=1, device="cpu")
+    return save_sb3_model(model, tmp_path_factory.mktemp("sb3") / "model", CONFIG)
+
+
+def test_an_sb3_model_is_evaluated_like_any_checkpoint(sb3_zip, tmp_path, capsys):
+    from mario_rl.agents import load_policy
+    from mario_rl.cli import main
+
+    policy = load_policy(sb3_zip)
+    assert policy.env_config == CONFIG and policy.num_actions == 5
+    obs = np.stack([make_env(CONFIG, seed=0).reset(seed=0)[0]] * 3)
+    probabilities = policy.probabilities(obs)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert (policy.act(obs) == probabilities.argmax(axis=1)).all()
+    out = tmp_path / "eval.json"
+    args = ["eval", str(sb3_zip), "--episodes", "1", "--max-stuck-steps", "10", "--quiet"]
+    assert main([*args, "--no-control", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["algo"] == "sb3-ppo"
+
+
+def test_an_sb3_zip_without_its_env_or_with_pickled_weights_is_refused(sb3_zip, tmp_path):
+    import io
+    import os
+    import zipfile
+
+    import torch
+
+    from mario_rl.agents import load_policy
+    from mario_rl.runs import CheckpointError
+
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(sb3_zip) as source, zipfile.ZipFile(plain, "w") as target:
+        for name in source.namelist():
+            if name != "mario_rl_env_config.json":
+                target.writestr(name, source.read(name))
+    with pytest.raises(CheckpointError, match="needs the env config it was trained on"):
+        load_policy(plain)
+
+    marker = tmp_path / "ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.zip"
+    buffer = io.BytesIO()
+    torch.save({"w": RunsCode()}, buffer)
+    with zipfile.ZipFile(sb3_zip) as source, zipfile.ZipFile(evil, "w") as target:
+        for name in source.namelist():
+            data = buffer.getvalue() if name == "policy.pth" else source.read(name)
+            target.writestr(name, data)
+    with pytest.raises(CheckpointError, match=r"refused, its policy\.pth needs pickle"):
+        load_policy(evil)
+    assert not marker.exists()

@@ -81,12 +81,14 @@ class Policy:
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
-    """The policy in a checkpoint file, or in a run directory's newest checkpoint.
+    """The policy in a checkpoint file, a run directory's newest checkpoint, or an SB3 zip.
 
     Checked before use: the format version (`load_checkpoint`), the agent module, that the
     action set exists and is the one the env config names, and that the network's weights
     fit the network the checkpoint names; each failure is a one-line `CheckpointError`.
     """
+    if str(path).endswith(".zip"):
+        return _sb3_policy(path, device)
     checkpoint: dict[str, Any] = load_checkpoint(path, device)
     where = checkpoint["path"]
     module = str(checkpoint.get("module", ""))
@@ -119,3 +121,12 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     # A bundled agent measured with sampling acts that way in watch and race too.
     policy.set_sampling(bool(checkpoint.get("act_by_sampling", False)))
     return policy
+
+
+def _sb3_policy(path: str | Path, device: str | torch.device) -> Policy:
+    """A Stable-Baselines3 PPO zip (`mario_rl.integrations.sb3.save_sb3_model`)."""
+    try:
+        from mario_rl.integrations.sb3 import policy_from_zip
+    except ImportError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    return policy_from_zip(path, device)

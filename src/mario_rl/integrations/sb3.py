@@ -13,6 +13,12 @@ SAME_STEP autoreset), because SB3 has its own vector API. `SB3VecEnv` translates
     envs = make_sb3_vec_env(8, EnvConfig(actions="right_only", resize=(42, 42)), seed=0)
     PPO("CnnPolicy", envs).learn(100_000)
 
+`save_sb3_model(model, path, config)` saves an SB3 PPO model with the `EnvConfig` it was
+trained on, so `mario-rl eval/watch/race path.zip` can play it like any checkpoint
+(`policy_from_zip`). Only its weights are read (`weights_only=True`), never SB3's pickled
+parts, so a zip from elsewhere cannot run code; the policy must be SB3's default
+`CnnPolicy` for image observations.
+
 Gymnasium's batched infos become SB3's list of per-env dicts; an ended episode's last
 observation goes to `infos[i]["terminal_observation"]` and a truncation (not a death) sets
 `infos[i]["TimeLimit.truncated"]`, so SB3 bootstraps it as it does behind its own TimeLimit.
@@ -20,11 +26,16 @@ observation goes to `infos[i]["terminal_observation"]` and a truncation (not a d
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 try:
     from stable_baselines3.common.vec_env import VecEnv
@@ -33,8 +44,12 @@ except ImportError as error:  # pragma: no cover - depends on the optional extra
         "mario_rl.integrations.sb3 needs Stable-Baselines3: pip install -e '.[sb3]'"
     ) from error
 
-from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.vector import make_vector_env
+from mario_rl.runs import CheckpointError
+
+ENV_CONFIG_ENTRY = "mario_rl_env_config.json"
+"""The zip entry `save_sb3_model` adds: the training `EnvConfig`, as JSON."""
 
 
 def unbatch_info(info: dict[str, Any], index: int) -> dict[str, Any]:
@@ -121,3 +136,70 @@ def make_sb3_vec_env(num_envs: int, config: EnvConfig, seed: int | None = None) 
     if seed is not None:
         envs.seed(seed)
     return envs
+
+
+def save_sb3_model(model: Any, path: str | Path, config: EnvConfig) -> Path:
+    """`model.save(path)`, plus the `EnvConfig` it was trained on inside the zip."""
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_name(path.name + ".zip")
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(ENV_CONFIG_ENTRY, json.dumps(config.to_dict(), indent=2))
+    return path
+
+
+def policy_from_zip(path: str | Path, device: str | torch.device = "cpu"):
+    """An SB3 PPO zip saved by `save_sb3_model`, as a `mario_rl.agents.Policy`."""
+    from stable_baselines3.common.policies import ActorCriticCnnPolicy
+
+    from mario_rl.agents import Policy
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if ENV_CONFIG_ENTRY not in names or "policy.pth" not in names:
+                raise CheckpointError(
+                    f"{path}: not an SB3 model saved with mario_rl.integrations.sb3."
+                    "save_sb3_model (it needs the env config it was trained on)"
+                )
+            config = EnvConfig(**json.loads(archive.read(ENV_CONFIG_ENTRY)))
+            weights = archive.read("policy.pth")
+    except (zipfile.BadZipFile, OSError, TypeError, ValueError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: not a readable SB3 model ({error})") from error
+    try:
+        state = torch.load(io.BytesIO(weights), map_location=device, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path}: refused, its policy.pth needs pickle to load") from error
+    env = make_env(config)
+    try:
+        policy = ActorCriticCnnPolicy(
+            env.observation_space, env.action_space, lr_schedule=lambda _: 0.0
+        ).to(device)
+    finally:
+        env.close()
+    try:
+        policy.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: the weights do not fit SB3's default CnnPolicy on this env "
+            f"({str(error).splitlines()[0]})"
+        ) from error
+    policy.set_training_mode(False)
+
+    def distribution(obs: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            observed, _ = policy.obs_to_tensor(obs)
+            return policy.get_distribution(observed).distribution.probs.cpu()
+
+    return Policy(
+        "sb3-ppo",
+        config,
+        int(env.action_space.n),
+        greedy=lambda obs: distribution(obs).argmax(dim=1).numpy(),
+        checkpoint_path=str(path),
+        probabilities=lambda obs: distribution(obs).numpy(),
+    )
