@@ -88,3 +88,37 @@ def test_kill_9_three_times_then_resume_loses_at_most_one_interval(tmp_path):
         episodes = [int(row["episode"]) for row in csv.DictReader(file)]
     assert episodes == list(range(1, len(episodes) + 1))
     assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_kill_term_of_a_background_run_saves_a_checkpoint_first(tmp_path):
+    runs = tmp_path / "runs"
+    command = [*TRAIN, "--frames", "1000000", "--seed", "0", "--runs-dir", str(runs), "--quiet"]
+    # As `nohup mario-rl train ... &` starts it: SIGINT ignored, from its own session.
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        wait_for(lambda: runs.is_dir() and any(runs.iterdir()), process, "run directory")
+        (run_dir,) = runs.iterdir()
+        wait_for(lambda: newest_frames(run_dir) > 0, process, "first checkpoint")
+        first = newest_frames(run_dir)
+        # Episodes logged past it: at least one more update has been learned since.
+        wait_for(
+            lambda: max(logged_frames(run_dir), default=0) > first + ROLLOUT,
+            process,
+            "episodes past the checkpoint",
+        )
+        process.terminate()  # SIGTERM to the trainer alone, as `kill PID` sends it
+        _, err = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 143 and err.decode().strip().endswith("terminated")
+    # The checkpoint written on the way out is newer than the scheduled one.
+    assert newest_frames(run_dir) > first
+    assert load_checkpoint(run_dir)["counters"]["frames"] == newest_frames(run_dir)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -195,18 +198,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: a training run saves its checkpoint, then exits 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """`kill PID` and `kill -INT PID` stop a command as Ctrl-C does, also in the background.
+
+    A shell starts background jobs (`nohup mario-rl train ... &`) with SIGINT ignored, and
+    SIGTERM would end the run at once: both would lose the work since the last checkpoint.
+    The handlers before are restored afterwards (tests call `main` in their own process).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGTERM, _terminate)
+    if before[1] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], None] = args.func
     try:
-        func(args)
+        with _stop_signals_interrupt():
+            func(args)
     except (UsageError, UnknownLevelError, UnknownActionSetError, ValueError) as error:
         print(f"mario-rl {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        print("terminated" if isinstance(stop, Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     except OSError as error:  # the machine's fault, not the input's: a full disk, a lost mount
         where = f" ({error.filename})" if error.filename else ""
         print(f"mario-rl {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
