@@ -120,6 +120,8 @@ def test_a_frozen_worker_is_an_error_after_the_timeout_not_a_hang():
 def test_workers_leave_ctrl_c_to_the_parent():
     """Ctrl-C goes to the whole process group: a worker that died of it would leave the
     parent's clean shutdown broken pipes (a BrokenPipeError traceback after the save)."""
+    # The default handler, or SIG_IGN when the tests run as a background job.
+    parents_handler = signal.getsignal(signal.SIGINT)
     envs = make_vector_env(2, CONFIG, seed=0)
     try:
         for process in envs.processes:
@@ -131,7 +133,7 @@ def test_workers_leave_ctrl_c_to_the_parent():
     finally:
         envs.close()
     # The parent keeps its own handler (it builds one env too, to read the spaces).
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is parents_handler
 
 
 def _status_field(pid: int, name: str) -> str:
