@@ -33,10 +33,7 @@ from tqdm import tqdm
 from mario_rl.agents import Policy
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.env.wrappers import EPISODE_STATS
-
-EVAL_STICKY = 0.25
-"""Per-frame probability of repeating the previous action in evaluation (the ALE's)."""
+from mario_rl.env.wrappers import EPISODE_STATS, EVAL_STICKY
 
 Actor = Callable[[np.ndarray], int | None]
 """Maps an observation to the next action; None ends the episode (a replay ran out)."""

@@ -392,14 +392,16 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sticky_argument(parser: argparse.ArgumentParser) -> None:
-    """`--sticky P` of every command that evaluates: default 0.25, 0 is deterministic."""
+    """`--sticky P` of every command that evaluates: default `EVAL_STICKY`, 0 deterministic."""
+    from mario_rl.env.wrappers import EVAL_STICKY
+
     parser.add_argument(
         "--sticky",
         type=sticky_probability,
-        default=0.25,
+        default=EVAL_STICKY,
         metavar="P",
         help="each emulator frame repeats the previous action with probability P, so a "
-        "memorised button sequence cannot pass for a policy (default 0.25, the Arcade "
+        f"memorised button sequence cannot pass for a policy (default {EVAL_STICKY:g}, the Arcade "
         "Learning Environment's; 0: deterministic, where no-op starts alone do not perturb "
         "1-1)",
     )

@@ -344,6 +344,11 @@ class NoopStart(gym.Wrapper):
         return obs, info
 
 
+EVAL_STICKY = 0.25
+"""Per-frame probability of repeating the previous action in evaluation (the ALE's,
+Machado et al. 2018); every command that evaluates defaults to it."""
+
+
 class StickyAction(gym.Wrapper):
     """With probability `repeat_probability`, the previous action is repeated instead.
 
