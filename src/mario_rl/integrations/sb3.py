@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +121,6 @@ class SB3VecEnv(VecEnv):
         # warn about a missing Monitor, and info["episode"] already follows its convention.
         return [False for _ in self._get_indices(indices)]
 
-    def _get_indices(self, indices: Any) -> Sequence[int]:
-        if indices is None:
-            return range(self.num_envs)
-        if isinstance(indices, int):
-            return [indices]
-        return list(indices)
-
 
 def make_sb3_vec_env(num_envs: int, config: EnvConfig, seed: int | None = None) -> SB3VecEnv:
     """`make_vector_env(num_envs, config, seed)` for SB3: env i seeded with `seed + i`."""
@@ -158,18 +150,19 @@ def policy_from_zip(path: str | Path, device: str | torch.device = "cpu"):
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if ENV_CONFIG_ENTRY not in names or "policy.pth" not in names:
-                raise CheckpointError(
-                    f"{path}: not an SB3 model saved with mario_rl.integrations.sb3."
-                    "save_sb3_model (it needs the env config it was trained on)"
-                )
-            config = EnvConfig(**json.loads(archive.read(ENV_CONFIG_ENTRY)))
-            weights = archive.read("policy.pth")
-    except (zipfile.BadZipFile, OSError, TypeError, ValueError) as error:
-        if isinstance(error, CheckpointError):
-            raise
+            entries = {name: archive.read(name) for name in (ENV_CONFIG_ENTRY, "policy.pth")}
+    except KeyError:
+        raise CheckpointError(
+            f"{path}: not an SB3 model saved with mario_rl.integrations.sb3.save_sb3_model "
+            "(it needs the env config it was trained on)"
+        ) from None
+    except (zipfile.BadZipFile, OSError) as error:
         raise CheckpointError(f"{path}: not a readable SB3 model ({error})") from error
+    try:
+        config = EnvConfig(**json.loads(entries[ENV_CONFIG_ENTRY]))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: a damaged env config ({error})") from error
+    weights = entries["policy.pth"]
     try:
         state = torch.load(io.BytesIO(weights), map_location=device, weights_only=True)
     except Exception as error:
