@@ -16,6 +16,7 @@ from mario_rl.agents.ppo import (
     PPOConfig,
     Rollout,
     RolloutCollector,
+    annealed_entropy_coef,
     annealed_learning_rate,
     compute_gae,
     entropy,
@@ -99,6 +100,14 @@ def test_learning_rate_annealing():
     assert annealed_learning_rate(1e-3, 0.25, anneal=True) == pytest.approx(7.5e-4)
     assert annealed_learning_rate(1e-3, 1.5, anneal=True) == 0.0
     assert annealed_learning_rate(1e-3, 0.25, anneal=False) == 1e-3
+
+
+def test_entropy_weight_annealing():
+    assert annealed_entropy_coef(0.01, 0.002, 0.5) == pytest.approx(0.006)
+    assert annealed_entropy_coef(0.01, 0.002, 2.0) == pytest.approx(0.002)
+    assert annealed_entropy_coef(0.01, None, 0.9) == 0.01
+    with pytest.raises(ValueError, match="entropy_coef_end"):
+        PPOConfig(entropy_coef_end=-0.1)
 
 
 def test_config_rejects_bad_values_with_actionable_errors():

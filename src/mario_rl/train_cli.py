@@ -92,6 +92,7 @@ AGENT_FLAGS = {
     "reward_scale": "reward_scale",
     "overlap": "overlap",
     "entropy_coef": "entropy_coef",
+    "entropy_coef_end": "entropy_coef_end",
 }
 ENV_FLAGS = {
     "actions": "actions",
@@ -521,7 +522,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--entropy-coef",
         type=_non_negative_float,
         default=None,
-        help="PPO: weight of the entropy bonus",
+        help="PPO: weight of the entropy bonus (at the start, with --entropy-coef-end)",
+    )
+    agent.add_argument(
+        "--entropy-coef-end",
+        type=_non_negative_float,
+        default=None,
+        help="PPO: anneal the entropy weight linearly to this over the budget",
     )
     agent.add_argument(
         "--snapshot-starts",

@@ -107,7 +107,10 @@ class PPOConfig:
     value_coef: float = 0.5
     """Weight of the value loss in the combined loss."""
     entropy_coef: float = 0.01
-    """Weight of the entropy bonus in the combined loss."""
+    """Weight of the entropy bonus in the combined loss (at the start, if annealed)."""
+    entropy_coef_end: float | None = None
+    """If set, the entropy weight falls linearly from `entropy_coef` to this over the
+    budget, so late training acts nearly as greedy evaluation does; None: constant."""
     max_grad_norm: float = 0.5
     """Clip the gradient norm of the policy and of the ICM (each separately) to this."""
     network: str = "nature"
@@ -154,6 +157,10 @@ class PPOConfig:
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
         check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
+        for name in ("entropy_coef", "entropy_coef_end"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0.0:
+                raise ValueError(f"{name}: expected a weight >= 0, got {value!r}")
 
     @property
     def algo(self) -> str:
@@ -336,6 +343,13 @@ def annealed_learning_rate(learning_rate: float, progress: float, anneal: bool) 
     if not anneal:
         return learning_rate
     return learning_rate * max(0.0, 1.0 - progress)
+
+
+def annealed_entropy_coef(start: float, end: float | None, progress: float) -> float:
+    """The entropy weight at `progress` (0..1 of the budget): linear from `start` to `end`."""
+    if end is None:
+        return start
+    return start + (end - start) * min(1.0, max(0.0, progress))
 
 
 def explained_variance(predicted: Tensor, target: Tensor) -> float:
@@ -666,6 +680,7 @@ class PPOAgent:
         learning_rate = annealed_learning_rate(config.learning_rate, progress, config.anneal_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
+        entropy_coef = annealed_entropy_coef(config.entropy_coef, config.entropy_coef_end, progress)
 
         rewards, metrics = self.rewards(rollout)
         advantages = compute_gae(
@@ -705,7 +720,7 @@ class PPOAgent:
                     config.clip_coef if config.clip_value_loss else None,
                 )
                 bonus = entropy(logits)
-                loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * bonus
+                loss = policy_loss + config.value_coef * critic_loss - entropy_coef * bonus
                 step = {
                     "losses/policy_loss": policy_loss.item(),
                     "losses/value_loss": critic_loss.item(),
@@ -738,6 +753,7 @@ class PPOAgent:
         metrics.update({key: total / minibatches for key, total in sums.items()})
         metrics["losses/explained_variance"] = explained_variance(old_values, flat_returns)
         metrics["charts/learning_rate"] = learning_rate
+        metrics["charts/entropy_coef"] = entropy_coef
         return metrics
 
     def checkpoint(
