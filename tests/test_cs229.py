@@ -388,6 +388,28 @@ def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
     assert any(isinstance(layer, StickyAction) for layer in wrapper_layers(env))
 
 
+def test_ctrl_c_keeps_the_table_learned_so_far(tmp_path, monkeypatch):
+    from mario_rl.agents import cs229
+
+    real_play, calls = cs229.play, []
+
+    def play_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_play(*args, **kwargs)
+
+    monkeypatch.setattr(cs229, "play", play_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        quick_run(tmp_path, episodes=5, eval_episodes=0)
+    (run_dir,) = tmp_path.iterdir()
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and checkpoints[0].startswith("frames_"), checkpoints
+    table = QTable.load(run_dir / TABLE_FILE, ENCODING, np.random.default_rng(0))
+    assert table.visits.sum() > 0
+    assert len(np.load(run_dir / "rewards.npy")) == 2  # the two finished episodes
+
+
 def wrapper_layers(env):
     while True:
         yield env

@@ -318,3 +318,8 @@ def test_a_checkpoint_from_before_weights_only_loading_converts(tmp_path):
     expected = np.random.random()
     set_rng_states({**loaded["rng_states"], "torch": torch.get_rng_state()})
     assert np.random.random() == expected, "the converted NumPy state draws as the old one"
+
+
+def test_next_checkpoint_stays_on_the_grid_of_the_run():
+    run = RunConfig(checkpoint_every=1000)
+    assert [run.next_checkpoint(f) for f in (0, 999, 1000, 2500)] == [1000, 1000, 2000, 3000]

@@ -114,6 +114,11 @@ class RunConfig:
     progress: bool = True
     """Show a progress bar on the terminal."""
 
+    def next_checkpoint(self, frames: int) -> int:
+        """The first checkpoint frame count after `frames` on the `checkpoint_every` grid, so
+        a resumed run keeps the schedule of the run it continues."""
+        return (frames // self.checkpoint_every + 1) * self.checkpoint_every
+
 
 # -- environment of the run ------------------------------------------------------------------
 

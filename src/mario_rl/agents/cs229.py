@@ -674,7 +674,7 @@ def train(
     progress = Progress(budget, 0, run.progress)
     evaluations: list[Evaluation] = []
     frames = episodes = 0
-    next_checkpoint = run.checkpoint_every
+    next_checkpoint = run.next_checkpoint(0)
 
     def checkpoint_now() -> None:
         table_file = f"table_{frames}.npz"
@@ -705,57 +705,66 @@ def train(
     def out_of_budget() -> bool:
         return budget.spent(frames) or (config.episodes is not None and episodes >= config.episodes)
 
-    while not out_of_budget():
-        episode = play(
-            env,
-            functools.partial(agent.act, epsilon=config.epsilon),
-            mode=training_mode(episodes, config.mode_block),
-            learn=agent.learn,
-            seed=run.seed if episodes == 0 else None,
-        )
-        frames += episode["frames"]
-        episodes += 1
-        logger.log_episode(frames, episode)
-        logger.log_scalars(
-            frames,
-            {"charts/epsilon": config.epsilon, "q/states": len(table), "charts/fps": progress.fps},
-        )
-        progress.update(frames, logger, states=len(table))
-        if config.eval_episodes and episodes % config.eval_every == 0:
-            evaluation = evaluate_table(
+    try:
+        while not out_of_budget():
+            episode = play(
                 env,
-                table,
-                config.eval_episodes,
-                config.eval_epsilon,
-                eval_rng,
-                at=(episodes, frames, logger.wall_seconds),
+                functools.partial(agent.act, epsilon=config.epsilon),
+                mode=training_mode(episodes, config.mode_block),
+                learn=agent.learn,
+                seed=run.seed if episodes == 0 else None,
             )
-            evaluations.append(evaluation)
+            frames += episode["frames"]
+            episodes += 1
+            logger.log_episode(frames, episode)
             logger.log_scalars(
                 frames,
                 {
-                    f"eval/{name}": value
-                    for name, value in asdict(evaluation).items()
-                    if name not in ("episode", "frames", "wall_s")
+                    "charts/epsilon": config.epsilon,
+                    "q/states": len(table),
+                    "charts/fps": progress.fps,
                 },
             )
-            write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
-            plot_curves(
-                {"evaluation": evaluations},
-                run_dir.path / CURVES_FILE,
-                f"CS229 tabular Q-learning on {level}: {config.eval_episodes} evaluation "
-                f"episodes every {config.eval_every} training episodes",
-            )
-        if frames >= next_checkpoint:
-            checkpoint_now()
-            next_checkpoint = (frames // run.checkpoint_every + 1) * run.checkpoint_every
+            progress.update(frames, logger, states=len(table))
+            if config.eval_episodes and episodes % config.eval_every == 0:
+                evaluation = evaluate_table(
+                    env,
+                    table,
+                    config.eval_episodes,
+                    config.eval_epsilon,
+                    eval_rng,
+                    at=(episodes, frames, logger.wall_seconds),
+                )
+                evaluations.append(evaluation)
+                logger.log_scalars(
+                    frames,
+                    {
+                        f"eval/{name}": value
+                        for name, value in asdict(evaluation).items()
+                        if name not in ("episode", "frames", "wall_s")
+                    },
+                )
+                write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
+                plot_curves(
+                    {"evaluation": evaluations},
+                    run_dir.path / CURVES_FILE,
+                    f"CS229 tabular Q-learning on {level}: {config.eval_episodes} evaluation "
+                    f"episodes every {config.eval_every} training episodes",
+                )
+            if frames >= next_checkpoint:
+                checkpoint_now()
+                next_checkpoint = run.next_checkpoint(frames)
 
-    checkpoint_now()
-    if not evaluations:
-        write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
-    progress.close()
-    logger.close()
-    env.close()
+        checkpoint_now()
+    except KeyboardInterrupt:
+        checkpoint_now()  # Ctrl-C keeps the table learned so far
+        raise
+    finally:
+        if not evaluations:
+            write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
+        progress.close()
+        logger.close()
+        env.close()
     return run_dir.path
 
 

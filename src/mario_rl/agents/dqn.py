@@ -441,7 +441,7 @@ def train(
     obs, info = envs.reset(seed=run.seed + counters.frames)
     frame_counter.start(info)
     replay.start(np.arange(config.num_envs), obs)
-    next_checkpoint = (counters.frames // run.checkpoint_every + 1) * run.checkpoint_every
+    next_checkpoint = run.next_checkpoint(counters.frames)
     next_log = counters.frames + run.log_every
     losses: list[float] = []
     q_maxes: list[float] = []
@@ -526,9 +526,7 @@ def train(
                 next_log = counters.frames + run.log_every
             if counters.frames >= next_checkpoint:
                 checkpoint_now()
-                next_checkpoint = (
-                    counters.frames // run.checkpoint_every + 1
-                ) * run.checkpoint_every
+                next_checkpoint = run.next_checkpoint(counters.frames)
 
         checkpoint_now()
     except KeyboardInterrupt:

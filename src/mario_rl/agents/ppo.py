@@ -998,7 +998,7 @@ def train(
 
     budget = Budget(run.frames, run.minutes)
     progress = Progress(budget, collector.frames.total, run.progress)
-    next_checkpoint = (start_frames // run.checkpoint_every + 1) * run.checkpoint_every
+    next_checkpoint = run.next_checkpoint(start_frames)
     background = ThreadPoolExecutor(1) if config.overlap else None
     pending: Future | None = None
     last_time, last_frames = time.perf_counter(), collector.frames.total
@@ -1027,7 +1027,7 @@ def train(
             progress.update(frames, logger, kl=metrics["losses/approx_kl"])
             if frames >= next_checkpoint and not done:
                 checkpoint_now(frames, sampler_state)
-                next_checkpoint = (frames // run.checkpoint_every + 1) * run.checkpoint_every
+                next_checkpoint = run.next_checkpoint(frames)
             if done:
                 break
             if pending is not None:
