@@ -7,7 +7,7 @@ is the same as `mario-rl bench env --frames 6000`; the README quotes its output.
 
 import sys
 
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "env", *sys.argv[1:]]))

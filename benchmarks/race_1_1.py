@@ -39,9 +39,9 @@ import time
 from pathlib import Path
 
 from mario_rl.agents import load_policy
+from mario_rl.cli.args import add_sticky_argument, probability
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints
-from mario_rl.train_cli import add_sticky_argument, probability
 
 POLL_SECONDS = 2.0
 """How often the race looks for a new checkpoint."""

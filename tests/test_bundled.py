@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from mario_rl.agents import Policy, load_policy
-from mario_rl.bundled import MODELS_DIR_ENV, TRAINING_ONLY_FIELDS
-from mario_rl.cli import main
+from mario_rl.bundled import MODELS_DIR_ENV, TRAINING_ONLY_FIELDS, bundled_table_row
+from mario_rl.cli.main import main
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.train_cli import bundled_table_row
 
 
 def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkeypatch, capsys):

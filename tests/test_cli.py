@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

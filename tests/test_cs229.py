@@ -35,7 +35,7 @@ from mario_rl.agents.cs229 import (
     training_mode,
 )
 from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.env import ram as smb
 from mario_rl.env.actions import action_set
 from mario_rl.env.wrappers import StickyAction

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mario_rl.agents import load_policy
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.evaluate import (
     blind_replay,
     eval_env_config,

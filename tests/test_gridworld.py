@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from mario_rl.cli import main
+from mario_rl.agents.tabular import min_max_normalise, rolling_average
+from mario_rl.cli.main import main
 from mario_rl.env.gridworld import ACTION_NAMES, DOWN_RIGHT, GridWorldEnv
-from mario_rl.gridworld_cli import min_max_normalise, rolling_average
 
 
 def move(name: str) -> int:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.leaderboard import (
     DATA_DIR_ENV,
     Leaderboard,

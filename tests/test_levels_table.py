@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from mario_rl import levels_table
-from mario_rl.cli import main
+from mario_rl import levels_table, training
+from mario_rl.agents.ppo import PPOConfig
+from mario_rl.cli.main import main
 
 
 def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
@@ -27,7 +28,7 @@ def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("a level already in the table was trained again")
 
-    monkeypatch.setattr("mario_rl.agents.ppo.train", no_training)
+    monkeypatch.setitem(training.TRAINERS, PPOConfig, no_training)
     assert main(args) == 0
     assert "1-1: already in" in capsys.readouterr().out
     assert json.loads(out.with_suffix(".json").read_text()) == state

@@ -20,7 +20,7 @@ import torch
 
 from mario_rl.agents import load_policy
 from mario_rl.bundled import MODELS_DIR_ENV, bundled_checkpoint, bundled_levels
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.leaderboard import DATA_DIR_ENV, Leaderboard, RunResult
 from mario_rl.play import (

@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, Rollout, train
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.evaluate import eval_env_config
 from mario_rl.presets import get_preset

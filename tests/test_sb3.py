@@ -89,7 +89,7 @@ def sb3_zip(tmp_path_factory):
 
 def test_an_sb3_model_is_evaluated_like_any_checkpoint(sb3_zip, tmp_path, capsys):
     from mario_rl.agents import load_policy
-    from mario_rl.cli import main
+    from mario_rl.cli.main import main
 
     policy = load_policy(sb3_zip)
     assert policy.env_config == CONFIG and policy.num_actions == 5

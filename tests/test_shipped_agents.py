@@ -13,11 +13,10 @@ import pytest
 import torch
 
 from mario_rl.agents import load_policy
-from mario_rl.bundled import MODELS_DIR_ENV, bundled_levels, models_dir
-from mario_rl.cli import main
+from mario_rl.bundled import MODELS_DIR_ENV, bundled_levels, bundled_table_row, models_dir
+from mario_rl.cli.main import main
 from mario_rl.evaluate import evaluate
 from mario_rl.leaderboard import DATA_DIR_ENV, Leaderboard
-from mario_rl.train_cli import bundled_table_row
 
 REPO = Path(__file__).resolve().parents[1]
 REPLAYED_EPISODES = 3

@@ -6,7 +6,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import pytest
 
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 from mario_rl.presets import PRESETS, get_preset
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from mario_rl.cli import main
+from mario_rl.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -178,3 +178,21 @@ def bundle_agent(
         shutil.rmtree(folder)
     building.rename(folder)
     return folder
+
+
+def bundled_table_row(report: dict, folder: Path) -> str:
+    """The README table's row for a bundled agent, from its eval.json."""
+    config = json.loads((folder / "config.json").read_text())
+    frames = report["mean_frames_to_clear"]
+    deterministic = report.get("deterministic_eval", report if report["deterministic"] else None)
+    control = report["control"]
+
+    def rate(numbers: dict | None) -> str:
+        return "-" if numbers is None else f"{numbers['clears']}/{numbers['episodes']}"
+
+    return (
+        f"| {report['level']} | {config.get('preset') or report['algo']} | {report['acting']} | "
+        f"{rate(report)} | {rate(deterministic)} | {rate(control)} | "
+        f"{report['distinct_trajectories']} | {report['mean_x']:.0f} | "
+        f"{'-' if frames is None else f'{frames:.0f}'} |"
+    )

@@ -1,4 +1,4 @@
-"""`mario-rl levels-table`: one recipe and one budget on many levels, as a Markdown table.
+"""One recipe and one budget on many levels, as a Markdown table (`mario-rl levels-table`).
 
 Like the curiosity write-up's table of levels passed: each level is trained from scratch
 with the same preset, seed and frame budget, then evaluated (greedy, from the level's real
@@ -19,7 +19,6 @@ largest x of a clearing episode), and is `?` until then. Castle levels (x-4) end
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -28,10 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-
-from mario_rl.arguments import non_negative_int
-from mario_rl.cli import _level, _positive_int
-from mario_rl.outputs import writable_file
 
 CLEARED_RATE = 0.9
 """A level counts as cleared when at least this share of evaluation episodes clear it."""
@@ -116,12 +111,13 @@ def build_table(
 
     `sticky`: evaluation's sticky-action probability (None: `evaluate.EVAL_STICKY`).
     """
-    from mario_rl.agents import dqn, load_policy, ppo
+    from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, evaluate
-
-    sticky = EVAL_STICKY if sticky is None else sticky
     from mario_rl.presets import get_preset
     from mario_rl.runs import RunConfig, list_checkpoints
+    from mario_rl.training import train
+
+    sticky = EVAL_STICKY if sticky is None else sticky
 
     chosen = get_preset(preset)
     agent = chosen.agent if num_envs is None else replace(chosen.agent, num_envs=num_envs)
@@ -136,7 +132,6 @@ def build_table(
     }
     state_path = out.with_suffix(".json")
     rows = load_state(state_path, recipe)
-    train = ppo.train if isinstance(agent, ppo.PPOConfig) else dqn.train
     for level in levels:
         if level in rows:
             console.print(f"{level}: already in {state_path}, skipped")
@@ -172,50 +167,3 @@ def build_table(
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
     _write_atomic(out, markdown(recipe, rows))
     return rows
-
-
-def cmd_levels_table(args: argparse.Namespace) -> None:
-    out = writable_file(args.out)
-    build_table(
-        list(dict.fromkeys(args.levels)),
-        args.frames,
-        out,
-        preset=args.preset,
-        seed=args.seed,
-        episodes=args.episodes,
-        max_stuck_steps=args.max_stuck_steps,
-        sticky=args.sticky,
-        runs_dir=args.runs_dir,
-        num_envs=args.num_envs,
-        progress=not args.quiet,
-    )
-    console.print(f"saved {out} (state: {out.with_suffix('.json')})")
-
-
-def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
-    """Add `levels-table` to the `mario-rl` subcommands."""
-    from mario_rl.presets import PRESETS
-    from mario_rl.train_cli import _frames, add_sticky_argument
-
-    table = commands.add_parser(
-        "levels-table",
-        help="train and evaluate one recipe on many levels; write a Markdown table",
-        description=__doc__.split("\n\n")[1],
-    )
-    table.add_argument("--levels", nargs="+", type=_level, required=True, metavar="LEVEL")
-    table.add_argument("--frames", type=_frames, required=True, help="budget per level, e.g. 2e6")
-    table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
-    table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
-    table.add_argument("--seed", type=non_negative_int, default=0)
-    table.add_argument("--episodes", type=_positive_int, default=10, help="evaluation episodes")
-    table.add_argument(
-        "--max-stuck-steps",
-        type=_positive_int,
-        default=1000,
-        help="evaluation ends an episode after N agent steps without progress",
-    )
-    add_sticky_argument(table)
-    table.add_argument("--num-envs", type=_positive_int, default=None, help="preset override")
-    table.add_argument("--runs-dir", default="runs/levels")
-    table.add_argument("--quiet", action="store_true", help="no progress bars")
-    table.set_defaults(func=cmd_levels_table)

@@ -10,11 +10,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from mario_rl.arguments import non_negative_int
+from mario_rl.cli.args import non_negative_int
 from mario_rl.outputs import writable_folder
 
 if TYPE_CHECKING:
@@ -22,51 +21,10 @@ if TYPE_CHECKING:
     from mario_rl.env.gridworld import GridWorldEnv
 
 DEFAULT_OUT = Path("runs/grid")
-ROLLING_WINDOW = 50
-"""Episodes per point of the rolling average (at most a tenth of the episodes)."""
 SUMMARY_EPISODES = 100
 """The last episodes whose mean return is printed."""
 
 console = Console(width=max(Console().width, 100))
-
-
-def rolling_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last `window` values at each position (of all of them before that)."""
-    if window < 1:
-        raise ValueError(f"window: expected a positive integer, got {window}")
-    sums = np.cumsum(values, dtype=float)
-    sums[window:] = sums[window:] - sums[:-window]
-    return sums / np.minimum(np.arange(1, len(values) + 1), window)
-
-
-def min_max_normalise(values: np.ndarray) -> np.ndarray:
-    """Map the smallest value to 0 and the largest to 1 (all ones when they are equal)."""
-    span = values.max() - values.min()
-    if span == 0:
-        return np.ones_like(values, dtype=float)
-    return (values - values.min()) / span
-
-
-def save_reward_plot(returns: np.ndarray, path: Path, title: str) -> Path:
-    """Plot the min-max normalised rolling average of `returns` into the PNG `path`."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    window = max(1, min(ROLLING_WINDOW, len(returns) // 10))
-    averages = rolling_average(returns, window)
-    figure = Figure(figsize=(7, 4), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    episodes = np.arange(1, len(returns) + 1)
-    axes.plot(episodes, min_max_normalise(averages), marker="." if len(returns) == 1 else "")
-    axes.set_xlabel("episode")
-    axes.set_ylabel(f"mean return of the last {window} episodes\n(0 = lowest, 1 = highest)")
-    axes.set_title(f"{title}\nrolling mean from {averages.min():.2f} to {averages.max():.2f}")
-    axes.set_ylim(-0.05, 1.05)
-    axes.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
 
 
 def policy_table(env: GridWorldEnv, table: QTable) -> Table:
@@ -93,7 +51,12 @@ def policy_table(env: GridWorldEnv, table: QTable) -> Table:
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
-    from mario_rl.agents.tabular import TabularConfig, play_episode, train_grid_world
+    from mario_rl.agents.tabular import (
+        TabularConfig,
+        play_episode,
+        save_reward_plot,
+        train_grid_world,
+    )
     from mario_rl.env.gridworld import ARROWS, GridWorldEnv
 
     writable_folder(args.out)

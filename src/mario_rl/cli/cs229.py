@@ -1,4 +1,4 @@
-"""`mario-rl cs229-study` and `mario-rl train --algo tabular`: the CS229 tabular agent.
+"""`mario-rl cs229-study`: the CS229 report's parameter studies of its tabular agent.
 
 The agent itself is `mario_rl.agents.cs229`; it is imported only when a command runs.
 """
@@ -6,14 +6,13 @@ The agent itself is `mario_rl.agents.cs229`; it is imported only when a command 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from mario_rl.arguments import non_negative_int
+from mario_rl.cli.args import level_name, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from mario_rl.agents.cs229 import CS229Config
@@ -23,8 +22,6 @@ STUDY_EPISODES = 100
 """Training episodes per variant of `cs229-study` by default: a small budget."""
 STUDY_EVAL_EPISODES = 5
 """Evaluation episodes of `cs229-study` by default (the report: 100)."""
-TABULAR_TRAIN_FLAGS = ("gamma", "noop_max", "no_progress_steps")
-"""`mario-rl train` flags that `--algo tabular` maps onto `CS229Config` fields."""
 
 
 def config_from_args(args: argparse.Namespace) -> CS229Config:
@@ -45,51 +42,8 @@ def config_from_args(args: argparse.Namespace) -> CS229Config:
     )
 
 
-def train_from_args(args: argparse.Namespace) -> Path:
-    """`mario-rl train --algo tabular`: the CS229 agent with the report's settings.
-
-    Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
-    of the agent flags, --gamma, --noop-max and --no-progress-steps (decisions); the
-    others belong to the network agents and are refused, as are --resume and --preset.
-    """
-    from mario_rl.agents.cs229 import CS229Config, train
-    from mario_rl.runs import RunConfig
-    from mario_rl.train_cli import AGENT_FLAGS, DEFAULT_TRAIN_FRAMES, ENV_FLAGS
-
-    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay"]
-    refused = [name for name in others if name not in TABULAR_TRAIN_FLAGS]
-    given = [name for name in refused if getattr(args, name, None) not in (None, False)]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ValueError(
-            f"--algo tabular: expected only the shared flags and --gamma, --noop-max, "
-            f"--no-progress-steps, got {flags}; the CS229 agent has no such setting"
-        )
-    changes = {
-        field: getattr(args, flag)
-        for flag, field in zip(
-            TABULAR_TRAIN_FLAGS, ("gamma", "noop_max", "no_progress_decisions"), strict=True
-        )
-        if getattr(args, flag, None) is not None
-    }
-    config = replace(CS229Config(), **changes)
-    frames, minutes = args.frames, args.minutes
-    if frames is None and minutes is None:
-        frames = DEFAULT_TRAIN_FRAMES
-    run = RunConfig(seed=args.seed or 0, frames=frames, minutes=minutes, progress=not args.quiet)
-    overrides = {
-        "runs_dir": args.runs_dir,
-        "checkpoint_every": args.checkpoint_every,
-        "keep_checkpoints": args.keep_checkpoints,
-    }
-    run = replace(run, **{name: value for name, value in overrides.items() if value is not None})
-    return train(run, config, args.level or "1-1")
-
-
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The CS229 settings as flags (defaults: the report's)."""
-    from mario_rl.cli import _positive_int
-
     parser.add_argument("--alpha", type=float, default=0.8, help="alpha0 (default 0.8)")
     parser.add_argument(
         "--fixed-alpha", action="store_true", help="a constant alpha instead of alpha0 / visits"
@@ -98,7 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epsilon", type=float, default=0.3, help="exploration (default 0.3)")
     parser.add_argument(
         "--frames-per-decision",
-        type=_positive_int,
+        type=positive_int,
         default=6,
         help="frames each action is held (default 6)",
     )
@@ -115,13 +69,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--eval-every",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         help="training episodes between evaluations (default 20)",
     )
     parser.add_argument(
         "--eval-episodes",
-        type=_positive_int,
+        type=positive_int,
         default=STUDY_EVAL_EPISODES,
         help=f"episodes per evaluation (default {STUDY_EVAL_EPISODES}; the report: 100)",
     )
@@ -159,8 +113,6 @@ def cmd_cs229_study(args: argparse.Namespace) -> None:
 
 def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register `mario-rl cs229-study` on the `mario-rl` command's subparsers."""
-    from mario_rl.cli import _level, _positive_int
-
     study = subparsers.add_parser(
         "cs229-study",
         help="the CS229 report's studies: fixed alpha 0.15 and gamma 0.2 against the defaults",
@@ -170,10 +122,10 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
         "(alpha 0, epsilon 0.01) every --eval-every. Plots the learning curves together: win "
         "probability, composite score, %% of enemies killed, time to finish.",
     )
-    study.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
+    study.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     study.add_argument(
         "--episodes",
-        type=_positive_int,
+        type=positive_int,
         default=STUDY_EPISODES,
         help=f"training episodes per variant (default {STUDY_EPISODES})",
     )

@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mario_rl.arguments import non_negative_int
 from mario_rl.bundled import resolve_agent
-from mario_rl.cli import _level, _positive_int
+from mario_rl.cli.args import level_name, non_negative_int, positive_int
 from mario_rl.leaderboard import (
     NES_FPS,
     Leaderboard,
@@ -73,7 +72,7 @@ MAX_SCALE = 8
 
 
 def _window_scale(text: str) -> int:
-    scale = _positive_int(text)
+    scale = positive_int(text)
     if scale > MAX_SCALE:
         raise argparse.ArgumentTypeError(f"expected a scale of 1..{MAX_SCALE}, got {text!r}")
     return scale
@@ -213,7 +212,7 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
         "--fast", action="store_true", help="start unthrottled instead of at 60 frames/s"
     )
     parser.add_argument(
-        "--max-frames", type=_positive_int, default=None, help="stop after this many frames"
+        "--max-frames", type=positive_int, default=None, help="stop after this many frames"
     )
 
 
@@ -250,9 +249,9 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint file, run directory or level name (default: the bundled agent of --level)",
     )
     watch.add_argument(
-        "--level", type=_level, default=None, help="level (default: the checkpoint's level)"
+        "--level", type=level_name, default=None, help="level (default: the checkpoint's level)"
     )
-    watch.add_argument("--episodes", type=_positive_int, default=1, help="episodes (default 1)")
+    watch.add_argument("--episodes", type=positive_int, default=1, help="episodes (default 1)")
     watch.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first episode")
     _window_options(watch)
     watch.set_defaults(func=cmd_watch)
@@ -263,7 +262,7 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Play a level with the keyboard at 60 frames/s: arrows move, x jumps "
         "(A), z runs (B), p pauses, Esc quits (change them with --keys). " + INPUTS_HELP,
     )
-    play.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
+    play.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     _person_options(play)
     _window_options(play)
     play.set_defaults(func=cmd_play)
@@ -276,7 +275,7 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         "on the leaderboard; a run that dies or quits is kept as not finished, with no time. "
         + INPUTS_HELP,
     )
-    race.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
+    race.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     race.add_argument(
         "--name",
         type=_racer_name,
@@ -301,7 +300,7 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         "runs that did not finish. Kept in $MARIO_RL_DATA_DIR/leaderboard.sqlite3, else "
         "$XDG_DATA_HOME/mario-rl/ (default ~/.local/share/mario-rl/).",
     )
-    board.add_argument("--level", type=_level, default="1-1", help="level (default 1-1)")
+    board.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     board.add_argument("--db", type=Path, default=None, help="leaderboard file (default: ours)")
-    board.add_argument("--limit", type=_positive_int, default=20, help="rows shown (default 20)")
+    board.add_argument("--limit", type=positive_int, default=20, help="rows shown (default 20)")
     board.set_defaults(func=cmd_leaderboard)

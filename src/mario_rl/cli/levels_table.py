@@ -1,0 +1,65 @@
+"""`mario-rl levels-table`: the command over `mario_rl.levels_table.build_table`."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from mario_rl import levels_table
+from mario_rl.cli.args import (
+    add_sticky_argument,
+    frames,
+    level_name,
+    non_negative_int,
+    positive_int,
+)
+from mario_rl.outputs import writable_file
+
+console = Console()
+
+
+def cmd_levels_table(args: argparse.Namespace) -> None:
+    out = writable_file(args.out)
+    levels_table.build_table(
+        list(dict.fromkeys(args.levels)),
+        args.frames,
+        out,
+        preset=args.preset,
+        seed=args.seed,
+        episodes=args.episodes,
+        max_stuck_steps=args.max_stuck_steps,
+        sticky=args.sticky,
+        runs_dir=args.runs_dir,
+        num_envs=args.num_envs,
+        progress=not args.quiet,
+    )
+    console.print(f"saved {out} (state: {out.with_suffix('.json')})")
+
+
+def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
+    """Add `levels-table` to the `mario-rl` subcommands."""
+    from mario_rl.presets import PRESETS
+
+    table = commands.add_parser(
+        "levels-table",
+        help="train and evaluate one recipe on many levels; write a Markdown table",
+        description=levels_table.__doc__.split("\n\n")[1],
+    )
+    table.add_argument("--levels", nargs="+", type=level_name, required=True, metavar="LEVEL")
+    table.add_argument("--frames", type=frames, required=True, help="budget per level, e.g. 2e6")
+    table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
+    table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
+    table.add_argument("--seed", type=non_negative_int, default=0)
+    table.add_argument("--episodes", type=positive_int, default=10, help="evaluation episodes")
+    table.add_argument(
+        "--max-stuck-steps",
+        type=positive_int,
+        default=1000,
+        help="evaluation ends an episode after N agent steps without progress",
+    )
+    add_sticky_argument(table)
+    table.add_argument("--num-envs", type=positive_int, default=None, help="preset override")
+    table.add_argument("--runs-dir", default="runs/levels")
+    table.add_argument("--quiet", action="store_true", help="no progress bars")
+    table.set_defaults(func=cmd_levels_table)

@@ -1,0 +1,105 @@
+"""`mario-rl`: the entry point. Builds the parser from the command modules and runs one command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from mario_rl import __version__
+from mario_rl.cli.args import UsageError
+from mario_rl.cli.basics import add_basic_commands
+from mario_rl.cli.cs229 import add_cs229_commands
+from mario_rl.cli.evaluate import add_run_commands
+from mario_rl.cli.grid import add_grid_command
+from mario_rl.cli.levels_table import add_levels_table_command
+from mario_rl.cli.play import add_play_commands
+from mario_rl.cli.train import add_training_commands
+from mario_rl.env.actions import UnknownActionSetError
+from mario_rl.env.levels import UnknownLevelError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mario-rl",
+        description="Train, watch, measure and race reinforcement learning agents that play "
+        "Super Mario Bros. (NES).",
+        epilog="Examples:\n"
+        "  mario-rl levels\n"
+        "  mario-rl actions curiosity\n"
+        "  mario-rl random --level 1-1 --steps 2000\n"
+        "  mario-rl bench env --frames 3000\n"
+        "  mario-rl train --preset dqn-fast --level 1-1 --frames 2e6\n"
+        "  mario-rl eval runs/1-1__ddqn__0__20250101-120000 --episodes 20\n"
+        "  mario-rl record runs/1-1__ddqn__0__20250101-120000 --out mario.mp4\n"
+        "  mario-rl compare runs/*tutorial* --out dqn-vs-ddqn.png\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mario-rl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    add_basic_commands(commands)
+    add_grid_command(commands)
+    add_play_commands(commands)
+    add_training_commands(commands)
+    add_run_commands(commands)
+    add_cs229_commands(commands)
+    add_levels_table_command(commands)
+    return parser
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: a training run saves its checkpoint, then exits 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """`kill PID` and `kill -INT PID` stop a command as Ctrl-C does, also in the background.
+
+    A shell starts background jobs (`nohup mario-rl train ... &`) with SIGINT ignored, and
+    SIGTERM would end the run at once: both would lose the work since the last checkpoint.
+    The handlers before are restored afterwards (tests call `main` in their own process).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGTERM, _terminate)
+    if before[1] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        with _stop_signals_interrupt():
+            func(args)
+    except (UsageError, UnknownLevelError, UnknownActionSetError, ValueError) as error:
+        print(f"mario-rl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        print("terminated" if isinstance(stop, Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+    except OSError as error:  # the machine's fault, not the input's: a full disk, a lost mount
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"mario-rl {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

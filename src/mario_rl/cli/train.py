@@ -1,0 +1,364 @@
+"""`mario-rl train`, `eval`, `record` and `compare`: training runs and what reads them.
+
+Heavy modules (torch, the agents) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from mario_rl.cli.args import (
+    UsageError,
+    action_set_name,
+    frames,
+    level_name,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+    sticky_probability,
+)
+from mario_rl.outputs import writable_folder
+
+console = Console(width=max(Console().width, 100))
+DEFAULT_TRAIN_FRAMES = 2_000_000
+"""Frame budget of `train` when neither --frames nor --minutes is given."""
+
+
+# Flags of `train` that override one field of the preset: flag dest -> (config, field).
+AGENT_FLAGS = {
+    "lr": "learning_rate",
+    "gamma": "gamma",
+    "batch_size": "batch_size",
+    "replay_size": "replay_size",
+    "burn_in": "burn_in",
+    "learn_every": "learn_every",
+    "sync_every": "target_sync_every",
+    "n_step": "n_step",
+    "dueling": "dueling",
+    "prioritized": "prioritized",
+    "loss": "loss",
+    "epsilon_end": "epsilon_end",
+    "num_envs": "num_envs",
+    "torch_threads": "torch_threads",
+    "replay_on_device": "replay_on_device",
+    "num_steps": "num_steps",
+    "num_epochs": "num_epochs",
+    "num_minibatches": "num_minibatches",
+    "snapshot_starts": "snapshot_starts",
+    "reward_scale": "reward_scale",
+    "overlap": "overlap",
+    "entropy_coef": "entropy_coef",
+    "entropy_coef_end": "entropy_coef_end",
+}
+ENV_FLAGS = {
+    "actions": "actions",
+    "noop_max": "noop_max",
+    "no_progress_steps": "no_progress_steps",
+    "normalize_moves": "normalize_moves",
+    "sticky": "sticky_probability",
+    "show_last_action": "show_last_action",
+}
+PPO_ALGOS = ("ppo", "ppo-icm")
+"""`--algo` values that train with PPO: without curiosity, or with it mixed in."""
+TABULAR_TRAIN_FLAGS = ("gamma", "noop_max", "no_progress_steps")
+"""`mario-rl train` flags that `--algo tabular` maps onto `CS229Config` fields."""
+RUN_FLAGS = {
+    "checkpoint_every": "checkpoint_every",
+    "keep_checkpoints": "keep_checkpoints",
+    "runs_dir": "runs_dir",
+}
+
+
+def _given(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, object]:
+    return {
+        field: getattr(args, dest)
+        for dest, field in flags.items()
+        if getattr(args, dest) is not None
+    }
+
+
+def _agent_overrides(args: argparse.Namespace, agent: object) -> dict[str, object]:
+    """The agent flags given, as fields; a one-line error for flags this agent lacks."""
+    from dataclasses import fields
+
+    given = _given(args, AGENT_FLAGS)
+    known = {f.name for f in fields(agent)}
+    foreign = sorted(name for name in given if name not in known)
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise UsageError(f"{flags} do(es) not apply to {type(agent).__name__}; drop them")
+    return given
+
+
+def _with_algo(agent: object, algo: str | None) -> object:
+    """The agent with `--algo` applied: the DQN target, or PPO with or without curiosity."""
+    from dataclasses import replace
+
+    from mario_rl.agents.ppo import PPOConfig
+
+    if algo is None:
+        return agent
+    if isinstance(agent, PPOConfig) != (algo in PPO_ALGOS):
+        raise UsageError(
+            f"--algo {algo} does not fit a {type(agent).__name__} preset; pick a preset of "
+            "that family (ppo-fast or curiosity-ppo for PPO, dqn-fast for DQN)"
+        )
+    if isinstance(agent, PPOConfig):
+        if algo == "ppo":
+            return replace(agent, reward_mode="extrinsic")
+        return agent if agent.uses_icm else replace(agent, reward_mode="mixed")
+    return replace(agent, double=algo == "ddqn")
+
+
+def _train_tabular(args: argparse.Namespace) -> Path:
+    """`mario-rl train --algo tabular`: the CS229 agent with the report's settings.
+
+    Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
+    of the agent flags, --gamma, --noop-max and --no-progress-steps (decisions); the
+    others belong to the network agents and are refused, as are --resume and --preset.
+    """
+    from mario_rl.agents.cs229 import CS229Config
+    from mario_rl.env.pipeline import EnvConfig
+    from mario_rl.runs import RunConfig
+    from mario_rl.training import train
+
+    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay"]
+    refused = [name for name in others if name not in TABULAR_TRAIN_FLAGS]
+    given = [name for name in refused if getattr(args, name, None) not in (None, False)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(
+            f"--algo tabular: expected only the shared flags and --gamma, --noop-max, "
+            f"--no-progress-steps, got {flags}; the CS229 agent has no such setting"
+        )
+    changes = {
+        field: getattr(args, flag)
+        for flag, field in zip(
+            TABULAR_TRAIN_FLAGS, ("gamma", "noop_max", "no_progress_decisions"), strict=True
+        )
+        if getattr(args, flag, None) is not None
+    }
+    config = replace(CS229Config(), **changes)
+    frames, minutes = args.frames, args.minutes
+    if frames is None and minutes is None:
+        frames = DEFAULT_TRAIN_FRAMES
+    run = RunConfig(seed=args.seed or 0, frames=frames, minutes=minutes, progress=not args.quiet)
+    overrides = {
+        "runs_dir": args.runs_dir,
+        "checkpoint_every": args.checkpoint_every,
+        "keep_checkpoints": args.keep_checkpoints,
+    }
+    run = replace(run, **{name: value for name, value in overrides.items() if value is not None})
+    return train(run, EnvConfig(level=args.level or "1-1"), config)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from mario_rl import training
+    from mario_rl.env.pipeline import EnvConfig
+    from mario_rl.presets import get_preset
+    from mario_rl.runs import RunConfig, RunDir
+
+    if args.algo == "tabular":
+        run_dir = _train_tabular(args)
+        console.print(
+            f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}"
+        )
+        return
+    budget = {"frames": args.frames, "minutes": args.minutes}
+    if args.resume:
+        changed = _given(args, AGENT_FLAGS | ENV_FLAGS | RUN_FLAGS)
+        if changed or args.preset or args.algo or args.level or args.seed is not None:
+            raise UsageError(
+                "--resume continues the run with its own config.json; drop the flags that "
+                "change it (only --frames, --minutes, --device, --save-replay, --quiet apply)"
+            )
+        saved_run = RunDir(args.resume)
+        saved = saved_run.config()
+        env_config = saved_run.config_section("env", EnvConfig)
+        agent = saved_run.config_section("agent", training.config_class(saved.get("algo", "")))
+        run = saved_run.config_section("run", RunConfig)
+        run = replace(run, **{k: v for k, v in budget.items() if v is not None})
+        preset_name = saved.get("preset")
+    else:
+        default_preset = {"ppo": "ppo-fast", "ppo-icm": "curiosity-ppo"}.get(args.algo, "dqn-fast")
+        preset = get_preset(args.preset or default_preset)
+        preset_name = preset.name
+        env_config = replace(preset.env, level=args.level or "1-1", **_given(args, ENV_FLAGS))
+        agent = _with_algo(preset.agent, args.algo)
+        agent = replace(agent, **_agent_overrides(args, agent))
+        if args.frames is None and args.minutes is None:
+            budget["frames"] = DEFAULT_TRAIN_FRAMES
+        run = RunConfig(seed=args.seed or 0, **budget, **_given(args, RUN_FLAGS))
+    run = replace(
+        run,
+        device=args.device or run.device,
+        save_replay=args.save_replay or run.save_replay,
+        progress=not args.quiet,
+    )
+    # Before any env starts: a run that cannot save would train for nothing.
+    folder = args.resume or run.runs_dir
+    writable_folder(folder, f"cannot write the run's files into {folder}")
+    run_dir = training.train(run, env_config, agent, resume=args.resume, preset=preset_name)
+    console.print(f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}")
+
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    from mario_rl.presets import PRESETS
+
+    train = commands.add_parser(
+        "train",
+        help="train an agent (DQN or PPO family) from a preset",
+        description="Train from a named preset; flags override single fields. Budgets are in "
+        "emulator frames (--frames 2e6) and/or wall-clock minutes (--minutes 30); the first "
+        "reached ends the run. Presets: "
+        + "; ".join(f"{name}: {preset.source}" for name, preset in PRESETS.items()),
+    )
+    train.add_argument("--preset", choices=list(PRESETS), default=None, help="default dqn-fast")
+    train.add_argument(
+        "--algo",
+        choices=("dqn", "ddqn", *PPO_ALGOS, "tabular"),
+        default=None,
+        help="DQN or Double DQN target (default: the preset's); ppo (game reward only) or "
+        "ppo-icm (with curiosity; default presets ppo-fast and curiosity-ppo); or tabular: "
+        "the CS229 symbolic-state Q-table (mario_rl.cli.cs229)",
+    )
+    train.add_argument("--level", type=level_name, default=None, help="level (default 1-1)")
+    train.add_argument(
+        "--frames",
+        type=frames,
+        default=None,
+        help=f"frame budget, total (default {DEFAULT_TRAIN_FRAMES:.0e} if no --minutes)",
+    )
+    train.add_argument("--minutes", type=positive_float, default=None, help="time budget")
+    train.add_argument("--seed", type=non_negative_int, default=None, help="seed (default 0)")
+    train.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="default auto: CUDA when present",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue RUN_DIR from its newest checkpoint, up to the new budget",
+    )
+    train.add_argument(
+        "--save-replay",
+        action="store_true",
+        help="save the replay with each checkpoint, so --resume continues it",
+    )
+    train.add_argument("--checkpoint-every", type=frames, default=None, help="frames")
+    train.add_argument("--keep-checkpoints", type=positive_int, default=None)
+    train.add_argument("--runs-dir", default=None, help="default runs/")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    agent = train.add_argument_group("preset overrides")
+    agent.add_argument("--actions", type=action_set_name, default=None, help="action set")
+    agent.add_argument(
+        "--noop-max", type=non_negative_int, default=None, help="random no-op frames at starts"
+    )
+    agent.add_argument(
+        "--sticky",
+        type=sticky_probability,
+        default=None,
+        metavar="P",
+        help="train under sticky actions: each emulator frame repeats the previous action "
+        "with probability P (evaluation's default is 0.25)",
+    )
+    agent.add_argument(
+        "--show-last-action",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="paint the previous action into the top rows of each frame, so the policy can "
+        "tell a held jump button from a released one",
+    )
+    agent.add_argument(
+        "--no-progress-steps",
+        type=non_negative_int,
+        default=None,
+        help="truncate after N steps without a new best x (0: never)",
+    )
+    agent.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate")
+    agent.add_argument("--gamma", type=probability, default=None, help="discount")
+    agent.add_argument("--batch-size", type=positive_int, default=None)
+    agent.add_argument("--replay-size", type=positive_int, default=None, help="transitions")
+    agent.add_argument(
+        "--burn-in", type=non_negative_int, default=None, help="agent steps before learning"
+    )
+    agent.add_argument("--learn-every", type=positive_int, default=None, help="agent steps")
+    agent.add_argument(
+        "--sync-every",
+        type=non_negative_int,
+        default=None,
+        help="agent steps between target syncs (0: no target network)",
+    )
+    agent.add_argument("--n-step", type=positive_int, default=None)
+    agent.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=None)
+    agent.add_argument(
+        "--prioritized",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="prioritised replay (proportional, alpha 0.6, beta 0.4 -> 1 over the budget)",
+    )
+    agent.add_argument("--loss", choices=("huber", "l1", "mse"), default=None)
+    agent.add_argument(
+        "--reward-scale", type=positive_float, default=None, help="DQN: factor on stored rewards"
+    )
+    agent.add_argument("--epsilon-end", type=probability, default=None)
+    agent.add_argument("--num-envs", type=positive_int, default=None)
+    agent.add_argument(
+        "--torch-threads", type=non_negative_int, default=None, help="0: cores left by envs"
+    )
+    agent.add_argument("--num-steps", type=positive_int, default=None, help="PPO rollout steps")
+    agent.add_argument("--num-epochs", type=positive_int, default=None, help="PPO epochs")
+    agent.add_argument("--num-minibatches", type=positive_int, default=None, help="PPO")
+    agent.add_argument(
+        "--entropy-coef",
+        type=non_negative_float,
+        default=None,
+        help="PPO: weight of the entropy bonus (at the start, with --entropy-coef-end)",
+    )
+    agent.add_argument(
+        "--entropy-coef-end",
+        type=non_negative_float,
+        default=None,
+        help="PPO: anneal the entropy weight linearly to this over the budget",
+    )
+    agent.add_argument(
+        "--snapshot-starts",
+        type=probability,
+        default=None,
+        help="share of training episodes started from the env's own best-run snapshots",
+    )
+    agent.add_argument(
+        "--overlap",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="PPO: collect the next rollout while updating",
+    )
+    agent.add_argument(
+        "--normalize-moves",
+        type=non_negative_int,
+        default=None,
+        help="random moves that measure the observation normalisation (curiosity-ppo)",
+    )
+    agent.add_argument(
+        "--replay-on-device",
+        action="store_true",
+        default=None,
+        help="keep the replay's frames on the GPU",
+    )
+    train.set_defaults(func=cmd_train)
+
+
+def add_training_commands(commands: argparse._SubParsersAction) -> None:
+    """Add `train` to the `mario-rl` subcommands."""
+    _add_train_parser(commands)
