@@ -20,8 +20,10 @@ import platform
 import time
 from dataclasses import replace
 
-from mario_rl.agents.cs229 import CS229Config, Evaluation, read_evaluations, train
+from mario_rl.agents.cs229 import CS229Config, Evaluation, read_evaluations
+from mario_rl.env.pipeline import EnvConfig
 from mario_rl.runs import RunConfig
+from mario_rl.training import train
 
 MILESTONES = (0.5, 0.9)
 
@@ -69,7 +71,7 @@ def main() -> None:
         progress=False,
     )
     start = time.perf_counter()
-    run_dir = train(run, config, args.level)
+    run_dir = train(run, EnvConfig(level=args.level), config)
     wall = time.perf_counter() - start
     evaluations = read_evaluations(run_dir)
     print(

@@ -19,13 +19,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from mario_rl.agents.dqn import DQNConfig, torch_threads, train
+from mario_rl.agents.dqn import DQNConfig, torch_threads
 from mario_rl.env.actions import action_set
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.nets import QNetwork
 from mario_rl.presets import PRESETS
 from mario_rl.replay import FrameReplay
 from mario_rl.runs import RunConfig, load_checkpoint
+from mario_rl.training import train
 
 TORSOS = ["nature", "small", "small-relu"]
 

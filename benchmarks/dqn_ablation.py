@@ -25,10 +25,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.dqn import train
 from mario_rl.evaluate import evaluate
 from mario_rl.presets import get_preset
 from mario_rl.runs import RunConfig, load_checkpoint
+from mario_rl.training import train
 
 VARIANTS = {
     "dqn-fast": {},

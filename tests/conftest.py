@@ -78,9 +78,10 @@ def scripted_env() -> type[ScriptedFrameEnv]:
 def untrained_dqn_run(tmp_path_factory) -> Path:
     """A run directory with one checkpoint of an untrained DQN (right_only, 1-1), made by
     the real trainer on a 200-frame budget; tests read it and copy from it, never change it."""
-    from mario_rl.agents.dqn import DQNConfig, train
+    from mario_rl.agents.dqn import DQNConfig
     from mario_rl.env.pipeline import EnvConfig
     from mario_rl.runs import RunConfig
+    from mario_rl.training import train
 
     root = tmp_path_factory.mktemp("runs")
     run = RunConfig(frames=200, device="cpu", runs_dir=str(root), progress=False)

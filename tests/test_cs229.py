@@ -31,16 +31,17 @@ from mario_rl.agents.cs229 import (
     set_mode,
     state_key,
     table_action,
-    train,
     training_mode,
 )
 from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
 from mario_rl.cli.main import main
 from mario_rl.env import ram as smb
 from mario_rl.env.actions import action_set
+from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.wrappers import StickyAction
 from mario_rl.evaluate import evaluate
-from mario_rl.runs import CheckpointError, RunConfig
+from mario_rl.runs import CheckpointError, RunConfig, load_checkpoint
+from mario_rl.training import train
 
 MARIO_X, GROUND_Y = 40, 176  # screen pixels; the screen is on level page 1
 GOOMBA = 0x06
@@ -363,7 +364,8 @@ def test_a_decision_is_k_frames_and_a_stalled_episode_is_truncated(symbolic_env)
 
 def quick_run(tmp_path: Path, episodes: int = 2, **changes: object) -> Path:
     run = RunConfig(seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False)
-    return train(run, dataclasses.replace(QUICK, episodes=episodes, **changes), "1-1")
+    config = dataclasses.replace(QUICK, episodes=episodes, **changes)
+    return train(run, EnvConfig(level="1-1"), config)
 
 
 def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
@@ -433,6 +435,12 @@ def test_train_algo_tabular_command(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.startswith("1-1__tabular__0__")
     assert (run_dir / TABLE_FILE).is_file()
+    # `--resume` continues the table and its counters, as for the pixel agents.
+    before = load_checkpoint(run_dir)["counters"]
+    assert main(["train", "--resume", str(run_dir), "--frames", "400", "--quiet"]) == 0
+    after = load_checkpoint(run_dir)["counters"]
+    assert after["frames"] >= 400 and after["episodes"] > before["episodes"]
+    assert after["updates"] > before["updates"]
 
 
 def test_a_table_file_named_in_a_checkpoint_never_leaves_its_folder(tmp_path, capsys):

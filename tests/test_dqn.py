@@ -22,7 +22,6 @@ from mario_rl.agents.dqn import (
     multiplicative_epsilon,
     td_loss,
     three_phase_epsilon,
-    train,
 )
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
@@ -30,6 +29,7 @@ from mario_rl.env.wrappers import EpisodeStatistics
 from mario_rl.evaluate import evaluate
 from mario_rl.nets import QNetwork
 from mario_rl.runs import RunConfig
+from mario_rl.training import train
 
 
 def test_dqn_target_by_hand():

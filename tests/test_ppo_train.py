@@ -12,12 +12,13 @@ import torch
 from gymnasium import spaces
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, Rollout, train
+from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, Rollout
 from mario_rl.cli.main import main
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.evaluate import eval_env_config
 from mario_rl.presets import get_preset
 from mario_rl.runs import Budget, RunConfig, load_checkpoint
+from mario_rl.training import train
 
 TINY = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--num-epochs", "1"]
 

@@ -13,7 +13,7 @@ import torch
 from dqn_chain import chain_envs
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.dqn import DQNConfig, train
+from mario_rl.agents.dqn import DQNConfig
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.runs import (
     EPISODE_COLUMNS,
@@ -27,6 +27,7 @@ from mario_rl.runs import (
     save_checkpoint,
     set_rng_states,
 )
+from mario_rl.training import train
 
 CHAIN_ENV = EnvConfig(actions="lnr", frame_stack=1)
 CHAIN_AGENT = DQNConfig(

@@ -10,7 +10,11 @@ A run lives in `runs/<level>__<algo>__<seed>__<YYYYmmdd-HHMMSS>/`:
     checkpoints/       `frames_<N>.pt`, the `keep` newest, each written atomically
 
 A checkpoint is a dict saved with `torch.save` holding at least CHECKPOINT_FIELDS; see
-`mario_rl.evaluate.load_policy` for how evaluation reads it back.
+`mario_rl.agents.load_policy` for how evaluation reads it back.
+
+Each agent's training loop is a `Trainer` (one `step` at a time, its state as a checkpoint
+payload); `mario_rl.training.train` drives every trainer the same way, so run directories,
+budgets, checkpoints, Ctrl-C and resume behave alike for all agents.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -49,7 +53,7 @@ CHECKPOINT_FIELDS = (
     "env_config",
     "model_state",
 )
-"""Fields every agent's checkpoint holds (see `mario_rl.evaluate.load_policy`)."""
+"""Fields every agent's checkpoint holds (see `mario_rl.agents.load_policy`)."""
 METRICS = (
     "charts/episodic_return",
     "charts/x_pos",
@@ -261,8 +265,10 @@ class RunDir:
                 f"{where}: unknown {section} field(s) {', '.join(unknown)} (written by another "
                 "version of mario-rl, or edited); remove them to resume"
             )
+        # A config with nested dataclasses (CS229Config) reads itself back with `from_dict`.
+        from_dict = getattr(config_class, "from_dict", None)
         try:
-            return config_class(**values)
+            return from_dict(values) if from_dict else config_class(**values)
         except (TypeError, ValueError) as error:
             raise CheckpointError(f"{where}: {section} section does not load ({error})") from None
 
@@ -582,3 +588,63 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+# -- the trainer interface -------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """What one `Trainer.step` did, for the runner to log."""
+
+    episodes: list[tuple[int, dict[str, Any]]]
+    """(run frames when it ended, its `info["mario_episode"]`) for each episode that ended."""
+    last: bool
+    """The trainer found the budget spent: the runner checkpoints and stops."""
+    scalars: dict[str, float] = dataclasses.field(default_factory=dict)
+    """TensorBoard scalars at the trainer's `frames` (empty: nothing to log this step)."""
+    postfix: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Numbers shown after the progress bar and in the `log.txt` summaries."""
+
+
+class Trainer(Protocol):
+    """One agent's training loop, cut into steps; `mario_rl.training.train` runs it.
+
+    Built with `(run, env_config, config, device, checkpoint)`, where `checkpoint` is the
+    checkpoint to resume from (already checked with `identity`) or None. It owns its envs
+    and networks; the runner owns the run directory, logs, budget, checkpoint schedule,
+    Ctrl-C and clean-up.
+    """
+
+    algo: str
+    env_config: Any
+    """The EnvConfig the agent trains on (saved in every checkpoint)."""
+    frames: int
+    """Emulator frames the state in `checkpoint()` has trained on."""
+    identity: ClassVar[Any]
+    """`identity(env_config, config) -> (algo, action_set, network)`: what a checkpoint must
+    match to be resumed by this trainer (`check_compatible`)."""
+
+    def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
+        """Called once the run directory and logs are open, before the first `step`."""
+        ...
+
+    def done(self, budget: Budget) -> bool:
+        """Whether training is over before another step (the budget, or the agent's own)."""
+        ...
+
+    def step(self, budget: Budget) -> Step:
+        """One unit of training (an env step, a rollout and update, an episode); its
+        `last` is `done(budget)` as the step saw it."""
+        ...
+
+    def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        """The checkpoint payload of the state at `frames` (CHECKPOINT_FIELDS, counters and
+        the agent's own state); files it refers to are written first, beside it."""
+        ...
+
+    def after_checkpoint(self, run_dir: RunDir) -> None:
+        """Remove side files that no kept checkpoint refers to any more."""
+        ...
+
+    def close(self) -> None: ...

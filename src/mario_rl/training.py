@@ -1,41 +1,50 @@
-"""Training behind one call: which loop trains which agent.
+"""The training runner: one loop that runs every agent's `Trainer` the same way.
 
-`train(run, env_config, agent)` picks the loop by the type of `agent` (its config
-dataclass), so the CLI, `levels-table` and the benchmarks never repeat that choice, and a
-new agent is one entry in `TRAINERS` and one in `ALGO_CONFIGS`.
+`train(run, env_config, agent)` picks the trainer by the type of `agent` (its config
+dataclass) and owns what all runs share: the run directory (new, or the one `resume`
+continues from its newest checkpoint), the global RNG seeds and states, the budget, the
+progress bar, `episodes.csv` / TensorBoard / `log.txt`, the checkpoint schedule, the
+checkpoint at the end and on Ctrl-C (or SIGTERM), and closing the envs on any exit. A new
+agent is a `Trainer` class (see `mario_rl.runs.Trainer`), one entry in `TRAINERS` and one
+in `ALGO_CONFIGS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mario_rl.agents import cs229, dqn, ppo
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.runs import RunConfig
+from mario_rl.runs import (
+    SUMMARY_EVERY,
+    Budget,
+    MetricsLogger,
+    Progress,
+    RunConfig,
+    RunDir,
+    Trainer,
+    check_compatible,
+    load_checkpoint,
+    resolve_device,
+    rng_states,
+    save_checkpoint,
+    seed_everything,
+    set_rng_states,
+)
 
 AgentConfig = dqn.DQNConfig | ppo.PPOConfig | cs229.CS229Config
 
-
-def _train_cs229(
-    run: RunConfig,
-    env_config: EnvConfig,
-    config: cs229.CS229Config,
-    resume: str | Path | None = None,
-    preset: str | None = None,
-) -> Path:
-    """The CS229 agent builds its own symbolic env: of `env_config` it takes the level."""
-    if resume is not None:
-        raise ValueError("the CS229 tabular agent cannot resume a run; start a new one")
-    return cs229.train(run, config, env_config.level)
-
-
-TRAINERS: dict[type, Callable[..., Path]] = {
-    dqn.DQNConfig: dqn.train,
-    ppo.PPOConfig: ppo.train,
-    cs229.CS229Config: _train_cs229,
+TRAINERS: dict[type, type] = {
+    dqn.DQNConfig: dqn.DQNTrainer,
+    ppo.PPOConfig: ppo.PPOTrainer,
+    cs229.CS229Config: cs229.CS229Trainer,
 }
-"""The training loop of each agent config type: `(run, env_config, agent, resume, preset)`."""
+"""The `Trainer` class of each agent config type."""
 ALGO_CONFIGS: dict[str, type] = {
     "dqn": dqn.DQNConfig,
     "ddqn": dqn.DQNConfig,
@@ -62,10 +71,95 @@ def train(
     agent: AgentConfig,
     resume: str | Path | None = None,
     preset: str | None = None,
+    **options: Any,
 ) -> Path:
-    """Train `agent` with its own loop until the run's budget is spent; the run directory."""
+    """Train `agent` until the run's budget is spent (or the trainer is done); returns the
+    run directory. `resume` continues a run directory from its newest checkpoint.
+    `options` go to the trainer (e.g. DQN's `envs_fn`, for tests)."""
     try:
-        trainer = TRAINERS[type(agent)]
+        trainer_class = TRAINERS[type(agent)]
     except KeyError:
-        raise TypeError(f"no training loop for {type(agent).__name__}") from None
-    return trainer(run, env_config, agent, resume=resume, preset=preset)
+        raise TypeError(f"no trainer for {type(agent).__name__}") from None
+    device = resolve_device(run.device)
+    checkpoint = None
+    if resume is not None:  # fail on a mismatch before starting any env worker
+        run_dir = RunDir(resume)
+        checkpoint = load_checkpoint(run_dir.path, device)
+        check_compatible(checkpoint, *trainer_class.identity(env_config, agent))
+    seed_everything(run.seed)
+    trainer: Trainer = trainer_class(run, env_config, agent, device, checkpoint, **options)
+    try:
+        if checkpoint is None:
+            run_dir = RunDir.create(
+                run.runs_dir,
+                trainer.env_config.level,
+                trainer.algo,
+                run.seed,
+                {
+                    "preset": preset,
+                    "run": asdict(run),
+                    "env": trainer.env_config.to_dict(),
+                    "agent": asdict(agent),
+                },
+            )
+            logger = MetricsLogger(run_dir)
+        else:
+            set_rng_states(checkpoint["rng_states"])
+            logger = MetricsLogger(run_dir, resume_frames=trainer.frames)
+    except BaseException:
+        trainer.close()
+        raise
+
+    def checkpoint_now() -> None:
+        payload = {
+            **trainer.checkpoint(run_dir),
+            "run_config": asdict(run),
+            "preset": preset,
+            "rng_states": rng_states(),
+        }
+        save_checkpoint(run_dir.checkpoints, trainer.frames, payload, run.keep_checkpoints)
+        trainer.after_checkpoint(run_dir)
+        logger.save()
+
+    budget = Budget(run.frames, run.minutes)
+    progress = Progress(budget, trainer.frames, run.progress)
+    next_checkpoint = run.next_checkpoint(trainer.frames)
+    snapshot_starts: list[bool] = []
+    last_time, last_frames = time.perf_counter(), trainer.frames
+    try:
+        trainer.start(run_dir, logger)
+        last = trainer.done(budget)
+        while not last:
+            step = trainer.step(budget)
+            last = step.last
+            for end_frames, episode in step.episodes:
+                snapshot_starts.append(bool(episode.get("snapshot_start", False)))
+                if snapshot_starts[-1]:
+                    continue  # the curves and episodes.csv hold only real starts
+                logger.log_episode(end_frames, episode)
+                if len(logger.rows) % SUMMARY_EVERY == 0:
+                    progress.write(logger.summary(end_frames, progress.fps, **step.postfix))
+            if step.scalars:
+                now = time.perf_counter()
+                scalars = {
+                    **step.scalars,
+                    "charts/fps": (trainer.frames - last_frames) / max(now - last_time, 1e-9),
+                }
+                if snapshot_starts:
+                    scalars["charts/snapshot_start_share"] = float(np.mean(snapshot_starts))
+                    snapshot_starts.clear()
+                logger.log_scalars(trainer.frames, scalars)
+                last_time, last_frames = now, trainer.frames
+            progress.update(trainer.frames, logger, **step.postfix)
+            if not last and trainer.frames >= next_checkpoint:
+                checkpoint_now()
+                next_checkpoint = run.next_checkpoint(trainer.frames)
+        checkpoint_now()
+    except KeyboardInterrupt:
+        checkpoint_now()  # Ctrl-C keeps what was learned; --resume continues from it
+        raise
+    finally:
+        progress.close()
+        logger.close()
+        trainer.close()
+    return run_dir.path

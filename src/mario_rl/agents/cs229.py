@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ from mario_rl.agents.tabular import (
 )
 from mario_rl.env.actions import action_set
 from mario_rl.env.core import MarioEnv
-from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.ram import (
     BOWSER_KIND,
@@ -75,13 +74,11 @@ from mario_rl.env.wrappers import EPISODE_STATS, EpisodeStatistics, NoopStart, S
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
-    Progress,
     RunConfig,
     RunDir,
+    Step,
     file_beside,
     list_checkpoints,
-    save_checkpoint,
-    seed_everything,
 )
 
 ALGO = "tabular"
@@ -642,56 +639,128 @@ def plot_curves(series: dict[str, list[Evaluation]], path: Path, title: str) -> 
 # -- training ---------------------------------------------------------------------------------
 
 
-def train(
-    run: RunConfig,
-    config: CS229Config,
-    level: str = "1-1",
-) -> Path:
-    """Train until the run's budget (frames / minutes) or `config.episodes` is spent;
-    returns the run directory.
+class CS229Trainer:
+    """The CS229 loop as a `mario_rl.runs.Trainer`: each `step` is one training episode,
+    after every `config.eval_every` of them an `evaluate_table` and the curves redrawn.
 
-    Episode i starts Mario in `training_mode(i, config.mode_block)`; after every
-    `config.eval_every` episodes `evaluate_table` runs and the curves are redrawn. The run
-    directory gets the shared logs plus `evaluations.csv`, `learning_curves.png` and the
-    final `q_table.npz`; checkpoints hold the table as `checkpoints/table_<frames>.npz`.
+    Episode i starts Mario in `training_mode(i, config.mode_block)`. Of `env_config` it takes
+    the level: the agent plays its own symbolic env (`config.env_config`). The run directory
+    gets the shared logs plus `evaluations.csv`, `learning_curves.png` and the newest
+    `q_table.npz`; checkpoints hold the table as `checkpoints/table_<frames>.npz`. A resumed
+    run continues the table (values, visit counts), counters, evaluations and RNGs.
     """
-    seed_everything(run.seed)
-    env_config = config.env_config(level)
-    env = make_symbolic_env(env_config, config=config)
-    rng = np.random.default_rng(run.seed)
-    eval_rng = np.random.default_rng([run.seed, 1])
-    table = QTable(int(env.action_space.n), config.encoding, rng)
-    agent = TabularAgent(config.tabular(), table, rng)
-    run_dir = RunDir.create(
-        run.runs_dir,
-        level,
-        ALGO,
-        run.seed,
-        {"run": asdict(run), "env": env_config.to_dict(), "agent": asdict(config)},
-    )
-    logger = MetricsLogger(run_dir)
-    budget = Budget(run.frames, run.minutes)
-    progress = Progress(budget, 0, run.progress)
-    evaluations: list[Evaluation] = []
-    frames = episodes = 0
-    next_checkpoint = run.next_checkpoint(0)
 
-    def checkpoint_now() -> None:
-        table_file = f"table_{frames}.npz"
+    def __init__(
+        self,
+        run: RunConfig,
+        env_config: EnvConfig,
+        config: CS229Config,
+        device: torch.device,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.run, self.config, self.algo = run, config, ALGO
+        self.env_config = config.env_config(env_config.level)
+        self.env = make_symbolic_env(self.env_config, config=config)
+        self.rng = np.random.default_rng(run.seed)
+        self.eval_rng = np.random.default_rng([run.seed, 1])
+        self.frames = self.episodes = 0
+        if checkpoint is None:
+            table = QTable(int(self.env.action_space.n), config.encoding, self.rng)
+        else:
+            table = QTable.load(table_path(checkpoint), config.encoding, self.rng)
+            counters = checkpoint["counters"]
+            self.frames, self.episodes = int(counters["frames"]), int(counters["episodes"])
+            self.rng.bit_generator.state = checkpoint["table_rng"]
+            self.eval_rng.bit_generator.state = checkpoint["eval_rng"]
+        self.table = table
+        self.agent = TabularAgent(config.tabular(), table, self.rng)
+        if checkpoint is not None:
+            self.agent.updates = int(checkpoint["counters"]["updates"])
+        # The first episode seeds the env: of a new run with its seed, of a resumed one with
+        # the seed and frame count, as the pixel agents reseed their envs.
+        self.reset_seed: int | None = run.seed + self.frames
+        self.evaluations: list[Evaluation] = []
+        self.run_dir: RunDir | None = None
+        self.logger: MetricsLogger | None = None
+
+    @staticmethod
+    def identity(env_config: EnvConfig, config: CS229Config) -> tuple[str, str, str]:
+        return ALGO, ACTION_SET, "q-table"
+
+    def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
+        self.run_dir, self.logger = run_dir, logger
+        if (run_dir.path / EVALUATIONS_FILE).is_file():
+            self.evaluations = [
+                e for e in read_evaluations(run_dir.path) if e.frames <= self.frames
+            ]
+        write_evaluations(run_dir.path / EVALUATIONS_FILE, self.evaluations)
+
+    def done(self, budget: Budget) -> bool:
+        episodes_spent = self.config.episodes is not None and self.episodes >= self.config.episodes
+        return budget.spent(self.frames) or episodes_spent
+
+    def step(self, budget: Budget) -> Step:
+        config, table = self.config, self.table
+        episode = play(
+            self.env,
+            functools.partial(self.agent.act, epsilon=config.epsilon),
+            mode=training_mode(self.episodes, config.mode_block),
+            learn=self.agent.learn,
+            seed=self.reset_seed,
+        )
+        self.reset_seed = None
+        self.frames += episode["frames"]
+        self.episodes += 1
+        scalars = {"charts/epsilon": config.epsilon, "q/states": len(table)}
+        if config.eval_episodes and self.episodes % config.eval_every == 0:
+            evaluation = evaluate_table(
+                self.env,
+                table,
+                config.eval_episodes,
+                config.eval_epsilon,
+                self.eval_rng,
+                at=(self.episodes, self.frames, self.logger.wall_seconds),
+            )
+            self.evaluations.append(evaluation)
+            for name, value in asdict(evaluation).items():
+                if name not in ("episode", "frames", "wall_s"):
+                    scalars[f"eval/{name}"] = value
+            write_evaluations(self.run_dir.path / EVALUATIONS_FILE, self.evaluations)
+            plot_curves(
+                {"evaluation": self.evaluations},
+                self.run_dir.path / CURVES_FILE,
+                f"CS229 tabular Q-learning on {self.env_config.level}: {config.eval_episodes} "
+                f"evaluation episodes every {config.eval_every} training episodes",
+            )
+        return Step(
+            [(self.frames, episode)],
+            last=self.done(budget),
+            scalars=scalars,
+            postfix={"states": len(table)},
+        )
+
+    def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        table_file = f"table_{self.frames}.npz"
         temporary = run_dir.checkpoints / f".{table_file}.tmp.npz"
-        table.save(temporary).replace(run_dir.checkpoints / table_file)
-        payload = {
+        self.table.save(temporary).replace(run_dir.checkpoints / table_file)
+        return {
             "algo": ALGO,
             "module": __name__,
             "action_set": ACTION_SET,
             "network": "q-table",
-            "env_config": env_config.to_dict(),
-            "agent_config": asdict(config),
-            "run_config": asdict(run),
-            "model_state": {"table_file": table_file, "encoding": str(config.encoding)},
-            "counters": {"frames": frames, "episodes": episodes, "updates": agent.updates},
+            "env_config": self.env_config.to_dict(),
+            "agent_config": asdict(self.config),
+            "model_state": {"table_file": table_file, "encoding": str(self.config.encoding)},
+            "counters": {
+                "frames": self.frames,
+                "episodes": self.episodes,
+                "updates": self.agent.updates,
+            },
+            "table_rng": self.rng.bit_generator.state,
+            "eval_rng": self.eval_rng.bit_generator.state,
         }
-        save_checkpoint(run_dir.checkpoints, frames, payload, run.keep_checkpoints)
+
+    def after_checkpoint(self, run_dir: RunDir) -> None:
         kept = {
             f"table_{p.stem.removeprefix('frames_')}.npz"
             for p in list_checkpoints(run_dir.checkpoints)
@@ -699,83 +768,24 @@ def train(
         for old in run_dir.checkpoints.glob("table_*.npz"):
             if old.name not in kept:
                 old.unlink()
-        table.save(run_dir.path / TABLE_FILE)
-        logger.save()
+        self.table.save(run_dir.path / TABLE_FILE)
 
-    def out_of_budget() -> bool:
-        return budget.spent(frames) or (config.episodes is not None and episodes >= config.episodes)
-
-    try:
-        while not out_of_budget():
-            episode = play(
-                env,
-                functools.partial(agent.act, epsilon=config.epsilon),
-                mode=training_mode(episodes, config.mode_block),
-                learn=agent.learn,
-                seed=run.seed if episodes == 0 else None,
-            )
-            frames += episode["frames"]
-            episodes += 1
-            logger.log_episode(frames, episode)
-            logger.log_scalars(
-                frames,
-                {
-                    "charts/epsilon": config.epsilon,
-                    "q/states": len(table),
-                    "charts/fps": progress.fps,
-                },
-            )
-            progress.update(frames, logger, states=len(table))
-            if config.eval_episodes and episodes % config.eval_every == 0:
-                evaluation = evaluate_table(
-                    env,
-                    table,
-                    config.eval_episodes,
-                    config.eval_epsilon,
-                    eval_rng,
-                    at=(episodes, frames, logger.wall_seconds),
-                )
-                evaluations.append(evaluation)
-                logger.log_scalars(
-                    frames,
-                    {
-                        f"eval/{name}": value
-                        for name, value in asdict(evaluation).items()
-                        if name not in ("episode", "frames", "wall_s")
-                    },
-                )
-                write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
-                plot_curves(
-                    {"evaluation": evaluations},
-                    run_dir.path / CURVES_FILE,
-                    f"CS229 tabular Q-learning on {level}: {config.eval_episodes} evaluation "
-                    f"episodes every {config.eval_every} training episodes",
-                )
-            if frames >= next_checkpoint:
-                checkpoint_now()
-                next_checkpoint = run.next_checkpoint(frames)
-
-        checkpoint_now()
-    except KeyboardInterrupt:
-        checkpoint_now()  # Ctrl-C keeps the table learned so far
-        raise
-    finally:
-        if not evaluations:
-            write_evaluations(run_dir.path / EVALUATIONS_FILE, evaluations)
-        progress.close()
-        logger.close()
-        env.close()
-    return run_dir.path
+    def close(self) -> None:
+        self.env.close()
 
 
 # -- the trained policy ---------------------------------------------------------------------------
 
 
+def table_path(checkpoint: dict[str, Any]) -> Path:
+    """The Q-table file of a checkpoint `CS229Trainer` wrote (beside the checkpoint file)."""
+    return file_beside(checkpoint["path"], checkpoint["model_state"]["table_file"])
+
+
 def load_table(checkpoint: dict[str, Any]) -> QTable:
-    """The Q-table of a checkpoint `train` wrote (its `.npz` beside the checkpoint file)."""
-    path = file_beside(checkpoint["path"], checkpoint["model_state"]["table_file"])
+    """The Q-table of a checkpoint `CS229Trainer` wrote."""
     encoding = CS229Config.from_dict(checkpoint["agent_config"]).encoding
-    return QTable.load(path, encoding, np.random.default_rng(0))
+    return QTable.load(table_path(checkpoint), encoding, np.random.default_rng(0))
 
 
 def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
@@ -796,29 +806,3 @@ def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> 
         greedy,
         make_env=functools.partial(make_symbolic_env, config=config),
     )
-
-
-# -- studies --------------------------------------------------------------------------------------
-
-
-def run_study(
-    level: str,
-    base: CS229Config,
-    run: RunConfig,
-    out: Path,
-    variants: dict[str, dict[str, Any]] = STUDY_VARIANTS,
-) -> tuple[Path, dict[str, Path]]:
-    """Train each variant (fields changed from `base`) under the same run settings and plot
-    their curves together, as the report does; returns the plot and each run directory."""
-    run_dirs: dict[str, Path] = {}
-    series: dict[str, list[Evaluation]] = {}
-    for name, changes in variants.items():
-        run_dirs[name] = train(replace(run, runs_dir=str(out)), replace(base, **changes), level)
-        series[name] = read_evaluations(run_dirs[name])
-    plot = plot_curves(
-        series,
-        out / f"study_{parse_level(level).name}.png",
-        f"CS229 studies on {level}: {base.episodes} training episodes, {base.eval_episodes} "
-        f"evaluation episodes every {base.eval_every}",
-    )
-    return plot, run_dirs

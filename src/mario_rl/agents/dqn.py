@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,23 +36,15 @@ from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.nets import QNetwork, network_name
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
-    SUMMARY_EVERY,
     Budget,
     MetricsLogger,
-    Progress,
     RunConfig,
     RunDir,
+    Step,
     atomic_save,
-    check_compatible,
     finished_episodes,
-    load_checkpoint,
     load_plain_data,
     replay_path,
-    resolve_device,
-    rng_states,
-    save_checkpoint,
-    seed_everything,
-    set_rng_states,
 )
 
 LOSSES = ("huber", "l1", "mse")
@@ -291,250 +282,226 @@ class Counters:
 # -- the training loop ------------------------------------------------------------------------
 
 
-def train(
-    run: RunConfig,
-    env_config: EnvConfig,
-    config: DQNConfig,
-    resume: str | Path | None = None,
-    preset: str | None = None,
-    envs_fn: Callable[[int], VectorEnv] | None = None,
-) -> Path:
-    """Train until the budget is spent; returns the run directory.
+class DQNTrainer:
+    """The DQN loop as a `mario_rl.runs.Trainer`: each `step` acts in every env, does the
+    updates those agent steps are due, syncs the target network and stores the transitions.
 
-    `resume` continues a run directory from its newest checkpoint (counters, schedules,
-    networks, optimizer, RNG states, and the replay if it was saved). `envs_fn(seed)` swaps
-    in other envs (tests); they must put `frames` and `episode` in their infos as
-    `make_env` does.
+    A resumed run continues its counters, schedules, networks, optimizer, exploration RNG,
+    and the replay if it was saved. `envs_fn(seed)` swaps in other envs (tests); they must
+    put `frames` and `episode` in their infos as `make_env` does.
     """
-    device = resolve_device(run.device)
-    network = network_name(config.network, config.dueling)
-    if resume is not None:  # fail on a mismatch before starting any worker
-        checkpoint = load_checkpoint(RunDir(resume).path, device)
-        check_compatible(checkpoint, config.algo, env_config.actions, network)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads(config))
-    seed_everything(run.seed)
-    envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
-    obs_shape = tuple(envs.single_observation_space.shape)
-    num_actions = int(envs.single_action_space.n)
 
-    online = QNetwork(obs_shape, num_actions, config.network, config.dueling).to(device)
-    target = copy.deepcopy(online) if config.target_sync_every else online
-    optimizer = torch.optim.Adam(online.parameters(), lr=config.learning_rate, eps=config.adam_eps)
-    replay_kind = PrioritizedFrameReplay if config.prioritized else FrameReplay
-    replay_options = {"alpha": config.priority_alpha} if config.prioritized else {}
-    replay = replay_kind(
-        config.replay_size,
-        obs_shape,
-        replay_stack(env_config),
-        config.num_envs,
-        obs_dtype=envs.single_observation_space.dtype,
-        device=device if config.replay_on_device else "cpu",
-        seed=run.seed,
-        **replay_options,
-    )
-    explore_rng = np.random.default_rng(run.seed)
-    counters = Counters()
-    # Learning starts after `burn_in` agent steps of a fresh replay: from step 0, or from
-    # the resume when the replay was not saved with the checkpoint.
-    learn_start, updates_before = config.burn_in, 0
+    def __init__(
+        self,
+        run: RunConfig,
+        env_config: EnvConfig,
+        config: DQNConfig,
+        device: torch.device,
+        checkpoint: dict[str, Any] | None = None,
+        envs_fn: Callable[[int], VectorEnv] | None = None,
+    ) -> None:
+        self.run, self.env_config, self.config, self.device = run, env_config, config, device
+        self.algo = config.algo
+        self.network = network_name(config.network, config.dueling)
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(torch_threads(config))
+        self.counters = Counters() if checkpoint is None else Counters(**checkpoint["counters"])
+        self.envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
+        envs = self.envs
+        self.obs_shape = tuple(envs.single_observation_space.shape)
+        self.num_actions = int(envs.single_action_space.n)
 
-    if resume is None:
-        run_dir = RunDir.create(
-            run.runs_dir,
-            env_config.level,
-            config.algo,
-            run.seed,
-            {
-                "preset": preset,
-                "run": asdict(run),
-                "env": env_config.to_dict(),
-                "agent": asdict(config),
-            },
+        self.online = QNetwork(self.obs_shape, self.num_actions, config.network, config.dueling)
+        self.online.to(device)
+        self.target = copy.deepcopy(self.online) if config.target_sync_every else self.online
+        self.optimizer = torch.optim.Adam(
+            self.online.parameters(), lr=config.learning_rate, eps=config.adam_eps
         )
-        logger = MetricsLogger(run_dir)
-    else:
-        run_dir = RunDir(resume)
-        online.load_state_dict(checkpoint["model_state"])
-        target.load_state_dict(checkpoint["target_state"])
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
-        counters = Counters(**checkpoint["counters"])
-        set_rng_states(checkpoint["rng_states"])
-        explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        replay_file = replay_path(run_dir.path, counters.frames)
-        if run.save_replay and replay_file.is_file():
-            replay.load_state_dict(load_plain_data(replay_file))
-        else:
-            if run.save_replay:
-                print(
-                    f"{run_dir.path}: no replay saved at the checkpoint's {counters.frames:,} "
-                    "frames; refilling the replay from scratch (burn-in again)",
-                    file=sys.stderr,
-                )
-            learn_start, updates_before = counters.steps + config.burn_in, counters.updates
-        logger = MetricsLogger(run_dir, resume_frames=counters.frames)
+        replay_kind = PrioritizedFrameReplay if config.prioritized else FrameReplay
+        replay_options = {"alpha": config.priority_alpha} if config.prioritized else {}
+        self.replay = replay_kind(
+            config.replay_size,
+            self.obs_shape,
+            replay_stack(env_config),
+            config.num_envs,
+            obs_dtype=envs.single_observation_space.dtype,
+            device=device if config.replay_on_device else "cpu",
+            seed=run.seed,
+            **replay_options,
+        )
+        self.explore_rng = np.random.default_rng(run.seed)
+        # Learning starts after `burn_in` agent steps of a fresh replay: from step 0, or from
+        # the resume when the replay was not saved with the checkpoint.
+        self.learn_start, self.updates_before = config.burn_in, 0
+        if checkpoint is not None:
+            self._resume(checkpoint)
 
-    def checkpoint_now() -> None:
-        payload = {
-            "algo": config.algo,
-            "module": __name__,
-            "action_set": env_config.actions,
-            "network": network,
-            "env_config": env_config.to_dict(),
-            "agent_config": asdict(config),
-            "run_config": asdict(run),
-            "preset": preset,
-            "num_actions": num_actions,
-            "obs_shape": obs_shape,
-            "model_state": online.state_dict(),
-            "target_state": target.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "counters": asdict(counters),
-            "rng_states": rng_states(),
-            "explore_rng": explore_rng.bit_generator.state,
-        }
-        if run.save_replay:
-            # Replay first, checkpoint second, then the older replays go: a kill at any point
-            # leaves the newest checkpoint with the replay of the same frame count.
-            saved = replay_path(run_dir.path, counters.frames)
-            atomic_save(replay.state_dict(), saved)
-        save_checkpoint(run_dir.checkpoints, counters.frames, payload, run.keep_checkpoints)
-        if run.save_replay:
-            for older in run_dir.path.glob("replay_*.pt"):
-                if older != saved:
-                    older.unlink(missing_ok=True)
-        logger.save()
+        self.frame_counter = FrameCounter(config.num_envs)
+        self.frame_counter.total = self.counters.frames
+        self.obs, info = envs.reset(seed=run.seed + self.counters.frames)
+        self.frame_counter.start(info)
+        self.replay.start(np.arange(config.num_envs), self.obs)
+        self.next_log = self.counters.frames + run.log_every
+        self.losses: list[float] = []
+        self.q_maxes: list[float] = []
+        self.overlap = isinstance(envs, AsyncVectorEnv)
 
-    def learn() -> tuple[float, float]:
+    @staticmethod
+    def identity(env_config: EnvConfig, config: DQNConfig) -> tuple[str, str, str]:
+        return config.algo, env_config.actions, network_name(config.network, config.dueling)
+
+    @property
+    def frames(self) -> int:
+        return self.counters.frames
+
+    def _resume(self, checkpoint: dict[str, Any]) -> None:
+        self.online.load_state_dict(checkpoint["model_state"])
+        self.target.load_state_dict(checkpoint["target_state"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.explore_rng.bit_generator.state = checkpoint["explore_rng"]
+        run_dir = Path(checkpoint["path"]).parent.parent
+        replay_file = replay_path(run_dir, self.counters.frames)
+        if self.run.save_replay and replay_file.is_file():
+            self.replay.load_state_dict(load_plain_data(replay_file))
+            return
+        if self.run.save_replay:
+            print(
+                f"{run_dir}: no replay saved at the checkpoint's {self.counters.frames:,} "
+                "frames; refilling the replay from scratch (burn-in again)",
+                file=sys.stderr,
+            )
+        self.learn_start = self.counters.steps + self.config.burn_in
+        self.updates_before = self.counters.updates
+
+    def learn(self, budget: Budget) -> tuple[float, float]:
+        """One gradient update on a replay batch; returns (TD loss, max Q of the batch)."""
+        config, device, replay = self.config, self.device, self.replay
         if isinstance(replay, PrioritizedFrameReplay):
-            used = budget.fraction(counters.frames)
+            used = budget.fraction(self.counters.frames)
             beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * used
             batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
         else:
             batch = replay.sample(config.batch_size, config.n_step, config.gamma)
         batch_obs = batch.obs.to(device, non_blocking=True)
-        q = online(batch_obs)
+        q = self.online(batch_obs)
         q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
         with torch.no_grad():
             next_obs = batch.next_obs.to(device, non_blocking=True)
-            next_q_target = target(next_obs)
+            next_q_target = self.target(next_obs)
             returns, discounts = batch.returns.to(device), batch.discounts.to(device)
             if config.double:
-                targets = double_dqn_target(returns, discounts, online(next_obs), next_q_target)
+                online_next = self.online(next_obs)
+                targets = double_dqn_target(returns, discounts, online_next, next_q_target)
             else:
                 targets = dqn_target(returns, discounts, next_q_target)
         weights = None if batch.weights is None else batch.weights.to(device)
         loss = td_loss(q_taken, targets, config.loss, weights)
         if isinstance(replay, PrioritizedFrameReplay):
             replay.update_priorities(batch.indices, (targets - q_taken).detach().cpu().numpy())
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(online.parameters(), config.max_grad_norm)
-        optimizer.step()
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
+        self.optimizer.step()
         return loss.item(), q.detach().max().item()
 
-    budget = Budget(run.frames, run.minutes)
-    progress = Progress(budget, counters.frames, run.progress)
-    frame_counter = FrameCounter(config.num_envs)
-    frame_counter.total = counters.frames
-    obs, info = envs.reset(seed=run.seed + counters.frames)
-    frame_counter.start(info)
-    replay.start(np.arange(config.num_envs), obs)
-    next_checkpoint = run.next_checkpoint(counters.frames)
-    next_log = counters.frames + run.log_every
-    losses: list[float] = []
-    q_maxes: list[float] = []
-    episode_starts: list[bool] = []
-    log_start, log_frames = time.perf_counter(), counters.frames
-    overlap = isinstance(envs, AsyncVectorEnv)
+    def step(self, budget: Budget) -> Step:
+        config, counters, envs = self.config, self.counters, self.envs
+        # Act: epsilon-greedy over the online network.
+        epsilon = epsilon_at(counters.steps, config)
+        actions = self.explore_rng.integers(0, self.num_actions, config.num_envs)
+        greedy = self.explore_rng.random(config.num_envs) >= epsilon
+        if greedy.any():
+            with torch.no_grad():
+                q_now = self.online(torch.as_tensor(self.obs[greedy], device=self.device))
+            actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
+        if self.overlap:
+            envs.step_async(actions)
 
-    try:
-        while not budget.spent(counters.frames):
-            # Act: epsilon-greedy over the online network.
-            epsilon = epsilon_at(counters.steps, config)
-            actions = explore_rng.integers(0, num_actions, config.num_envs)
-            greedy = explore_rng.random(config.num_envs) >= epsilon
-            if greedy.any():
-                with torch.no_grad():
-                    q_now = online(torch.as_tensor(obs[greedy], device=device))
-                actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
-            if overlap:
-                envs.step_async(actions)
+        # Learn while the workers emulate: the updates this step's agent steps are due.
+        steps_after = counters.steps + config.num_envs
+        if steps_after > self.learn_start:
+            owed = (steps_after - self.learn_start) // config.learn_every
+            due = owed - (counters.updates - self.updates_before)
+            for _ in range(due):
+                loss, q_max = self.learn(budget)
+                self.losses.append(loss)
+                self.q_maxes.append(q_max)
+                counters.updates += 1
+        if config.target_sync_every and steps_after // config.target_sync_every > counters.syncs:
+            self.target.load_state_dict(self.online.state_dict())
+            counters.syncs = steps_after // config.target_sync_every
 
-            # Learn while the workers emulate: the updates this step's agent steps are due.
-            steps_after = counters.steps + config.num_envs
-            if steps_after > learn_start:
-                owed = (steps_after - learn_start) // config.learn_every
-                due = owed - (counters.updates - updates_before)
-                for _ in range(due):
-                    loss, q_max = learn()
-                    losses.append(loss)
-                    q_maxes.append(q_max)
-                    counters.updates += 1
-            if (
-                config.target_sync_every
-                and steps_after // config.target_sync_every > counters.syncs
-            ):
-                target.load_state_dict(online.state_dict())
-                counters.syncs = steps_after // config.target_sync_every
+        if self.overlap:
+            next_obs, rewards, terminated, truncated, info = envs.step_wait()
+        else:
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
+        counters.steps = steps_after
+        counters.frames += self.frame_counter.update(info)
 
-            if overlap:
-                next_obs, rewards, terminated, truncated, info = envs.step_wait()
-            else:
-                next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            counters.steps = steps_after
-            counters.frames += frame_counter.update(info)
+        # Store: the true next observation is `final_obs` where an episode just ended.
+        ended = np.flatnonzero(terminated | truncated)
+        stored_next = next_obs
+        if len(ended):
+            stored_next = next_obs.copy()
+            for i in ended:
+                stored_next[i] = info["final_obs"][i]
+        self.replay.add(actions, rewards * config.reward_scale, stored_next, terminated, truncated)
+        if len(ended):
+            self.replay.start(ended, next_obs[ended])
+        self.obs = next_obs
 
-            # Store: the true next observation is `final_obs` where an episode just ended.
-            ended = np.flatnonzero(terminated | truncated)
-            stored_next = next_obs
-            if len(ended):
-                stored_next = next_obs.copy()
-                for i in ended:
-                    stored_next[i] = info["final_obs"][i]
-            replay.add(actions, rewards * config.reward_scale, stored_next, terminated, truncated)
-            if len(ended):
-                replay.start(ended, next_obs[ended])
-            obs = next_obs
+        scalars: dict[str, float] = {}
+        if counters.frames >= self.next_log:
+            scalars = {"charts/epsilon": epsilon, "charts/updates": counters.updates}
+            if self.losses:
+                scalars["losses/td"] = float(np.mean(self.losses))
+                scalars["q/max"] = float(np.max(self.q_maxes))
+            self.losses.clear()
+            self.q_maxes.clear()
+            self.next_log = counters.frames + self.run.log_every
+        episodes = [(counters.frames, episode) for episode in finished_episodes(info)]
+        return Step(
+            episodes,
+            last=self.done(budget),
+            scalars=scalars,
+            postfix={"eps": epsilon},
+        )
 
-            for episode in finished_episodes(info):
-                episode_starts.append(bool(episode.get("snapshot_start", False)))
-                if episode_starts[-1]:
-                    continue  # the curves and episodes.csv hold only real starts
-                logger.log_episode(counters.frames, episode)
-                if len(logger.rows) % SUMMARY_EVERY == 0:
-                    progress.write(logger.summary(counters.frames, progress.fps, epsilon=epsilon))
-            progress.update(counters.frames, logger, eps=epsilon)
-            if counters.frames >= next_log:
-                now = time.perf_counter()
-                scalars = {
-                    "charts/fps": (counters.frames - log_frames) / max(now - log_start, 1e-9),
-                    "charts/epsilon": epsilon,
-                    "charts/updates": counters.updates,
-                }
-                if losses:
-                    scalars["losses/td"] = float(np.mean(losses))
-                    scalars["q/max"] = float(np.max(q_maxes))
-                if episode_starts:
-                    scalars["charts/snapshot_start_share"] = float(np.mean(episode_starts))
-                logger.log_scalars(counters.frames, scalars)
-                losses.clear()
-                q_maxes.clear()
-                episode_starts.clear()
-                log_start, log_frames = now, counters.frames
-                next_log = counters.frames + run.log_every
-            if counters.frames >= next_checkpoint:
-                checkpoint_now()
-                next_checkpoint = run.next_checkpoint(counters.frames)
+    def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        if self.run.save_replay:
+            # Replay first, checkpoint second, then the older replays go: a kill at any point
+            # leaves the newest checkpoint with the replay of the same frame count.
+            atomic_save(self.replay.state_dict(), replay_path(run_dir.path, self.frames))
+        return {
+            "algo": self.algo,
+            "module": __name__,
+            "action_set": self.env_config.actions,
+            "network": self.network,
+            "env_config": self.env_config.to_dict(),
+            "agent_config": asdict(self.config),
+            "num_actions": self.num_actions,
+            "obs_shape": self.obs_shape,
+            "model_state": self.online.state_dict(),
+            "target_state": self.target.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "counters": asdict(self.counters),
+            "explore_rng": self.explore_rng.bit_generator.state,
+        }
 
-        checkpoint_now()
-    except KeyboardInterrupt:
-        checkpoint_now()  # Ctrl-C keeps what was learned; --resume continues from it
-        raise
-    finally:
-        progress.close()
-        logger.close()
-        envs.close()
-        torch.set_num_threads(threads_before)
-    return run_dir.path
+    def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
+        pass
+
+    def done(self, budget: Budget) -> bool:
+        return budget.spent(self.counters.frames)
+
+    def after_checkpoint(self, run_dir: RunDir) -> None:
+        if self.run.save_replay:
+            saved = replay_path(run_dir.path, self.frames)
+            for older in run_dir.path.glob("replay_*.pt"):
+                if older != saved:
+                    older.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.envs.close()
+        torch.set_num_threads(self.threads_before)

@@ -27,10 +27,8 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -51,17 +49,10 @@ from mario_rl.nets import build_torso as build_any_torso
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
-    Progress,
     RunConfig,
     RunDir,
-    check_compatible,
+    Step,
     finished_episodes,
-    load_checkpoint,
-    resolve_device,
-    rng_states,
-    save_checkpoint,
-    seed_everything,
-    set_rng_states,
 )
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
@@ -919,132 +910,100 @@ def make_training_envs(
     )
 
 
-def train(
-    run: RunConfig,
-    env_config: EnvConfig,
-    config: PPOConfig,
-    resume: str | Path | None = None,
-    preset: str | None = None,
-) -> Path:
-    """Train until the budget is spent; returns the run directory.
+class PPOTrainer:
+    """The PPO loop as a `mario_rl.runs.Trainer`: each `step` takes the next rollout, starts
+    collecting the one after it in the background (`overlap`), and updates on it, annealing
+    the learning rate and entropy weight by the budget's used fraction.
 
-    Each iteration collects a rollout, updates on it (annealing the learning rate by the
-    budget's used fraction), logs the finished episodes and the update's metrics, and
-    checkpoints every `run.checkpoint_every` frames. `episodes.csv` and the `charts/...`
-    episode curves hold only episodes from the level's real start; snapshot starts are
-    counted in `charts/snapshot_start_share`. `resume` continues a run directory from its
-    newest checkpoint (networks, optimiser, statistics, counters, RNG states).
+    `frames`, and what `checkpoint` saves, are those of the last rollout learned from: a
+    rollout being collected in the background is not part of a checkpoint. A resumed run
+    continues the networks, optimiser, statistics, counters and sampling RNG.
     """
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
-    device = resolve_device(run.device)
-    seed_everything(run.seed)
-    checkpoint = None
-    if resume is not None:
-        run_dir = RunDir(resume)
-        checkpoint = load_checkpoint(run_dir.path, device)
-        check_compatible(checkpoint, config.algo, env_config.actions, config.network)
-    obs_stats = None
-    if checkpoint is not None and checkpoint.get("obs_stats") is not None:
-        obs_stats = ObservationStats.from_dict(checkpoint["obs_stats"])
-    elif env_config.normalize_moves > 0:
-        obs_stats = measure_obs_stats(env_config, run.seed)
-    start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
-    envs = make_training_envs(env_config, config, run.seed + start_frames, obs_stats)
-    agent = PPOAgent(config, envs.single_observation_space, int(envs.single_action_space.n), device)
-    acting = copy.deepcopy(agent.policy) if config.overlap else None
-    updates = 0
-    if checkpoint is None:
-        run_dir = RunDir.create(
-            run.runs_dir,
-            env_config.level,
-            config.algo,
-            run.seed,
-            {
-                "preset": preset,
-                "run": asdict(run),
-                "env": env_config.to_dict(),
-                "agent": asdict(config),
-            },
+
+    def __init__(
+        self,
+        run: RunConfig,
+        env_config: EnvConfig,
+        config: PPOConfig,
+        device: torch.device,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.env_config, self.config, self.algo = env_config, config, config.algo
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(TORCH_THREADS)
+        self.obs_stats = None
+        if checkpoint is not None and checkpoint.get("obs_stats") is not None:
+            self.obs_stats = ObservationStats.from_dict(checkpoint["obs_stats"])
+        elif env_config.normalize_moves > 0:
+            self.obs_stats = measure_obs_stats(env_config, run.seed)
+        start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
+        self.envs = make_training_envs(env_config, config, run.seed + start_frames, self.obs_stats)
+        self.agent = PPOAgent(
+            config, self.envs.single_observation_space, int(self.envs.single_action_space.n), device
         )
-        logger = MetricsLogger(run_dir)
-    else:
-        agent.load_checkpoint(checkpoint)
-        set_rng_states(checkpoint["rng_states"])
-        updates = int(checkpoint["counters"]["updates"])
-        logger = MetricsLogger(run_dir, resume_frames=start_frames)
-    if acting is not None:
-        acting.load_state_dict(agent.policy.state_dict())
-    collector = RolloutCollector(
-        envs, agent, config.num_steps, seed=run.seed + start_frames, acting_policy=acting
-    )
-    collector.frames.total += start_frames
-    if checkpoint is not None:
-        collector.generator.set_state(checkpoint["sampler_rng"])
+        self.acting = copy.deepcopy(self.agent.policy) if config.overlap else None
+        self.updates = 0
+        if checkpoint is not None:
+            self.agent.load_checkpoint(checkpoint)
+            self.updates = int(checkpoint["counters"]["updates"])
+        if self.acting is not None:
+            self.acting.load_state_dict(self.agent.policy.state_dict())
+        self.collector = RolloutCollector(
+            self.envs,
+            self.agent,
+            config.num_steps,
+            seed=run.seed + start_frames,
+            acting_policy=self.acting,
+        )
+        self.collector.frames.total += start_frames
+        if checkpoint is not None:
+            self.collector.generator.set_state(checkpoint["sampler_rng"])
+        self.frames = self.collector.frames.total
+        self.sampler_state = self.collector.generator.get_state()
+        self.background = ThreadPoolExecutor(1) if config.overlap else None
+        self.pending: Future | None = None
 
-    def checkpoint_now(frames: int, sampler_state: Tensor) -> None:
-        # The counters and sampler state of the last rollout learned from: a rollout being
-        # collected in the background is not part of this checkpoint.
-        payload = {
-            **agent.checkpoint(env_config, obs_stats),
-            "run_config": asdict(run),
-            "preset": preset,
-            "counters": {"frames": frames, "updates": updates},
-            "rng_states": rng_states(),
-            "sampler_rng": sampler_state,
+    @staticmethod
+    def identity(env_config: EnvConfig, config: PPOConfig) -> tuple[str, str, str]:
+        return config.algo, env_config.actions, config.network
+
+    def step(self, budget: Budget) -> Step:
+        if self.pending is not None:
+            rollout, episodes = self.pending.result()
+            self.pending = None
+            self.acting.load_state_dict(self.agent.policy.state_dict())
+        else:
+            rollout, episodes = self.collector.collect()
+        self.frames = self.collector.frames.total
+        self.sampler_state = self.collector.generator.get_state()
+        last = self.done(budget)
+        if self.background is not None and not last:
+            self.pending = self.background.submit(self.collector.collect)
+        metrics = self.agent.update(rollout, progress=budget.fraction(self.frames))
+        self.updates += 1
+        metrics["charts/updates"] = self.updates
+        return Step(
+            episodes, last=last, scalars=metrics, postfix={"kl": metrics["losses/approx_kl"]}
+        )
+
+    def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        return {
+            **self.agent.checkpoint(self.env_config, self.obs_stats),
+            "counters": {"frames": self.frames, "updates": self.updates},
+            "sampler_rng": self.sampler_state,
         }
-        save_checkpoint(run_dir.checkpoints, frames, payload, run.keep_checkpoints)
-        logger.save()
 
-    budget = Budget(run.frames, run.minutes)
-    progress = Progress(budget, collector.frames.total, run.progress)
-    next_checkpoint = run.next_checkpoint(start_frames)
-    background = ThreadPoolExecutor(1) if config.overlap else None
-    pending: Future | None = None
-    last_time, last_frames = time.perf_counter(), collector.frames.total
-    frames, sampler_state = collector.frames.total, collector.generator.get_state()
-    try:
-        rollout, episodes = collector.collect()
-        while True:
-            frames = collector.frames.total
-            sampler_state = collector.generator.get_state()
-            starts = [episode.get("snapshot_start", False) for _, episode in episodes]
-            for (end_frames, episode), from_snapshot in zip(episodes, starts, strict=True):
-                if not from_snapshot:
-                    logger.log_episode(end_frames, episode)
-            done = budget.spent(frames)
-            if background is not None and not done:
-                pending = background.submit(collector.collect)
-            metrics = agent.update(rollout, progress=budget.fraction(frames))
-            updates += 1
-            now = time.perf_counter()
-            metrics["charts/fps"] = (frames - last_frames) / max(now - last_time, 1e-9)
-            metrics["charts/updates"] = updates
-            if starts:
-                metrics["charts/snapshot_start_share"] = float(np.mean(starts))
-            logger.log_scalars(frames, metrics)
-            last_time, last_frames = now, frames
-            progress.update(frames, logger, kl=metrics["losses/approx_kl"])
-            if frames >= next_checkpoint and not done:
-                checkpoint_now(frames, sampler_state)
-                next_checkpoint = run.next_checkpoint(frames)
-            if done:
-                break
-            if pending is not None:
-                rollout, episodes = pending.result()
-                pending = None
-                acting.load_state_dict(agent.policy.state_dict())
-            else:
-                rollout, episodes = collector.collect()
-        checkpoint_now(collector.frames.total, collector.generator.get_state())
-    except KeyboardInterrupt:
-        checkpoint_now(frames, sampler_state)  # Ctrl-C keeps what was learned; --resume goes on
-        raise
-    finally:
-        if background is not None:
-            background.shutdown(wait=True)
-        progress.close()
-        logger.close()
-        envs.close()
-        torch.set_num_threads(threads_before)
-    return run_dir.path
+    def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
+        pass
+
+    def done(self, budget: Budget) -> bool:
+        return budget.spent(self.frames)
+
+    def after_checkpoint(self, run_dir: RunDir) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.shutdown(wait=True)
+        self.envs.close()
+        torch.set_num_threads(self.threads_before)

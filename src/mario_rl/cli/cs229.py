@@ -82,9 +82,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_cs229_study(args: argparse.Namespace) -> None:
-    from mario_rl.agents.cs229 import STUDY_VARIANTS, read_evaluations, run_study
+    from mario_rl.agents.cs229 import STUDY_VARIANTS, read_evaluations
     from mario_rl.env.levels import parse_level
     from mario_rl.runs import RunConfig
+    from mario_rl.studies import run_study
 
     base = config_from_args(args)
     run = RunConfig(seed=args.seed, minutes=args.minutes, progress=not args.quiet)

@@ -1,0 +1,206 @@
+"""The one training runner: its schedule on a hand-made trainer, and Ctrl-C then resume
+behaving alike for the three agents (DQN, PPO, CS229) that train through it."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from dqn_chain import chain_envs
+
+from mario_rl import training
+from mario_rl.agents.cs229 import CS229Config, CS229Trainer
+from mario_rl.agents.dqn import DQNConfig, DQNTrainer
+from mario_rl.agents.ppo import SETTINGS, PPOTrainer
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.runs import RunConfig, Step, list_checkpoints, load_checkpoint
+
+
+def rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def episode(x: int, snapshot: bool = False) -> dict[str, Any]:
+    stats = {"return": 1.0, "length": 10, "frames": 40, "max_x": x, "flag": False}
+    return {**stats, "time_left": 300, "score": 0, "snapshot_start": snapshot}
+
+
+@dataclass(frozen=True)
+class CountingConfig:
+    """A stand-in agent: 100 frames a step, an episode every step, every third one from a
+    snapshot."""
+
+    frames_per_step: int = 100
+
+
+class CountingTrainer:
+    """A trainer whose every number is known in advance."""
+
+    algo = "counting"
+
+    def __init__(self, run, env_config, config, device, checkpoint=None) -> None:
+        self.env_config, self.config = env_config, config
+        self.frames = 0 if checkpoint is None else checkpoint["counters"]["frames"]
+        self.steps = 0 if checkpoint is None else checkpoint["counters"]["steps"]
+        self.closed = False
+        CountingTrainer.last_made = self
+
+    @staticmethod
+    def identity(env_config, config):
+        return "counting", env_config.actions, "none"
+
+    def start(self, run_dir, logger) -> None:
+        pass
+
+    def done(self, budget) -> bool:
+        return budget.spent(self.frames)
+
+    def step(self, budget) -> Step:
+        self.frames += self.config.frames_per_step
+        self.steps += 1
+        return Step(
+            [(self.frames, episode(self.steps, snapshot=self.steps % 3 == 0))],
+            last=self.done(budget),
+            scalars={"charts/steps": self.steps} if self.steps % 2 == 0 else {},
+            postfix={"steps": self.steps},
+        )
+
+    def checkpoint(self, run_dir) -> dict[str, Any]:
+        return {
+            "algo": "counting",
+            "module": __name__,
+            "action_set": self.env_config.actions,
+            "network": "none",
+            "env_config": self.env_config.to_dict(),
+            "model_state": {"steps": torch.tensor(self.steps)},
+            "counters": {"frames": self.frames, "steps": self.steps},
+        }
+
+    def after_checkpoint(self, run_dir) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    monkeypatch.setitem(training.TRAINERS, CountingConfig, CountingTrainer)
+
+
+def counting_run(tmp_path: Path, frames: int) -> RunConfig:
+    return RunConfig(
+        frames=frames, runs_dir=str(tmp_path), checkpoint_every=250, keep_checkpoints=20,
+        progress=False, device="cpu",
+    )  # fmt: skip
+
+
+def test_the_runner_checkpoints_on_the_grid_logs_real_starts_and_closes(tmp_path, counting):
+    run_dir = training.train(counting_run(tmp_path, 1_000), EnvConfig(), CountingConfig())
+    # Steps end at 100, 200, ...: the first at or past 250, 500, 750, and the last at 1,000.
+    assert [p.name for p in list_checkpoints(run_dir / "checkpoints")] == [
+        "frames_300.pt", "frames_500.pt", "frames_800.pt", "frames_1000.pt",
+    ]  # fmt: skip
+    # 10 steps, one episode each; steps 3, 6, 9 started from snapshots and are left out.
+    assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4, 5, 7, 8, 10]
+    assert [int(r["frames"]) for r in rows(run_dir)] == [100, 200, 400, 500, 700, 800, 1000]
+    assert CountingTrainer.last_made.closed
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algo"] == "counting" and config["agent"] == {"frames_per_step": 100}
+
+
+def test_the_runner_saves_on_ctrl_c_and_resume_continues_the_log(tmp_path, counting, monkeypatch):
+    real_step = CountingTrainer.step
+
+    def interrupted(self, budget):
+        if self.steps == 4:
+            raise KeyboardInterrupt
+        return real_step(self, budget)
+
+    monkeypatch.setattr(CountingTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(counting_run(tmp_path, 1_000), EnvConfig(), CountingConfig())
+    (run_dir,) = tmp_path.iterdir()
+    assert CountingTrainer.last_made.closed
+    assert load_checkpoint(run_dir)["counters"] == {"frames": 400, "steps": 4}
+
+    monkeypatch.setattr(CountingTrainer, "step", real_step)
+    training.train(counting_run(tmp_path, 700), EnvConfig(), CountingConfig(), resume=run_dir)
+    assert load_checkpoint(run_dir)["counters"] == {"frames": 700, "steps": 7}
+    assert [int(r["episode"]) for r in rows(run_dir)] == [1, 2, 3, 4, 5]
+    assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4, 5, 7]
+
+
+def test_a_run_resumed_at_its_budget_takes_no_step(tmp_path, counting):
+    run_dir = training.train(counting_run(tmp_path, 300), EnvConfig(), CountingConfig())
+    training.train(counting_run(tmp_path, 300), EnvConfig(), CountingConfig(), resume=run_dir)
+    assert CountingTrainer.last_made.steps == 3 and len(rows(run_dir)) == 2
+
+
+# -- the three agents: Ctrl-C keeps a checkpoint, resume continues it ------------------------
+
+
+def dqn_setting():
+    config = DQNConfig(
+        network="mlp", replay_size=500, burn_in=20, learn_every=2, target_sync_every=20,
+        num_envs=2, worker_processes=False, torch_threads=1,
+    )  # fmt: skip
+    options = {"envs_fn": lambda seed: chain_envs(2, seed)}
+    return DQNTrainer, EnvConfig(actions="lnr", frame_stack=1), config, options, 300
+
+
+def ppo_setting():
+    _, env_config, config = SETTINGS["ppo-fast"]
+    config = dataclasses.replace(config, num_envs=2, num_steps=8, num_minibatches=2, num_epochs=1)
+    return PPOTrainer, dataclasses.replace(env_config, no_progress_steps=5), config, {}, 300
+
+
+def cs229_setting():
+    config = CS229Config(eval_every=1, eval_episodes=1, noop_max=5, no_progress_decisions=8)
+    return CS229Trainer, EnvConfig(level="1-1"), config, {}, 100_000
+
+
+@pytest.mark.parametrize("setting", [dqn_setting, ppo_setting, cs229_setting])
+def test_ctrl_c_then_resume_is_the_same_for_every_agent(setting, tmp_path, monkeypatch):
+    trainer_class, env_config, config, options, frames = setting()
+    run = RunConfig(
+        seed=2, frames=frames, runs_dir=str(tmp_path), checkpoint_every=10**9,
+        progress=False, device="cpu",
+    )  # fmt: skip
+    real_step, calls = trainer_class.step, []
+
+    def interrupted(self, budget):
+        calls.append(self.frames)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(self, budget)
+
+    monkeypatch.setattr(trainer_class, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(run, env_config, config, **options)
+    (run_dir,) = tmp_path.iterdir()
+    # The Ctrl-C checkpoint holds what the two finished steps trained on.
+    interrupted_at = load_checkpoint(run_dir)["counters"]
+    assert interrupted_at["frames"] == calls[2] > 0
+    logged = rows(run_dir)
+    assert all(int(r["frames"]) <= interrupted_at["frames"] for r in logged)
+
+    monkeypatch.setattr(trainer_class, "step", real_step)
+    later = dataclasses.replace(run, frames=interrupted_at["frames"] + 1)
+    if isinstance(config, CS229Config):  # the tabular agent's own budget is in episodes
+        config = dataclasses.replace(config, episodes=interrupted_at["episodes"] + 1)
+    assert training.train(later, env_config, config, resume=run_dir, **options) == run_dir
+    resumed = load_checkpoint(run_dir)["counters"]
+    assert resumed["frames"] > interrupted_at["frames"]
+    for name, value in interrupted_at.items():
+        if name != "frames":
+            assert resumed[name] >= value, name
+    assert rows(run_dir)[: len(logged)] == logged
+    assert [int(r["episode"]) for r in rows(run_dir)] == list(range(1, len(rows(run_dir)) + 1))
