@@ -2,10 +2,11 @@
 
 Each preset trains on 1-1 for `--frames` emulator frames with its own settings except the
 burn-in, cut to `--burn-in` agent steps so the run measures acting and learning together
-(the steady state of a full run). Also measures the update alone (sample + gradient step,
-no emulation). Then times that update alone for each torso under `dqn-fast`'s other settings
-(`--torsos`; the Nature CNN on 84x84 frames, the small ones on 42x42), with each one's ratio
-to the first. Run: `python benchmarks/bench_dqn.py --frames 6000`.
+(the steady state of a full run). Also measures the update alone (the loop's own
+`DQNLearner.update`: sample, target, loss, gradient step; no emulation). Then times that
+update alone for each torso under `dqn-fast`'s other settings (`--torsos`; the Nature CNN
+on 84x84 frames, the small ones on 42x42), with each one's ratio to the first.
+Run: `python benchmarks/bench_dqn.py --frames 6000`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from mario_rl.agents.dqn import DQNConfig, torch_threads
+from mario_rl.agents.dqn import DQNConfig, DQNLearner, torch_threads
 from mario_rl.env.actions import action_set
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.nets import QNetwork
 from mario_rl.presets import PRESETS
-from mario_rl.replay import FrameReplay
+from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import RunConfig, load_checkpoint
 from mario_rl.training import train
 
@@ -32,15 +32,15 @@ TORSOS = ["nature", "small", "small-relu"]
 
 
 def time_updates(env: EnvConfig, agent: DQNConfig, updates: int) -> float:
-    """Updates per second of the gradient step alone, on a replay of random frames shaped
-    as the preset's observations, for its network and action set."""
+    """Updates per second of the training loop's own update (`DQNLearner.update`: sample,
+    target, loss, step, priorities), on a replay of random frames shaped as the preset's
+    observations, for its network, action set, target rule, loss and replay kind."""
     torch.set_num_threads(torch_threads(agent))
     obs_shape = (env.frame_stack, *env.resize)
-    num_actions = len(action_set(env.actions))
-    online = QNetwork(obs_shape, num_actions, agent.network, agent.dueling)
-    target = QNetwork(obs_shape, num_actions, agent.network, agent.dueling)
-    optimizer = torch.optim.Adam(online.parameters(), lr=agent.learning_rate)
-    replay = FrameReplay(4096, obs_shape, env.frame_stack, seed=0)
+    learner = DQNLearner(obs_shape, len(action_set(env.actions)), agent, torch.device("cpu"))
+    replay_kind = PrioritizedFrameReplay if agent.prioritized else FrameReplay
+    options = {"alpha": agent.priority_alpha} if agent.prioritized else {}
+    replay = replay_kind(4096, obs_shape, env.frame_stack, seed=0, **options)
     rng = np.random.default_rng(0)
     replay.start(np.array([0]), rng.integers(0, 256, (1, *obs_shape), np.uint8))
     for _ in range(2000):
@@ -48,17 +48,7 @@ def time_updates(env: EnvConfig, agent: DQNConfig, updates: int) -> float:
         replay.add(np.array([1]), np.array([1.0]), obs, np.array([False]), np.array([False]))
     start = time.perf_counter()
     for _ in range(updates):
-        batch = replay.sample(agent.batch_size, agent.n_step, agent.gamma)
-        q = online(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
-        with torch.no_grad():
-            next_q = target(batch.next_obs)
-            if agent.double:
-                online(batch.next_obs)
-            y = batch.returns + batch.discounts * next_q.max(1).values
-        loss = torch.nn.functional.smooth_l1_loss(q, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        learner.update(replay, used=0.5)
     return updates / (time.perf_counter() - start)
 
 

@@ -1,6 +1,7 @@
 """DQN maths against hand-worked numbers, a DQN that must learn a tiny chain, the torsos,
 and the training loop's reward scaling and snapshot-start wiring."""
 
+import copy
 import csv
 import functools
 from typing import Any
@@ -257,3 +258,42 @@ def test_snapshot_starts_wrap_each_training_env():
         assert not isinstance(plain.envs[0], ResetFromOwnSnapshots)
     finally:
         plain.close()
+
+
+def test_the_learner_steps_once_and_writes_the_td_errors_back_as_priorities():
+    from mario_rl.agents.dqn import DQNLearner
+    from mario_rl.replay import PrioritizedFrameReplay
+
+    config = DQNConfig(
+        network="mlp", double=False, n_step=1, gamma=0.5, batch_size=8, prioritized=True,
+        priority_alpha=0.6, priority_beta_start=0.4, target_sync_every=10,
+    )  # fmt: skip
+    learner = DQNLearner((4,), 2, config, torch.device("cpu"))
+    replay = PrioritizedFrameReplay(64, (4,), 1, obs_dtype=np.float32, seed=0, alpha=0.6)
+    rng = np.random.default_rng(0)
+    replay.start(np.array([0]), rng.random((1, 4), np.float32))
+    for step in range(20):
+        replay.add(
+            np.array([step % 2]), np.array([1.0]), rng.random((1, 4), np.float32),
+            np.array([False]), np.array([False]),
+        )  # fmt: skip
+    online, target = copy.deepcopy(learner.online), copy.deepcopy(learner.target)
+    real_sample, drawn = replay.sample, []
+    replay.sample = lambda *args: drawn.append(real_sample(*args)) or drawn[-1]
+
+    learner.update(replay, used=0.5)
+    (batch,) = drawn
+    # By hand, from the networks before the step: y = r + 0.5 max_a Q_target(s', a).
+    with torch.no_grad():
+        y = batch.returns + 0.5 * target(batch.next_obs).max(1).values
+        td = y - online(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
+    expected = (np.abs(td.numpy().astype(np.float64)) + replay.eps) ** 0.6
+    np.testing.assert_allclose(replay.priorities.get(batch.indices), expected, rtol=1e-5)
+    assert {int(s["step"]) for s in learner.optimizer.state_dict()["state"].values()} == {1}
+    before_after = zip(online.parameters(), learner.online.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in before_after)
+    target_kept = zip(target.parameters(), learner.target.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in target_kept)
+    learner.sync_target()
+    for a, b in zip(learner.online.parameters(), learner.target.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -279,6 +279,82 @@ class Counters:
     syncs: int = 0
 
 
+# -- the learner ----------------------------------------------------------------------------
+
+
+class DQNLearner:
+    """The online and target networks, the optimiser, and one gradient update.
+
+    `update` samples a batch from a replay, builds the (Double) DQN n-step target, steps
+    the optimiser on the TD loss and, for a prioritised replay, writes the new TD errors
+    back as priorities. The training loop and `benchmarks/bench_dqn.py` use this one update.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        num_actions: int,
+        config: DQNConfig,
+        device: torch.device,
+    ) -> None:
+        self.config, self.device = config, device
+        self.online = QNetwork(obs_shape, num_actions, config.network, config.dueling).to(device)
+        self.target = copy.deepcopy(self.online) if config.target_sync_every else self.online
+        self.optimizer = torch.optim.Adam(
+            self.online.parameters(), lr=config.learning_rate, eps=config.adam_eps
+        )
+
+    def update(self, replay: FrameReplay, used: float = 0.0) -> tuple[float, float]:
+        """One gradient update on a batch of `replay`; `used` (0..1, the budget's share
+        spent) anneals a prioritised replay's importance-sampling exponent beta to 1.
+        Returns (TD loss, max Q of the batch)."""
+        config, device = self.config, self.device
+        prioritized = isinstance(replay, PrioritizedFrameReplay)
+        if prioritized:
+            beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * used
+            batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
+        else:
+            batch = replay.sample(config.batch_size, config.n_step, config.gamma)
+        q = self.online(batch.obs.to(device, non_blocking=True))
+        q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
+        with torch.no_grad():
+            next_obs = batch.next_obs.to(device, non_blocking=True)
+            next_q_target = self.target(next_obs)
+            returns, discounts = batch.returns.to(device), batch.discounts.to(device)
+            if config.double:
+                online_next = self.online(next_obs)
+                targets = double_dqn_target(returns, discounts, online_next, next_q_target)
+            else:
+                targets = dqn_target(returns, discounts, next_q_target)
+        weights = None if batch.weights is None else batch.weights.to(device)
+        loss = td_loss(q_taken, targets, config.loss, weights)
+        if prioritized:
+            replay.update_priorities(batch.indices, (targets - q_taken).detach().cpu().numpy())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        return loss.item(), q.detach().max().item()
+
+    def sync_target(self) -> None:
+        """Copy the online network into the target network."""
+        self.target.load_state_dict(self.online.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint fields of the networks and the optimiser."""
+        return {
+            "model_state": self.online.state_dict(),
+            "target_state": self.target.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.online.load_state_dict(state["model_state"])
+        self.target.load_state_dict(state["target_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+
+
 # -- the training loop ------------------------------------------------------------------------
 
 
@@ -311,12 +387,7 @@ class DQNTrainer:
         self.obs_shape = tuple(envs.single_observation_space.shape)
         self.num_actions = int(envs.single_action_space.n)
 
-        self.online = QNetwork(self.obs_shape, self.num_actions, config.network, config.dueling)
-        self.online.to(device)
-        self.target = copy.deepcopy(self.online) if config.target_sync_every else self.online
-        self.optimizer = torch.optim.Adam(
-            self.online.parameters(), lr=config.learning_rate, eps=config.adam_eps
-        )
+        self.learner = DQNLearner(self.obs_shape, self.num_actions, config, device)
         replay_kind = PrioritizedFrameReplay if config.prioritized else FrameReplay
         replay_options = {"alpha": config.priority_alpha} if config.prioritized else {}
         self.replay = replay_kind(
@@ -355,9 +426,7 @@ class DQNTrainer:
         return self.counters.frames
 
     def _resume(self, checkpoint: dict[str, Any]) -> None:
-        self.online.load_state_dict(checkpoint["model_state"])
-        self.target.load_state_dict(checkpoint["target_state"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        self.learner.load_state_dict(checkpoint)
         self.explore_rng.bit_generator.state = checkpoint["explore_rng"]
         run_dir = Path(checkpoint["path"]).parent.parent
         replay_file = replay_path(run_dir, self.counters.frames)
@@ -373,38 +442,6 @@ class DQNTrainer:
         self.learn_start = self.counters.steps + self.config.burn_in
         self.updates_before = self.counters.updates
 
-    def learn(self, budget: Budget) -> tuple[float, float]:
-        """One gradient update on a replay batch; returns (TD loss, max Q of the batch)."""
-        config, device, replay = self.config, self.device, self.replay
-        if isinstance(replay, PrioritizedFrameReplay):
-            used = budget.fraction(self.counters.frames)
-            beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * used
-            batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
-        else:
-            batch = replay.sample(config.batch_size, config.n_step, config.gamma)
-        batch_obs = batch.obs.to(device, non_blocking=True)
-        q = self.online(batch_obs)
-        q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
-        with torch.no_grad():
-            next_obs = batch.next_obs.to(device, non_blocking=True)
-            next_q_target = self.target(next_obs)
-            returns, discounts = batch.returns.to(device), batch.discounts.to(device)
-            if config.double:
-                online_next = self.online(next_obs)
-                targets = double_dqn_target(returns, discounts, online_next, next_q_target)
-            else:
-                targets = dqn_target(returns, discounts, next_q_target)
-        weights = None if batch.weights is None else batch.weights.to(device)
-        loss = td_loss(q_taken, targets, config.loss, weights)
-        if isinstance(replay, PrioritizedFrameReplay):
-            replay.update_priorities(batch.indices, (targets - q_taken).detach().cpu().numpy())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
-        self.optimizer.step()
-        return loss.item(), q.detach().max().item()
-
     def step(self, budget: Budget) -> Step:
         config, counters, envs = self.config, self.counters, self.envs
         # Act: epsilon-greedy over the online network.
@@ -413,7 +450,8 @@ class DQNTrainer:
         greedy = self.explore_rng.random(config.num_envs) >= epsilon
         if greedy.any():
             with torch.no_grad():
-                q_now = self.online(torch.as_tensor(self.obs[greedy], device=self.device))
+                obs = torch.as_tensor(self.obs[greedy], device=self.device)
+                q_now = self.learner.online(obs)
             actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
         if self.overlap:
             envs.step_async(actions)
@@ -424,12 +462,12 @@ class DQNTrainer:
             owed = (steps_after - self.learn_start) // config.learn_every
             due = owed - (counters.updates - self.updates_before)
             for _ in range(due):
-                loss, q_max = self.learn(budget)
+                loss, q_max = self.learner.update(self.replay, budget.fraction(counters.frames))
                 self.losses.append(loss)
                 self.q_maxes.append(q_max)
                 counters.updates += 1
         if config.target_sync_every and steps_after // config.target_sync_every > counters.syncs:
-            self.target.load_state_dict(self.online.state_dict())
+            self.learner.sync_target()
             counters.syncs = steps_after // config.target_sync_every
 
         if self.overlap:
@@ -482,9 +520,7 @@ class DQNTrainer:
             "agent_config": asdict(self.config),
             "num_actions": self.num_actions,
             "obs_shape": self.obs_shape,
-            "model_state": self.online.state_dict(),
-            "target_state": self.target.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
+            **self.learner.state_dict(),
             "counters": asdict(self.counters),
             "explore_rng": self.explore_rng.bit_generator.state,
         }
