@@ -41,7 +41,7 @@ def test_shipped_agent_follows_the_convention_and_the_readme(level):
     assert report["level"] == config["env"]["level"] == level
     assert report["checkpoint"] == "model.pt" and report["noop_max"] == 30
     assert report["epsilon"] == 0.0 and report["episodes"] >= 20
-    # Measured as DESIGN.md section 4 asks: sticky actions, the deterministic number and
+    # Measured as docs/architecture.md section 3 asks: sticky actions, the deterministic number and
     # the blind-replay control beside it.
     assert report["sticky_probability"] == 0.25
     assert report["deterministic_eval"]["episodes"] == report["episodes"]

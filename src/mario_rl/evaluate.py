@@ -1,6 +1,6 @@
 """Evaluation separate from training: episodes from the level's start, under sticky actions.
 
-A level is cleared when the flag is reached or the stage changes (DESIGN.md, section 4).
+A level is cleared when the flag is reached or the stage changes (docs/architecture.md, section 3).
 NES games are deterministic and no-op starts do not perturb 1-1 (the observations after
 25 and 26 no-ops are byte-identical), so a memorised button sequence passes a no-op-only
 evaluation. Evaluation therefore repeats the previous action with probability

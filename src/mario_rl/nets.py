@@ -111,6 +111,8 @@ class QNetwork(nn.Module):
         self.needs_channel = network != "mlp" and len(obs_shape) == 2
         self.torso, features = build_torso(network, self.obs_shape)
         self.dueling = dueling
+        # Named for the dueling head; without it this layer gives Q itself. The name stays:
+        # it is the key of this layer in every saved checkpoint.
         self.advantage = nn.Linear(features, num_actions)
         self.value = nn.Linear(features, 1) if dueling else None
 

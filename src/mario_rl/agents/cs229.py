@@ -44,7 +44,7 @@ from mario_rl.agents.tabular import (
     epsilon_greedy,
 )
 from mario_rl.env.actions import action_set
-from mario_rl.env.core import MarioEnv
+from mario_rl.env.core import MAX_X_STEP_PER_FRAME, MarioEnv
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.ram import (
     BOWSER_KIND,
@@ -97,8 +97,6 @@ PLAYER_SIZE = 0x0754
 """SMB RAM map "PlayerSize": 0 big (also fire), 1 small. Must agree with POWER (0x756)."""
 MODES = ("small", "big", "fire")
 """Mario's modes by POWER value (0, 1, 2)."""
-MAX_X_STEP_PER_FRAME = 5
-"""x moves further than this per frame only on warps and pipe exits: no progress."""
 STUDY_VARIANTS: dict[str, dict[str, Any]] = {
     "default (alpha0 0.8 / visits, gamma 0.6)": {},
     "fixed alpha 0.15": {"decay_alpha": False, "alpha": 0.15},
@@ -168,7 +166,7 @@ class CS229Config:
     eval_epsilon: float = 0.01
     """Random-action probability in evaluation (alpha is 0 there: nothing is learned)."""
     noop_max: int = 30
-    """Random 0..noop_max no-op frames at each reset (DESIGN.md section 4)."""
+    """Random 0..noop_max no-op frames at each reset (docs/architecture.md, section 3)."""
     no_progress_decisions: int = 100
     """Truncate an episode whose best x has not grown for this many decisions (10 s of game
     at k = 6; 0: never; ours: a Mario stuck at a pipe would otherwise burn the 400-s clock)."""

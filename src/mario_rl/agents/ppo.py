@@ -44,8 +44,7 @@ from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.env.wrappers import ObservationStats
-from mario_rl.nets import as_float
-from mario_rl.nets import build_torso as build_any_torso
+from mario_rl.nets import as_float, build_torso
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
@@ -354,15 +353,16 @@ def explained_variance(predicted: Tensor, target: Tensor) -> float:
 # --------------------------------------------------------------------------- networks
 
 
-def build_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
-    """The `mario_rl.nets` torso named `network` for (C, H, W) observations: (torso, size)."""
+def image_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    """`nets.build_torso` for one of PPO's image torsos (NETWORKS) on (C, H, W)
+    observations: (torso, feature size)."""
     if network not in NETWORKS:
         raise ValueError(f"network: expected one of {', '.join(NETWORKS)}, got {network!r}")
     if len(obs_shape) != 3:
         raise ValueError(
             f"network {network!r}: expected observations shaped (C, H, W), got {obs_shape}"
         )
-    return build_any_torso(network, obs_shape)
+    return build_torso(network, obs_shape)
 
 
 def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
@@ -378,7 +378,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], num_actions: int, network: str) -> None:
         super().__init__()
-        self.torso, features = build_torso(network, obs_shape)
+        self.torso, features = image_torso(network, obs_shape)
         self.policy_head = nn.Linear(features, num_actions)
         self.value_head = nn.Linear(features, 1)
         orthogonal_init(self.torso)
@@ -432,7 +432,7 @@ class ICM(nn.Module):
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
-        self.encoder, features = build_torso(network, obs_shape)
+        self.encoder, features = image_torso(network, obs_shape)
         self.inverse_model = nn.Sequential(
             nn.Linear(2 * features, INVERSE_HIDDEN),
             nn.ReLU(),

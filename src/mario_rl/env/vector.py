@@ -2,7 +2,7 @@
 
 Each worker runs the whole pipeline (skip, pool, resize, crop, stack) and writes only the
 final 84x84 uint8 stack into shared memory, so the parent never copies full 240x256x3
-frames between processes (doing so halves throughput; DESIGN.md section 2).
+frames between processes (doing so halves throughput; docs/architecture.md, section 2).
 
 Autoreset is Gymnasium's SAME_STEP mode: when env i's episode ends, the observation
 returned for it is already the first of the next episode, and `info["final_obs"][i]` /

@@ -323,7 +323,7 @@ class NoopStart(gym.Wrapper):
     Put it on the frame-level env so the count is in frames. On its own it does not stop a
     memorised button sequence: NES 1-1 is not perturbed by it (the observations after 25
     and 26 no-ops are byte-identical, and a blind replay of one cleared episode clears
-    after other no-op counts too). Evaluation adds `StickyAction` (DESIGN.md, section 4).
+    after other no-op counts too). Evaluation adds `StickyAction` (docs/architecture.md, section 3).
     """
 
     def __init__(self, env: gym.Env, max_noops: int = 30, noop_action: int = 0) -> None:
