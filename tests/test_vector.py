@@ -66,6 +66,8 @@ def test_a_dead_worker_raises_a_clear_error_not_a_hang():
     victim.join(timeout=30)
     with pytest.raises(WorkerDiedError, match=r"worker 1 \(pid \d+, exit code -9\) died during"):
         envs.step(np.zeros(2, np.int64))
+    # The surviving worker is shut down with it: no process outlives the error.
+    assert not any(process.is_alive() for process in envs.processes)
 
 
 def test_bad_arguments():
@@ -101,6 +103,7 @@ def test_a_worker_dying_between_step_async_and_step_wait_is_a_clear_error():
     with pytest.raises(WorkerDiedError, match=r"worker 0 \(pid \d+, exit code -9\)"):
         envs.step_wait()
         envs.step(np.zeros(2, np.int64))  # the kill may land after the answer was sent
+    assert not any(process.is_alive() for process in envs.processes)
 
 
 def test_a_frozen_worker_is_an_error_after_the_timeout_not_a_hang():
@@ -115,6 +118,7 @@ def test_a_frozen_worker_is_an_error_after_the_timeout_not_a_hang():
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim.pid, signal.SIGCONT)
         victim.join(timeout=30)
+    assert not any(process.is_alive() for process in envs.processes)
 
 
 def test_workers_leave_ctrl_c_to_the_parent():
