@@ -1,0 +1,214 @@
+"""PPO's settings: `PPOConfig` and the named settings of the write-ups and ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.snapshots import check_snapshot_settings
+
+RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
+REWARD_MODES: tuple[str, ...] = ("extrinsic", "intrinsic", "mixed")
+NETWORKS: tuple[str, ...] = ("nature", "small")
+"""Torso names: the Nature CNN (84x84) and the ICM paper's small torso (42x42)."""
+INVERSE_HIDDEN = 256
+"""Hidden width of the ICM's inverse model (Pathak et al. 2017, section 3)."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class PPOConfig:
+    """PPO's settings (the env, seed and budget live in `EnvConfig` and `RunConfig`).
+
+    Defaults are CleanRL's `ppo_atari.py`. Step counts are agent steps.
+    """
+
+    num_envs: int = 8
+    """Parallel environments (worker processes)."""
+    num_steps: int = 128
+    """Agent steps per env per rollout; a rollout is num_envs x num_steps transitions."""
+    learning_rate: float = 2.5e-4
+    """Adam's step size at the start of training."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run's frame budget."""
+    gamma: float = 0.99
+    """Discount factor per agent step."""
+    gae_lambda: float = 0.95
+    """GAE's lambda: 0 is one-step TD, 1 is Monte Carlo."""
+    num_epochs: int = 4
+    """Passes over each rollout per update."""
+    num_minibatches: int = 4
+    """Minibatches per epoch; must divide num_envs x num_steps."""
+    normalize_advantages: bool = True
+    """Standardise advantages within each minibatch."""
+    clip_coef: float = 0.1
+    """PPO's epsilon: the policy ratio is clipped to [1 - clip, 1 + clip]."""
+    clip_value_loss: bool = True
+    """Clip value updates to +-clip_coef around the rollout's values, as OpenAI baselines do."""
+    value_coef: float = 0.5
+    """Weight of the value loss in the combined loss."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus in the combined loss (at the start, if annealed)."""
+    entropy_coef_end: float | None = None
+    """If set, the entropy weight falls linearly from `entropy_coef` to this over the
+    budget, so late training acts nearly as greedy evaluation does; None: constant."""
+    max_grad_norm: float = 0.5
+    """Clip the gradient norm of the policy and of the ICM (each separately) to this."""
+    network: str = "nature"
+    """Torso of the policy and of the ICM's encoder: `nature` (84x84) or `small` (42x42)."""
+    reward_mode: RewardMode = "extrinsic"
+    """`extrinsic`: game reward; `intrinsic`: surprisal only; `mixed`: game + c x surprisal."""
+    extrinsic_scale: float = 1.0
+    """The game reward is multiplied by this before learning (logged returns are unscaled)."""
+    intrinsic_coef: float = 0.01
+    """c in `mixed` mode: weight of the normalised surprisal next to the scaled game reward."""
+    icm_forward_weight: float = 0.2
+    """beta of Pathak et al. eq. 7: ICM loss = (1 - beta) inverse + beta forward."""
+    icm_residual_blocks: int = 4
+    """Residual blocks in the ICM's forward model (Burda et al. use 4)."""
+    snapshot_starts: float = 0.0
+    """Chance that a training episode starts from a snapshot of the env's own best runs
+    (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
+    snapshot_pool: int = 32
+    """Snapshots each env keeps for such starts."""
+    snapshot_every: int = 8
+    """Agent steps between snapshots along an episode."""
+    overlap: bool = False
+    """Collect the next rollout while updating on the last one; acting then lags the
+    learner by one update, which the clipped ratio absorbs."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches: expected a divisor of num_envs x num_steps = "
+                f"{self.batch_size}, got {self.num_minibatches}"
+            )
+        if self.reward_mode not in REWARD_MODES:
+            raise ValueError(
+                f"reward_mode: expected one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}"
+            )
+        if self.network not in NETWORKS:
+            raise ValueError(
+                f"network: expected one of {', '.join(NETWORKS)}, got {self.network!r}"
+            )
+        if not 0.0 <= self.icm_forward_weight <= 1.0:
+            raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
+        check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
+        for name in ("entropy_coef", "entropy_coef_end"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0.0:
+                raise ValueError(f"{name}: expected a weight >= 0, got {value!r}")
+
+    @property
+    def algo(self) -> str:
+        """`ppo`, or `ppo-icm` when the ICM's surprisal is (part of) the reward."""
+        return "ppo-icm" if self.uses_icm else "ppo"
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def uses_icm(self) -> bool:
+        return self.reward_mode != "extrinsic"
+
+
+SETTINGS: dict[str, tuple[str, EnvConfig, PPOConfig]] = {
+    "curiosity-ppo": (
+        "curiosity write-up: ICM surprisal as the only reward; 14 actions, 12-frame action "
+        "spans keeping frames 4, 8, 12, 110x84 resize cropped to 84x84, per-pixel mean and "
+        "scalar std from 10,000 random moves, 8 envs, 128-step rollouts, 3 epochs, clip 0.1. "
+        "Not in the write-up, from Burda et al. 2018: Adam 1e-4, gamma 0.99, lambda 0.95, "
+        "entropy 0.001, no value clipping",
+        EnvConfig(
+            actions="curiosity",
+            frame_skip=12,
+            keep_frames=(4, 8, 12),
+            resize=(110, 84),
+            crop_top=18,
+            crop_bottom=8,
+            frame_stack=1,
+            normalize_moves=10_000,
+        ),
+        PPOConfig(
+            num_envs=8,
+            num_steps=128,
+            learning_rate=1e-4,
+            anneal_lr=False,
+            gamma=0.99,
+            gae_lambda=0.95,
+            num_epochs=3,
+            num_minibatches=4,
+            clip_coef=0.1,
+            # Intrinsic returns reach ~100 at gamma 0.99: a +-0.1 value clip would stall V.
+            clip_value_loss=False,
+            entropy_coef=0.001,
+            network="nature",
+            reward_mode="intrinsic",
+        ),
+    ),
+    "ppo-fast": (
+        "ours, a first guess for clearing 1-1 in 2M frames on 2 CPU cores: RIGHT_ONLY, 42x42 "
+        "with the ICM paper's small torso, random no-op starts and sticky actions 0.25 (as "
+        "evaluation has them), end on life loss, truncation "
+        "after 100 steps without progress, game reward x0.1, gamma 0.9, Adam 5e-4 annealed, "
+        "clip 0.2, no value clipping, 8 envs x 128 steps, 4 epochs of 4 minibatches; a "
+        "quarter of training episodes start from snapshots of each env's own best runs; "
+        "the next rollout is collected while the last one is learned",
+        EnvConfig(
+            # 1-1 needs no left, and 5 actions explore faster than 7 or 12.
+            actions="right_only",
+            frame_skip=4,
+            # A quarter of the pixels; with the small torso about a quarter of the Nature
+            # CNN's multiply-adds, so learning stays well below the emulator's cost.
+            resize=(42, 42),
+            frame_stack=4,
+            # Random starts and sticky actions, as evaluation has them: the no-op starts
+            # vary 1-1 little; sticky actions make a memorised button sequence fail.
+            noop_max=30,
+            sticky_probability=0.25,
+            end_on_life_loss=True,
+            # Stuck runs cost frames and teach nothing; truncated, so still bootstrapped.
+            no_progress_steps=100,
+        ),
+        PPOConfig(
+            num_envs=8,
+            num_steps=128,
+            learning_rate=5e-4,
+            anneal_lr=True,
+            # A short horizon suits the dense progress reward (uvipen's Mario PPO uses 0.9).
+            gamma=0.9,
+            gae_lambda=0.95,
+            num_epochs=4,
+            num_minibatches=4,
+            clip_coef=0.2,
+            # Andrychowicz et al. 2021 ("What Matters in On-Policy RL") find it hurts.
+            clip_value_loss=False,
+            entropy_coef=0.01,
+            network="small",
+            reward_mode="extrinsic",
+            # Progress per step becomes about 0..1 and death -1.5: unit-scale value targets.
+            extrinsic_scale=0.1,
+            # Practise the level's hard parts without replaying the easy start every time;
+            # three episodes in four still start at the level's real start.
+            snapshot_starts=0.25,
+            # 8 worker processes on 2 cores: the update would otherwise leave them idle.
+            overlap=True,
+        ),
+    ),
+}
+"""Named settings as (source, env, agent): the fields of a `mario_rl.presets.Preset`.
+
+The level is not fixed here (`EnvConfig.level` defaults to 1-1); runs set it.
+"""

@@ -1,0 +1,163 @@
+"""Rollout storage and its collection from a vector env."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from torch import Tensor
+from torch.distributions import Categorical
+
+from mario_rl.agents.ppo.networks import ActorCritic
+from mario_rl.env.vector import FrameCounter
+from mario_rl.runs import finished_episodes
+
+if TYPE_CHECKING:
+    from mario_rl.agents.ppo.agent import PPOAgent
+
+
+# --------------------------------------------------------------------------- rollouts
+
+
+@torch.no_grad()
+def act(
+    policy: ActorCritic, obs: Tensor, greedy: bool = False, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(actions, their log-probabilities, values) of `policy` for a batch of observations.
+
+    Sampling draws from `generator` when given (a collector's own stream, so that acting
+    in a second thread leaves the global generator to the learner).
+    """
+    logits, values = policy(obs)
+    distribution = Categorical(logits=logits)
+    if greedy:
+        actions = logits.argmax(dim=-1)
+    else:
+        actions = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1)
+    return actions, distribution.log_prob(actions), values
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+@dataclass
+class Rollout:
+    """num_steps x num_envs transitions, all on the device, shaped (T, N, ...).
+
+    `next_obs[t]` is the real s_{t+1}: the final observation where the episode ended at t
+    (Gymnasium's `final_obs`), not the first one of the next episode.
+    """
+
+    obs: Tensor
+    next_obs: Tensor
+    actions: Tensor
+    logprobs: Tensor
+    values: Tensor
+    next_values: Tensor
+    rewards: Tensor
+    terminated: Tensor
+    truncated: Tensor
+
+    @classmethod
+    def allocate(
+        cls, num_steps: int, num_envs: int, obs_space: spaces.Box, device: torch.device
+    ) -> Rollout:
+        obs_shape = (num_steps, num_envs, *obs_space.shape)
+        obs_dtype = _torch_dtype(obs_space.dtype)
+
+        def zeros(dtype: torch.dtype = torch.float32) -> Tensor:
+            return torch.zeros((num_steps, num_envs), dtype=dtype, device=device)
+
+        return cls(
+            obs=torch.zeros(obs_shape, dtype=obs_dtype, device=device),
+            next_obs=torch.zeros(obs_shape, dtype=obs_dtype, device=device),
+            actions=zeros(torch.int64),
+            logprobs=zeros(),
+            values=zeros(),
+            next_values=zeros(),
+            rewards=zeros(),
+            terminated=zeros(torch.bool),
+            truncated=zeros(torch.bool),
+        )
+
+
+class RolloutCollector:
+    """Steps a vector env with the agent's policy, `num_steps` at a time.
+
+    Keeps what spans rollouts: the current observations, the emulator-frame count
+    (`frames.total`, the unit of every budget) and its own sampling generator (seeded by
+    `seed`). The envs must use Gymnasium's SAME_STEP autoreset, as `make_vector_env` does.
+
+    By default it acts with `agent.policy` and reuses one `Rollout`, valid until the next
+    `collect`. With `acting_policy` (a copy the caller refreshes between rollouts) it acts
+    with that network and alternates two rollouts, so `collect` can run in a second thread
+    while the agent updates on the previous rollout.
+    """
+
+    def __init__(
+        self,
+        envs: VectorEnv,
+        agent: PPOAgent,
+        num_steps: int,
+        seed: int | None = None,
+        acting_policy: ActorCritic | None = None,
+    ) -> None:
+        self.envs = envs
+        self.policy = acting_policy if acting_policy is not None else agent.policy
+        self.device = agent.device
+        self.rollouts = [
+            Rollout.allocate(num_steps, envs.num_envs, envs.single_observation_space, self.device)
+            for _ in range(1 if acting_policy is None else 2)
+        ]
+        self.collected = 0
+        self.generator = torch.Generator(device=self.device)
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+        obs, info = envs.reset(seed=seed)
+        self.frames = FrameCounter(envs.num_envs)
+        self.frames.start(info)
+        self.obs = torch.as_tensor(obs, device=self.device)
+
+    def collect(self) -> tuple[Rollout, list[tuple[int, dict[str, Any]]]]:
+        """Fill the rollout; return it and (frames so far, statistics) of each finished episode.
+
+        The frame count is the run's total when the episode ended, as `MetricsLogger`
+        and a frames-to-first-clear measurement need it.
+        """
+        rollout = self.rollouts[self.collected % len(self.rollouts)]
+        self.collected += 1
+        episodes: list[tuple[int, dict[str, Any]]] = []
+        for t in range(rollout.actions.shape[0]):
+            actions, logprobs, values = act(self.policy, self.obs, generator=self.generator)
+            obs, rewards, terminated, truncated, info = self.envs.step(actions.cpu().numpy())
+            self.frames.update(info)
+            next_obs = torch.as_tensor(obs, device=self.device)
+            rollout.obs[t] = self.obs
+            rollout.next_obs[t] = next_obs
+            for i in np.flatnonzero(info.get("_final_obs", ())):
+                rollout.next_obs[t, i] = torch.as_tensor(info["final_obs"][i], device=self.device)
+            rollout.actions[t] = actions
+            rollout.logprobs[t] = logprobs
+            rollout.values[t] = values
+            rollout.rewards[t] = torch.as_tensor(rewards, device=self.device)
+            rollout.terminated[t] = torch.as_tensor(terminated, device=self.device)
+            rollout.truncated[t] = torch.as_tensor(truncated, device=self.device)
+            episodes += [(self.frames.total, episode) for episode in finished_episodes(info)]
+            self.obs = next_obs
+
+        # V(s_t+1): the next step's value within an episode, V(final_obs) at truncations
+        # (terminations never bootstrap, so their entry is unused).
+        rollout.next_values[:-1] = rollout.values[1:]
+        with torch.no_grad():
+            rollout.next_values[-1] = self.policy(self.obs)[1]
+            if rollout.truncated.any():
+                truncated_obs = rollout.next_obs[rollout.truncated]
+                rollout.next_values[rollout.truncated] = self.policy(truncated_obs)[1]
+        return rollout, episodes

@@ -1,0 +1,135 @@
+"""`PPOTrainer`: the PPO loop as a `mario_rl.runs.Trainer`."""
+
+from __future__ import annotations
+
+import copy
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import torch
+from gymnasium.vector import VectorEnv
+
+from mario_rl.agents.ppo.agent import PPOAgent
+from mario_rl.agents.ppo.config import PPOConfig
+from mario_rl.agents.ppo.rollout import RolloutCollector
+from mario_rl.env.pipeline import EnvConfig, measure_obs_stats
+from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.vector import make_vector_env
+from mario_rl.env.wrappers import ObservationStats
+from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
+
+# --------------------------------------------------------------------------- training
+
+
+TORCH_THREADS = 1
+"""Torch threads while training: with two, torch spins on the cores the env workers need
+and collection runs 4-5x slower (measured on 2 cores)."""
+
+
+def make_training_envs(
+    env_config: EnvConfig, config: PPOConfig, seed: int, obs_stats: ObservationStats | None
+) -> VectorEnv:
+    """`num_envs` worker processes; with `snapshot_starts`, each keeps its own snapshot pool."""
+    wrapper = snapshot_wrapper(config.snapshot_starts, config.snapshot_pool, config.snapshot_every)
+    return make_vector_env(
+        config.num_envs, env_config, seed=seed, obs_stats=obs_stats, wrapper=wrapper
+    )
+
+
+class PPOTrainer:
+    """The PPO loop as a `mario_rl.runs.Trainer`: each `step` takes the next rollout, starts
+    collecting the one after it in the background (`overlap`), and updates on it, annealing
+    the learning rate and entropy weight by the budget's used fraction.
+
+    `frames`, and what `checkpoint` saves, are those of the last rollout learned from: a
+    rollout being collected in the background is not part of a checkpoint. A resumed run
+    continues the networks, optimiser, statistics, counters and sampling RNG.
+    """
+
+    def __init__(
+        self,
+        run: RunConfig,
+        env_config: EnvConfig,
+        config: PPOConfig,
+        device: torch.device,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.env_config, self.config, self.algo = env_config, config, config.algo
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(TORCH_THREADS)
+        self.obs_stats = None
+        if checkpoint is not None and checkpoint.get("obs_stats") is not None:
+            self.obs_stats = ObservationStats.from_dict(checkpoint["obs_stats"])
+        elif env_config.normalize_moves > 0:
+            self.obs_stats = measure_obs_stats(env_config, run.seed)
+        start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
+        self.envs = make_training_envs(env_config, config, run.seed + start_frames, self.obs_stats)
+        self.agent = PPOAgent(
+            config, self.envs.single_observation_space, int(self.envs.single_action_space.n), device
+        )
+        self.acting = copy.deepcopy(self.agent.policy) if config.overlap else None
+        self.updates = 0
+        if checkpoint is not None:
+            self.agent.load_checkpoint(checkpoint)
+            self.updates = int(checkpoint["counters"]["updates"])
+        if self.acting is not None:
+            self.acting.load_state_dict(self.agent.policy.state_dict())
+        self.collector = RolloutCollector(
+            self.envs,
+            self.agent,
+            config.num_steps,
+            seed=run.seed + start_frames,
+            acting_policy=self.acting,
+        )
+        self.collector.frames.total += start_frames
+        if checkpoint is not None:
+            self.collector.generator.set_state(checkpoint["sampler_rng"])
+        self.frames = self.collector.frames.total
+        self.sampler_state = self.collector.generator.get_state()
+        self.background = ThreadPoolExecutor(1) if config.overlap else None
+        self.pending: Future | None = None
+
+    @staticmethod
+    def identity(env_config: EnvConfig, config: PPOConfig) -> tuple[str, str, str]:
+        return config.algo, env_config.actions, config.network
+
+    def step(self, budget: Budget) -> Step:
+        if self.pending is not None:
+            rollout, episodes = self.pending.result()
+            self.pending = None
+            self.acting.load_state_dict(self.agent.policy.state_dict())
+        else:
+            rollout, episodes = self.collector.collect()
+        self.frames = self.collector.frames.total
+        self.sampler_state = self.collector.generator.get_state()
+        last = self.done(budget)
+        if self.background is not None and not last:
+            self.pending = self.background.submit(self.collector.collect)
+        metrics = self.agent.update(rollout, progress=budget.fraction(self.frames))
+        self.updates += 1
+        metrics["charts/updates"] = self.updates
+        return Step(
+            episodes, last=last, scalars=metrics, postfix={"kl": metrics["losses/approx_kl"]}
+        )
+
+    def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        return {
+            **self.agent.checkpoint(self.env_config, self.obs_stats),
+            "counters": {"frames": self.frames, "updates": self.updates},
+            "sampler_rng": self.sampler_state,
+        }
+
+    def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
+        pass
+
+    def done(self, budget: Budget) -> bool:
+        return budget.spent(self.frames)
+
+    def after_checkpoint(self, run_dir: RunDir) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.shutdown(wait=True)
+        self.envs.close()
+        torch.set_num_threads(self.threads_before)
