@@ -21,10 +21,11 @@ from dataclasses import replace
 
 import torch
 
-from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, RolloutCollector
+from mario_rl.agents.ppo import PPOAgent, PPOConfig, RolloutCollector
 from mario_rl.bench import vector_fps
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.vector import make_vector_env
+from mario_rl.presets import get_preset
 
 INPUTS = {"84x84 nature": ((84, 84), "nature"), "42x42 small": ((42, 42), "small")}
 
@@ -80,7 +81,7 @@ def main() -> None:
     )
     for name, (resize, network) in INPUTS.items():
         for workers in args.workers:
-            _, fast_env, fast = SETTINGS["ppo-fast"]
+            fast_env, fast = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
             env_config = replace(fast_env, resize=resize)
             config = replace(fast, network=network, num_envs=workers, num_steps=args.steps)
             # The env alone under random actions, over about the same frames per worker.

@@ -9,7 +9,6 @@ from gymnasium import spaces
 
 from mario_rl.agents.ppo import (
     ICM,
-    SETTINGS,
     PPOAgent,
     PPOConfig,
     Rollout,
@@ -19,6 +18,7 @@ from mario_rl.agents.ppo import (
     surprisal,
 )
 from mario_rl.env.vector import make_vector_env
+from mario_rl.presets import get_preset
 
 OBS_SHAPE = (3, 42, 42)
 ACTIONS = 14
@@ -152,7 +152,7 @@ def test_the_policy_shares_no_weights_with_the_encoder():
 
 
 def test_the_curiosity_preset_collects_and_updates_on_its_own_pipeline():
-    _, env_config, preset = SETTINGS["curiosity-ppo"]
+    env_config, preset = get_preset("curiosity-ppo").env, get_preset("curiosity-ppo").agent
     env_config = replace(env_config, normalize_moves=20)
     config = replace(
         preset, num_envs=2, num_steps=4, num_minibatches=1, num_epochs=1, icm_residual_blocks=1

@@ -10,7 +10,6 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.ppo import (
-    SETTINGS,
     ActorCritic,
     PPOAgent,
     PPOConfig,
@@ -27,6 +26,7 @@ from mario_rl.agents.ppo import (
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.vector import make_vector_env
 from mario_rl.env.wrappers import EpisodeStatistics, TruncateOnNoProgress
+from mario_rl.presets import get_preset
 from mario_rl.runs import load_checkpoint, save_checkpoint
 
 
@@ -126,7 +126,7 @@ def test_config_rejects_bad_values_with_actionable_errors():
 
 
 def test_named_settings():
-    _, env, agent = SETTINGS["curiosity-ppo"]
+    env, agent = get_preset("curiosity-ppo").env, get_preset("curiosity-ppo").agent
     assert env == EnvConfig(
         actions="curiosity",
         frame_skip=12,
@@ -139,7 +139,7 @@ def test_named_settings():
     )
     assert (agent.num_envs, agent.num_steps, agent.num_epochs) == (8, 128, 3)
     assert (agent.clip_coef, agent.reward_mode, agent.algo) == (0.1, "intrinsic", "ppo-icm")
-    _, env, agent = SETTINGS["ppo-fast"]
+    env, agent = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
     assert (env.actions, env.resize, agent.network, agent.algo) == (
         "right_only",
         (42, 42),

@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.ppo import SETTINGS, PPOAgent, PPOConfig, Rollout
+from mario_rl.agents.ppo import PPOAgent, PPOConfig, Rollout
 from mario_rl.cli.main import main
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.evaluate import eval_env_config
@@ -102,7 +102,7 @@ def test_curiosity_preset_trains_and_evaluates_with_its_own_normalisation(tmp_pa
 
 
 def test_the_same_seed_trains_the_same_weights_with_overlap(tmp_path):
-    _, env_config, config = SETTINGS["ppo-fast"]
+    env_config, config = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
     config = replace(config, num_envs=2, num_steps=8, num_minibatches=2, num_epochs=2)
     env_config = replace(env_config, no_progress_steps=5)
     states = []

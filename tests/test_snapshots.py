@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from mario_rl.agents.ppo import SETTINGS
 from mario_rl.env.pipeline import make_env
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
+from mario_rl.presets import get_preset
 
 
 class WalkEnv(gym.Env):
@@ -108,7 +108,7 @@ def test_bad_arguments_say_what_was_expected():
 
 
 def test_on_mario_a_snapshot_start_resumes_further_right():
-    _, env_config, _ = SETTINGS["ppo-fast"]
+    env_config = get_preset("ppo-fast").env
     env = ResetFromOwnSnapshots(
         make_env(replace(env_config, noop_max=0), seed=0), probability=1.0, every=2, margin=0
     )

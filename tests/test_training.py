@@ -17,8 +17,9 @@ from dqn_chain import chain_envs
 from mario_rl import training
 from mario_rl.agents.cs229 import CS229Config, CS229Trainer
 from mario_rl.agents.dqn import DQNConfig, DQNTrainer
-from mario_rl.agents.ppo import SETTINGS, PPOTrainer
+from mario_rl.agents.ppo import PPOTrainer
 from mario_rl.env.pipeline import EnvConfig
+from mario_rl.presets import get_preset
 from mario_rl.runs import RunConfig, Step, list_checkpoints, load_checkpoint
 
 
@@ -157,7 +158,7 @@ def dqn_setting():
 
 
 def ppo_setting():
-    _, env_config, config = SETTINGS["ppo-fast"]
+    env_config, config = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
     config = dataclasses.replace(config, num_envs=2, num_steps=8, num_minibatches=2, num_epochs=1)
     return PPOTrainer, dataclasses.replace(env_config, no_progress_steps=5), config, {}, 300
 

@@ -1,6 +1,6 @@
 """PPO with GAE, and curiosity (an Intrinsic Curiosity Module) as an optional reward.
 
-Read in this order, each file top to bottom: `config` (PPOConfig and the named settings),
+Read in this order, each file top to bottom: `config` (PPOConfig; presets: `mario_rl.presets`),
 `losses` (the maths as pure functions: GAE, the clipped policy loss, the value loss,
 entropy, surprisal), `networks` (the conv torso and the actor-critic), `icm` (the curiosity
 module and the running std that normalises surprisal per env), `rollout` (the rollout
@@ -32,7 +32,6 @@ from mario_rl.agents.ppo.config import (
     INVERSE_HIDDEN,
     NETWORKS,
     REWARD_MODES,
-    SETTINGS,
     PPOConfig,
     RewardMode,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "INVERSE_HIDDEN",
     "NETWORKS",
     "REWARD_MODES",
-    "SETTINGS",
     "TORCH_THREADS",
     "ActorCritic",
     "ForwardResidualBlock",

@@ -1,11 +1,11 @@
-"""PPO's settings: `PPOConfig` and the named settings of the write-ups and ours."""
+"""PPO's settings, `PPOConfig`; the write-ups' named settings and ours are in
+`mario_rl.presets`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import check_snapshot_settings
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
@@ -122,93 +122,3 @@ class PPOConfig:
     @property
     def uses_icm(self) -> bool:
         return self.reward_mode != "extrinsic"
-
-
-SETTINGS: dict[str, tuple[str, EnvConfig, PPOConfig]] = {
-    "curiosity-ppo": (
-        "curiosity write-up: ICM surprisal as the only reward; 14 actions, 12-frame action "
-        "spans keeping frames 4, 8, 12, 110x84 resize cropped to 84x84, per-pixel mean and "
-        "scalar std from 10,000 random moves, 8 envs, 128-step rollouts, 3 epochs, clip 0.1. "
-        "Not in the write-up, from Burda et al. 2018: Adam 1e-4, gamma 0.99, lambda 0.95, "
-        "entropy 0.001, no value clipping",
-        EnvConfig(
-            actions="curiosity",
-            frame_skip=12,
-            keep_frames=(4, 8, 12),
-            resize=(110, 84),
-            crop_top=18,
-            crop_bottom=8,
-            frame_stack=1,
-            normalize_moves=10_000,
-        ),
-        PPOConfig(
-            num_envs=8,
-            num_steps=128,
-            learning_rate=1e-4,
-            anneal_lr=False,
-            gamma=0.99,
-            gae_lambda=0.95,
-            num_epochs=3,
-            num_minibatches=4,
-            clip_coef=0.1,
-            # Intrinsic returns reach ~100 at gamma 0.99: a +-0.1 value clip would stall V.
-            clip_value_loss=False,
-            entropy_coef=0.001,
-            network="nature",
-            reward_mode="intrinsic",
-        ),
-    ),
-    "ppo-fast": (
-        "ours, a first guess for clearing 1-1 in 2M frames on 2 CPU cores: RIGHT_ONLY, 42x42 "
-        "with the ICM paper's small torso, random no-op starts and sticky actions 0.25 (as "
-        "evaluation has them), end on life loss, truncation "
-        "after 100 steps without progress, game reward x0.1, gamma 0.9, Adam 5e-4 annealed, "
-        "clip 0.2, no value clipping, 8 envs x 128 steps, 4 epochs of 4 minibatches; a "
-        "quarter of training episodes start from snapshots of each env's own best runs; "
-        "the next rollout is collected while the last one is learned",
-        EnvConfig(
-            # 1-1 needs no left, and 5 actions explore faster than 7 or 12.
-            actions="right_only",
-            frame_skip=4,
-            # A quarter of the pixels; with the small torso about a quarter of the Nature
-            # CNN's multiply-adds, so learning stays well below the emulator's cost.
-            resize=(42, 42),
-            frame_stack=4,
-            # Random starts and sticky actions, as evaluation has them: the no-op starts
-            # vary 1-1 little; sticky actions make a memorised button sequence fail.
-            noop_max=30,
-            sticky_probability=0.25,
-            end_on_life_loss=True,
-            # Stuck runs cost frames and teach nothing; truncated, so still bootstrapped.
-            no_progress_steps=100,
-        ),
-        PPOConfig(
-            num_envs=8,
-            num_steps=128,
-            learning_rate=5e-4,
-            anneal_lr=True,
-            # A short horizon suits the dense progress reward (uvipen's Mario PPO uses 0.9).
-            gamma=0.9,
-            gae_lambda=0.95,
-            num_epochs=4,
-            num_minibatches=4,
-            clip_coef=0.2,
-            # Andrychowicz et al. 2021 ("What Matters in On-Policy RL") find it hurts.
-            clip_value_loss=False,
-            entropy_coef=0.01,
-            network="small",
-            reward_mode="extrinsic",
-            # Progress per step becomes about 0..1 and death -1.5: unit-scale value targets.
-            extrinsic_scale=0.1,
-            # Practise the level's hard parts without replaying the easy start every time;
-            # three episodes in four still start at the level's real start.
-            snapshot_starts=0.25,
-            # 8 worker processes on 2 cores: the update would otherwise leave them idle.
-            overlap=True,
-        ),
-    ),
-}
-"""Named settings as (source, env, agent): the fields of a `mario_rl.presets.Preset`.
-
-The level is not fixed here (`EnvConfig.level` defaults to 1-1); runs set it.
-"""
