@@ -18,66 +18,19 @@ and its module defines `policy_from_checkpoint(checkpoint: dict, device) -> Poli
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
 
 from mario_rl.env.actions import ACTION_SETS
-from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.policy import Policy
 from mario_rl.runs import CheckpointError, load_checkpoint
 
 AGENTS_PACKAGE = "mario_rl.agents."
 AGENT_MODULES = tuple(AGENTS_PACKAGE + name for name in ("dqn", "ppo", "cs229"))
 """The modules a checkpoint may name: only this package's own agents are ever imported."""
-
-
-@dataclass
-class Policy:
-    """A trained agent as evaluation sees it: observations in, actions out.
-
-    `greedy` maps a batch of observations (as `make_env(env_config)` gives them, stacked on
-    a first batch axis) to the agent's preferred action for each. Agents with a stochastic
-    policy (PPO) also give `probabilities` (batch x actions); with `sample` set, `act`
-    draws from them with `rng` instead of taking the greedy action. `make_env` builds the
-    env the policy expects from an `EnvConfig`; agents whose observations are not the
-    standard pipeline's (e.g. a symbolic RAM state) pass their own.
-    """
-
-    algo: str
-    env_config: EnvConfig
-    num_actions: int
-    greedy: Callable[[np.ndarray], np.ndarray]
-    make_env: Callable[..., gym.Env] = make_env
-    checkpoint_path: str = ""
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    probabilities: Callable[[np.ndarray], np.ndarray] | None = None
-    sample: bool = False
-
-    def set_sampling(self, sample: bool) -> None:
-        """Act by sampling the policy's distribution (True) or greedily (False)."""
-        if sample and self.probabilities is None:
-            raise ValueError(
-                f"{self.algo} acts greedily only: sampling needs a stochastic policy (ppo)"
-            )
-        self.sample = sample
-
-    def act(self, obs: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
-        """Greedy (or, with `sample`, drawn) actions for a batch; epsilon makes some random."""
-        if self.sample and self.probabilities is not None:
-            cumulative = np.cumsum(self.probabilities(obs), axis=1)
-            draws = self.rng.random((len(cumulative), 1)) * cumulative[:, -1:]
-            actions = (cumulative > draws).argmax(axis=1).astype(np.int64)
-        else:
-            actions = np.asarray(self.greedy(obs), np.int64)
-        if epsilon > 0:
-            explore = self.rng.random(len(actions)) < epsilon
-            actions[explore] = self.rng.integers(0, self.num_actions, int(explore.sum()))
-        return actions
+__all__ = ["AGENT_MODULES", "Policy", "load_policy"]
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:

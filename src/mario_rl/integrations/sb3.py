@@ -145,7 +145,7 @@ def policy_from_zip(path: str | Path, device: str | torch.device = "cpu"):
     """An SB3 PPO zip saved by `save_sb3_model`, as a `mario_rl.agents.Policy`."""
     from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
-    from mario_rl.agents import Policy
+    from mario_rl.policy import Policy
 
     path = Path(path)
     try:
