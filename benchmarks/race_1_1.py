@@ -19,6 +19,11 @@ and settings (its wall-clock restarts at 0, so add the first part's); its log go
 training on the same cores, so it slows training somewhat: the wall-clock is an upper bound.
 The full log is written to `<run dir>/race.json`.
 
+Ctrl-C (or `kill PID`, also for a race started in the background) stops the race cleanly:
+training writes its checkpoint (`--resume` continues it), the evaluations so far are
+written with `"interrupted": true`, and with `--seeds` the seeds raced so far are
+summarised; the exit status is 130 (143 for SIGTERM).
+
 `--seeds 0 1 2` races each seed in turn (one at a time, so each has the cores to itself)
 and prints the median and range over seeds of the frames and wall-clock to the first
 clear; a seed that does not clear within `--frames` is reported as not reached, and
@@ -40,6 +45,7 @@ from pathlib import Path
 
 from mario_rl.agents import load_policy
 from mario_rl.cli.args import add_sticky_argument, probability
+from mario_rl.cli.main import Terminated, stop_signals_interrupt
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints
 
@@ -62,38 +68,54 @@ def frames_of(checkpoint: Path) -> int:
     return int(checkpoint.stem.removeprefix("frames_"))
 
 
-def race(args: argparse.Namespace, seed: int) -> dict:
-    """One race: train seed `seed`, evaluate each checkpoint, stop at the first clear."""
-    runs_dir = Path(args.runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    before = set(runs_dir.iterdir())
-    command = [
+def train_command(args: argparse.Namespace, seed: int, runs_dir: Path) -> list[str]:
+    """The `mario-rl train` command line of one race (a new run, or `--resume`'s)."""
+    if args.resume:
+        # The run's own config fixes everything else, the checkpoint interval included.
+        return [
+            sys.executable, "-m", "mario_rl", "train", "--resume", str(args.resume),
+            "--frames", str(int(args.frames)), "--quiet", *args.train_args,
+        ]  # fmt: skip
+    return [
         sys.executable, "-m", "mario_rl", "train", "--preset", args.preset,
         "--level", args.level, "--seed", str(seed), "--frames", str(int(args.frames)),
         "--checkpoint-every", str(args.eval_every), "--keep-checkpoints", "1000",
         "--runs-dir", str(runs_dir), "--quiet", *args.train_args,
     ]  # fmt: skip
+
+
+def race(args: argparse.Namespace, seed: int) -> dict:
+    """One race: train seed `seed`, evaluate each checkpoint, stop at the first clear.
+
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM under `stop_signals_interrupt`) stops training
+    with its checkpoint, writes the log so far marked `interrupted`, and is raised again
+    with the race's result as its argument.
+    """
+    runs_dir = Path(args.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    before = set(runs_dir.iterdir())
+    command = train_command(args, seed, runs_dir)
     run_dir: Path | None = None
     evaluated: set[Path] = set()
     log_name = "race.json"
     if args.resume:
-        # The run's own config fixes everything else, the checkpoint interval included.
         run_dir = Path(args.resume)
         if not (run_dir / "config.json").is_file():
             raise SystemExit(f"--resume {run_dir}: not a run directory (no config.json)")
         args.level = json.loads((run_dir / "config.json").read_text())["env"]["level"]
         evaluated = set(list_checkpoints(run_dir / "checkpoints"))
         log_name = f"race_resumed_{int(args.frames)}.json"
-        command = [sys.executable, "-m", "mario_rl", "train", "--resume", str(run_dir)]
-        command += ["--frames", str(int(args.frames)), "--quiet", *args.train_args]
     acting = "sampled" if args.sample else "greedy"
     if args.epsilon:
         acting += f", epsilon {args.epsilon}"
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
-    trainer = subprocess.Popen(command)
+    # Its own session: a Ctrl-C in the terminal reaches only the race, which then stops
+    # training with one SIGINT (a second one would cut short the checkpoint it writes).
+    trainer = subprocess.Popen(command, start_new_session=True)
     log: list[dict] = []
     first_clear: dict | None = None
+    interrupted: type[KeyboardInterrupt] | None = None
     try:
         while True:
             finished = trainer.poll() is not None
@@ -149,16 +171,30 @@ def race(args: argparse.Namespace, seed: int) -> dict:
                 if not args.keep_going:
                     stop(trainer)
                     break
+    except KeyboardInterrupt as stopped:
+        interrupted = type(stopped)
+        print("race interrupted: stopping training (it writes its checkpoint)", flush=True)
     finally:
         if trainer.poll() is None:
             stop(trainer)
     if first_clear is None:
         best = max(log, key=lambda e: (e["clears"], e["max_x"]), default=None)
-        print(f"NOT CLEARED within the budget; best evaluation: {best}", flush=True)
+        ending = "interrupted before a clear" if interrupted else "NOT CLEARED within the budget"
+        print(f"{ending}; best evaluation: {best}", flush=True)
+    result = {
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "first_clear": first_clear,
+        "interrupted": interrupted is not None,
+        "evaluations": log,
+    }
     if run_dir is not None:
-        summary = {"command": command, "first_clear": first_clear, "evaluations": log}
-        (run_dir / log_name).write_text(json.dumps(summary, indent=2) + "\n")
-    return {"seed": seed, "run_dir": str(run_dir), "first_clear": first_clear, "evaluations": log}
+        saved = {"command": command, **{k: v for k, v in result.items() if k != "seed"}}
+        (run_dir / log_name).write_text(json.dumps(saved, indent=2) + "\n")
+        print(f"saved {run_dir / log_name}", flush=True)
+    if interrupted is not None:
+        raise interrupted(result)
+    return result
 
 
 def main() -> int:
@@ -202,13 +238,27 @@ def main() -> int:
     if args.resume and args.seeds:
         parser.error("--resume continues one race; drop --seeds")
     seeds = args.seeds or [args.seed]
-    races = [race(args, seed) for seed in seeds]
-    if len(races) > 1:
+    races: list[dict] = []
+    stopped: KeyboardInterrupt | None = None
+    with stop_signals_interrupt():
+        try:
+            for seed in seeds:
+                races.append(race(args, seed))
+        except KeyboardInterrupt as stop_:
+            stopped = stop_
+            if stop_.args:  # the interrupted race's partial result
+                races.append(stop_.args[0])
+    if len(seeds) > 1 and races:
         summary = seeds_summary(races, args.frames)
+        if stopped is not None:
+            summary["interrupted"] = True
+            print(f"interrupted after {len(races)} of {len(seeds)} seeds", flush=True)
         print_seeds_summary(summary)
         out = Path(args.runs_dir) / f"race_seeds_{'_'.join(map(str, seeds))}.json"
         out.write_text(json.dumps({**summary, "races": races}, indent=2) + "\n")
         print(f"saved {out}", flush=True)
+    if stopped is not None:
+        return 143 if isinstance(stopped, Terminated) else 130
     return 0
 
 

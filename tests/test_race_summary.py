@@ -1,7 +1,12 @@
-"""The race's summary over seeds: median and spread, seeds that did not clear counted."""
+"""The race script: its summary over seeds (median and spread, seeds that did not clear
+counted) and a clean stop on Ctrl-C or SIGTERM."""
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "race_1_1.py"
 spec = importlib.util.spec_from_file_location("race_1_1", SCRIPT)
@@ -39,3 +44,48 @@ def test_an_even_count_averages_the_middle_two():
     summary = race_1_1.seeds_summary(races((1e6, 10.0), (2e6, 20.0), (4e6, 40.0), None), 5e6)
     assert summary["median_frames"] == 3e6
     assert race_1_1.seeds_summary(races((1e6, 10.0), None), 5e6)["median_frames"] is None
+
+
+FAKE_TRAINER = """
+import signal, sys, time
+from pathlib import Path
+run = Path(sys.argv[1]) / "fake_run"
+(run / "checkpoints").mkdir(parents=True)
+(run / "config.json").write_text("{}")
+(run / "checkpoints" / "frames_250000.pt").write_bytes(b"")
+def stop(signum, frame):
+    (run / "stopped_by_sigint").write_text("checkpoint written")
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("stop", "status"), [(KeyboardInterrupt, 130), (race_1_1.Terminated, 143)])
+def test_a_stopped_race_stops_training_once_and_writes_its_log(tmp_path, monkeypatch, stop, status):
+    """Ctrl-C (or SIGTERM) in the middle of an evaluation: the trainer gets one SIGINT (so
+    it checkpoints), race.json and the seeds summary are written, marked interrupted."""
+
+    def interrupted_evaluation(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(
+        race_1_1,
+        "train_command",
+        lambda args, seed, runs_dir: [sys.executable, "-c", FAKE_TRAINER, str(runs_dir)],
+    )
+    monkeypatch.setattr(race_1_1, "load_policy", lambda path: None)
+    monkeypatch.setattr(race_1_1, "evaluate", interrupted_evaluation)
+    monkeypatch.setattr(
+        sys, "argv", ["race_1_1.py", "--seeds", "0", "1", "--runs-dir", str(tmp_path)]
+    )
+
+    assert race_1_1.main() == status
+
+    run = tmp_path / "fake_run"
+    assert (run / "stopped_by_sigint").read_text() == "checkpoint written"
+    log = json.loads((run / "race.json").read_text())
+    assert log["interrupted"] is True and log["first_clear"] is None
+    summary = json.loads((tmp_path / "race_seeds_0_1.json").read_text())
+    assert summary["interrupted"] is True
+    assert [race["seed"] for race in summary["races"]] == [0]  # seed 1 never started

@@ -60,7 +60,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
+def stop_signals_interrupt() -> Iterator[None]:
     """`kill PID` and `kill -INT PID` stop a command as Ctrl-C does, also in the background.
 
     A shell starts background jobs (`nohup mario-rl train ... &`) with SIGINT ignored, and
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], None] = args.func
     try:
-        with _stop_signals_interrupt():
+        with stop_signals_interrupt():
             func(args)
     except (UsageError, UnknownLevelError, UnknownActionSetError, ValueError) as error:
         print(f"mario-rl {args.command}: error: {error}", file=sys.stderr)
