@@ -109,8 +109,8 @@ def test_bad_config_is_one_clear_error():
         DQNConfig(loss="l2")
     with pytest.raises(ValueError, match="reward_scale: expected a positive number, got 0"):
         DQNConfig(reward_scale=0)
-    with pytest.raises(ValueError, match=r"snapshot_starts: expected 0\.\.1, got 1\.5"):
-        DQNConfig(snapshot_starts=1.5)
+    with pytest.raises(ValueError, match=r"snapshot_start_probability: expected 0\.\.1, got 1\.5"):
+        DQNConfig(snapshot_start_probability=1.5)
     with pytest.raises(ValueError, match="snapshot_every: expected a positive integer, got 0"):
         DQNConfig(snapshot_every=0)
 
@@ -240,7 +240,9 @@ def replay_episodes(replay) -> int:
 
 
 def test_snapshot_starts_wrap_each_training_env():
-    config = DQNConfig(snapshot_starts=0.5, snapshot_pool=7, num_envs=2, worker_processes=False)
+    config = DQNConfig(
+        snapshot_start_probability=0.5, snapshot_pool=7, num_envs=2, worker_processes=False
+    )
     envs = make_envs(EnvConfig(), config, seed=0)
     try:
         assert all(isinstance(env, ResetFromOwnSnapshots) for env in envs.envs)
@@ -248,7 +250,7 @@ def test_snapshot_starts_wrap_each_training_env():
         assert envs.envs[0].pool is not envs.envs[1].pool, "each env keeps its own pool"
     finally:
         envs.close()
-    workers = make_envs(EnvConfig(), DQNConfig(snapshot_starts=0.5, num_envs=2), seed=0)
+    workers = make_envs(EnvConfig(), DQNConfig(snapshot_start_probability=0.5, num_envs=2), seed=0)
     try:  # the worker-process path, which dqn-fast takes
         assert workers.get_attr("probability") == (0.5, 0.5)
     finally:

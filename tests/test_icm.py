@@ -120,7 +120,7 @@ def test_reward_modes(mode):
         num_minibatches=1,
         network="small",
         reward_mode=mode,
-        extrinsic_scale=0.1,
+        reward_scale=0.1,
         intrinsic_coef=0.5,
     )
     torch.manual_seed(0)

@@ -119,8 +119,8 @@ def test_config_rejects_bad_values_with_actionable_errors():
         PPOConfig(network="big")
     with pytest.raises(ValueError, match="num_envs: expected a positive integer, got 0"):
         PPOConfig(num_envs=0)
-    with pytest.raises(ValueError, match=r"snapshot_starts: expected 0\.\.1, got -0\.1"):
-        PPOConfig(snapshot_starts=-0.1)
+    with pytest.raises(ValueError, match=r"snapshot_start_probability: expected 0\.\.1, got -0\.1"):
+        PPOConfig(snapshot_start_probability=-0.1)
     with pytest.raises(ValueError, match="snapshot_pool: expected a positive integer, got 0"):
         PPOConfig(snapshot_pool=0)
 

@@ -40,7 +40,9 @@ def fast_run(tmp_path_factory) -> Path:
 def test_ppo_fast_trains_a_run_with_checkpoints(fast_run):
     config = json.loads((fast_run / "config.json").read_text())
     assert (config["preset"], config["algo"]) == ("ppo-fast", "ppo")
-    assert config["agent"]["num_steps"] == 16 and config["agent"]["snapshot_starts"] == 1.0
+    assert (
+        config["agent"]["num_steps"] == 16 and config["agent"]["snapshot_start_probability"] == 1.0
+    )
     assert config["agent"]["overlap"] and config["env"]["resize"] == [42, 42]
     checkpoint = load_checkpoint(fast_run)
     assert checkpoint["counters"]["frames"] >= 300 and checkpoint["counters"]["updates"] >= 1

@@ -324,3 +324,24 @@ def test_a_checkpoint_from_before_weights_only_loading_converts(tmp_path):
 def test_next_checkpoint_stays_on_the_grid_of_the_run():
     run = RunConfig(checkpoint_every=1000)
     assert [run.next_checkpoint(f) for f in (0, 999, 1000, 2500)] == [1000, 1000, 2000, 3000]
+
+
+def test_configs_saved_under_the_old_field_names_still_resume_and_load(tmp_path):
+    """`extrinsic_scale` became `reward_scale` and `snapshot_starts` became
+    `snapshot_start_probability`: run directories and checkpoints saved before still work."""
+    from mario_rl.agents.ppo import PPOConfig
+
+    (tmp_path / "config.json").write_text(
+        json.dumps({"agent": {"extrinsic_scale": 0.1, "snapshot_starts": 0.25}})
+    )
+    agent = RunDir(tmp_path).config_section("agent", PPOConfig)
+    assert (agent.reward_scale, agent.snapshot_start_probability) == (0.1, 0.25)
+
+    run_dir = train_chain(chain_run(tmp_path / "run", 200))
+    path = list_checkpoints(run_dir / "checkpoints")[-1]
+    checkpoint = torch.load(path, weights_only=True)
+    saved = checkpoint["agent_config"]
+    saved["snapshot_starts"] = saved.pop("snapshot_start_probability")
+    torch.save(checkpoint, path)
+    observation = np.zeros((1, *checkpoint["obs_shape"]), np.float32)
+    assert load_policy(path).act(observation).shape == (1,)

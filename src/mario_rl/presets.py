@@ -142,7 +142,7 @@ PRESETS: dict[str, Preset] = {
             # The learner's update overlaps four emulators stepping on the other core.
             num_envs=4,
             # As ppo-fast: practise the hard parts without replaying the easy start.
-            snapshot_starts=0.25,
+            snapshot_start_probability=0.25,
         ),
     ),
 }
@@ -225,10 +225,10 @@ PRESETS |= {
             network="small",
             reward_mode="extrinsic",
             # Progress per step becomes about 0..1 and death -1.5: unit-scale value targets.
-            extrinsic_scale=0.1,
+            reward_scale=0.1,
             # Practise the level's hard parts without replaying the easy start every time;
             # three episodes in four still start at the level's real start.
-            snapshot_starts=0.25,
+            snapshot_start_probability=0.25,
             # 8 worker processes on 2 cores: the update would otherwise leave them idle.
             overlap=True,
         ),

@@ -258,6 +258,7 @@ class RunDir:
         values = self.config().get(section)
         if not isinstance(values, dict):
             raise CheckpointError(f"{where}: expected a {section!r} section, got {values!r}")
+        values = with_current_names(values)
         known = {field.name for field in dataclasses.fields(config_class)}  # type: ignore[arg-type]
         unknown = sorted(set(values) - known)
         if unknown:
@@ -275,6 +276,19 @@ class RunDir:
     def latest_checkpoint(self) -> Path | None:
         found = list_checkpoints(self.checkpoints)
         return found[-1] if found else None
+
+
+RENAMED_FIELDS: dict[str, str] = {
+    "extrinsic_scale": "reward_scale",
+    "snapshot_starts": "snapshot_start_probability",
+}
+"""Config fields renamed since runs were first saved (old name: new name), so config.json
+files and checkpoints written before the rename still resume and evaluate."""
+
+
+def with_current_names(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config section with any renamed field under its current name."""
+    return {RENAMED_FIELDS.get(name, name): value for name, value in values.items()}
 
 
 # -- checkpoints ------------------------------------------------------------------------------

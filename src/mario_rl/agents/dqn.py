@@ -9,8 +9,9 @@ The loop acts with epsilon-greedy in `num_envs` envs, stores each step in a `Fra
 and after `burn_in` agent steps does one gradient update per `learn_every` agent steps,
 copying the online network to the target network every `target_sync_every` agent steps.
 With worker-process envs the envs emulate the next step while the learner updates.
-With `snapshot_starts`, some training episodes start from states along the env's own best
-runs; `episodes.csv` and the episode curves hold only episodes from the level's real start.
+With `snapshot_start_probability`, some training episodes start from states along the env's
+own best runs; `episodes.csv` and the episode curves hold only episodes from the level's real
+start.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from mario_rl.runs import (
     finished_episodes,
     load_plain_data,
     replay_path,
+    with_current_names,
 )
 
 LOSSES = ("huber", "l1", "mse")
@@ -108,7 +110,7 @@ class DQNConfig:
     reward_scale: float = 1.0
     """Factor on the env's reward before it is stored (0.1 puts Mario's per-step progress
     reward near 0..1 and a death at -1.5: unit-scale TD targets)."""
-    snapshot_starts: float = 0.0
+    snapshot_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
     snapshot_pool: int = 32
@@ -130,7 +132,9 @@ class DQNConfig:
                 f"epsilon_schedule: expected one of {', '.join(EPSILON_SCHEDULES)}, "
                 f"got {self.epsilon_schedule!r}"
             )
-        check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
+        check_snapshot_settings(
+            self.snapshot_start_probability, self.snapshot_pool, self.snapshot_every
+        )
         if self.reward_scale <= 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
         for name in ("n_step", "batch_size", "learn_every", "num_envs"):
@@ -224,9 +228,11 @@ def td_loss(
 def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
     """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset).
 
-    With `snapshot_starts`, each env keeps its own snapshot pool.
+    With `snapshot_start_probability`, each env keeps its own snapshot pool.
     """
-    wrapper = snapshot_wrapper(config.snapshot_starts, config.snapshot_pool, config.snapshot_every)
+    wrapper = snapshot_wrapper(
+        config.snapshot_start_probability, config.snapshot_pool, config.snapshot_every
+    )
     if config.worker_processes:
         return make_vector_env(config.num_envs, env_config, seed=seed, wrapper=wrapper)
 
@@ -255,7 +261,7 @@ def replay_stack(env_config: EnvConfig) -> int:
 
 def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
     """The greedy Q policy of a DQN checkpoint (the `mario_rl.agents` interface)."""
-    agent = DQNConfig(**checkpoint["agent_config"])
+    agent = DQNConfig(**with_current_names(checkpoint["agent_config"]))
     env_config = EnvConfig(**checkpoint["env_config"])
     num_actions = int(checkpoint["num_actions"])
     net = QNetwork(tuple(checkpoint["obs_shape"]), num_actions, agent.network, agent.dueling)

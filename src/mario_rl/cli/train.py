@@ -50,7 +50,7 @@ AGENT_FLAGS = {
     "num_steps": "num_steps",
     "num_epochs": "num_epochs",
     "num_minibatches": "num_minibatches",
-    "snapshot_starts": "snapshot_starts",
+    "snapshot_start_probability": "snapshot_start_probability",
     "reward_scale": "reward_scale",
     "overlap": "overlap",
     "entropy_coef": "entropy_coef",
@@ -310,7 +310,10 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     agent.add_argument("--loss", choices=("huber", "l1", "mse"), default=None)
     agent.add_argument(
-        "--reward-scale", type=positive_float, default=None, help="DQN: factor on stored rewards"
+        "--reward-scale",
+        type=positive_float,
+        default=None,
+        help="factor on the game's reward before learning (logged returns stay unscaled)",
     )
     agent.add_argument("--epsilon-end", type=probability, default=None)
     agent.add_argument("--num-envs", type=positive_int, default=None)
@@ -333,10 +336,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="PPO: anneal the entropy weight linearly to this over the budget",
     )
     agent.add_argument(
+        "--snapshot-start-probability",
         "--snapshot-starts",
         type=probability,
         default=None,
-        help="share of training episodes started from the env's own best-run snapshots",
+        help="chance that a training episode starts from one of the env's own best-run "
+        "snapshots instead of the level's start",
     )
     agent.add_argument(
         "--overlap",

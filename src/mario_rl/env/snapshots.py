@@ -99,10 +99,11 @@ class ResetFromOwnSnapshots(gym.Wrapper):
 
 
 def check_snapshot_settings(starts: float, pool: int, every: int) -> None:
-    """The one check of an agent config's `snapshot_starts`, `snapshot_pool`, `snapshot_every`;
-    a ValueError naming the field, at config time rather than when the workers start."""
+    """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool` and
+    `snapshot_every`; a ValueError naming the field, at config time rather than when the
+    workers start."""
     if not 0.0 <= starts <= 1.0:
-        raise ValueError(f"snapshot_starts: expected 0..1, got {starts}")
+        raise ValueError(f"snapshot_start_probability: expected 0..1, got {starts}")
     require_positive("snapshot_pool", pool)
     require_positive("snapshot_every", every)
 

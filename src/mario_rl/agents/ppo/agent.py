@@ -28,6 +28,7 @@ from mario_rl.agents.ppo.networks import ActorCritic
 from mario_rl.agents.ppo.rollout import Rollout, act
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.wrappers import ObservationStats
+from mario_rl.runs import with_current_names
 
 # --------------------------------------------------------------------------- the agent
 
@@ -83,7 +84,7 @@ class PPOAgent:
         Intrinsic reward: the ICM's surprisal divided by its running std, per env.
         """
         config = self.config
-        extrinsic = rollout.rewards * config.extrinsic_scale
+        extrinsic = rollout.rewards * config.reward_scale
         if self.icm is None:
             return extrinsic, {}
         steps, envs = rollout.actions.shape
@@ -239,7 +240,7 @@ def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> 
     Acting needs only the actor-critic: the ICM and the optimiser are not loaded. A
     normalised pipeline gets the normalisation stats training used.
     """
-    config = PPOConfig(**checkpoint["agent_config"])
+    config = PPOConfig(**with_current_names(checkpoint["agent_config"]))
     num_actions = int(checkpoint["num_actions"])
     net = ActorCritic(tuple(checkpoint["obs_shape"]), num_actions, config.network)
     net.load_state_dict(checkpoint["model_state"])

@@ -61,7 +61,7 @@ class PPOConfig:
     """Torso of the policy and of the ICM's encoder: `nature` (84x84) or `small` (42x42)."""
     reward_mode: RewardMode = "extrinsic"
     """`extrinsic`: game reward; `intrinsic`: surprisal only; `mixed`: game + c x surprisal."""
-    extrinsic_scale: float = 1.0
+    reward_scale: float = 1.0
     """The game reward is multiplied by this before learning (logged returns are unscaled)."""
     intrinsic_coef: float = 0.01
     """c in `mixed` mode: weight of the normalised surprisal next to the scaled game reward."""
@@ -69,7 +69,7 @@ class PPOConfig:
     """beta of Pathak et al. eq. 7: ICM loss = (1 - beta) inverse + beta forward."""
     icm_residual_blocks: int = 4
     """Residual blocks in the ICM's forward model (Burda et al. use 4)."""
-    snapshot_starts: float = 0.0
+    snapshot_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
     snapshot_pool: int = 32
@@ -100,7 +100,11 @@ class PPOConfig:
             )
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
-        check_snapshot_settings(self.snapshot_starts, self.snapshot_pool, self.snapshot_every)
+        check_snapshot_settings(
+            self.snapshot_start_probability, self.snapshot_pool, self.snapshot_every
+        )
+        if not self.reward_scale > 0:
+            raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
         for name in ("entropy_coef", "entropy_coef_end"):
             value = getattr(self, name)
             if value is not None and not value >= 0.0:

@@ -29,8 +29,11 @@ and collection runs 4-5x slower (measured on 2 cores)."""
 def make_training_envs(
     env_config: EnvConfig, config: PPOConfig, seed: int, obs_stats: ObservationStats | None
 ) -> VectorEnv:
-    """`num_envs` worker processes; with `snapshot_starts`, each keeps its own snapshot pool."""
-    wrapper = snapshot_wrapper(config.snapshot_starts, config.snapshot_pool, config.snapshot_every)
+    """`num_envs` worker processes; with `snapshot_start_probability`, each keeps its own
+    snapshot pool."""
+    wrapper = snapshot_wrapper(
+        config.snapshot_start_probability, config.snapshot_pool, config.snapshot_every
+    )
     return make_vector_env(
         config.num_envs, env_config, seed=seed, obs_stats=obs_stats, wrapper=wrapper
     )
