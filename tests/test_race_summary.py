@@ -89,3 +89,38 @@ def test_a_stopped_race_stops_training_once_and_writes_its_log(tmp_path, monkeyp
     summary = json.loads((tmp_path / "race_seeds_0_1.json").read_text())
     assert summary["interrupted"] is True
     assert [race["seed"] for race in summary["races"]] == [0]  # seed 1 never started
+
+
+def test_the_first_clear_is_confirmed_on_fresh_seeds_after_training_stops(tmp_path, monkeypatch):
+    calls = []
+
+    def nine_of_ten(policy, *, episodes, seed, **kwargs):
+        stopped = (tmp_path / "fake_run" / "stopped_by_sigint").exists()
+        calls.append((episodes, seed, stopped))
+        return {
+            "clears": episodes * 9 // 10,
+            "episodes": episodes,
+            "clear_rate": 0.9,
+            "mean_x": 3000.0,
+            "max_x": 3161,
+            "distinct_trajectories": episodes,
+        }
+
+    monkeypatch.setattr(
+        race_1_1,
+        "train_command",
+        lambda args, seed, runs_dir: [sys.executable, "-c", FAKE_TRAINER, str(runs_dir)],
+    )
+    monkeypatch.setattr(race_1_1, "load_policy", lambda path: None)
+    monkeypatch.setattr(race_1_1, "evaluate", nine_of_ten)
+    monkeypatch.setattr(sys, "argv", ["race_1_1.py", "--runs-dir", str(tmp_path)])
+
+    assert race_1_1.main() == 0
+
+    first = 10_000 + 250_000
+    # The race's 10 episodes while training runs, then 50 on the next seeds once it stopped.
+    assert calls == [(10, first, False), (50, first + 10, True)]
+    log = json.loads((tmp_path / "fake_run" / "race.json").read_text())
+    assert log["first_clear"]["clears"] == 9
+    assert log["first_clear"]["confirmation"]["clears"] == 45
+    assert log["first_clear"]["confirmation"]["seeds"] == [first + 10, first + 59]
