@@ -1,0 +1,165 @@
+"""Training throughput against the emulator's own speed, in one run, with a time split.
+
+    python benchmarks/bench_train.py --preset ppo-fast --frames 200000
+    python benchmarks/bench_train.py --preset dqn-fast --frames 100000 --profile
+
+First the ceiling: the raw emulator (`_frame_advance` with random buttons, nothing else)
+in one process, then in two processes at once (one per core here). Then `mario-rl train
+--preset NAME` runs for `--frames` frames in a child process (a temporary runs directory,
+no progress bar), and its frames/s, from the run's own `charts/fps` after the first
+update, is printed as a ratio of the two-process raw rate: the share of the machine's
+emulation ceiling that training reaches.
+
+`--profile` runs that training under py-spy (`pip install py-spy`), sampling the trainer
+and its env workers, and splits the sampled time into: the emulator, the env pipeline
+around it (wrappers, resize, stacking), talking to workers (pipes, shared memory, waiting),
+inference while acting, the learner's update, logging and checkpoints, and the rest. The
+shares are of samples in which a thread was busy or waiting, across all processes, so they
+say where a run's threads spend their time, not how many cores each part took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from mario_rl.bench import raw_emulator_fps
+
+SPLIT = [
+    ("emulator", ("nes_env.py", "_frame_advance")),
+    ("learner update", ("agent.py", "update")),
+    ("learner update", ("dqn.py", "update")),
+    ("logging and checkpoints", ("runs.py", "MetricsLogger")),
+    ("logging and checkpoints", ("runs.py", "save_checkpoint")),
+    ("logging and checkpoints", ("tensorboard",)),
+    ("inference while acting", ("rollout.py", "act")),
+    ("inference while acting", ("dqn.py", "step", "torch")),
+    ("env pipeline", ("mario_rl/env/",)),
+    ("workers: pipes, shared memory, waiting", ("multiprocessing",)),
+    ("workers: pipes, shared memory, waiting", ("gymnasium/vector",)),
+]
+"""(part, substrings a sampled stack must all hold), first match wins: the emulator
+before the pipeline that calls it, the update before the tensors it touches."""
+
+
+def two_process_raw_fps(level: str, frames: int) -> float:
+    """Both cores running the raw emulator at once: the machine's emulation ceiling."""
+    with ProcessPoolExecutor(2) as pool:
+        results = list(pool.map(raw_emulator_fps, [level] * 2, [frames] * 2, [0, 1]))
+    return sum(r.frames for r in results) / max(r.seconds for r in results)
+
+
+def part_of(stack: str) -> str:
+    for part, needles in SPLIT:
+        if all(needle in stack for needle in needles):
+            return part
+    return "other"
+
+
+def time_split(raw_profile: Path) -> dict[str, float]:
+    """Share of py-spy's samples per part, from its `--format raw` output."""
+    samples: Counter[str] = Counter()
+    for line in raw_profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            samples[part_of(stack)] += int(count)
+    total = sum(samples.values()) or 1
+    return {part: count / total for part, count in samples.most_common()}
+
+
+def training_fps(run_dir: Path) -> tuple[int, float]:
+    """Frames and frames/s of a finished run, from its TensorBoard `charts/fps` after the
+    first logged value (which includes start-up)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    fps = events.Scalars("charts/fps")
+    if len(fps) < 2:
+        raise SystemExit(f"{run_dir}: too few logged steps; raise --frames")
+    steady = fps[1:]
+    frames = steady[-1].step - fps[0].step
+    seconds = sum(
+        (later.step - earlier.step) / later.value
+        for earlier, later in zip(fps, steady, strict=False)
+    )
+    return frames, frames / seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="ppo-fast")
+    parser.add_argument("--level", default="1-1")
+    parser.add_argument("--frames", type=float, default=200_000, help="training frames")
+    parser.add_argument("--raw-frames", type=int, default=6_000, help="per raw measurement")
+    parser.add_argument("--profile", action="store_true", help="sample the training with py-spy")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
+    args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if args.profile and not Path(py_spy).exists():
+        parser.error("--profile needs py-spy: pip install py-spy")
+
+    raw_one = raw_emulator_fps(args.level, args.raw_frames, 0).fps
+    raw_two = two_process_raw_fps(args.level, args.raw_frames)
+    print(f"raw emulator, 1 process: {raw_one:,.0f} frames/s", flush=True)
+    print(f"raw emulator, 2 processes: {raw_two:,.0f} frames/s ({raw_two / raw_one:.2f}x)")
+
+    with tempfile.TemporaryDirectory() as runs_dir:
+        command = [
+            sys.executable, "-m", "mario_rl", "train", "--preset", args.preset,
+            "--level", args.level, "--frames", str(int(args.frames)), "--seed", "0",
+            "--runs-dir", runs_dir, "--quiet", "--checkpoint-every", str(10**12),
+            *args.train_args,
+        ]  # fmt: skip
+        profile = Path(runs_dir) / "profile.txt"
+        if args.profile:
+            command = [
+                py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "50",
+                "--nonblocking", "-o", str(profile), "--", *command,
+            ]  # fmt: skip
+        print("$", " ".join(command), flush=True)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        run_dir = next(p for p in Path(runs_dir).iterdir() if p.is_dir())
+        frames, fps = training_fps(run_dir)
+        split = time_split(profile) if args.profile else {}
+
+    print(
+        f"{args.preset} training: {fps:,.0f} frames/s over {frames:,} frames after the first logged "
+        f"step ({wall:.0f} s in all, start-up included)"
+    )
+    print(f"training / raw emulator on 2 processes: {fps / raw_two:.2f}")
+    if split:
+        print("time split (share of sampled thread time, all processes):")
+        for part, share in split.items():
+            print(f"  {share:6.1%}  {part}")
+    if args.out:
+        results = {
+            "preset": args.preset,
+            "level": args.level,
+            "cpu_count": os.cpu_count(),
+            "raw_fps_1_process": raw_one,
+            "raw_fps_2_processes": raw_two,
+            "train_fps": fps,
+            "train_frames_measured": frames,
+            "train_over_raw_2": fps / raw_two,
+            "time_split": split,
+            "train_args": args.train_args,
+        }
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
