@@ -136,8 +136,8 @@ def main() -> int:
         split = time_split(profile) if args.profile else {}
 
     print(
-        f"{args.preset} training: {fps:,.0f} frames/s over {frames:,} frames after the first logged "
-        f"step ({wall:.0f} s in all, start-up included)"
+        f"{args.preset} training: {fps:,.0f} frames/s over {frames:,} frames after the first "
+        f"logged step ({wall:.0f} s in all, start-up included)"
     )
     print(f"training / raw emulator on 2 processes: {fps / raw_two:.2f}")
     if split:
