@@ -268,7 +268,12 @@ def test_the_gap_bit_sits_above_the_packed_code():
     state = smb.symbolic_state(ram, None)
     assert state_key(ram, state, gap_feature=False) == smb.pack_symbolic(state)
     assert state_key(ram, state, gap_feature=True) == smb.pack_symbolic(state) | 1 << GAP_BIT
-    assert GAP_BIT == smb.SYMBOLIC_CODE_BITS
+    # Every field at its largest sets the code's top bit; the gap bit is the next one up,
+    # so it collides with no code and a key splits back into its state and its gap flag.
+    highest = smb.SymbolicState(2, 8, True, True, True, True, (3,) * 8, True, True, (True,) * 4)
+    assert 1 << (GAP_BIT - 1) <= smb.pack_symbolic(highest) < 1 << GAP_BIT
+    key = state_key(ram, state, gap_feature=True)
+    assert key >> GAP_BIT == 1 and smb.unpack_symbolic(key & ~(1 << GAP_BIT)) == state
     assert CS229Config(gap_feature=True).encoding == GAP_ENCODING != ENCODING
 
 

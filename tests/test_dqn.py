@@ -125,6 +125,24 @@ def test_nature_cnn_shapes_and_uint8_scaling(dueling):
     assert net(obs).shape == (2, 5)
 
 
+def test_dueling_head_recombines_v_plus_a_minus_mean_a_by_hand():
+    # Wang et al. 2016, eq. 9. Hand-set head on features x = (x0, x1), torso bypassed:
+    # A = (x0, x1, 3), V = x0 + 0.5.
+    net = QNetwork((2,), 3, "mlp", dueling=True)
+    net.torso = torch.nn.Identity()
+    net.advantage, net.value = torch.nn.Linear(2, 3), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.advantage.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+        net.advantage.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))
+        net.value.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        net.value.bias.fill_(0.5)
+    q = net(torch.tensor([[1.0, 2.0], [6.0, 0.0]]))
+    # x = (1, 2): A = [1, 2, 3], mean 2, V = 1.5 -> Q = 1.5 + [-1, 0, 1] = [0.5, 1.5, 2.5].
+    # x = (6, 0): A = [6, 0, 3], mean 3, V = 6.5 -> Q = 6.5 + [3, -3, 0] = [9.5, 3.5, 6.5].
+    # (The batch-wide mean, 2.5, or max A instead of the mean would give other numbers.)
+    torch.testing.assert_close(q, torch.tensor([[0.5, 1.5, 2.5], [9.5, 3.5, 6.5]]))
+
+
 @pytest.mark.parametrize(("network", "activation"), [("small", "ELU"), ("small-relu", "ReLU")])
 def test_small_torsos_differ_only_in_activation(network, activation):
     net = QNetwork((4, 42, 42), 5, network, dueling=True)
@@ -299,3 +317,25 @@ def test_the_learner_steps_once_and_writes_the_td_errors_back_as_priorities():
     learner.sync_target()
     for a, b in zip(learner.online.parameters(), learner.target.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_the_learner_anneals_the_importance_sampling_beta_to_1_over_the_budget():
+    from mario_rl.agents.dqn import DQNLearner
+    from mario_rl.replay import PrioritizedFrameReplay
+
+    config = DQNConfig(
+        network="mlp", batch_size=4, prioritized=True, priority_beta_start=0.4,
+        target_sync_every=0,
+    )  # fmt: skip
+    learner = DQNLearner((2,), 2, config, torch.device("cpu"))
+    replay = PrioritizedFrameReplay(16, (2,), 1, obs_dtype=np.float32, seed=0)
+    replay.start(np.array([0]), np.zeros((1, 2), np.float32))
+    for _ in range(6):
+        replay.add(np.array([0]), np.array([1.0]), np.ones((1, 2), np.float32),
+                   np.array([False]), np.array([False]))  # fmt: skip
+    real_sample, betas = replay.sample, []
+    replay.sample = lambda *args: betas.append(args[3]) or real_sample(*args)
+    for used in (0.0, 0.5, 1.0):
+        learner.update(replay, used=used)
+    # beta = 0.4 + (1 - 0.4) * used: 0.4 at the start, 0.7 halfway, 1 at the end.
+    assert betas == pytest.approx([0.4, 0.7, 1.0])

@@ -1,5 +1,7 @@
-"""The Intrinsic Curiosity Module: shapes, which loss trains the encoder, surprisal scaling."""
+"""The Intrinsic Curiosity Module: shapes, its losses by hand, which loss trains the encoder,
+their weighting in the update, surprisal scaling."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -9,6 +11,7 @@ from gymnasium import spaces
 
 from mario_rl.agents.ppo import (
     ICM,
+    ICMLosses,
     PPOAgent,
     PPOConfig,
     Rollout,
@@ -55,6 +58,35 @@ def test_surprisal_is_half_the_squared_distance():
     predicted = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
     target = torch.tensor([[1.0, 0.0], [3.0, 4.0]])
     torch.testing.assert_close(surprisal(predicted, target), torch.tensor([2.0, 12.5]))
+
+
+def test_icm_losses_by_hand():
+    # phi = identity on 2-pixel observations; the inverse model ignores its input and says
+    # P(a=0) = 3/4, P(a=1) = 1/4 (logits ln 3, 0); the forward model predicts
+    # phi_hat(s') = [1, 0] + [0, 2] * (a == 1).
+    icm = ICM(OBS_SHAPE, 2, network="small", residual_blocks=0)
+    icm.encoder = torch.nn.Flatten()
+    icm.inverse_model = torch.nn.Linear(4, 2)
+    icm.forward_in = torch.nn.Linear(4, 2)
+    icm.forward_out = torch.nn.Linear(4, 2)  # input: [x, one_hot(a)]
+    with torch.no_grad():
+        icm.inverse_model.weight.zero_()
+        icm.inverse_model.bias.copy_(torch.tensor([math.log(3.0), 0.0]))
+        icm.forward_out.weight.zero_()
+        icm.forward_out.weight[1, 3] = 2.0
+        icm.forward_out.bias.copy_(torch.tensor([1.0, 0.0]))
+    obs = torch.tensor([[0.0, 0.0], [2.0, 2.0]])
+    next_obs = torch.tensor([[1.0, 2.0], [4.0, 0.0]])
+    actions = torch.tensor([0, 1])
+
+    losses = icm.losses(obs, next_obs, actions)
+
+    # Inverse (Pathak et al. eq. 3, cross-entropy): (-ln 3/4 - ln 1/4) / 2 = 0.8370.
+    assert losses.inverse.item() == pytest.approx((math.log(4 / 3) + math.log(4)) / 2)
+    # Forward (eq. 5, 0.5 ||phi_hat(s') - phi(s')||^2 against s', not s):
+    # a=0: [1, 0] - [1, 2] = [0, -2] -> 0.5 * 4 = 2;  a=1: [1, 2] - [4, 0] = [-3, 2] -> 6.5.
+    torch.testing.assert_close(losses.surprisal, torch.tensor([2.0, 6.5]))
+    assert losses.forward.item() == pytest.approx((2.0 + 6.5) / 2)
 
 
 def _grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
@@ -111,37 +143,69 @@ def test_surprisal_is_normalised_by_each_envs_own_running_std():
     assert (normalised >= 0).all()
 
 
-@pytest.mark.parametrize("mode", ["intrinsic", "mixed"])
-def test_reward_modes(mode):
+def _two_by_two_agent(**overrides) -> tuple[PPOAgent, Rollout]:
+    """An ICM agent for 2 envs x 2 steps, and a rollout of random frames for it."""
     obs_space = spaces.Box(0, 255, OBS_SHAPE, np.uint8)
     config = PPOConfig(
-        num_envs=2,
-        num_steps=4,
-        num_minibatches=1,
-        network="small",
-        reward_mode=mode,
-        reward_scale=0.1,
-        intrinsic_coef=0.5,
-    )
+        num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small",
+        icm_residual_blocks=1, **overrides,
+    )  # fmt: skip
     torch.manual_seed(0)
     agent = PPOAgent(config, obs_space, ACTIONS)
-    rollout = Rollout.allocate(4, 2, obs_space, torch.device("cpu"))
-    obs, next_obs, actions = _batch(8)
+    rollout = Rollout.allocate(2, 2, obs_space, torch.device("cpu"))
+    obs, next_obs, actions = _batch(4)
     rollout.obs[:], rollout.next_obs[:] = (
-        obs.view(4, 2, *OBS_SHAPE),
-        next_obs.view(4, 2, *OBS_SHAPE),
+        obs.view(2, 2, *OBS_SHAPE),
+        next_obs.view(2, 2, *OBS_SHAPE),
     )
-    rollout.actions[:] = actions.view(4, 2)
-    rollout.rewards[:] = torch.arange(8.0).view(4, 2)
-    with torch.no_grad():
-        surprise = agent.icm.losses(obs, next_obs, actions).surprisal.view(4, 2)
-    intrinsic = normalize_per_env(surprise, RunningMeanStd((2,)))
+    rollout.actions[:] = actions.view(2, 2)
+    return agent, rollout
 
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        # Surprisal (T=2, N=2) [[1, 4], [3, 8]]: env 0 has std 1, env 1 std 2, so the
+        # intrinsic reward is [[1, 2], [3, 4]] (the mean stays in).
+        ("intrinsic", [[1.0, 2.0], [3.0, 4.0]]),
+        # Mixed: 0.1 x game reward [[10, 20], [30, 40]] + 0.5 x intrinsic.
+        ("mixed", [[1.0 + 0.5, 2.0 + 1.0], [3.0 + 1.5, 4.0 + 2.0]]),
+    ],
+)
+def test_reward_modes_divide_each_envs_surprisal_by_its_own_std(mode, expected, monkeypatch):
+    agent, rollout = _two_by_two_agent(reward_mode=mode, reward_scale=0.1, intrinsic_coef=0.5)
+    rollout.rewards[:] = torch.tensor([[10.0, 20.0], [30.0, 40.0]])
+    seen = []
+
+    def losses(obs, next_obs, actions):
+        seen.append((obs, next_obs, actions))
+        return ICMLosses(torch.tensor(0.0), torch.tensor(0.0), torch.tensor([1.0, 4.0, 3.0, 8.0]))
+
+    monkeypatch.setattr(agent.icm, "losses", losses)
     rewards, metrics = agent.rewards(rollout)
 
-    expected = intrinsic if mode == "intrinsic" else 0.1 * rollout.rewards + 0.5 * intrinsic
-    torch.testing.assert_close(rewards, expected)
-    assert metrics["charts/surprisal"] == pytest.approx(surprise.mean().item())
+    # The running stats start at mean 0, var 1 with weight 1e-4: the std moves by < 1e-3.
+    torch.testing.assert_close(rewards, torch.tensor(expected), rtol=1e-3, atol=0)
+    assert metrics["charts/surprisal"] == pytest.approx(4.0)  # (1 + 4 + 3 + 8) / 4
+    assert metrics["charts/intrinsic_reward"] == pytest.approx(2.5, rel=1e-3)  # (1+2+3+4)/4
+    # The ICM saw each transition (s_t, s_t+1, a_t) of the rollout, time-major.
+    ((obs, next_obs, actions),) = seen
+    assert torch.equal(obs, rollout.obs.flatten(0, 1))
+    assert torch.equal(next_obs, rollout.next_obs.flatten(0, 1))
+    assert torch.equal(actions, rollout.actions.flatten())
+
+
+def test_the_update_weights_the_icm_losses_by_one_minus_beta_and_beta(monkeypatch):
+    # Pathak et al. eq. 7 with beta = 0.25: with inverse = 2w and forward = 4w, the update's
+    # loss has d/dw = (1 - 0.25) * 2 + 0.25 * 4 = 2.5 (swapped weights would give 3.5).
+    agent, rollout = _two_by_two_agent(reward_mode="intrinsic", icm_forward_weight=0.25)
+    w = torch.tensor(1.0, requires_grad=True)
+    monkeypatch.setattr(
+        agent.icm, "losses", lambda obs, *_: ICMLosses(2.0 * w, 4.0 * w, torch.ones(len(obs)))
+    )
+    metrics = agent.update(rollout)  # one epoch of one minibatch: one backward pass
+    assert w.grad.item() == pytest.approx(2.5)
+    assert (metrics["losses/icm_inverse"], metrics["losses/icm_forward"]) == (2.0, 4.0)
 
 
 def test_the_policy_shares_no_weights_with_the_encoder():
@@ -168,6 +232,12 @@ def test_the_curiosity_preset_collects_and_updates_on_its_own_pipeline():
         assert rollout.obs.dtype == torch.float32
         assert collector.frames.total == 2 * 4 * 12
         metrics = agent.update(rollout)
-        assert metrics["charts/intrinsic_reward"] > 0
+        # The reward is each env's surprisal over that env's running std, mean kept: its
+        # mean is mean_e(mean surprisal_e / std_e), from the stats this rollout updated.
+        stats = agent.surprisal_stats
+        assert stats.count == pytest.approx(config.num_steps, abs=1e-3)
+        assert metrics["charts/surprisal"] == pytest.approx(stats.mean.mean(), rel=1e-3)
+        expected = (stats.mean / stats.std).mean()
+        assert metrics["charts/intrinsic_reward"] == pytest.approx(expected, rel=1e-3)
     finally:
         envs.close()

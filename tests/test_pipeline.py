@@ -7,6 +7,7 @@ from gymnasium.utils.env_checker import check_env
 from mario_rl.env.core import MarioEnv
 from mario_rl.env.levels import UnknownLevelError
 from mario_rl.env.pipeline import EnvConfig, make_env
+from mario_rl.env.ram import PLAYER_STATE, PLAYER_X, TIME_DIGITS
 
 RIGHT_RUN = 3  # "right + B" in right_only
 
@@ -106,6 +107,43 @@ def test_death_ends_the_episode_with_the_penalty():
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(0)
     env.close()
+
+
+def test_reward_is_clipped_to_15_and_warps_earn_no_progress(mario):
+    """x progress + clock tick - 15 on death, clipped to [-15, 15]; an x jump of more than
+    5 px in one frame (a warp, a pipe exit) counts 0. Each case pokes RAM from one state
+    running right at 3 px a frame, clock at 397."""
+    mario.reset(seed=0)
+    for _ in range(60):
+        mario.step(RIGHT_RUN)
+    running = mario.snapshot()
+
+    def step_after(poke) -> tuple[float, int]:
+        _, info = mario.reset(options={"snapshot": running})
+        poke(mario.ram)
+        _, reward, _, _, after = mario.step(RIGHT_RUN)
+        return reward, after["x_pos"] - info["x_pos"]
+
+    reward, dx = step_after(lambda ram: None)
+    assert (reward, dx) == (3.0, 3)  # the unclipped reward: 3 px, no tick this frame
+    # Dying: 3 - 15 = -12, inside the range, so not clipped.
+    assert step_after(lambda ram: ram.__setitem__(PLAYER_STATE, 0x0B)) == (-12.0, 3)
+
+    def drain_clock(ram):  # the clock drops by hundreds in one frame
+        ram[TIME_DIGITS : TIME_DIGITS + 3] = [0, 0, 5]
+
+    # 3 + (5 - 397) = -389 -> -15.
+    assert step_after(drain_clock)[0] == -15.0
+
+    def die_as_clock_drops(ram):
+        ram[PLAYER_STATE] = 0x0B
+        ram[TIME_DIGITS : TIME_DIGITS + 3] = [3, 8, 0]
+
+    # 3 + (380 - 397) - 15 = -29 -> -15.
+    assert step_after(die_as_clock_drops)[0] == -15.0
+    # x jumps 177 -> 253 in one frame: progress 0, not 76 clipped to 15.
+    reward, dx = step_after(lambda ram: ram.__setitem__(PLAYER_X, 250))
+    assert dx > 5 and reward == 0.0
 
 
 def test_same_seed_same_trajectory():

@@ -19,6 +19,7 @@ from mario_rl.agents.ppo import (
     annealed_learning_rate,
     compute_gae,
     entropy,
+    explained_variance,
     ppo_clip_loss,
     ppo_clip_loss_per_element,
     value_loss,
@@ -26,7 +27,6 @@ from mario_rl.agents.ppo import (
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.vector import make_vector_env
 from mario_rl.env.wrappers import EpisodeStatistics, TruncateOnNoProgress
-from mario_rl.presets import get_preset
 from mario_rl.runs import load_checkpoint, save_checkpoint
 
 
@@ -125,27 +125,36 @@ def test_config_rejects_bad_values_with_actionable_errors():
         PPOConfig(snapshot_pool=0)
 
 
-def test_named_settings():
-    env, agent = get_preset("curiosity-ppo").env, get_preset("curiosity-ppo").agent
-    assert env == EnvConfig(
-        actions="curiosity",
-        frame_skip=12,
-        keep_frames=(4, 8, 12),
-        resize=(110, 84),
-        crop_top=18,
-        crop_bottom=8,
-        frame_stack=1,
-        normalize_moves=10_000,
-    )
-    assert (agent.num_envs, agent.num_steps, agent.num_epochs) == (8, 128, 3)
-    assert (agent.clip_coef, agent.reward_mode, agent.algo) == (0.1, "intrinsic", "ppo-icm")
-    env, agent = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
-    assert (env.actions, env.resize, agent.network, agent.algo) == (
-        "right_only",
-        (42, 42),
-        "small",
-        "ppo",
-    )
+def test_explained_variance_by_hand():
+    target = torch.tensor([1.0, 2.0, 3.0])  # Var = ((-1)^2 + 0 + 1^2) / 2 = 1
+    # Residuals [0, 0, 1]: mean 1/3, Var = (1/9 + 1/9 + 4/9) / 2 = 1/3, so 1 - 1/3.
+    assert explained_variance(torch.tensor([1.0, 2.0, 2.0]), target) == pytest.approx(2 / 3)
+    # Residuals [-2, 0, 2]: Var 4, worse than predicting the mean: 1 - 4 = -3.
+    assert explained_variance(torch.tensor([3.0, 2.0, 1.0]), target) == pytest.approx(-3.0)
+    # A constant prediction leaves the target's own variance: 0. A perfect one: 1.
+    assert explained_variance(torch.tensor([5.0, 5.0, 5.0]), target) == pytest.approx(0.0)
+    assert explained_variance(target, target) == pytest.approx(1.0)
+    assert math.isnan(explained_variance(target, torch.full((3,), 2.0)))
+
+
+def test_the_update_combines_the_losses_as_ppo_eq_9(monkeypatch):
+    # loss = policy - c_entropy * entropy + c_value * value. With policy 0.3w, value 2w,
+    # entropy 1.5w, value_coef 0.5 and the entropy weight annealed halfway from 0.1 to 0
+    # (0.05): d loss / dw = 0.3 + 0.5 * 2 - 0.05 * 1.5 = 1.225.
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    config = PPOConfig(
+        num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small",
+        value_coef=0.5, entropy_coef=0.1, entropy_coef_end=0.0,
+    )  # fmt: skip
+    agent = PPOAgent(config, obs_space, num_actions=5)
+    w = torch.tensor(1.0, requires_grad=True)
+    module = "mario_rl.agents.ppo.agent"
+    monkeypatch.setattr(f"{module}.ppo_clip_loss", lambda *_: 0.3 * w)
+    monkeypatch.setattr(f"{module}.value_loss", lambda *_: 2.0 * w)
+    monkeypatch.setattr(f"{module}.entropy", lambda *_: 1.5 * w)
+    metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.5)  # one backward
+    assert w.grad.item() == pytest.approx(1.225)
+    assert metrics["charts/entropy_coef"] == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(("torso", "shape"), [("nature", (4, 84, 84)), ("small", (4, 42, 42))])
@@ -284,7 +293,12 @@ def test_short_real_rollout_on_1_1_and_an_update_with_curiosity():
         assert metrics["charts/learning_rate"] == pytest.approx(config.learning_rate / 2)
         assert math.isfinite(metrics["losses/icm_inverse"])
         assert math.isfinite(metrics["losses/icm_forward"])
-        assert metrics["charts/intrinsic_reward"] > 0
+        # Mixed mode still reports the ICM's reward: this rollout's surprisal over each
+        # env's running std, from the stats it updated (mean_e of mean_e / std_e).
+        stats = agent.surprisal_stats
+        assert metrics["charts/surprisal"] == pytest.approx(stats.mean.mean(), rel=1e-3)
+        expected = (stats.mean / stats.std).mean()
+        assert metrics["charts/intrinsic_reward"] == pytest.approx(expected, rel=1e-3)
     finally:
         envs.close()
 

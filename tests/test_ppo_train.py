@@ -1,19 +1,22 @@
 """Smoke runs of PPO through `mario-rl train` (both presets), resume, eval, and determinism."""
 
+import copy
 import csv
 import json
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 
 from mario_rl.agents import load_policy
-from mario_rl.agents.ppo import PPOAgent, PPOConfig, Rollout
+from mario_rl.agents.ppo import ICM, PPOAgent, PPOConfig, Rollout
 from mario_rl.cli.main import main
+from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.evaluate import eval_env_config
 from mario_rl.presets import get_preset
@@ -81,7 +84,10 @@ def test_eval_starts_from_the_level_start_without_snapshot_starts(fast_run, tmp_
 def test_record_writes_a_video(fast_run, tmp_path):
     out = tmp_path / "mario.gif"
     assert main(["record", str(fast_run), "--out", str(out), "--max-stuck-steps", "15"]) == 0
-    assert out.stat().st_size > 0
+    frames = imageio.mimread(out)
+    # The full-colour screen, not the agent's 42x42 input; at least the reset's frame and
+    # the 15 steps it takes to be stuck.
+    assert frames[0].shape[:2] == (240, 256) and len(frames) >= 16
 
 
 def test_curiosity_preset_trains_and_evaluates_with_its_own_normalisation(tmp_path):
@@ -91,7 +97,10 @@ def test_curiosity_preset_trains_and_evaluates_with_its_own_normalisation(tmp_pa
         "--normalize-moves", "20",
     )  # fmt: skip
     checkpoint = load_checkpoint(run)
-    assert checkpoint["algo"] == "ppo-icm" and checkpoint["icm_state"] is not None
+    assert checkpoint["algo"] == "ppo-icm"
+    # The ICM's weights are saved whole, for the run's 3x84x84 frames and 14 actions.
+    icm = ICM((3, 84, 84), 14, "nature", checkpoint["agent_config"]["icm_residual_blocks"])
+    icm.load_state_dict(checkpoint["icm_state"])  # strict: every key, every shape
     stats = checkpoint["obs_stats"]
     assert np.asarray(stats["mean"]).shape == (3, 84, 84) and stats["std"] > 0
     policy = load_policy(run)
@@ -128,9 +137,40 @@ def test_flags_of_the_other_family_are_refused(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_ppo_presets_and_algo_choices():
-    assert get_preset("ppo-fast").algo == "ppo"
-    assert get_preset("curiosity-ppo").algo == "ppo-icm"
+def _agent_and_rollout(config: PPOConfig, obs_shape, actions: int) -> tuple[PPOAgent, Rollout]:
+    config = replace(config, num_envs=2, num_steps=2, num_minibatches=1, icm_residual_blocks=1)
+    obs_space = spaces.Box(0, 255, obs_shape, np.uint8)
+    torch.manual_seed(0)
+    agent = PPOAgent(config, obs_space, actions)
+    rollout = Rollout.allocate(2, 2, obs_space, torch.device("cpu"))
+    rollout.obs[:] = torch.randint(0, 256, rollout.obs.shape, dtype=torch.uint8)
+    rollout.next_obs[:] = torch.randint(0, 256, rollout.obs.shape, dtype=torch.uint8)
+    return agent, rollout
+
+
+def test_the_curiosity_preset_learns_from_surprisal_alone():
+    # The curiosity write-up: the game's reward never reaches the agent.
+    preset = get_preset("curiosity-ppo")
+    agent, rollout = _agent_and_rollout(preset.agent, (3, 84, 84), 14)
+    twin = copy.deepcopy(agent)
+    without_game, _ = agent.rewards(rollout)
+    rollout.rewards[:] = torch.tensor([[15.0, -15.0], [3.0, 0.0]])
+    with_game, _ = twin.rewards(rollout)
+    torch.testing.assert_close(with_game, without_game)
+    assert without_game.abs().sum() > 0
+    checkpoint = agent.checkpoint(preset.env)
+    assert checkpoint["algo"] == preset.algo == "ppo-icm" and checkpoint["icm_state"]
+
+
+def test_ppo_fast_learns_from_the_scaled_game_reward_without_an_icm():
+    preset = get_preset("ppo-fast")
+    agent, rollout = _agent_and_rollout(preset.agent, (4, 42, 42), 5)
+    rollout.rewards[:] = torch.tensor([[3.0, -15.0], [0.0, 1.0]])
+    rewards, metrics = agent.rewards(rollout)
+    # "Progress per step becomes about 0..1 and death -1.5": the reward times 0.1, no bonus.
+    torch.testing.assert_close(rewards, torch.tensor([[0.3, -1.5], [0.0, 0.1]]))
+    assert agent.icm is None and metrics == {}
+    assert agent.checkpoint(EnvConfig())["algo"] == preset.algo == "ppo"
 
 
 def test_budget_fraction_follows_frames_or_minutes(monkeypatch):

@@ -230,6 +230,25 @@ def test_prioritized_draws_in_proportion_to_priority_and_weights_the_bias():
     assert replay.priorities.get(np.array([13])).tolist() == [9.0]
 
 
+def test_prioritized_with_alpha_and_beta_below_one_by_hand():
+    replay = prioritized(alpha=0.5)
+    play(replay, [4])  # transitions at slots 1..4
+    replay.update_priorities(np.arange(1, 5), np.array([1.0, 4.0, 9.0, 16.0]))
+    # p^alpha = sqrt([1, 4, 9, 16]) = [1, 2, 3, 4], total 10: P = [0.1, 0.2, 0.3, 0.4].
+    assert replay.priorities.get(np.arange(1, 5)).tolist() == [1.0, 2.0, 3.0, 4.0]
+    batch = replay.sample(1000, beta=0.5)
+    # One draw per slice of 10/1000: 100, 200, 300, 400 (+-1 at the slice edges).
+    drawn = np.bincount(batch.indices, minlength=5)[1:]
+    np.testing.assert_allclose(drawn, [100, 200, 300, 400], atol=1)
+    # w = (N P)^-0.5 / max w = (0.1 / P)^0.5 = [1, 1/sqrt(2), 1/sqrt(3), 1/2].
+    expected = np.array([1.0, 0.5**0.5, (1 / 3) ** 0.5, 0.5])
+    np.testing.assert_allclose(batch.weights.numpy(), expected[batch.indices - 1], rtol=1e-6)
+    # A new transition enters at the largest priority seen, 16, as 16^alpha = 4.
+    assert replay.max_priority == 16.0
+    play(replay, [1], first_value=50)
+    assert replay.priorities.get(np.array([6])).tolist() == [4.0]
+
+
 def test_prioritized_never_draws_what_uniform_replay_could_not():
     replay = prioritized(capacity=24)
     play(replay, [7, 9, 12])  # wraps the ring

@@ -1,12 +1,15 @@
 """Smoke runs of `train`, `eval`, `record` and `compare` on Mario with tiny budgets."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
+import torch
 
-from mario_rl.cli.main import main
+from mario_rl.agents.dqn import DQNLearner, epsilon_at
+from mario_rl.cli.main import build_parser, main
 from mario_rl.presets import PRESETS, get_preset
 
 
@@ -83,20 +86,35 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_presets_carry_the_write_ups_settings():
-    blog = get_preset("blog-ddqn")
-    assert blog.env.actions == "right_only" and blog.agent.double
-    assert (blog.agent.gamma, blog.agent.learning_rate, blog.agent.batch_size) == (0.9, 2.5e-4, 32)
-    assert (blog.agent.replay_size, blog.agent.burn_in, blog.agent.learn_every) == (
-        100_000, 100_000, 3,
-    )  # fmt: skip
-    assert blog.agent.target_sync_every == 10_000 and blog.agent.epsilon_decay == 0.99999975
-    assert not get_preset("tutorial-dqn").agent.double and get_preset("tutorial-ddqn").agent.double
-    keras = get_preset("keras-dqn")
-    assert keras.env.actions == "lnr" and keras.agent.epsilon_schedule == "three_phase"
+def test_dqn_presets_differ_only_where_the_write_ups_do():
+    blog, tutorial, tutorial_dqn = (
+        get_preset(n) for n in ("blog-ddqn", "tutorial-ddqn", "tutorial-dqn")
+    )
+    # The PyTorch tutorial's DDQN is the TensorFlow blog's agent with a tenth of its burn-in.
+    assert tutorial.agent == replace(blog.agent, burn_in=blog.agent.burn_in // 10)
+    # The tutorial's DQN-vs-DDQN comparison: the same run but for the target.
+    assert tutorial.agent.double and tutorial_dqn.env == tutorial.env
+    assert tutorial_dqn.agent == replace(tutorial.agent, double=False)
+    # The Keras blog holds epsilon at its start while it observes and learns nothing...
+    keras = get_preset("keras-dqn").agent
+    assert keras.epsilon_observe == keras.burn_in
+    assert epsilon_at(keras.burn_in - 1, keras) == keras.epsilon_start
+    assert epsilon_at(keras.burn_in + 1, keras) < keras.epsilon_start
+    # ...and has no target network: it bootstraps from the online network itself.
+    learner = DQNLearner((4, 84, 84), 3, keras, torch.device("cpu"))
+    assert learner.target is learner.online
     assert set(PRESETS) >= {"blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast"}
     with pytest.raises(ValueError, match="unknown preset 'x': expected one of blog-ddqn"):
         get_preset("x")
+
+
+@pytest.mark.parametrize("name", ["dqn-fast", "ppo-fast"])
+def test_our_presets_train_under_the_starts_and_sticky_actions_eval_uses(name):
+    # A memorised button sequence must not pay in training if evaluation would break it.
+    env = get_preset(name).env
+    eval_defaults = build_parser().parse_args(["eval", "some-run"])
+    assert env.sticky_probability == eval_defaults.sticky > 0
+    assert env.noop_max == eval_defaults.noop_max
 
 
 @pytest.mark.parametrize(
