@@ -18,6 +18,7 @@ from mario_rl.evaluate import (
     evaluate,
     summary_line,
     trajectory_id,
+    where_episodes_ended,
 )
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "1-1" / "model.pt"
@@ -73,6 +74,27 @@ def test_a_blind_replay_ends_when_its_actions_run_out(deterministic_report):
     episode = control["per_episode"][0]
     assert not episode["cleared"] and episode["frames"] == 50 * 4
     assert episode["return"] is None  # the env did not end it, so has no totals
+    assert episode["ended"] == "replay ran out"
+    assert 0 < episode["end_x"] == episode["max_x"] < 1000  # still running right, early on
+    cleared = deterministic_report["per_episode"][0]
+    assert (cleared["ended"], cleared["end_x"]) == ("cleared", cleared["max_x"])
+
+
+def test_where_episodes_ended_counts_the_failures_per_band_by_how_they_ended():
+    episodes = [
+        {"cleared": True, "ended": "cleared", "end_x": 3161, "max_x": 3161, "stuck": False},
+        {"cleared": False, "ended": "died", "end_x": 1300, "max_x": 1310, "stuck": False},
+        {"cleared": False, "ended": "stuck", "end_x": 1279, "max_x": 1279, "stuck": True},
+        {"cleared": False, "ended": "died", "end_x": 1280, "max_x": 1280, "stuck": False},
+        # A report saved before episodes kept their end: the furthest x and the stuck flag.
+        {"cleared": False, "max_x": 2500, "stuck": True},
+    ]
+    bands = where_episodes_ended({"per_episode": episodes}, band_px=128)
+    # 1279 // 128 = 9 -> band 1152; 1280 and 1300 -> band 1280; 2500 -> band 2432.
+    assert bands == {1152: {"stuck": 1}, 1280: {"died": 2}, 2432: {"stuck": 1}}
+    assert list(bands) == [1152, 1280, 2432]
+    with pytest.raises(ValueError, match="band_px: expected a positive number"):
+        where_episodes_ended({"per_episode": episodes}, band_px=0)
 
 
 def test_the_trajectory_fingerprint_reads_actions_and_positions():
@@ -92,8 +114,10 @@ def test_the_summary_says_the_conditions(deterministic_report):
 
 def test_eval_json_says_how_it_was_measured(tmp_path, capsys):
     out = tmp_path / "eval.json"
+    death_map = tmp_path / "where.png"
     argv = ["eval", "1-1", "--episodes", "1", "--control", "--quiet", "--out", str(out)]
-    assert main(argv) == 0
+    assert main([*argv, "--death-map", str(death_map)]) == 0
+    assert death_map.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(out.read_text())
     assert report["acting"] == "greedy" and report["sticky_probability"] == 0.25
     assert report["deterministic"] is False
@@ -119,3 +143,8 @@ def test_eval_env_config_rejects_what_the_wrappers_would():
         eval_env_config(policy.env_config, None, 30, 250, sticky=1.0)
     with pytest.raises(ValueError, match="noop_max: expected >= 0"):
         eval_env_config(policy.env_config, None, -5, 250)
+
+
+def test_a_death_map_needs_a_picture_file_name(capsys):
+    assert main(["eval", "1-1", "--episodes", "1", "--death-map", "where.txt"]) == 2
+    assert "--death-map: expected a file ending in .png, .svg, .pdf" in capsys.readouterr().err

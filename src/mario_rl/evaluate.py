@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -119,9 +120,12 @@ def run_episode(
             break
     # A replay that ran out ends the episode here, so the env has no totals for it.
     ended = info.get(EPISODE_STATS)
+    stuck = bool(info.get("no_progress", False))
     return {
         "seed": seed,
         "cleared": cleared_at is not None,
+        "ended": how_it_ended(cleared_at is not None, stuck, ended is not None),
+        "end_x": int(xs[-1]) if xs else int(start_x),
         "max_x": int(max([start_x, *xs])),
         "return": float(ended["return"]) if ended else None,
         "frames": int(info["frames"]) - start_frames,
@@ -129,10 +133,40 @@ def run_episode(
         "game_time_to_clear": cleared_at["time"] if cleared_at else None,
         "score": int(info["score"]),
         "noops": int(noops),
-        "stuck": bool(info.get("no_progress", False)),
+        "stuck": stuck,
         "trajectory": trajectory_id(actions, xs),
         "actions": actions,
     }
+
+
+ENDINGS = ("cleared", "died", "stuck", "replay ran out")
+"""How an evaluation episode can end: at the flag (or a new stage), by losing the life
+(the clock running out included), truncated after `max_stuck_steps` steps without a new
+best x, or (a blind replay) with no actions left."""
+
+
+def how_it_ended(cleared: bool, stuck: bool, finished: bool) -> str:
+    if cleared:
+        return "cleared"
+    if not finished:
+        return "replay ran out"
+    return "stuck" if stuck else "died"
+
+
+def where_episodes_ended(report: dict[str, Any], band_px: int = 128) -> dict[int, Counter[str]]:
+    """The episodes of a report that did not clear, counted by how they ended, per
+    `band_px`-wide band of the level (keyed by the band's first x), lowest band first.
+    Reports written before episodes kept their final x use their furthest x."""
+    if band_px < 1:
+        raise ValueError(f"band_px: expected a positive number of pixels, got {band_px}")
+    bands: dict[int, Counter[str]] = {}
+    for episode in report["per_episode"]:
+        if episode["cleared"]:
+            continue
+        x = episode.get("end_x", episode["max_x"])
+        ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
+        bands.setdefault(x // band_px * band_px, Counter())[ending] += 1
+    return dict(sorted(bands.items()))
 
 
 def machine_summary() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A video (MP4) or GIF of one evaluation episode, in full colour."""
+"""A video (MP4) or GIF of one evaluation episode, in full colour; the death map of an
+evaluation (where along the level its episodes ended)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import imageio.v2 as imageio
 import numpy as np
 
 from mario_rl.agents import Policy
-from mario_rl.evaluate import EVAL_STICKY, eval_env_config, policy_actor, run_episode
+from mario_rl.evaluate import (
+    ENDINGS,
+    EVAL_STICKY,
+    eval_env_config,
+    policy_actor,
+    run_episode,
+    stochasticity_label,
+    where_episodes_ended,
+)
 
 NES_FPS = 60
 VIDEO_FORMATS = (".mp4", ".gif")
@@ -46,3 +55,44 @@ def record(
     else:
         imageio.mimsave(out, screens, fps=fps, macro_block_size=16)
     return {**episode, "video": str(out), "video_frames": len(screens), "fps": fps}
+
+
+def plot_death_map(report: dict, out: str | Path, band_px: int = 128) -> Path:
+    """A PNG of where the episodes of an evaluation report that did not clear ended: one
+    stacked bar per `band_px`-wide band of the level's x, by how they ended (died, stuck,
+    a blind replay out of actions), with the x at which cleared episodes passed marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    bands = where_episodes_ended(report, band_px)
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    starts = list(bands)
+    bottom = np.zeros(len(starts))
+    for ending in ENDINGS[1:]:
+        counts = np.array([bands[start][ending] for start in starts], float)
+        if counts.any():
+            axes.bar(starts, counts, band_px * 0.9, bottom, align="edge", label=ending)
+            bottom += counts
+    cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
+    if cleared_x:
+        axes.axvline(min(cleared_x), color="black", linestyle="--", label="where cleared episodes ended")
+    failed = report["episodes"] - report["clears"]
+    conditions = stochasticity_label(report["sticky_probability"], report["noop_max"])
+    axes.set_title(
+        f"{report['level']}, {report['algo']} ({report['acting']}), {conditions}: "
+        f"{report['clears']}/{report['episodes']} cleared; where the other {failed} ended",
+        fontsize="medium",
+    )
+    axes.set_xlabel(f"Mario's x (pixels from the level's start; bands of {band_px})")
+    axes.set_ylabel("episodes")
+    axes.set_xlim(0, max([report["max_x"], *cleared_x]) + band_px)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3, axis="y")
+    if starts or cleared_x:
+        axes.legend(fontsize="small")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100)
+    return out

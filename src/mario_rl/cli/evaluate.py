@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from mario_rl.cli.args import (
+    UsageError,
     add_sticky_argument,
     level_name,
     non_negative_int,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mario_rl.agents import Policy
 
 console = Console(width=max(Console().width, 100))
+PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 
 def _one_inference_thread() -> None:
@@ -57,6 +59,11 @@ def _policy_from_argument(args: argparse.Namespace) -> tuple[Policy, bool]:
 def cmd_eval(args: argparse.Namespace) -> None:
     from mario_rl.evaluate import default_report_path, evaluate, save_report, summary_line
 
+    if args.death_map and Path(args.death_map).suffix.lower() not in PLOT_FORMATS:
+        raise UsageError(
+            f"--death-map: expected a file ending in {', '.join(PLOT_FORMATS)}, "
+            f"got {args.death_map!r}"
+        )
     policy, bundled = _policy_from_argument(args)
     level = parse_level(args.level or policy.env_config.level).name
     if args.out:
@@ -65,6 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         out = writable_file(default_report_path("runs/bundled", level))
     else:
         out = writable_file(default_report_path(policy.checkpoint_path, level))
+    death_map = writable_file(args.death_map) if args.death_map else None
     report = evaluate(
         policy,
         level=args.level,
@@ -80,6 +88,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     path = save_report(report, out)
     console.print(summary_line(report))
     console.print(f"saved {path}")
+    if death_map is not None:
+        from mario_rl.record import plot_death_map
+
+        console.print(f"saved {plot_death_map(report, death_map)} (where episodes ended)")
 
 
 def cmd_record(args: argparse.Namespace) -> None:
@@ -216,6 +228,12 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--episodes", type=positive_int, default=20, help="default 20")
     evaluate.add_argument("--out", default=None, help="JSON path (default: RUN_DIR/eval/...)")
+    evaluate.add_argument(
+        "--death-map",
+        default=None,
+        metavar="PNG",
+        help="also plot where along the level the episodes that did not clear ended, and how",
+    )
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=cmd_eval)
 
