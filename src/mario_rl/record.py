@@ -78,7 +78,9 @@ def plot_death_map(report: dict, out: str | Path, band_px: int = 128) -> Path:
             bottom += counts
     cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
     if cleared_x:
-        axes.axvline(min(cleared_x), color="black", linestyle="--", label="where cleared episodes ended")
+        axes.axvline(
+            min(cleared_x), color="black", linestyle="--", label="where cleared episodes ended"
+        )
     failed = report["episodes"] - report["clears"]
     conditions = stochasticity_label(report["sticky_probability"], report["noop_max"])
     axes.set_title(
