@@ -12,10 +12,13 @@ emulation ceiling that training reaches.
 
 `--profile` runs that training under py-spy (`pip install py-spy`), sampling the trainer
 and its env workers, and splits the sampled time into: the emulator, the env pipeline
-around it (wrappers, resize, stacking), talking to workers (pipes, shared memory, waiting),
-inference while acting, the learner's update, logging and checkpoints, and the rest. The
-shares are of samples in which a thread was busy or waiting, across all processes, so they
-say where a run's threads spend their time, not how many cores each part took.
+around it (wrappers, resize, stacking), talking to workers (pipes, shared memory, and the
+learner's wait for them), inference while acting, the learner's update, logging and
+checkpoints, and the rest. py-spy leaves out threads it sees idle (blocked in a system
+call), so the shares are of the samples in which a thread ran or was ready to run, across
+all processes: where the busy time goes, not how many cores each part took. Sampling
+costs some speed, so the frames/s of a profiled run are a little low (and are labelled).
+The load average before and after is printed: figures from a busy machine say so.
 """
 
 from __future__ import annotations
@@ -35,20 +38,22 @@ from pathlib import Path
 from mario_rl.bench import raw_emulator_fps
 
 SPLIT = [
-    ("emulator", ("nes_env.py", "_frame_advance")),
-    ("learner update", ("agent.py", "update")),
-    ("learner update", ("dqn.py", "update")),
-    ("logging and checkpoints", ("runs.py", "MetricsLogger")),
-    ("logging and checkpoints", ("runs.py", "save_checkpoint")),
-    ("logging and checkpoints", ("tensorboard",)),
-    ("inference while acting", ("rollout.py", "act")),
-    ("inference while acting", ("dqn.py", "step", "torch")),
+    ("emulator", ("._frame_advance (",)),
+    ("learner update", ("PPOAgent.update (",)),
+    ("learner update", ("DQNLearner.update (",)),
+    ("logging and checkpoints", ("MetricsLogger.",)),
+    ("logging and checkpoints", ("save_checkpoint (",)),
+    ("inference while acting", ("RolloutCollector.collect (", "torch/")),
+    ("inference while acting", ("DQNTrainer.step (", "torch/")),
+    ("workers: pipes, shared memory, waiting", ("mario_rl/env/vector.py",)),
+    ("workers: pipes, shared memory, waiting", ("multiprocessing/",)),
+    ("workers: pipes, shared memory, waiting", ("gymnasium/vector/",)),
     ("env pipeline", ("mario_rl/env/",)),
-    ("workers: pipes, shared memory, waiting", ("multiprocessing",)),
-    ("workers: pipes, shared memory, waiting", ("gymnasium/vector",)),
 ]
-"""(part, substrings a sampled stack must all hold), first match wins: the emulator
-before the pipeline that calls it, the update before the tensors it touches."""
+"""(part, substrings a sampled stack must all hold: py-spy frames read `Class.function
+(path:line)`), first match in this order wins: the emulator before the pipeline that calls
+it, the update before the tensors it touches, waiting on workers (the learner's side is in
+env/vector.py) before the pipeline."""
 
 
 def two_process_raw_fps(level: str, frames: int) -> float:
@@ -109,6 +114,7 @@ def main() -> int:
     if args.profile and not Path(py_spy).exists():
         parser.error("--profile needs py-spy: pip install py-spy")
 
+    load_before = os.getloadavg()[0]
     raw_one = raw_emulator_fps(args.level, args.raw_frames, 0).fps
     raw_two = two_process_raw_fps(args.level, args.raw_frames)
     print(f"raw emulator, 1 process: {raw_one:,.0f} frames/s", flush=True)
@@ -139,7 +145,10 @@ def main() -> int:
         f"{args.preset} training: {fps:,.0f} frames/s over {frames:,} frames after the first "
         f"logged step ({wall:.0f} s in all, start-up included)"
     )
-    print(f"training / raw emulator on 2 processes: {fps / raw_two:.2f}")
+    profiled = " (slowed a little by py-spy's sampling)" if args.profile else ""
+    print(f"training / raw emulator on 2 processes: {fps / raw_two:.2f}{profiled}")
+    load_after = os.getloadavg()[0]
+    print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}")
     if split:
         print("time split (share of sampled thread time, all processes):")
         for part, share in split.items():
@@ -155,6 +164,8 @@ def main() -> int:
             "train_frames_measured": frames,
             "train_over_raw_2": fps / raw_two,
             "time_split": split,
+            "profiled": args.profile,
+            "load_average_before_after": [load_before, load_after],
             "train_args": args.train_args,
         }
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -47,24 +47,51 @@ import time
 from pathlib import Path
 
 from mario_rl.agents import load_policy
-from mario_rl.cli.args import add_sticky_argument, probability
-from mario_rl.cli.main import Terminated, stop_signals_interrupt
+from mario_rl.cli.args import (
+    add_sticky_argument,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints
+from mario_rl.stopping import Terminated, stop_signals_deferred, stop_signals_interrupt
 
 POLL_SECONDS = 2.0
 """How often the race looks for a new checkpoint."""
 
 
-def stop(trainer: subprocess.Popen) -> None:
-    """Stop training as Ctrl-C does: it checkpoints and closes its env workers cleanly
-    (SIGTERM would leave each worker printing a broken-pipe traceback)."""
-    trainer.send_signal(signal.SIGINT)
-    try:
-        trainer.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        trainer.kill()
-        trainer.wait()
+class Training:
+    """The `mario-rl train` child process, in its own session: a Ctrl-C in the terminal
+    reaches only the race, which stops training with exactly one SIGINT however often it
+    asks (a second one would cut short the checkpoint training writes on the first)."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, start_new_session=True)
+        self.stopped_by_race = False
+
+    def finished(self) -> bool:
+        return self.process.poll() is not None
+
+    def stop(self) -> None:
+        """Stop training as Ctrl-C does: it checkpoints and closes its env workers cleanly
+        (SIGTERM would leave each worker printing a broken-pipe traceback)."""
+        if not self.stopped_by_race and not self.finished():
+            self.process.send_signal(signal.SIGINT)
+            self.stopped_by_race = True
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def failure(self) -> str | None:
+        """Why training ended, if it failed on its own (not stopped by the race)."""
+        code = self.process.returncode
+        if code in (None, 0) or self.stopped_by_race:
+            return None
+        return f"training exited with status {code} before its budget was spent"
 
 
 def frames_of(checkpoint: Path) -> int:
@@ -131,9 +158,11 @@ def train_command(args: argparse.Namespace, seed: int, runs_dir: Path) -> list[s
 def race(args: argparse.Namespace, seed: int) -> dict:
     """One race: train seed `seed`, evaluate each checkpoint, stop at the first clear.
 
-    A KeyboardInterrupt (Ctrl-C, or SIGTERM under `stop_signals_interrupt`) stops training
-    with its checkpoint, writes the log so far marked `interrupted`, and is raised again
-    with the race's result as its argument.
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP under `stop_signals_interrupt`) stops
+    training with its checkpoint, writes the log so far marked `interrupted`, and is raised
+    again with the race's result as its argument. A failed evaluation also stops training
+    and writes the log before it is raised; training that fails on its own is reported as
+    such, not as "not cleared".
     """
     runs_dir = Path(args.runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -154,15 +183,14 @@ def race(args: argparse.Namespace, seed: int) -> dict:
         acting += f", epsilon {args.epsilon}"
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
-    # Its own session: a Ctrl-C in the terminal reaches only the race, which then stops
-    # training with one SIGINT (a second one would cut short the checkpoint it writes).
-    trainer = subprocess.Popen(command, start_new_session=True)
+    training = Training(command)
     log: list[dict] = []
     first_clear: dict | None = None
     interrupted: type[KeyboardInterrupt] | None = None
+    error: Exception | None = None
     try:
         while True:
-            finished = trainer.poll() is not None
+            finished = training.finished()
             if run_dir is None:
                 new = sorted(set(runs_dir.iterdir()) - before)
                 run_dir = new[0] if new else None
@@ -203,32 +231,40 @@ def race(args: argparse.Namespace, seed: int) -> dict:
                     flush=True,
                 )
                 if not args.keep_going:
-                    stop(trainer)
+                    training.stop()
                 if args.confirm:
                     first_clear["confirmation"] = confirm(args, checkpoint)
                 if not args.keep_going:
                     break
-    except KeyboardInterrupt as stopped:
-        interrupted = type(stopped)
+    except KeyboardInterrupt as stop:
+        interrupted = type(stop)
         print("race interrupted: stopping training (it writes its checkpoint)", flush=True)
-    finally:
-        if trainer.poll() is None:
-            stop(trainer)
-    if first_clear is None:
-        best = max(log, key=lambda e: (e["clears"], e["max_x"]), default=None)
-        ending = "interrupted before a clear" if interrupted else "NOT CLEARED within the budget"
-        print(f"{ending}; best evaluation: {best}", flush=True)
-    result = {
-        "seed": seed,
-        "run_dir": str(run_dir),
-        "first_clear": first_clear,
-        "interrupted": interrupted is not None,
-        "evaluations": log,
-    }
-    if run_dir is not None:
-        saved = {"command": command, **{k: v for k, v in result.items() if k != "seed"}}
-        (run_dir / log_name).write_text(json.dumps(saved, indent=2) + "\n")
-        print(f"saved {run_dir / log_name}", flush=True)
+    except Exception as failure:  # an evaluation failed: still stop training, keep the log
+        error = failure
+    with stop_signals_deferred() as late:  # a second Ctrl-C must not cut this short
+        training.stop()
+        result = {
+            "seed": seed,
+            "run_dir": str(run_dir),
+            "first_clear": first_clear,
+            "interrupted": interrupted is not None or bool(late),
+            "training_failure": training.failure(),
+            "evaluations": log,
+        }
+        if first_clear is None:
+            best = max(log, key=lambda e: (e["clears"], e["max_x"]), default=None)
+            ending = result["training_failure"] or "NOT CLEARED within the budget"
+            if result["interrupted"]:
+                ending = "interrupted before a clear"
+            print(f"{ending}; best evaluation: {best}", flush=True)
+        if run_dir is not None:
+            saved = {"command": command, **{k: v for k, v in result.items() if k != "seed"}}
+            (run_dir / log_name).write_text(json.dumps(saved, indent=2) + "\n")
+            print(f"saved {run_dir / log_name}", flush=True)
+    if error is not None:
+        raise error
+    if late and interrupted is None:
+        interrupted = KeyboardInterrupt if late[0] == signal.SIGINT else Terminated
     if interrupted is not None:
         raise interrupted(result)
     return result
@@ -238,29 +274,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="ppo-fast")
     parser.add_argument("--level", default="1-1")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument(
         "--seeds",
-        type=int,
+        type=non_negative_int,
         nargs="+",
         default=None,
         help="race these seeds one after another (e.g. 0 1 2) and report the median and "
         "spread of frames and wall-clock to the first clear; overrides --seed",
     )
-    parser.add_argument("--frames", type=float, default=2e6, help="training frame budget")
-    parser.add_argument("--eval-every", type=int, default=250_000, help="frames")
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--clears", type=int, default=9, help="clears that count as cleared")
+    parser.add_argument("--frames", type=positive_float, default=2e6, help="training frame budget")
+    parser.add_argument("--eval-every", type=positive_int, default=250_000, help="frames")
+    parser.add_argument("--episodes", type=positive_int, default=10)
+    parser.add_argument(
+        "--clears", type=positive_int, default=9, help="clears that count as cleared"
+    )
     parser.add_argument(
         "--confirm",
-        type=int,
+        type=non_negative_int,
         default=50,
         help="after the first clear, that checkpoint plays this many more episodes on fresh "
-        "seeds, reported beside it (0: skip); after training stops, unless --keep-going",
+        "seeds, reported beside it (0: skip); once training has stopped, or beside it (and "
+        "slowing it) with --keep-going",
     )
     parser.add_argument(
         "--max-stuck-steps",
-        type=int,
+        type=positive_int,
         default=200,
         help="evaluation ends an episode after N agent steps without a new best x",
     )
@@ -279,6 +318,8 @@ def main() -> int:
     parser.add_argument("--resume", default=None, help="continue this race run directory")
     parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
     args = parser.parse_args()
+    if args.clears > args.episodes:
+        parser.error(f"--clears {args.clears} is more than --episodes {args.episodes}")
     if args.resume and args.seeds:
         parser.error("--resume continues one race; drop --seeds")
     seeds = args.seeds or [args.seed]

@@ -1,4 +1,5 @@
-"""The import graph flows one way: env -> shared parts -> agents -> runner -> tools -> CLI.
+"""The import graph flows one way: env -> shared parts -> integrations -> agents -> runner ->
+tools -> CLI; only the CLI's entry point imports the command modules.
 
 Every `import` in the package is read from the source, lazy ones inside functions
 included (only imports under `if TYPE_CHECKING:` are left out, since they never run), so
@@ -16,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "mario_rl"
 
 LAYERS: list[set[str]] = [
     {"env", "mario_rl"},  # the package root only registers the Gymnasium ids
-    {"nets", "replay", "runs", "policy"},
+    {"nets", "replay", "runs", "policy", "stopping"},
     {"integrations"},
     {"agents"},
     {"training", "studies"},
@@ -47,7 +48,9 @@ def imported_modules(tree: ast.AST) -> list[tuple[str, int]]:
         if is_type_checking_block(node):
             stack.extend(node.orelse)
             continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            raise AssertionError(f"line {node.lineno}: a relative import; write it absolute")
+        if isinstance(node, ast.ImportFrom) and node.module:
             names = [f"{node.module}.{alias.name}" for alias in node.names]
             found += [(node.module, node.lineno)] + [(name, node.lineno) for name in names]
         elif isinstance(node, ast.Import):
@@ -124,3 +127,19 @@ def test_the_layer_check_sees_a_lazy_upward_import():
         ("mario_rl.cli.main.main", 2),
     ]
     assert layer_of("mario_rl.cli.main") > layer_of("mario_rl.env.core")
+
+
+COMMAND_MODULES = sorted(
+    name for name in GRAPH if name.startswith("mario_rl.cli.") and name != "mario_rl.cli.args"
+)
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_only_the_entry_point_imports_command_modules(module):
+    """Command modules import `cli/args.py` and the library, never each other."""
+    others = [
+        f"{module} line {line} imports {target}"
+        for target, line in GRAPH[module]
+        if target in COMMAND_MODULES and module != "mario_rl.cli.main"
+    ]
+    assert not others

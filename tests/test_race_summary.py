@@ -47,33 +47,38 @@ def test_an_even_count_averages_the_middle_two():
 
 
 FAKE_TRAINER = """
-import signal, sys, time
+import os, signal, sys, time
 from pathlib import Path
 run = Path(sys.argv[1]) / "fake_run"
 (run / "checkpoints").mkdir(parents=True)
 (run / "config.json").write_text("{}")
 (run / "checkpoints" / "frames_250000.pt").write_bytes(b"")
 def stop(signum, frame):
-    (run / "stopped_by_sigint").write_text("checkpoint written")
+    with (run / "sigints").open("a") as log:
+        log.write("checkpoint written\\n")
+    if sys.argv[2] == "impatient":
+        os.kill(os.getppid(), signal.SIGINT)  # the person presses Ctrl-C again meanwhile
+    time.sleep(0.5)
     sys.exit(130)
 signal.signal(signal.SIGINT, stop)
 time.sleep(60)
 """
 
 
+def fake_training(mood: str = "calm"):
+    return lambda args, seed, runs_dir: [sys.executable, "-c", FAKE_TRAINER, str(runs_dir), mood]
+
+
 @pytest.mark.parametrize(("stop", "status"), [(KeyboardInterrupt, 130), (race_1_1.Terminated, 143)])
 def test_a_stopped_race_stops_training_once_and_writes_its_log(tmp_path, monkeypatch, stop, status):
-    """Ctrl-C (or SIGTERM) in the middle of an evaluation: the trainer gets one SIGINT (so
-    it checkpoints), race.json and the seeds summary are written, marked interrupted."""
+    """Ctrl-C (or SIGTERM) in the middle of an evaluation, then Ctrl-C again while training
+    stops: training gets one SIGINT (so its checkpoint is written whole), race.json and the
+    seeds summary are written, marked interrupted."""
 
     def interrupted_evaluation(*args, **kwargs):
         raise stop
 
-    monkeypatch.setattr(
-        race_1_1,
-        "train_command",
-        lambda args, seed, runs_dir: [sys.executable, "-c", FAKE_TRAINER, str(runs_dir)],
-    )
+    monkeypatch.setattr(race_1_1, "train_command", fake_training("impatient"))
     monkeypatch.setattr(race_1_1, "load_policy", lambda path: None)
     monkeypatch.setattr(race_1_1, "evaluate", interrupted_evaluation)
     monkeypatch.setattr(
@@ -83,7 +88,8 @@ def test_a_stopped_race_stops_training_once_and_writes_its_log(tmp_path, monkeyp
     assert race_1_1.main() == status
 
     run = tmp_path / "fake_run"
-    assert (run / "stopped_by_sigint").read_text() == "checkpoint written"
+    # One SIGINT only, though a second Ctrl-C came while training was writing its checkpoint.
+    assert (run / "sigints").read_text().splitlines() == ["checkpoint written"]
     log = json.loads((run / "race.json").read_text())
     assert log["interrupted"] is True and log["first_clear"] is None
     summary = json.loads((tmp_path / "race_seeds_0_1.json").read_text())
@@ -95,7 +101,7 @@ def test_the_first_clear_is_confirmed_on_fresh_seeds_after_training_stops(tmp_pa
     calls = []
 
     def nine_of_ten(policy, *, episodes, seed, **kwargs):
-        stopped = (tmp_path / "fake_run" / "stopped_by_sigint").exists()
+        stopped = (tmp_path / "fake_run" / "sigints").exists()
         calls.append((episodes, seed, stopped))
         return {
             "clears": episodes * 9 // 10,
@@ -106,11 +112,7 @@ def test_the_first_clear_is_confirmed_on_fresh_seeds_after_training_stops(tmp_pa
             "distinct_trajectories": episodes,
         }
 
-    monkeypatch.setattr(
-        race_1_1,
-        "train_command",
-        lambda args, seed, runs_dir: [sys.executable, "-c", FAKE_TRAINER, str(runs_dir)],
-    )
+    monkeypatch.setattr(race_1_1, "train_command", fake_training())
     monkeypatch.setattr(race_1_1, "load_policy", lambda path: None)
     monkeypatch.setattr(race_1_1, "evaluate", nine_of_ten)
     monkeypatch.setattr(sys, "argv", ["race_1_1.py", "--runs-dir", str(tmp_path)])
@@ -124,3 +126,26 @@ def test_the_first_clear_is_confirmed_on_fresh_seeds_after_training_stops(tmp_pa
     assert log["first_clear"]["clears"] == 9
     assert log["first_clear"]["confirmation"]["clears"] == 45
     assert log["first_clear"]["confirmation"]["seeds"] == [first + 10, first + 59]
+
+
+def test_a_failed_evaluation_still_stops_training_and_keeps_the_log(tmp_path, monkeypatch):
+    def broken_evaluation(*args, **kwargs):
+        raise RuntimeError("the checkpoint does not load")
+
+    monkeypatch.setattr(race_1_1, "train_command", fake_training())
+    monkeypatch.setattr(race_1_1, "load_policy", lambda path: None)
+    monkeypatch.setattr(race_1_1, "evaluate", broken_evaluation)
+    monkeypatch.setattr(sys, "argv", ["race_1_1.py", "--runs-dir", str(tmp_path)])
+    with pytest.raises(RuntimeError, match="does not load"):
+        race_1_1.main()
+    run = tmp_path / "fake_run"
+    assert (run / "sigints").read_text().splitlines() == ["checkpoint written"]
+    log = json.loads((run / "race.json").read_text())
+    assert log["first_clear"] is None and log["training_failure"] is None
+
+
+def test_clears_above_the_episodes_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["race_1_1.py", "--episodes", "10", "--clears", "11"])
+    with pytest.raises(SystemExit):
+        race_1_1.main()
+    assert "--clears 11 is more than --episodes 10" in capsys.readouterr().err

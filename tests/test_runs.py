@@ -26,6 +26,7 @@ from mario_rl.runs import (
     load_checkpoint,
     save_checkpoint,
     set_rng_states,
+    with_current_names,
 )
 from mario_rl.training import train
 
@@ -345,3 +346,17 @@ def test_configs_saved_under_the_old_field_names_still_resume_and_load(tmp_path)
     torch.save(checkpoint, path)
     observation = np.zeros((1, *checkpoint["obs_shape"]), np.float32)
     assert load_policy(path).act(observation).shape == (1,)
+
+    # A PPO checkpoint (the bundled agent's) under the old names acts as it did.
+    bundled = Path(__file__).resolve().parents[1] / "models" / "1-1" / "model.pt"
+    checkpoint = torch.load(bundled, weights_only=True)
+    agent_config = with_current_names(checkpoint["agent_config"])
+    agent_config["extrinsic_scale"] = agent_config.pop("reward_scale")
+    agent_config["snapshot_starts"] = agent_config.pop("snapshot_start_probability")
+    old = tmp_path / "old_names.pt"
+    torch.save({**checkpoint, "agent_config": agent_config}, old)
+    frames = np.random.default_rng(0).integers(0, 255, (3, 4, 42, 42)).astype(np.uint8)
+    assert (load_policy(old).greedy(frames) == load_policy(bundled).greedy(frames)).all()
+
+    with pytest.raises(ValueError, match="snapshot_starts and snapshot_start_probability"):
+        with_current_names({"snapshot_starts": 0.5, "snapshot_start_probability": 0.25})

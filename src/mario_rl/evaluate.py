@@ -153,10 +153,17 @@ def how_it_ended(cleared: bool, stuck: bool, finished: bool) -> str:
     return "stuck" if stuck else "died"
 
 
-def where_episodes_ended(report: dict[str, Any], band_px: int = 128) -> dict[int, Counter[str]]:
+DEATH_MAP_BAND_PX = 128
+"""Width of a death map's bands: half a screen (256 px), so a level's obstacles stay apart."""
+
+
+def where_episodes_ended(
+    report: dict[str, Any], band_px: int = DEATH_MAP_BAND_PX
+) -> dict[int, Counter[str]]:
     """The episodes of a report that did not clear, counted by how they ended, per
     `band_px`-wide band of the level (keyed by the band's first x), lowest band first.
-    Reports written before episodes kept their final x use their furthest x."""
+    Saved reports from before episodes kept their end (such as older bundles' eval.json)
+    count at their furthest x, as died or stuck."""
     if band_px < 1:
         raise ValueError(f"band_px: expected a positive number of pixels, got {band_px}")
     bands: dict[int, Counter[str]] = {}

@@ -10,6 +10,7 @@ import numpy as np
 
 from mario_rl.agents import Policy
 from mario_rl.evaluate import (
+    DEATH_MAP_BAND_PX,
     ENDINGS,
     EVAL_STICKY,
     eval_env_config,
@@ -57,10 +58,15 @@ def record(
     return {**episode, "video": str(out), "video_frames": len(screens), "fps": fps}
 
 
-def plot_death_map(report: dict, out: str | Path, band_px: int = 128) -> Path:
-    """A PNG of where the episodes of an evaluation report that did not clear ended: one
-    stacked bar per `band_px`-wide band of the level's x, by how they ended (died, stuck,
-    a blind replay out of actions), with the x at which cleared episodes passed marked."""
+ENDING_COLOURS = {"died": "tab:red", "stuck": "tab:orange", "replay ran out": "tab:gray"}
+"""One colour per ending in every death map, so two maps compare at a glance."""
+
+
+def plot_death_map(report: dict, out: str | Path, band_px: int = DEATH_MAP_BAND_PX) -> Path:
+    """A picture (PNG, SVG or PDF) of where the episodes of an evaluation report that did
+    not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
+    ended (died, stuck, or, for a blind-replay report such as `report["control"]`, out of
+    actions), and the x that the cleared episodes reached."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,13 +80,20 @@ def plot_death_map(report: dict, out: str | Path, band_px: int = 128) -> Path:
     for ending in ENDINGS[1:]:
         counts = np.array([bands[start][ending] for start in starts], float)
         if counts.any():
-            axes.bar(starts, counts, band_px * 0.9, bottom, align="edge", label=ending)
+            axes.bar(
+                starts,
+                counts,
+                band_px * 0.9,
+                bottom,
+                align="edge",
+                label=ending,
+                color=ENDING_COLOURS[ending],
+            )
             bottom += counts
-    cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
-    if cleared_x:
-        axes.axvline(
-            min(cleared_x), color="black", linestyle="--", label="where cleared episodes ended"
-        )
+    cleared_x = sorted({e["max_x"] for e in report["per_episode"] if e["cleared"]})
+    for index, x in enumerate(cleared_x):
+        label = "x reached by cleared episodes" if index == 0 else None
+        axes.axvline(x, color="black", linestyle="--", label=label)
     failed = report["episodes"] - report["clears"]
     conditions = stochasticity_label(report["sticky_probability"], report["noop_max"])
     axes.set_title(

@@ -258,7 +258,10 @@ class RunDir:
         values = self.config().get(section)
         if not isinstance(values, dict):
             raise CheckpointError(f"{where}: expected a {section!r} section, got {values!r}")
-        values = with_current_names(values)
+        try:
+            values = with_current_names(values)
+        except ValueError as error:
+            raise CheckpointError(f"{where}: {section} section: {error}") from None
         known = {field.name for field in dataclasses.fields(config_class)}  # type: ignore[arg-type]
         unknown = sorted(set(values) - known)
         if unknown:
@@ -287,7 +290,12 @@ files and checkpoints written before the rename still resume and evaluate."""
 
 
 def with_current_names(values: dict[str, Any]) -> dict[str, Any]:
-    """A saved config section with any renamed field under its current name."""
+    """A saved config section with any renamed field under its current name; a ValueError
+    if it holds both a field's old and new name (an edited file: which one counts?)."""
+    both = sorted(old for old, new in RENAMED_FIELDS.items() if old in values and new in values)
+    if both:
+        pairs = ", ".join(f"{old} and {RENAMED_FIELDS[old]}" for old in both)
+        raise ValueError(f"both the old and the new name of a field: {pairs}; keep one")
     return {RENAMED_FIELDS.get(name, name): value for name, value in values.items()}
 
 

@@ -231,8 +231,9 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--death-map",
         default=None,
-        metavar="PNG",
-        help="also plot where along the level the episodes that did not clear ended, and how",
+        metavar="FILE",
+        help="also plot where along the level the episodes that did not clear ended, and how "
+        "(a .png, .svg or .pdf file)",
     )
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=cmd_eval)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from mario_rl import __version__
 from mario_rl.cli.args import UsageError
@@ -20,6 +17,7 @@ from mario_rl.cli.play import add_play_commands
 from mario_rl.cli.train import add_training_commands
 from mario_rl.env.actions import UnknownActionSetError
 from mario_rl.env.levels import UnknownLevelError
+from mario_rl.stopping import Terminated, stop_signals_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,36 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_cs229_commands(commands)
     add_levels_table_command(commands)
     return parser
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C is: a training run saves its checkpoint, then exits 143."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-@contextlib.contextmanager
-def stop_signals_interrupt() -> Iterator[None]:
-    """`kill PID` and `kill -INT PID` stop a command as Ctrl-C does, also in the background.
-
-    A shell starts background jobs (`nohup mario-rl train ... &`) with SIGINT ignored, and
-    SIGTERM would end the run at once: both would lose the work since the last checkpoint.
-    The handlers before are restored afterwards (tests call `main` in their own process).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGTERM, _terminate)
-    if before[1] is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before[0])
-        signal.signal(signal.SIGINT, before[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

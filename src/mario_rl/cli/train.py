@@ -313,7 +313,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--reward-scale",
         type=positive_float,
         default=None,
-        help="factor on the game's reward before learning (logged returns stay unscaled)",
+        help="factor on the game's reward before learning (logged returns stay unscaled; "
+        "PPO's intrinsic mode has no game reward to scale)",
     )
     agent.add_argument("--epsilon-end", type=probability, default=None)
     agent.add_argument("--num-envs", type=positive_int, default=None)
