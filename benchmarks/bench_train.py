@@ -13,7 +13,7 @@ emulation ceiling that training reaches.
 `--profile` runs that training under py-spy (`pip install py-spy`), sampling the trainer
 and its env workers, and splits the sampled time into: the emulator, the env pipeline
 around it (wrappers, resize, stacking), talking to workers (pipes, shared memory, and the
-learner's wait for them), inference while acting, the learner's update, logging and
+learner's wait for them), acting (inference, storing steps), the learner's update, logging and
 checkpoints, and the rest. py-spy leaves out threads it sees idle (blocked in a system
 call), so the shares are of the samples in which a thread ran or was ready to run, across
 all processes: where the busy time goes, not how many cores each part took. Sampling
@@ -38,22 +38,22 @@ from pathlib import Path
 from mario_rl.bench import raw_emulator_fps
 
 SPLIT = [
-    ("emulator", ("._frame_advance (",)),
-    ("learner update", ("PPOAgent.update (",)),
-    ("learner update", ("DQNLearner.update (",)),
-    ("logging and checkpoints", ("MetricsLogger.",)),
-    ("logging and checkpoints", ("save_checkpoint (",)),
-    ("inference while acting", ("RolloutCollector.collect (", "torch/")),
-    ("inference while acting", ("DQNTrainer.step (", "torch/")),
-    ("workers: pipes, shared memory, waiting", ("mario_rl/env/vector.py",)),
-    ("workers: pipes, shared memory, waiting", ("multiprocessing/",)),
-    ("workers: pipes, shared memory, waiting", ("gymnasium/vector/",)),
-    ("env pipeline", ("mario_rl/env/",)),
+    ("emulator", "._frame_advance ("),
+    ("learner update", "PPOAgent.update ("),
+    ("learner update", "DQNLearner.update ("),
+    ("logging and checkpoints", "MetricsLogger."),
+    ("logging and checkpoints", "save_checkpoint ("),
+    ("acting: inference, storing steps", "act (mario_rl/agents/ppo/rollout.py"),
+    ("acting: inference, storing steps", "DQNTrainer.step ("),
+    ("workers: pipes, shared memory, waiting", "multiprocessing/"),
+    ("workers: pipes, shared memory, waiting", "mario_rl/env/vector.py"),
+    ("workers: pipes, shared memory, waiting", "gymnasium/vector/"),
+    ("env pipeline", "mario_rl/env/"),
 ]
-"""(part, substrings a sampled stack must all hold: py-spy frames read `Class.function
-(path:line)`), first match in this order wins: the emulator before the pipeline that calls
-it, the update before the tensors it touches, waiting on workers (the learner's side is in
-env/vector.py) before the pipeline."""
+"""(part, a substring of a py-spy frame, which reads `Class.function (path:line)`). A
+sampled stack belongs to the part of its innermost frame that matches one: the emulator
+under the pipeline that calls it, a pipe read under the worker loop, the update under the
+tensors it touches (torch frames match nothing, so the search goes on outwards)."""
 
 
 def two_process_raw_fps(level: str, frames: int) -> float:
@@ -64,9 +64,10 @@ def two_process_raw_fps(level: str, frames: int) -> float:
 
 
 def part_of(stack: str) -> str:
-    for part, needles in SPLIT:
-        if all(needle in stack for needle in needles):
-            return part
+    for frame in reversed(stack.split(";")):
+        for part, needle in SPLIT:
+            if needle in frame:
+                return part
     return "other"
 
 

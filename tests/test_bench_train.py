@@ -12,10 +12,11 @@ WORKER = 'process 2:"python -c from multiprocessing.forkserver import main";'
 TRAINER = 'process 1:"python -m mario_rl train";'
 
 
-def test_each_stack_goes_to_the_first_part_in_the_table_that_explains_it(tmp_path):
+def test_each_stack_goes_to_the_part_of_its_innermost_known_frame(tmp_path):
     """Frames as py-spy writes them (`Class.function (path:line)`), as seen in a real
     profile of ppo-fast."""
-    skip = "MaxPoolSkipFrames.step (mario_rl/env/wrappers.py:54);"
+    worker_loop = "_async_worker (gymnasium/vector/async_vector_env.py:700);"
+    skip = worker_loop + "MaxPoolSkipFrames.step (mario_rl/env/wrappers.py:54);"
     stacks = {
         WORKER + skip + "NESEnv._frame_advance (nes_py/nes_env.py:203)": 10,
         WORKER + skip + "ResizeObservation.observation (mario_rl/env/wrappers.py:210)": 4,
@@ -42,5 +43,5 @@ def test_each_stack_goes_to_the_first_part_in_the_table_that_explains_it(tmp_pat
         "env pipeline": 0.2,
         "workers: pipes, shared memory, waiting": 0.15,
         "learner update": 0.1,
-        "inference while acting": 0.05,
+        "acting: inference, storing steps": 0.05,
     }
