@@ -379,7 +379,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint (a file or a run directory's newest) and check its format.
+    """Read a checkpoint (a file or a run directory's newest) and check its format; its
+    agent config comes with renamed fields under their current names.
 
     Only tensors and plain data are read (`torch.load(weights_only=True)`): a file that
     needs pickle to load could run code, and is refused.
@@ -392,6 +393,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
             f"{path}: expected checkpoint format {FORMAT_VERSION}, got {version}; "
             "it was made by another version of mario-rl"
         )
+    if isinstance(checkpoint.get("agent_config"), dict):
+        try:
+            checkpoint["agent_config"] = with_current_names(checkpoint["agent_config"])
+        except ValueError as error:
+            raise CheckpointError(f"{path}: agent_config: {error}") from None
     checkpoint["path"] = str(path)
     return checkpoint
 

@@ -46,7 +46,6 @@ from mario_rl.runs import (
     finished_episodes,
     load_plain_data,
     replay_path,
-    with_current_names,
 )
 
 LOSSES = ("huber", "l1", "mse")
@@ -261,7 +260,7 @@ def replay_stack(env_config: EnvConfig) -> int:
 
 def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
     """The greedy Q policy of a DQN checkpoint (the `mario_rl.agents` interface)."""
-    agent = DQNConfig(**with_current_names(checkpoint["agent_config"]))
+    agent = DQNConfig(**checkpoint["agent_config"])
     env_config = EnvConfig(**checkpoint["env_config"])
     num_actions = int(checkpoint["num_actions"])
     net = QNetwork(tuple(checkpoint["obs_shape"]), num_actions, agent.network, agent.dueling)

@@ -28,7 +28,6 @@ from mario_rl.agents.ppo.networks import ActorCritic
 from mario_rl.agents.ppo.rollout import Rollout, act
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.wrappers import ObservationStats
-from mario_rl.runs import with_current_names
 
 # --------------------------------------------------------------------------- the agent
 
@@ -240,7 +239,7 @@ def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> 
     Acting needs only the actor-critic: the ICM and the optimiser are not loaded. A
     normalised pipeline gets the normalisation stats training used.
     """
-    config = PPOConfig(**with_current_names(checkpoint["agent_config"]))
+    config = PPOConfig(**checkpoint["agent_config"])
     num_actions = int(checkpoint["num_actions"])
     net = ActorCritic(tuple(checkpoint["obs_shape"]), num_actions, config.network)
     net.load_state_dict(checkpoint["model_state"])
