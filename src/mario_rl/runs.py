@@ -641,7 +641,8 @@ class Trainer(Protocol):
     Built with `(run, env_config, config, device, checkpoint)`, where `checkpoint` is the
     checkpoint to resume from (already checked with `identity`) or None. It owns its envs
     and networks; the runner owns the run directory, logs, budget, checkpoint schedule,
-    Ctrl-C and clean-up.
+    Ctrl-C and clean-up. A trainer may also have `init_weights(checkpoint)`: start a new
+    run from that checkpoint's networks (`train(init_from=...)`).
     """
 
     algo: str

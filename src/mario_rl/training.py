@@ -4,7 +4,8 @@
 dataclass) and owns what all runs share: the run directory (new, or the one `resume`
 continues from its newest checkpoint), the global RNG seeds and states, the budget, the
 progress bar, `episodes.csv` / TensorBoard / `log.txt`, the checkpoint schedule, the
-checkpoint at the end and on Ctrl-C (or SIGTERM), and closing the envs on any exit. A new
+checkpoint at the end and on Ctrl-C (or SIGTERM), and closing the envs on any exit.
+`init_from` starts a new run from another run's trained networks (a warm start). A new
 agent is a `Trainer` class (see `mario_rl.runs.Trainer`), one entry in `TRAINERS` and one
 in `ALGO_CONFIGS`.
 """
@@ -71,36 +72,52 @@ def train(
     agent: AgentConfig,
     resume: str | Path | None = None,
     preset: str | None = None,
+    init_from: str | Path | None = None,
     **options: Any,
 ) -> Path:
     """Train `agent` until the run's budget is spent (or the trainer is done); returns the
     run directory. `resume` continues a run directory from its newest checkpoint.
+    `init_from` (a checkpoint, or a run directory's newest) starts a new run with that
+    checkpoint's networks and fresh counters, optimiser and schedules; config.json names
+    it and its frames, so the frames behind the result are the two runs' together.
     `options` go to the trainer (e.g. DQN's `envs_fn`, for tests)."""
     try:
         trainer_class = TRAINERS[type(agent)]
     except KeyError:
         raise TypeError(f"no trainer for {type(agent).__name__}") from None
+    if resume is not None and init_from is not None:
+        raise ValueError("resume and init_from: expected one of them, got both")
     device = resolve_device(run.device)
-    checkpoint = None
-    if resume is not None:  # fail on a mismatch before starting any env worker
+    # Fail on a mismatch before starting any env worker.
+    checkpoint = warm_start = None
+    if resume is not None:
         run_dir = RunDir(resume)
         checkpoint = load_checkpoint(run_dir.path, device)
         check_compatible(checkpoint, *trainer_class.identity(env_config, agent))
+    if init_from is not None:
+        if not hasattr(trainer_class, "init_weights"):
+            raise ValueError(f"init_from: {trainer_class.__name__} cannot start from a checkpoint")
+        warm_start = load_checkpoint(init_from, device)
+        check_compatible(warm_start, *trainer_class.identity(env_config, agent))
     seed_everything(run.seed)
     trainer: Trainer = trainer_class(run, env_config, agent, device, checkpoint, **options)
     try:
+        if warm_start is not None:
+            trainer.init_weights(warm_start)
         if checkpoint is None:
+            config = {
+                "preset": preset,
+                "run": asdict(run),
+                "env": trainer.env_config.to_dict(),
+                "agent": asdict(agent),
+            }
+            if warm_start is not None:
+                config["init_from"] = {
+                    "checkpoint": warm_start["path"],
+                    "frames": int(warm_start["counters"]["frames"]),
+                }
             run_dir = RunDir.create(
-                run.runs_dir,
-                trainer.env_config.level,
-                trainer.algo,
-                run.seed,
-                {
-                    "preset": preset,
-                    "run": asdict(run),
-                    "env": trainer.env_config.to_dict(),
-                    "agent": asdict(agent),
-                },
+                run.runs_dir, trainer.env_config.level, trainer.algo, run.seed, config
             )
             logger = MetricsLogger(run_dir)
         else:

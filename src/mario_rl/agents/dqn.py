@@ -112,8 +112,11 @@ class DQNConfig:
     snapshot_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
+    death_start_probability: float = 0.0
+    """Chance that a training episode starts from a snapshot taken shortly before one of
+    the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
     snapshot_pool: int = 32
-    """Snapshots each env keeps for such starts."""
+    """Snapshots each env keeps for such starts (each kind)."""
     snapshot_every: int = 8
     """Steps of each env between snapshots along its episode."""
     num_envs: int = 1
@@ -132,7 +135,10 @@ class DQNConfig:
                 f"got {self.epsilon_schedule!r}"
             )
         check_snapshot_settings(
-            self.snapshot_start_probability, self.snapshot_pool, self.snapshot_every
+            self.snapshot_start_probability,
+            self.snapshot_pool,
+            self.snapshot_every,
+            self.death_start_probability,
         )
         if self.reward_scale <= 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
@@ -230,7 +236,10 @@ def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
     With `snapshot_start_probability`, each env keeps its own snapshot pool.
     """
     wrapper = snapshot_wrapper(
-        config.snapshot_start_probability, config.snapshot_pool, config.snapshot_every
+        config.snapshot_start_probability,
+        config.snapshot_pool,
+        config.snapshot_every,
+        config.death_start_probability,
     )
     if config.worker_processes:
         return make_vector_env(config.num_envs, env_config, seed=seed, wrapper=wrapper)
@@ -510,6 +519,12 @@ class DQNTrainer:
             scalars=scalars,
             postfix={"eps": epsilon},
         )
+
+    def init_weights(self, checkpoint: dict[str, Any]) -> None:
+        """Start from `checkpoint`'s online network (the target starts as its copy); the
+        optimiser, replay, counters and epsilon schedule start fresh."""
+        self.learner.online.load_state_dict(checkpoint["model_state"])
+        self.learner.sync_target()
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
         if self.run.save_replay:

@@ -51,6 +51,7 @@ AGENT_FLAGS = {
     "num_epochs": "num_epochs",
     "num_minibatches": "num_minibatches",
     "snapshot_start_probability": "snapshot_start_probability",
+    "death_start_probability": "death_start_probability",
     "reward_scale": "reward_scale",
     "overlap": "overlap",
     "entropy_coef": "entropy_coef",
@@ -128,7 +129,7 @@ def _train_tabular(args: argparse.Namespace) -> Path:
     from mario_rl.runs import RunConfig
     from mario_rl.training import train
 
-    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay"]
+    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay", "init_from"]
     refused = [name for name in others if name not in TABULAR_TRAIN_FLAGS]
     given = [name for name in refused if getattr(args, name, None) not in (None, False)]
     if given:
@@ -173,6 +174,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
         return
     budget = {"frames": args.frames, "minutes": args.minutes}
+    if args.resume and args.init_from:
+        raise UsageError(
+            "--resume continues a run, --init-from starts a new one from another run's "
+            "networks; expected one of them"
+        )
     if args.resume:
         changed = _given(args, AGENT_FLAGS | ENV_FLAGS | RUN_FLAGS)
         if changed or args.preset or args.algo or args.level or args.seed is not None:
@@ -206,7 +212,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Before any env starts: a run that cannot save would train for nothing.
     folder = args.resume or run.runs_dir
     writable_folder(folder, f"cannot write the run's files into {folder}")
-    run_dir = training.train(run, env_config, agent, resume=args.resume, preset=preset_name)
+    run_dir = training.train(
+        run,
+        env_config,
+        agent,
+        resume=args.resume,
+        preset=preset_name,
+        init_from=args.init_from,
+    )
     console.print(f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}")
 
 
@@ -250,6 +263,14 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         default=None,
         help="continue RUN_DIR from its newest checkpoint, up to the new budget",
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        default=None,
+        help="start a new run from this checkpoint's networks (or a run directory's newest): "
+        "a warm start, e.g. fine-tuning with other settings; optimiser, counters and "
+        "schedules start fresh, and config.json records the checkpoint and its frames",
     )
     train.add_argument(
         "--save-replay",
@@ -343,6 +364,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="chance that a training episode starts from one of the env's own best-run "
         "snapshots instead of the level's start",
+    )
+    agent.add_argument(
+        "--death-start-probability",
+        "--death-starts",
+        type=probability,
+        default=None,
+        help="chance that a training episode starts shortly before one of the env's own "
+        "recent deaths (practice where the agent still fails); at most 1 minus "
+        "--snapshot-start-probability",
     )
     agent.add_argument(
         "--overlap",

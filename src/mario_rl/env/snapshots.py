@@ -2,7 +2,9 @@
 
 A curriculum in the spirit of Go-Explore (Ecoffet et al. 2021, "First return, then
 explore"): the agent practises the hard part of a level without replaying the easy part
-first. The states come only from this env's own episodes (never from a human run or a
+first. Optionally, some episodes start shortly before one of the env's own recent deaths,
+so the spots where the agent still fails (a pit it clears 80% of the time) are practised
+many times per pass through the level instead of once. The states come only from this env's own episodes (never from a human run or a
 search), each worker keeps its own pool (emulator states cannot cross processes), and the
 wrapper is for training only: it is not part of `EnvConfig`, so evaluation, which builds
 its env from the `EnvConfig`, always starts at the level's real start.
@@ -24,7 +26,8 @@ StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
 
 class ResetFromOwnSnapshots(gym.Wrapper):
-    """With probability `probability`, reset to a snapshot taken along this env's best runs.
+    """With probability `probability`, reset to a snapshot taken along this env's best runs;
+    with probability `death_probability`, to one taken shortly before a recent death.
 
     During every episode, each `every` agent steps in which x has grown since the last
     snapshot, the emulator state is kept with its x. When an episode ends at least as far
@@ -32,6 +35,11 @@ class ResetFromOwnSnapshots(gym.Wrapper):
     (states shortly before a death or a stall, often past saving), join a pool of the
     `pool_size` most recent. Episodes started from a snapshot count too, so the pool can
     move past the agent's frontier. A reset draws uniformly from the pool.
+
+    When an episode ends in a death (terminated without the flag), its last snapshot
+    before those `margin` (between `margin` x `every` and (`margin` + 1) x `every` steps
+    before the death) joins a second pool of the `pool_size` most recent such states, for
+    the death starts. Falls and stalls that end by truncation do not count.
 
     The env under it must be a `MarioEnv` pipeline: `unwrapped.snapshot()` and
     `reset(options={"snapshot": state})`. Randomness comes from `np_random` only.
@@ -46,18 +54,27 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         pool_size: int = 32,
         every: int = 8,
         margin: int = 2,
+        death_probability: float = 0.0,
     ) -> None:
         super().__init__(env)
-        if not 0.0 <= probability <= 1.0:
-            raise ValueError(f"probability: expected a value in [0, 1], got {probability}")
+        for name, value in (("probability", probability), ("death_probability", death_probability)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+        if probability + death_probability > 1.0:
+            raise ValueError(
+                f"probability + death_probability: expected at most 1, got "
+                f"{probability} + {death_probability}"
+            )
         require_positive("pool_size", pool_size)
         require_positive("every", every)
         if margin < 0:
             raise ValueError(f"margin: expected >= 0, got {margin}")
         self.probability = probability
+        self.death_probability = death_probability
         self.every = every
         self.margin = margin
         self.pool: deque[tuple[int, Any]] = deque(maxlen=pool_size)
+        self.death_pool: deque[tuple[int, Any]] = deque(maxlen=pool_size)
         self.best_x = -1
         self._trail: list[tuple[int, Any]] = []
         self._trail_x = 0
@@ -69,9 +86,18 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         options = dict(kwargs.pop("options", None) or {})
         self._from_snapshot = False
         start_x = None
-        if self.pool and "snapshot" not in options and self.np_random.random() < self.probability:
-            start_x, options["snapshot"] = self.pool[int(self.np_random.integers(len(self.pool)))]
-            self._from_snapshot = True
+        if "snapshot" not in options and (self.probability or self.death_probability):
+            # One draw decides: [0, death) a death start, [death, death + best) a best-run start.
+            draw = self.np_random.random()
+            if draw < self.death_probability:
+                pool = self.death_pool
+            elif draw < self.death_probability + self.probability:
+                pool = self.pool
+            else:
+                pool = None
+            if pool:
+                start_x, options["snapshot"] = pool[int(self.np_random.integers(len(pool)))]
+                self._from_snapshot = True
         obs, info = self.env.reset(options=options or None, **kwargs)
         self._trail = []
         self._trail_x = self._max_x = info["x_pos"]
@@ -89,6 +115,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             self._trail.append((x, self.env.unwrapped.snapshot()))
             self._trail_x = x
         if terminated or truncated:
+            if terminated and not info.get("flag_get") and len(self._trail) > self.margin:
+                self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
             if self._max_x >= self.best_x:
                 self.best_x = self._max_x
                 kept = self._trail[: len(self._trail) - self.margin]
@@ -98,22 +126,34 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
-def check_snapshot_settings(starts: float, pool: int, every: int) -> None:
-    """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool` and
-    `snapshot_every`; a ValueError naming the field, at config time rather than when the
-    workers start."""
+def check_snapshot_settings(starts: float, pool: int, every: int, death_starts: float = 0.0) -> None:
+    """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool`,
+    `snapshot_every` and `death_start_probability`; a ValueError naming the field, at config
+    time rather than when the workers start."""
     if not 0.0 <= starts <= 1.0:
         raise ValueError(f"snapshot_start_probability: expected 0..1, got {starts}")
+    if not 0.0 <= death_starts <= 1.0:
+        raise ValueError(f"death_start_probability: expected 0..1, got {death_starts}")
+    if starts + death_starts > 1.0:
+        raise ValueError(
+            f"snapshot_start_probability + death_start_probability: expected at most 1, "
+            f"got {starts} + {death_starts}"
+        )
     require_positive("snapshot_pool", pool)
     require_positive("snapshot_every", every)
 
 
 def snapshot_wrapper(
-    probability: float, pool_size: int, every: int
+    probability: float, pool_size: int, every: int, death_probability: float = 0.0
 ) -> Callable[[gym.Env], gym.Env] | None:
-    """A picklable `ResetFromOwnSnapshots` maker for env workers; None when `probability` is 0."""
-    if probability <= 0:
+    """A picklable `ResetFromOwnSnapshots` maker for env workers; None when both
+    probabilities are 0."""
+    if probability <= 0 and death_probability <= 0:
         return None
     return functools.partial(
-        ResetFromOwnSnapshots, probability=probability, pool_size=pool_size, every=every
+        ResetFromOwnSnapshots,
+        probability=probability,
+        pool_size=pool_size,
+        every=every,
+        death_probability=death_probability,
     )

@@ -72,8 +72,11 @@ class PPOConfig:
     snapshot_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
+    death_start_probability: float = 0.0
+    """Chance that a training episode starts from a snapshot taken shortly before one of
+    the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
     snapshot_pool: int = 32
-    """Snapshots each env keeps for such starts."""
+    """Snapshots each env keeps for such starts (each kind)."""
     snapshot_every: int = 8
     """Agent steps between snapshots along an episode."""
     overlap: bool = False
@@ -101,7 +104,10 @@ class PPOConfig:
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
         check_snapshot_settings(
-            self.snapshot_start_probability, self.snapshot_pool, self.snapshot_every
+            self.snapshot_start_probability,
+            self.snapshot_pool,
+            self.snapshot_every,
+            self.death_start_probability,
         )
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")

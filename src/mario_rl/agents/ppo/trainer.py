@@ -32,7 +32,10 @@ def make_training_envs(
     """`num_envs` worker processes; with `snapshot_start_probability`, each keeps its own
     snapshot pool."""
     wrapper = snapshot_wrapper(
-        config.snapshot_start_probability, config.snapshot_pool, config.snapshot_every
+        config.snapshot_start_probability,
+        config.snapshot_pool,
+        config.snapshot_every,
+        config.death_start_probability,
     )
     return make_vector_env(
         config.num_envs, env_config, seed=seed, obs_stats=obs_stats, wrapper=wrapper
@@ -114,6 +117,20 @@ class PPOTrainer:
         return Step(
             episodes, last=last, scalars=metrics, postfix={"kl": metrics["losses/approx_kl"]}
         )
+
+    def init_weights(self, checkpoint: dict[str, Any]) -> None:
+        """Start from `checkpoint`'s actor-critic (and ICM, when both have one); the
+        optimiser, counters and schedules start fresh."""
+        if checkpoint.get("obs_stats") is not None or self.obs_stats is not None:
+            raise ValueError(
+                "init_from: a pipeline with normalize_moves measures its own normalisation; "
+                "a warm start would need the checkpoint's, so it is not supported"
+            )
+        self.agent.policy.load_state_dict(checkpoint["model_state"])
+        if self.agent.icm is not None and checkpoint.get("icm_state") is not None:
+            self.agent.icm.load_state_dict(checkpoint["icm_state"])
+        if self.acting is not None:
+            self.acting.load_state_dict(self.agent.policy.state_dict())
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
         return {
