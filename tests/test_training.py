@@ -205,3 +205,60 @@ def test_ctrl_c_then_resume_is_the_same_for_every_agent(setting, tmp_path, monke
             assert resumed[name] >= value, name
     assert rows(run_dir)[: len(logged)] == logged
     assert [int(r["episode"]) for r in rows(run_dir)] == list(range(1, len(rows(run_dir)) + 1))
+
+
+# -- warm starts: a new run from another run's networks ---------------------------------------
+
+
+def network_state(trainer) -> dict[str, torch.Tensor]:
+    net = trainer.learner.online if isinstance(trainer, DQNTrainer) else trainer.agent.policy
+    return {name: value.clone() for name, value in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("setting", [dqn_setting, ppo_setting])
+def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_path, monkeypatch):
+    trainer_class, env_config, config, options, frames = setting()
+    run = RunConfig(
+        seed=2, frames=frames, runs_dir=str(tmp_path / "first"), checkpoint_every=10**9,
+        progress=False, device="cpu",
+    )  # fmt: skip
+    source = load_checkpoint(training.train(run, env_config, config, **options))
+    real_step, first_states = trainer_class.step, []
+
+    def step(self, budget):
+        if not first_states:
+            first_states.append(network_state(self))
+        return real_step(self, budget)
+
+    monkeypatch.setattr(trainer_class, "step", step)
+    second = dataclasses.replace(run, seed=3, runs_dir=str(tmp_path / "second"))
+    run_dir = training.train(second, env_config, config, init_from=source["path"], **options)
+
+    assert first_states[0].keys() == source["model_state"].keys()
+    for name, value in source["model_state"].items():
+        assert torch.equal(first_states[0][name], value), name
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["init_from"] == {
+        "checkpoint": source["path"],
+        "frames": source["counters"]["frames"],
+    }
+    # Its own counters start at 0: the budget is this run's frames, not the two runs' sum.
+    assert 0 < load_checkpoint(run_dir)["counters"]["frames"] < 2 * frames
+
+
+def test_init_from_refuses_another_algo_and_agents_without_networks(tmp_path):
+    trainer_class, env_config, config, options, frames = dqn_setting()
+    run = RunConfig(
+        seed=2, frames=frames, runs_dir=str(tmp_path), checkpoint_every=10**9,
+        progress=False, device="cpu",
+    )  # fmt: skip
+    dqn_run = training.train(run, env_config, config, **options)
+    _, ppo_env, ppo_config, _, _ = ppo_setting()
+    with pytest.raises(ValueError, match="was made for algo ddqn.*this run uses algo ppo"):
+        training.train(run, ppo_env, ppo_config, init_from=dqn_run)
+    _, cs229_env, cs229_config, _, _ = cs229_setting()
+    with pytest.raises(ValueError, match="CS229Trainer cannot start from a checkpoint"):
+        training.train(run, cs229_env, cs229_config, init_from=dqn_run)
+    with pytest.raises(ValueError, match="expected one of them, got both"):
+        training.train(run, env_config, config, resume=dqn_run, init_from=dqn_run, **options)
+    assert len(list(tmp_path.iterdir())) == 1  # no run directory for the refused ones
