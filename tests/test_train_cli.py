@@ -72,6 +72,9 @@ def test_compare_draws_a_png(run_dir, tmp_path, capsys):
     [
         (["train", "--frames", "0"], "expected a positive whole number of frames"),
         (["train", "--resume", "nowhere", "--lr", "0.1"], "--resume continues the run"),
+        (["train", "--resume", "a", "--init-from", "b"], "expected one of them"),
+        (["train", "--init-from", "nowhere", "--frames", "100"], "nowhere: no such run directory"),
+        (["train", "--death-starts", "0.8", "--snapshot-starts", "0.5"], "expected at most 1"),
         (["eval", "nowhere"], "nowhere: expected a checkpoint file, a run directory or a level"),
         (["record", "nowhere", "--out", "x.avi"], "no such file and not a level"),
     ],
