@@ -59,6 +59,7 @@ def test_bundle_writes_the_models_convention(untrained_dqn_run, tmp_path, monkey
     assert report["control"]["episodes"] == 2
     assert report["deterministic_eval"]["sticky_probability"] == 0.0
     assert "per_episode" not in report["deterministic_eval"]
+    assert "checkpoint" not in report["deterministic_eval"]  # model.pt, the report's own
     row = f"the README's row: {bundled_table_row(report, folder)}"
     assert " ".join(row.split()) in " ".join(out.split())
 

@@ -111,7 +111,7 @@ def test_bad_arguments_say_what_was_expected():
         ResetFromOwnSnapshots(WalkEnv(), probability=0.5, every=0)
     with pytest.raises(ValueError, match=r"death_probability: expected a value in \[0, 1\]"):
         ResetFromOwnSnapshots(WalkEnv(), probability=0.5, death_probability=-0.1)
-    with pytest.raises(ValueError, match="expected at most 1, got 0.5 \\+ 0.75"):
+    with pytest.raises(ValueError, match=r"expected at most 1, got 0.5 \+ 0.75"):
         ResetFromOwnSnapshots(WalkEnv(), probability=0.5, death_probability=0.75)
 
 

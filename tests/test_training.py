@@ -247,14 +247,14 @@ def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_p
 
 
 def test_init_from_refuses_another_algo_and_agents_without_networks(tmp_path):
-    trainer_class, env_config, config, options, frames = dqn_setting()
+    _, env_config, config, options, frames = dqn_setting()
     run = RunConfig(
         seed=2, frames=frames, runs_dir=str(tmp_path), checkpoint_every=10**9,
         progress=False, device="cpu",
     )  # fmt: skip
     dqn_run = training.train(run, env_config, config, **options)
     _, ppo_env, ppo_config, _, _ = ppo_setting()
-    with pytest.raises(ValueError, match="was made for algo ddqn.*this run uses algo ppo"):
+    with pytest.raises(ValueError, match=r"was made for algo ddqn.*this run uses algo ppo"):
         training.train(run, ppo_env, ppo_config, init_from=dqn_run)
     _, cs229_env, cs229_config, _, _ = cs229_setting()
     with pytest.raises(ValueError, match="CS229Trainer cannot start from a checkpoint"):

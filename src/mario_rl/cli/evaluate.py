@@ -140,8 +140,12 @@ def cmd_bundle(args: argparse.Namespace) -> None:
         report = run(args.sticky, control=True)
         if args.sticky > 0:
             deterministic = run(0.0, control=False)
+            # The same model.pt: its path is the report's own (the building folder's
+            # path here would be stale once the folder is swapped in).
             report["deterministic_eval"] = {
-                key: value for key, value in deterministic.items() if key != "per_episode"
+                key: value
+                for key, value in deterministic.items()
+                if key not in ("per_episode", "checkpoint")
             }
         return report
 

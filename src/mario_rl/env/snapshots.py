@@ -4,10 +4,11 @@ A curriculum in the spirit of Go-Explore (Ecoffet et al. 2021, "First return, th
 explore"): the agent practises the hard part of a level without replaying the easy part
 first. Optionally, some episodes start shortly before one of the env's own recent deaths,
 so the spots where the agent still fails (a pit it clears 80% of the time) are practised
-many times per pass through the level instead of once. The states come only from this env's own episodes (never from a human run or a
-search), each worker keeps its own pool (emulator states cannot cross processes), and the
-wrapper is for training only: it is not part of `EnvConfig`, so evaluation, which builds
-its env from the `EnvConfig`, always starts at the level's real start.
+many times per pass through the level instead of once. The states come only from this
+env's own episodes (never from a human run or a search), each worker keeps its own pools
+(emulator states cannot cross processes), and the wrapper is for training only: it is
+not part of `EnvConfig`, so evaluation, which builds its env from the `EnvConfig`, always
+starts at the level's real start.
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
-def check_snapshot_settings(starts: float, pool: int, every: int, death_starts: float = 0.0) -> None:
+def check_snapshot_settings(
+    starts: float, pool: int, every: int, death_starts: float = 0.0
+) -> None:
     """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool`,
     `snapshot_every` and `death_start_probability`; a ValueError naming the field, at config
     time rather than when the workers start."""
