@@ -15,11 +15,15 @@ from mario_rl.presets import get_preset
 
 class WalkEnv(gym.Env):
     """Action 1 walks 10 x right, 0 stands still; snapshots (t, x). After `length` steps
-    the episode ends at the flag; reaching `pit_x` first ends it in a death."""
+    the episode ends at the flag; reaching `pit_x` first ends it in a death; with
+    `truncate_at`, it is truncated after that many steps."""
 
-    def __init__(self, length: int = 20, pit_x: int | None = None) -> None:
+    def __init__(
+        self, length: int = 20, pit_x: int | None = None, truncate_at: int | None = None
+    ) -> None:
         self.length = length
         self.pit_x = pit_x
+        self.truncate_at = truncate_at
         self.observation_space = spaces.Box(0, 255, (1,), np.uint8)
         self.action_space = spaces.Discrete(2)
         self.t = self.x = 0
@@ -37,11 +41,12 @@ class WalkEnv(gym.Env):
         self.x += 10 * int(action)
         died = self.pit_x is not None and self.x >= self.pit_x
         done = died or self.t >= self.length
+        truncated = not done and self.truncate_at is not None and self.t >= self.truncate_at
         info = self._info()
         info["flag_get"] = done and not died
-        if done:
+        if done or truncated:
             info["mario_episode"] = {"max_x": self.x}
-        return np.zeros(1, np.uint8), 0.0, done, False, info
+        return np.zeros(1, np.uint8), 0.0, done, truncated, info
 
     def snapshot(self) -> tuple[int, int]:
         return (self.t, self.x)
@@ -115,18 +120,54 @@ def test_bad_arguments_say_what_was_expected():
         ResetFromOwnSnapshots(WalkEnv(), probability=0.5, death_probability=0.75)
 
 
-def test_a_death_keeps_the_snapshot_margin_before_it_and_a_clear_keeps_none():
-    env = ResetFromOwnSnapshots(WalkEnv(20, pit_x=150), probability=0.0, every=4, margin=1)
+def death_starts(env: gym.Env, probability: float = 0.0, death: float = 0.5, **kw: Any):
+    return ResetFromOwnSnapshots(env, probability=probability, death_probability=death, **kw)
+
+
+def test_a_death_keeps_the_snapshot_margin_before_it():
+    env = death_starts(WalkEnv(20, pit_x=150), every=4, margin=1)
     env.reset(seed=0)
     info = play(env, 1)  # dies at step 15, x 150; snapshots at steps 4, 8, 12
     assert info["flag_get"] is False
     assert list(env.death_pool) == [(80, (8, 80))]
-    env.reset()
-    play(env, 0)  # stands still to the end of the level's clock: reaches the "flag" at x 0
-    assert list(env.death_pool) == [(80, (8, 80))]
-    cleared = ResetFromOwnSnapshots(WalkEnv(20), probability=0.0, every=4, margin=1)
-    cleared.reset(seed=0)
-    assert play(cleared, 1)["flag_get"] is True and not cleared.death_pool
+
+
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        (WalkEnv(20), "a clear"),
+        (WalkEnv(40, truncate_at=15), "a truncation (a stall cut short)"),
+        (WalkEnv(20, pit_x=50), "a death with a trail no longer than the margin"),
+    ],
+)
+def test_only_deaths_with_a_trail_join_the_death_pool(env, why):
+    wrapped = death_starts(env, every=4, margin=1)
+    wrapped.reset(seed=0)
+    play(wrapped, 1)
+    assert not wrapped.death_pool, why
+
+
+def test_with_death_starts_off_no_death_state_is_kept_and_the_rng_is_untouched():
+    def run(death: float) -> tuple[list[int], Any]:
+        env = ResetFromOwnSnapshots(
+            WalkEnv(20, pit_x=150), probability=0.0, every=4, margin=1, death_probability=death
+        )
+        env.reset(seed=4)
+        play(env, 1)
+        env.reset()
+        return list(env.death_pool), env.np_random.random()
+
+    off_pool, off_next = run(0.0)
+    assert off_pool == []
+    # As before death starts existed: one draw per reset once the best-run pool has states
+    # (here probability 0, so no second draw to pick one), none from the death starts.
+    plain = WalkEnv(20, pit_x=150)
+    plain.reset(seed=4)
+    play(plain, 1)
+    plain.reset()
+    plain.np_random.random()
+    assert off_next == plain.np_random.random()
+    assert run(0.5)[0] == [(80, (8, 80))]
 
 
 def test_death_starts_come_from_the_death_pool_in_their_share_of_resets():
@@ -140,7 +181,7 @@ def test_death_starts_come_from_the_death_pool_in_their_share_of_resets():
         _, info = env.reset()
         assert info["snapshot_start"] and info["snapshot_x"] == 80
         assert (env.unwrapped.t, env.unwrapped.x) == (8, 80)
-        play(env, 1)  # dies again at x 150: the death pool gets the same state again
+        play(env, 1)  # dies again at x 150; from x 80 the trail is too short to add a state
 
     def kinds(seed: int) -> list[int]:
         env = ResetFromOwnSnapshots(
@@ -155,9 +196,10 @@ def test_death_starts_come_from_the_death_pool_in_their_share_of_resets():
 
     seen = kinds(5)
     assert seen == kinds(5)
-    # 0.3 death starts (x 80, the only death state) and 0.3 best-run starts (x 40, 80, 120).
-    share_of_death_x = seen.count(80) / len(seen)
-    assert 0.3 < share_of_death_x < 0.55 and seen.count(-1) / len(seen) > 0.25
+    # 0.3 death starts (x 80, the only death state) and 0.3 best-run starts (x 40 or 80,
+    # the best run's trail less its margin): expected shares 0.45 at x 80, 0.15 at x 40.
+    shares = {x: seen.count(x) / len(seen) for x in (-1, 40, 80)}
+    assert 0.35 < shares[80] < 0.55 and 0.08 < shares[40] < 0.25 and shares[-1] > 0.3
 
 
 def test_on_mario_a_snapshot_start_resumes_further_right():

@@ -210,9 +210,14 @@ def test_ctrl_c_then_resume_is_the_same_for_every_agent(setting, tmp_path, monke
 # -- warm starts: a new run from another run's networks ---------------------------------------
 
 
-def network_state(trainer) -> dict[str, torch.Tensor]:
-    net = trainer.learner.online if isinstance(trainer, DQNTrainer) else trainer.agent.policy
-    return {name: value.clone() for name, value in net.state_dict().items()}
+def network_states(trainer) -> list[dict[str, torch.Tensor]]:
+    """Every copy of the network that acts or learns: DQN's online and target networks,
+    PPO's learner and (with overlap) the copy that collects rollouts."""
+    if isinstance(trainer, DQNTrainer):
+        nets = [trainer.learner.online, trainer.learner.target]
+    else:
+        nets = [trainer.agent.policy] + ([trainer.acting] if trainer.acting is not None else [])
+    return [{name: value.clone() for name, value in net.state_dict().items()} for net in nets]
 
 
 @pytest.mark.parametrize("setting", [dqn_setting, ppo_setting])
@@ -227,23 +232,33 @@ def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_p
 
     def step(self, budget):
         if not first_states:
-            first_states.append(network_state(self))
+            first_states.extend(network_states(self))
         return real_step(self, budget)
 
     monkeypatch.setattr(trainer_class, "step", step)
     second = dataclasses.replace(run, seed=3, runs_dir=str(tmp_path / "second"))
     run_dir = training.train(second, env_config, config, init_from=source["path"], **options)
 
-    assert first_states[0].keys() == source["model_state"].keys()
-    for name, value in source["model_state"].items():
-        assert torch.equal(first_states[0][name], value), name
+    assert len(first_states) == 2  # DQN: online and target; ppo_setting overlaps: two too
+    for state in first_states:
+        assert state.keys() == source["model_state"].keys()
+        for name, value in source["model_state"].items():
+            assert torch.equal(state[name], value), name
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["init_from"] == {
         "checkpoint": source["path"],
         "frames": source["counters"]["frames"],
     }
     # Its own counters start at 0: the budget is this run's frames, not the two runs' sum.
-    assert 0 < load_checkpoint(run_dir)["counters"]["frames"] < 2 * frames
+    second_end = load_checkpoint(run_dir)
+    assert 0 < second_end["counters"]["frames"] < 2 * frames
+    # A third stage counts the frames of both before it.
+    third = dataclasses.replace(second, runs_dir=str(tmp_path / "third"))
+    third_dir = training.train(third, env_config, config, init_from=run_dir, **options)
+    assert json.loads((third_dir / "config.json").read_text())["init_from"] == {
+        "checkpoint": second_end["path"],
+        "frames": source["counters"]["frames"] + second_end["counters"]["frames"],
+    }
 
 
 def test_init_from_refuses_another_algo_and_agents_without_networks(tmp_path):
@@ -261,4 +276,9 @@ def test_init_from_refuses_another_algo_and_agents_without_networks(tmp_path):
         training.train(run, cs229_env, cs229_config, init_from=dqn_run)
     with pytest.raises(ValueError, match="expected one of them, got both"):
         training.train(run, env_config, config, resume=dqn_run, init_from=dqn_run, **options)
+    other_stack = dataclasses.replace(env_config, frame_stack=2)
+    with pytest.raises(
+        ValueError, match=r"its networks saw other observations \(frame_stack 1 there, 2 here\)"
+    ):
+        training.train(run, other_stack, config, init_from=dqn_run, **options)
     assert len(list(tmp_path.iterdir())) == 1  # no run directory for the refused ones

@@ -24,6 +24,7 @@ from mario_rl.env.pipeline import EnvConfig
 from mario_rl.runs import (
     SUMMARY_EVERY,
     Budget,
+    CheckpointError,
     MetricsLogger,
     Progress,
     RunConfig,
@@ -66,6 +67,35 @@ def config_class(algo: str) -> type:
         ) from None
 
 
+WARM_START_FIELDS = (
+    "frame_skip", "pool_frames", "keep_frames", "resize", "crop_top", "crop_bottom",
+    "frame_stack", "scale", "normalize_moves", "show_last_action",
+)  # fmt: skip
+"""`EnvConfig` fields a warm start must share with its checkpoint: what the networks see.
+The level, sticky actions, no-op starts and episode rules may differ."""
+
+
+def check_warm_start(checkpoint: dict[str, Any], env_config: EnvConfig) -> None:
+    """A one-line `CheckpointError` unless `env_config` makes the observations the
+    checkpoint's networks were trained on (and is not normalised: a normalised pipeline
+    measures its own statistics, which the networks never saw)."""
+    saved, new = checkpoint["env_config"], env_config.to_dict()
+    differ = [name for name in WARM_START_FIELDS if saved.get(name) != new.get(name)]
+    if differ:
+        pairs = ", ".join(
+            f"{name} {saved.get(name)!r} there, {new.get(name)!r} here" for name in differ
+        )
+        raise CheckpointError(
+            f"{checkpoint['path']}: its networks saw other observations ({pairs}); "
+            "train with the checkpoint's settings or start from another checkpoint"
+        )
+    if env_config.normalize_moves > 0:
+        raise CheckpointError(
+            "init_from: a pipeline with normalize_moves measures its own normalisation, which "
+            "the checkpoint's networks never saw; warm starts need normalize_moves 0"
+        )
+
+
 def train(
     run: RunConfig,
     env_config: EnvConfig,
@@ -78,8 +108,10 @@ def train(
     """Train `agent` until the run's budget is spent (or the trainer is done); returns the
     run directory. `resume` continues a run directory from its newest checkpoint.
     `init_from` (a checkpoint, or a run directory's newest) starts a new run with that
-    checkpoint's networks and fresh counters, optimiser and schedules; config.json names
-    it and its frames, so the frames behind the result are the two runs' together.
+    checkpoint's networks and fresh counters, optimiser and schedules; its pipeline must
+    make the same observations (`WARM_START_FIELDS`). config.json's `init_from` names the
+    checkpoint and the frames its networks had trained on, over every earlier stage, so
+    the frames behind the result are those plus this run's.
     `options` go to the trainer (e.g. DQN's `envs_fn`, for tests)."""
     try:
         trainer_class = TRAINERS[type(agent)]
@@ -96,9 +128,13 @@ def train(
         check_compatible(checkpoint, *trainer_class.identity(env_config, agent))
     if init_from is not None:
         if not hasattr(trainer_class, "init_weights"):
-            raise ValueError(f"init_from: {trainer_class.__name__} cannot start from a checkpoint")
+            raise ValueError(
+                f"init_from: {trainer_class.__name__} cannot start from a checkpoint "
+                "(the DQN and PPO agents can)"
+            )
         warm_start = load_checkpoint(init_from, device)
         check_compatible(warm_start, *trainer_class.identity(env_config, agent))
+        check_warm_start(warm_start, env_config)
     seed_everything(run.seed)
     trainer: Trainer = trainer_class(run, env_config, agent, device, checkpoint, **options)
     try:
@@ -112,9 +148,10 @@ def train(
                 "agent": asdict(agent),
             }
             if warm_start is not None:
+                earlier = warm_start.get("init_from") or {}
                 config["init_from"] = {
                     "checkpoint": warm_start["path"],
-                    "frames": int(warm_start["counters"]["frames"]),
+                    "frames": int(warm_start["counters"]["frames"]) + int(earlier.get("frames", 0)),
                 }
             run_dir = RunDir.create(
                 run.runs_dir, trainer.env_config.level, trainer.algo, run.seed, config
@@ -123,6 +160,8 @@ def train(
         else:
             set_rng_states(checkpoint["rng_states"])
             logger = MetricsLogger(run_dir, resume_frames=trainer.frames)
+        # Every checkpoint carries it, so a warm start from one counts the frames before.
+        init_record = run_dir.config().get("init_from")
     except BaseException:
         trainer.close()
         raise
@@ -130,6 +169,7 @@ def train(
     def checkpoint_now() -> None:
         payload = {
             **trainer.checkpoint(run_dir),
+            "init_from": init_record,
             "run_config": asdict(run),
             "preset": preset,
             "rng_states": rng_states(),

@@ -233,7 +233,8 @@ def td_loss(
 def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
     """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset).
 
-    With `snapshot_start_probability`, each env keeps its own snapshot pool.
+    With `snapshot_start_probability` or `death_start_probability`, each env keeps its
+    own snapshot pools.
     """
     wrapper = snapshot_wrapper(
         config.snapshot_start_probability,

@@ -165,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mario_rl import training
     from mario_rl.env.pipeline import EnvConfig
     from mario_rl.presets import get_preset
-    from mario_rl.runs import RunConfig, RunDir
+    from mario_rl.runs import RunConfig, RunDir, resolve_checkpoint
 
     if args.algo == "tabular":
         run_dir = _train_tabular(args)
@@ -209,6 +209,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         save_replay=args.save_replay or run.save_replay,
         progress=not args.quiet,
     )
+    if args.init_from:
+        resolve_checkpoint(args.init_from)  # a missing one, before any folder is made
     # Before any env starts: a run that cannot save would train for nothing.
     folder = args.resume or run.runs_dir
     writable_folder(folder, f"cannot write the run's files into {folder}")

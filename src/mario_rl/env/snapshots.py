@@ -37,10 +37,13 @@ class ResetFromOwnSnapshots(gym.Wrapper):
     `pool_size` most recent. Episodes started from a snapshot count too, so the pool can
     move past the agent's frontier. A reset draws uniformly from the pool.
 
-    When an episode ends in a death (terminated without the flag), its last snapshot
-    before those `margin` (between `margin` x `every` and (`margin` + 1) x `every` steps
-    before the death) joins a second pool of the `pool_size` most recent such states, for
-    the death starts. Falls and stalls that end by truncation do not count.
+    With `death_probability` > 0, when an episode ends in a death (terminated without the
+    flag), its last snapshot before those `margin` (at least `margin` x `every` + 1 steps
+    before the death; more after a stall, since snapshots are taken only when x has grown)
+    joins a second pool of the `pool_size` most recent such states, for the death starts.
+    Episodes that end by truncation do not count, nor deaths with too short a trail (a
+    death within about `margin` x `every` steps of a start). A start drawn from an empty
+    pool is a start at the level's start.
 
     The env under it must be a `MarioEnv` pipeline: `unwrapped.snapshot()` and
     `reset(options={"snapshot": state})`. Randomness comes from `np_random` only.
@@ -87,7 +90,9 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         options = dict(kwargs.pop("options", None) or {})
         self._from_snapshot = False
         start_x = None
-        if "snapshot" not in options and (self.probability or self.death_probability):
+        # No draw while both pools are empty: with death starts off, the RNG stream (shared
+        # with sticky actions and no-op starts) is the one runs had before death starts.
+        if "snapshot" not in options and (self.pool or self.death_pool):
             # One draw decides: [0, death) a death start, [death, death + best) a best-run start.
             draw = self.np_random.random()
             if draw < self.death_probability:
@@ -116,7 +121,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             self._trail.append((x, self.env.unwrapped.snapshot()))
             self._trail_x = x
         if terminated or truncated:
-            if terminated and not info.get("flag_get") and len(self._trail) > self.margin:
+            died = terminated and not info.get("flag_get")
+            if died and self.death_probability > 0 and len(self._trail) > self.margin:
                 self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
             if self._max_x >= self.best_x:
                 self.best_x = self._max_x
@@ -127,9 +133,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
-def check_snapshot_settings(
-    starts: float, pool: int, every: int, death_starts: float = 0.0
-) -> None:
+def check_snapshot_settings(starts: float, pool: int, every: int, death_starts: float) -> None:
     """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool`,
     `snapshot_every` and `death_start_probability`; a ValueError naming the field, at config
     time rather than when the workers start."""
@@ -140,14 +144,14 @@ def check_snapshot_settings(
     if starts + death_starts > 1.0:
         raise ValueError(
             f"snapshot_start_probability + death_start_probability: expected at most 1, "
-            f"got {starts} + {death_starts}"
+            f"got {starts} + {death_starts}; lower --snapshot-starts or --death-starts"
         )
     require_positive("snapshot_pool", pool)
     require_positive("snapshot_every", every)
 
 
 def snapshot_wrapper(
-    probability: float, pool_size: int, every: int, death_probability: float = 0.0
+    probability: float, pool_size: int, every: int, death_probability: float
 ) -> Callable[[gym.Env], gym.Env] | None:
     """A picklable `ResetFromOwnSnapshots` maker for env workers; None when both
     probabilities are 0."""

@@ -29,8 +29,8 @@ and collection runs 4-5x slower (measured on 2 cores)."""
 def make_training_envs(
     env_config: EnvConfig, config: PPOConfig, seed: int, obs_stats: ObservationStats | None
 ) -> VectorEnv:
-    """`num_envs` worker processes; with `snapshot_start_probability`, each keeps its own
-    snapshot pool."""
+    """`num_envs` worker processes; with `snapshot_start_probability` or
+    `death_start_probability`, each keeps its own snapshot pools."""
     wrapper = snapshot_wrapper(
         config.snapshot_start_probability,
         config.snapshot_pool,
@@ -120,12 +120,8 @@ class PPOTrainer:
 
     def init_weights(self, checkpoint: dict[str, Any]) -> None:
         """Start from `checkpoint`'s actor-critic (and ICM, when both have one); the
-        optimiser, counters and schedules start fresh."""
-        if checkpoint.get("obs_stats") is not None or self.obs_stats is not None:
-            raise ValueError(
-                "init_from: a pipeline with normalize_moves measures its own normalisation; "
-                "a warm start would need the checkpoint's, so it is not supported"
-            )
+        optimiser, counters and schedules start fresh. `mario_rl.training.check_warm_start`
+        has checked the observations match (and are not normalised)."""
         self.agent.policy.load_state_dict(checkpoint["model_state"])
         if self.agent.icm is not None and checkpoint.get("icm_state") is not None:
             self.agent.icm.load_state_dict(checkpoint["icm_state"])
