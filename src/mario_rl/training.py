@@ -157,15 +157,16 @@ def train(
                 run.runs_dir, trainer.env_config.level, trainer.algo, run.seed, config
             )
             logger = MetricsLogger(run_dir)
+            init_record = config.get("init_from")
         else:
             set_rng_states(checkpoint["rng_states"])
             logger = MetricsLogger(run_dir, resume_frames=trainer.frames)
-        # Every checkpoint carries it, so a warm start from one counts the frames before.
-        init_record = run_dir.config().get("init_from")
+            init_record = run_dir.config().get("init_from")
     except BaseException:
         trainer.close()
         raise
 
+    # Every checkpoint carries `init_from`, so a warm start from it counts the frames before.
     def checkpoint_now() -> None:
         payload = {
             **trainer.checkpoint(run_dir),
