@@ -24,8 +24,9 @@ from mario_rl.agents.ppo import (
     ppo_clip_loss_per_element,
     value_loss,
 )
+from mario_rl.agents.ppo.rollout import act
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.env.vector import make_vector_env
+from mario_rl.env.vector import make_vector_env, make_vector_env_groups
 from mario_rl.env.wrappers import EpisodeStatistics, TruncateOnNoProgress
 from mario_rl.runs import load_checkpoint, save_checkpoint
 
@@ -113,6 +114,8 @@ def test_entropy_weight_annealing():
 def test_config_rejects_bad_values_with_actionable_errors():
     with pytest.raises(ValueError, match=r"num_minibatches: expected a divisor of .* = 24, got 5"):
         PPOConfig(num_envs=3, num_steps=8, num_minibatches=5)
+    with pytest.raises(ValueError, match="env_groups: expected a divisor of num_envs=8, got 3"):
+        PPOConfig(num_envs=8, env_groups=3)
     with pytest.raises(ValueError, match="reward_mode: expected one of extrinsic, intrinsic"):
         PPOConfig(reward_mode="game")
     with pytest.raises(ValueError, match="network: expected one of nature, small, got 'big'"):
@@ -347,3 +350,46 @@ def test_the_same_seed_gives_the_same_rollout_and_update(scripted_env):
     assert torch.equal(first.actions, second.actions)
     assert torch.equal(first.values, second.values)
     assert first_metrics == second_metrics
+
+
+def test_acting_with_uniforms_inverts_each_policy_cdf():
+    # Probabilities 0.1, 0.2, 0.7: draws below 0.1 pick action 0, below 0.3 action 1.
+    logits = torch.log(torch.tensor([[0.1, 0.2, 0.7]]))
+
+    def policy(obs):
+        return logits.expand(len(obs), 3), torch.zeros(len(obs))
+
+    draws = torch.tensor([0.05, 0.25, 0.35, 0.999])
+    actions, logprobs, _ = act(policy, torch.zeros(4, 1), uniforms=draws)
+    assert actions.tolist() == [0, 1, 2, 2]
+    torch.testing.assert_close(logprobs, torch.log(torch.tensor([0.1, 0.2, 0.7, 0.7])))
+    many = act(policy, torch.zeros(30_000, 1), uniforms=torch.rand(30_000))[0]
+    shares = torch.bincount(many, minlength=3) / 30_000
+    torch.testing.assert_close(shares, torch.tensor([0.1, 0.2, 0.7]), atol=0.015, rtol=0)
+
+
+def test_env_groups_collect_the_same_rollout_as_one_vector_env():
+    env_config = EnvConfig(
+        level="1-1", actions="right_only", resize=(42, 42), noop_max=8, sticky_probability=0.25
+    )
+    config = PPOConfig(num_envs=4, num_steps=12, num_minibatches=1, network="small")
+    torch.manual_seed(0)
+    envs = make_vector_env(4, env_config, seed=5)
+    groups = make_vector_env_groups(4, 2, env_config, seed=5)
+    try:
+        agent = PPOAgent(config, envs.single_observation_space, 5)
+        one = RolloutCollector(envs, agent, config.num_steps, seed=3)
+        two = RolloutCollector(groups, agent, config.num_steps, seed=3)
+        assert one.frames.total == two.frames.total
+        for _ in range(2):
+            (a, _), (b, _) = one.collect(), two.collect()
+            assert torch.equal(a.obs, b.obs) and torch.equal(a.next_obs, b.next_obs)
+            assert torch.equal(a.actions, b.actions) and torch.equal(a.rewards, b.rewards)
+            torch.testing.assert_close(a.logprobs, b.logprobs)
+            torch.testing.assert_close(a.next_values, b.next_values)
+            assert one.frames.total == two.frames.total
+        assert len(a.actions.unique()) > 1, "the policy samples, so the draws matter"
+    finally:
+        envs.close()
+        for group in groups:
+            group.close()

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
-from mario_rl.env.vector import FrameCounter, WorkerDiedError, make_vector_env
+from mario_rl.env.vector import (
+    FrameCounter,
+    WorkerDiedError,
+    make_vector_env,
+    make_vector_env_groups,
+)
 
 # Short episodes so autoresets happen within a few hundred steps.
 CONFIG = EnvConfig(actions="right_only", noop_max=8, sticky_probability=0.2, no_progress_steps=15)
@@ -75,6 +80,47 @@ def test_bad_arguments():
         make_vector_env(0, CONFIG)
     with pytest.raises(ValueError, match="context: expected one of"):
         make_vector_env(1, CONFIG, context="threads")
+
+
+def test_env_groups_are_seeded_as_one_vector_env_and_must_divide_the_envs():
+    with pytest.raises(ValueError, match="groups: expected a divisor of num_envs=3"):
+        make_vector_env_groups(3, 2, CONFIG)
+    groups = make_vector_env_groups(4, 2, CONFIG, seed=7)
+    envs = make_vector_env(4, CONFIG, seed=7)
+    try:
+        assert [group.num_envs for group in groups] == [2, 2]
+        together = np.concatenate(
+            [group.reset(seed=7 + 2 * g)[0] for g, group in enumerate(groups)]
+        )
+        assert np.array_equal(together, envs.reset(seed=7)[0])
+    finally:
+        envs.close()
+        for group in groups:
+            group.close()
+
+
+def test_frame_counter_counts_groups_of_columns_as_one_step():
+    whole, parts = FrameCounter(4), FrameCounter(4)
+    whole.start({"frames": np.array([1, 2, 3, 4])})
+    parts.start({"frames": np.array([1, 2])}, slice(0, 2))
+    parts.start({"frames": np.array([3, 4])}, slice(2, 4))
+    # Env 3's episode ends: 6 frames of the old one, and the new one has spent 1 already.
+    ended = {
+        "frames": np.array([5, 6, 7, 1]),
+        "_final_info": np.array([False, False, False, True]),
+        "final_info": {"frames": np.array([0, 0, 0, 6])},
+    }
+    assert whole.update(ended) == 4 + 4 + 4 + 3
+    assert parts.update({"frames": np.array([5, 6])}, slice(0, 2)) == 8
+    assert (
+        parts.update(
+            {k: v[2:] for k, v in ended.items() if k != "final_info"}
+            | {"final_info": {"frames": np.array([0, 6])}},
+            slice(2, 4),
+        )
+        == 7
+    )
+    assert whole.total == parts.total == 10 + 15
 
 
 def test_normalising_workers_share_one_measurement():

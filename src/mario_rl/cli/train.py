@@ -54,6 +54,7 @@ AGENT_FLAGS = {
     "death_start_probability": "death_start_probability",
     "reward_scale": "reward_scale",
     "overlap": "overlap",
+    "env_groups": "env_groups",
     "entropy_coef": "entropy_coef",
     "entropy_coef_end": "entropy_coef_end",
 }
@@ -381,6 +382,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="PPO: collect the next rollout while updating",
+    )
+    agent.add_argument(
+        "--env-groups",
+        type=positive_int,
+        default=None,
+        help="PPO: step the env workers in this many groups, in turn, so the policy acts on "
+        "one while the others emulate (a divisor of --num-envs; speed only, same rollouts)",
     )
     agent.add_argument(
         "--normalize-moves",

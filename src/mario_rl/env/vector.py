@@ -128,6 +128,40 @@ def make_vector_env(
     return envs
 
 
+def make_vector_env_groups(
+    num_envs: int,
+    groups: int,
+    config: EnvConfig,
+    seed: int | None = None,
+    obs_stats: ObservationStats | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
+) -> list[MarioVectorEnv]:
+    """`num_envs` pipelines as `groups` vector envs of equal size, for stepping in turn:
+    while one group's workers emulate, the caller acts on another group's observations,
+    so neither the cores nor the caller wait on the other (`RolloutCollector`).
+
+    Env i, counted across the groups in order, is seeded with `seed + i` as in
+    `make_vector_env(num_envs, ...)`, and `FrameCounter` columns follow the same order.
+    """
+    if not isinstance(groups, int) or groups < 1 or num_envs % groups:
+        raise ValueError(f"groups: expected a divisor of num_envs={num_envs}, got {groups!r}")
+    if config.normalize_moves > 0 and obs_stats is None:
+        obs_stats = measure_obs_stats(config, seed)
+    size = num_envs // groups
+    made: list[MarioVectorEnv] = []
+    try:
+        for group in range(groups):
+            group_seed = None if seed is None else seed + group * size
+            made.append(
+                make_vector_env(size, config, group_seed, obs_stats=obs_stats, wrapper=wrapper)
+            )
+    except BaseException:
+        for envs in made:
+            envs.close()
+        raise
+    return made
+
+
 def _start_failure_advice() -> str:
     """Why workers die while starting, as far as the parent can tell (their own errors went
     to stderr, above): most often a script that starts them outside a `__main__` guard."""
@@ -170,20 +204,23 @@ class FrameCounter:
         self._frames_in_episode = np.zeros(num_envs, np.int64)
         self.total = 0
 
-    def start(self, info: dict[str, Any]) -> None:
-        """Take the frames the first reset already spent (no-op starts)."""
-        self._frames_in_episode = np.asarray(info["frames"], np.int64).copy()
-        self.total += int(self._frames_in_episode.sum())
+    def start(self, info: dict[str, Any], envs: slice = slice(None)) -> None:
+        """Take the frames the first reset already spent (no-op starts); `envs`: the columns
+        `info` is of, when the envs are stepped in groups (`make_vector_env_groups`)."""
+        first = np.asarray(info["frames"], np.int64)
+        self._frames_in_episode[envs] = first
+        self.total += int(first.sum())
 
-    def update(self, info: dict[str, Any]) -> int:
-        """Add one vector step's frames to `total`; return the frames it took."""
+    def update(self, info: dict[str, Any], envs: slice = slice(None)) -> int:
+        """Add one vector step's frames (of the columns `envs`) to `total`; return them."""
         frames_now = np.asarray(info["frames"], np.int64)
-        spent = frames_now - self._frames_in_episode
+        before = self._frames_in_episode[envs]
+        spent = frames_now - before
         if "_final_info" in info:
             ended = info["_final_info"]
             final_frames = np.asarray(info["final_info"]["frames"], np.int64)
-            spent = np.where(ended, final_frames - self._frames_in_episode + frames_now, spent)
-        self._frames_in_episode = frames_now.copy()
+            spent = np.where(ended, final_frames - before + frames_now, spent)
+        self._frames_in_episode[envs] = frames_now
         step_frames = int(spent.sum())
         self.total += step_frames
         return step_frames

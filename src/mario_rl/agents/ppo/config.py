@@ -82,6 +82,10 @@ class PPOConfig:
     overlap: bool = False
     """Collect the next rollout while updating on the last one; acting then lags the
     learner by one update, which the clipped ratio absorbs."""
+    env_groups: int = 1
+    """Step the envs' worker processes in this many groups, in turn, so the policy acts on
+    one group while the others emulate (a divisor of `num_envs`). Speed only: the rollouts
+    are the same for any number of groups."""
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
@@ -92,6 +96,15 @@ class PPOConfig:
             raise ValueError(
                 f"num_minibatches: expected a divisor of num_envs x num_steps = "
                 f"{self.batch_size}, got {self.num_minibatches}"
+            )
+        if (
+            not isinstance(self.env_groups, int)
+            or self.env_groups < 1
+            or (self.num_envs % self.env_groups)
+        ):
+            raise ValueError(
+                f"env_groups: expected a divisor of num_envs={self.num_envs}, "
+                f"got {self.env_groups!r}"
             )
         if self.reward_mode not in REWARD_MODES:
             raise ValueError(

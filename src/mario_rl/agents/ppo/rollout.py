@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AsyncVectorEnv, VectorEnv
 from torch import Tensor
 from torch.distributions import Categorical
 
@@ -25,17 +27,26 @@ if TYPE_CHECKING:
 
 @torch.no_grad()
 def act(
-    policy: ActorCritic, obs: Tensor, greedy: bool = False, generator: torch.Generator | None = None
+    policy: ActorCritic,
+    obs: Tensor,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(actions, their log-probabilities, values) of `policy` for a batch of observations.
 
     Sampling draws from `generator` when given (a collector's own stream, so that acting
-    in a second thread leaves the global generator to the learner).
+    in a second thread leaves the global generator to the learner). With `uniforms` (one
+    U(0, 1) draw per observation) it inverts each policy's CDF at its draw instead: the same
+    distribution, and the same actions however the batch is split.
     """
     logits, values = policy(obs)
     distribution = Categorical(logits=logits)
     if greedy:
         actions = logits.argmax(dim=-1)
+    elif uniforms is not None:
+        below = distribution.probs.cumsum(dim=-1) < uniforms.unsqueeze(-1)
+        actions = below.sum(dim=-1).clamp(max=logits.shape[-1] - 1)
     else:
         actions = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(-1)
     return actions, distribution.log_prob(actions), values
@@ -87,11 +98,17 @@ class Rollout:
 
 
 class RolloutCollector:
-    """Steps a vector env with the agent's policy, `num_steps` at a time.
+    """Steps vector envs with the agent's policy, `num_steps` at a time.
 
     Keeps what spans rollouts: the current observations, the emulator-frame count
     (`frames.total`, the unit of every budget) and its own sampling generator (seeded by
     `seed`). The envs must use Gymnasium's SAME_STEP autoreset, as `make_vector_env` does.
+
+    `envs` may be a list of groups (`make_vector_env_groups`), stepped in turn: the policy
+    acts on one group while the others' workers emulate, so the cores are not left idle
+    while this process stores a step and runs the network. The groups are the columns of
+    one rollout, in order, and give the same rollout as one vector env of them all: each
+    step draws one uniform per env up front, however the envs are grouped.
 
     By default it acts with `agent.policy` and reuses one `Rollout`, valid until the next
     `collect`. With `acting_policy` (a copy the caller refreshes between rollouts) it acts
@@ -101,17 +118,22 @@ class RolloutCollector:
 
     def __init__(
         self,
-        envs: VectorEnv,
+        envs: VectorEnv | Sequence[VectorEnv],
         agent: PPOAgent,
         num_steps: int,
         seed: int | None = None,
         acting_policy: ActorCritic | None = None,
     ) -> None:
-        self.envs = envs
+        self.groups = [envs] if isinstance(envs, VectorEnv) else list(envs)
+        sizes = [group.num_envs for group in self.groups]
+        edges = np.cumsum([0, *sizes]).tolist()
+        self.columns = [slice(a, b) for a, b in itertools.pairwise(edges)]
+        self.num_envs = edges[-1]
+        first = self.groups[0]
         self.policy = acting_policy if acting_policy is not None else agent.policy
         self.device = agent.device
         self.rollouts = [
-            Rollout.allocate(num_steps, envs.num_envs, envs.single_observation_space, self.device)
+            Rollout.allocate(num_steps, self.num_envs, first.single_observation_space, self.device)
             for _ in range(1 if acting_policy is None else 2)
         ]
         self.collected = 0
@@ -120,37 +142,42 @@ class RolloutCollector:
             self.generator.seed()
         else:
             self.generator.manual_seed(seed)
-        obs, info = envs.reset(seed=seed)
-        self.frames = FrameCounter(envs.num_envs)
-        self.frames.start(info)
-        self.obs = torch.as_tensor(obs, device=self.device)
+        self.frames = FrameCounter(self.num_envs)
+        observations = []
+        for group, columns in zip(self.groups, self.columns, strict=True):
+            group_seed = None if seed is None else seed + columns.start
+            obs, info = group.reset(seed=group_seed)
+            self.frames.start(info, columns)
+            observations.append(torch.as_tensor(obs, device=self.device))
+        self.obs = torch.cat(observations)
+        self._stepped: dict[int, tuple] = {}
 
     def collect(self) -> tuple[Rollout, list[tuple[int, dict[str, Any]]]]:
         """Fill the rollout; return it and (frames so far, statistics) of each finished episode.
 
-        The frame count is the run's total when the episode ended, as `MetricsLogger`
-        and a frames-to-first-clear measurement need it.
+        The frame count is the run's total after the step the episode ended in, as
+        `MetricsLogger` and a frames-to-first-clear measurement need it.
         """
         rollout = self.rollouts[self.collected % len(self.rollouts)]
         self.collected += 1
         episodes: list[tuple[int, dict[str, Any]]] = []
-        for t in range(rollout.actions.shape[0]):
-            actions, logprobs, values = act(self.policy, self.obs, generator=self.generator)
-            obs, rewards, terminated, truncated, info = self.envs.step(actions.cpu().numpy())
-            self.frames.update(info)
-            next_obs = torch.as_tensor(obs, device=self.device)
-            rollout.obs[t] = self.obs
-            rollout.next_obs[t] = next_obs
-            for i in np.flatnonzero(info.get("_final_obs", ())):
-                rollout.next_obs[t, i] = torch.as_tensor(info["final_obs"][i], device=self.device)
-            rollout.actions[t] = actions
-            rollout.logprobs[t] = logprobs
-            rollout.values[t] = values
-            rollout.rewards[t] = torch.as_tensor(rewards, device=self.device)
-            rollout.terminated[t] = torch.as_tensor(terminated, device=self.device)
-            rollout.truncated[t] = torch.as_tensor(truncated, device=self.device)
-            episodes += [(self.frames.total, episode) for episode in finished_episodes(info)]
-            self.obs = next_obs
+        num_steps = rollout.actions.shape[0]
+        for t in range(num_steps + 1):
+            if t < num_steps:
+                uniforms = torch.rand(self.num_envs, generator=self.generator, device=self.device)
+            ended: list[dict[str, Any]] = []
+            for group, columns in zip(self.groups, self.columns, strict=True):
+                if t > 0:
+                    ended += self._finish_step(group, columns, rollout, t - 1)
+                if t < num_steps:
+                    obs = self.obs[columns]
+                    actions, logprobs, values = act(self.policy, obs, uniforms=uniforms[columns])
+                    self._send(group, actions.cpu().numpy())
+                    rollout.obs[t, columns] = obs
+                    rollout.actions[t, columns] = actions
+                    rollout.logprobs[t, columns] = logprobs
+                    rollout.values[t, columns] = values
+            episodes += [(self.frames.total, episode) for episode in ended]
 
         # V(s_t+1): the next step's value within an episode, V(final_obs) at truncations
         # (terminations never bootstrap, so their entry is unused).
@@ -161,3 +188,30 @@ class RolloutCollector:
                 truncated_obs = rollout.next_obs[rollout.truncated]
                 rollout.next_values[rollout.truncated] = self.policy(truncated_obs)[1]
         return rollout, episodes
+
+    def _send(self, group: VectorEnv, actions: np.ndarray) -> None:
+        """Start `group`'s step; a vector env without workers steps here and now."""
+        if isinstance(group, AsyncVectorEnv):
+            group.step_async(actions)
+        else:
+            self._stepped[id(group)] = group.step(actions)
+
+    def _finish_step(
+        self, group: VectorEnv, columns: slice, rollout: Rollout, t: int
+    ) -> list[dict[str, Any]]:
+        """Wait for `group`'s step t; store what it returned; its finished episodes."""
+        if isinstance(group, AsyncVectorEnv):
+            obs, rewards, terminated, truncated, info = group.step_wait()
+        else:
+            obs, rewards, terminated, truncated, info = self._stepped.pop(id(group))
+        self.frames.update(info, columns)
+        next_obs = torch.as_tensor(obs, device=self.device)
+        rollout.next_obs[t, columns] = next_obs
+        for i in np.flatnonzero(info.get("_final_obs", ())):
+            final_obs = torch.as_tensor(info["final_obs"][i], device=self.device)
+            rollout.next_obs[t, columns.start + i] = final_obs
+        rollout.rewards[t, columns] = torch.as_tensor(rewards, device=self.device)
+        rollout.terminated[t, columns] = torch.as_tensor(terminated, device=self.device)
+        rollout.truncated[t, columns] = torch.as_tensor(truncated, device=self.device)
+        self.obs[columns] = next_obs
+        return finished_episodes(info)

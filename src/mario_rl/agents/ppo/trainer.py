@@ -14,7 +14,7 @@ from mario_rl.agents.ppo.config import PPOConfig
 from mario_rl.agents.ppo.rollout import RolloutCollector
 from mario_rl.env.pipeline import EnvConfig, measure_obs_stats
 from mario_rl.env.snapshots import snapshot_wrapper
-from mario_rl.env.vector import make_vector_env
+from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
 
@@ -28,17 +28,17 @@ and collection runs 4-5x slower (measured on 2 cores)."""
 
 def make_training_envs(
     env_config: EnvConfig, config: PPOConfig, seed: int, obs_stats: ObservationStats | None
-) -> VectorEnv:
-    """`num_envs` worker processes; with `snapshot_start_probability` or
-    `death_start_probability`, each keeps its own snapshot pools."""
+) -> list[VectorEnv]:
+    """`num_envs` worker processes in `env_groups` groups; with `snapshot_start_probability`
+    or `death_start_probability`, each keeps its own snapshot pools."""
     wrapper = snapshot_wrapper(
         config.snapshot_start_probability,
         config.snapshot_pool,
         config.snapshot_every,
         config.death_start_probability,
     )
-    return make_vector_env(
-        config.num_envs, env_config, seed=seed, obs_stats=obs_stats, wrapper=wrapper
+    return make_vector_env_groups(
+        config.num_envs, config.env_groups, env_config, seed, obs_stats=obs_stats, wrapper=wrapper
     )
 
 
@@ -69,9 +69,12 @@ class PPOTrainer:
         elif env_config.normalize_moves > 0:
             self.obs_stats = measure_obs_stats(env_config, run.seed)
         start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
-        self.envs = make_training_envs(env_config, config, run.seed + start_frames, self.obs_stats)
+        self.env_groups = make_training_envs(
+            env_config, config, run.seed + start_frames, self.obs_stats
+        )
+        envs = self.env_groups[0]
         self.agent = PPOAgent(
-            config, self.envs.single_observation_space, int(self.envs.single_action_space.n), device
+            config, envs.single_observation_space, int(envs.single_action_space.n), device
         )
         self.acting = copy.deepcopy(self.agent.policy) if config.overlap else None
         self.updates = 0
@@ -81,7 +84,7 @@ class PPOTrainer:
         if self.acting is not None:
             self.acting.load_state_dict(self.agent.policy.state_dict())
         self.collector = RolloutCollector(
-            self.envs,
+            self.env_groups,
             self.agent,
             config.num_steps,
             seed=run.seed + start_frames,
@@ -147,5 +150,6 @@ class PPOTrainer:
     def close(self) -> None:
         if self.background is not None:
             self.background.shutdown(wait=True)
-        self.envs.close()
+        for envs in self.env_groups:
+            envs.close()
         torch.set_num_threads(self.threads_before)
