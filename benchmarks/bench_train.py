@@ -7,8 +7,13 @@ First the ceiling: the raw emulator (`_frame_advance` with random buttons, nothi
 in one process, then in two processes at once (one per core here). Then `mario-rl train
 --preset NAME` runs for `--frames` frames in a child process (a temporary runs directory,
 no progress bar), and its frames/s, from the run's own `charts/fps` after the first
-update, is printed as a ratio of the two-process raw rate: the share of the machine's
-emulation ceiling that training reaches.
+update, is printed as a ratio of the two-process raw rate, measured again right after it
+and averaged with the one before: the share of the machine's emulation ceiling that
+training reaches. `--repeats N` does that N times; `--src DIR` trains with another
+checkout's package, so before/after ratios come from one machine in one sitting:
+
+    git worktree add /tmp/before <commit>
+    python benchmarks/bench_train.py --preset ppo-fast --src /tmp/before/src --repeats 3
 
 `--profile` runs that training under py-spy (`pip install py-spy`), sampling the trainer
 and its env workers, and splits the sampled time into: the emulator, the env pipeline
@@ -45,6 +50,7 @@ SPLIT = [
     ("logging and checkpoints", "save_checkpoint ("),
     ("acting: inference, storing steps", "act (mario_rl/agents/ppo/rollout.py"),
     ("acting: inference, storing steps", "DQNTrainer.step ("),
+    ("acting: inference, storing steps", "RolloutCollector."),
     ("workers: pipes, shared memory, waiting", "multiprocessing/"),
     ("workers: pipes, shared memory, waiting", "mario_rl/env/vector.py"),
     ("workers: pipes, shared memory, waiting", "gymnasium/vector/"),
@@ -101,26 +107,11 @@ def training_fps(run_dir: Path) -> tuple[int, float]:
     return frames, frames / seconds
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="ppo-fast")
-    parser.add_argument("--level", default="1-1")
-    parser.add_argument("--frames", type=float, default=200_000, help="training frames")
-    parser.add_argument("--raw-frames", type=int, default=6_000, help="per raw measurement")
-    parser.add_argument("--profile", action="store_true", help="sample the training with py-spy")
-    parser.add_argument("--out", default=None, help="also write the results as JSON here")
-    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
-    args = parser.parse_args()
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if args.profile and not Path(py_spy).exists():
-        parser.error("--profile needs py-spy: pip install py-spy")
-
-    load_before = os.getloadavg()[0]
-    raw_one = raw_emulator_fps(args.level, args.raw_frames, 0).fps
-    raw_two = two_process_raw_fps(args.level, args.raw_frames)
-    print(f"raw emulator, 1 process: {raw_one:,.0f} frames/s", flush=True)
-    print(f"raw emulator, 2 processes: {raw_two:,.0f} frames/s ({raw_two / raw_one:.2f}x)")
-
+def train_once(args: argparse.Namespace, py_spy: str) -> dict[str, object]:
+    """One training run between two measurements of the two-process raw emulator; the ratio
+    is taken against their mean, so a machine that speeds up or slows down during the run
+    moves both sides."""
+    raw_before = two_process_raw_fps(args.level, args.raw_frames)
     with tempfile.TemporaryDirectory() as runs_dir:
         command = [
             sys.executable, "-m", "mario_rl", "train", "--preset", args.preset,
@@ -134,37 +125,85 @@ def main() -> int:
                 py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "50",
                 "--nonblocking", "-o", str(profile), "--", *command,
             ]  # fmt: skip
+        environment = dict(os.environ)
+        if args.src:
+            environment["PYTHONPATH"] = str(Path(args.src).resolve())
         print("$", " ".join(command), flush=True)
         start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
         wall = time.perf_counter() - start
         run_dir = next(p for p in Path(runs_dir).iterdir() if p.is_dir())
         frames, fps = training_fps(run_dir)
         split = time_split(profile) if args.profile else {}
-
+    raw_after = two_process_raw_fps(args.level, args.raw_frames)
+    raw_two = (raw_before + raw_after) / 2
+    profiled = " (slowed a little by py-spy's sampling)" if args.profile else ""
     print(
         f"{args.preset} training: {fps:,.0f} frames/s over {frames:,} frames after the first "
-        f"logged step ({wall:.0f} s in all, start-up included)"
+        f"logged step ({wall:.0f} s in all, start-up included); raw emulator on 2 processes "
+        f"{raw_before:,.0f} before, {raw_after:,.0f} after; training / raw: "
+        f"{fps / raw_two:.2f}{profiled}",
+        flush=True,
     )
-    profiled = " (slowed a little by py-spy's sampling)" if args.profile else ""
-    print(f"training / raw emulator on 2 processes: {fps / raw_two:.2f}{profiled}")
-    load_after = os.getloadavg()[0]
-    print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}")
     if split:
         print("time split (share of sampled thread time, all processes):")
         for part, share in split.items():
             print(f"  {share:6.1%}  {part}")
+    return {
+        "train_fps": fps,
+        "train_frames_measured": frames,
+        "raw_fps_2_processes_before_after": [raw_before, raw_after],
+        "train_over_raw_2": fps / raw_two,
+        "time_split": split,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="ppo-fast")
+    parser.add_argument("--level", default="1-1")
+    parser.add_argument("--frames", type=float, default=200_000, help="training frames")
+    parser.add_argument("--raw-frames", type=int, default=6_000, help="per raw measurement")
+    parser.add_argument("--repeats", type=int, default=1, help="training runs, one after another")
+    parser.add_argument(
+        "--src",
+        default=None,
+        help="train with the mario_rl package in this folder (e.g. an older commit's src/ "
+        "checked out with `git worktree add`), for before/after ratios on one machine",
+    )
+    parser.add_argument("--profile", action="store_true", help="sample the training with py-spy")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("train_args", nargs="*", help="more `mario-rl train` flags, after --")
+    args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if args.profile and not Path(py_spy).exists():
+        parser.error("--profile needs py-spy: pip install py-spy")
+    if args.repeats < 1:
+        parser.error(f"--repeats: expected at least 1, got {args.repeats}")
+    if args.src and not (Path(args.src) / "mario_rl").is_dir():
+        parser.error(f"--src: {args.src} holds no mario_rl package")
+
+    load_before = os.getloadavg()[0]
+    raw_one = raw_emulator_fps(args.level, args.raw_frames, 0).fps
+    print(f"raw emulator, 1 process: {raw_one:,.0f} frames/s", flush=True)
+    runs = [train_once(args, py_spy) for _ in range(args.repeats)]
+    ratios = [run["train_over_raw_2"] for run in runs]
+    load_after = os.getloadavg()[0]
+    print(
+        f"training / raw emulator on 2 processes, {len(runs)} run(s): "
+        + ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        + f" (lowest {min(ratios):.2f})"
+    )
+    print(f"load average (1 min) before {load_before:.2f}, after {load_after:.2f}")
     if args.out:
         results = {
             "preset": args.preset,
             "level": args.level,
+            "src": args.src,
             "cpu_count": os.cpu_count(),
             "raw_fps_1_process": raw_one,
-            "raw_fps_2_processes": raw_two,
-            "train_fps": fps,
-            "train_frames_measured": frames,
-            "train_over_raw_2": fps / raw_two,
-            "time_split": split,
+            "runs": runs,
+            "train_over_raw_2": ratios,
             "profiled": args.profile,
             "load_average_before_after": [load_before, load_after],
             "train_args": args.train_args,

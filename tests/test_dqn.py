@@ -28,7 +28,7 @@ from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.env.wrappers import EpisodeStatistics
 from mario_rl.evaluate import evaluate
-from mario_rl.nets import QNetwork
+from mario_rl.nets import QNetwork, on_device
 from mario_rl.runs import RunConfig
 from mario_rl.training import train
 
@@ -123,6 +123,21 @@ def test_nature_cnn_shapes_and_uint8_scaling(dueling):
     obs = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
     torch.testing.assert_close(net(obs), net(obs.float() / 255))
     assert net(obs).shape == (2, 5)
+
+
+def test_on_the_cpu_networks_are_channels_last_with_the_same_outputs_and_checkpoints():
+    torch.manual_seed(0)
+    plain = QNetwork((4, 42, 42), 5, "small", dueling=True)
+    fast = on_device(copy.deepcopy(plain), "cpu")
+    conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    obs = torch.randint(0, 256, (6, 4, 42, 42), dtype=torch.uint8)
+    torch.testing.assert_close(fast(obs), plain(obs), rtol=1e-5, atol=1e-5)
+    # Its state dict loads into a plain network and gives the same outputs again.
+    reloaded = QNetwork((4, 42, 42), 5, "small", dueling=True)
+    reloaded.load_state_dict(fast.state_dict())
+    torch.testing.assert_close(reloaded(obs), plain(obs), rtol=1e-5, atol=1e-5)
 
 
 def test_dueling_head_recombines_v_plus_a_minus_mean_a_by_hand():

@@ -77,10 +77,33 @@ def vector_fps(config: EnvConfig, workers: int, frames: int, seed: int) -> Throu
 
 
 def bench_env(
-    config: EnvConfig, frames: int, max_workers: int | None = None, seed: int = 0
+    config: EnvConfig,
+    frames: int,
+    max_workers: int | None = None,
+    seed: int = 0,
+    rounds: int = 3,
 ) -> list[Throughput]:
-    """All settings measured one after another in this run, each over about `frames` frames."""
+    """Every setting over about `frames` frames, in `rounds` interleaved rounds (raw, in
+    process, 1..N workers, then again): a shared machine's speed drifts by 10-20% within a
+    minute, and interleaving spreads the drift over all settings instead of one."""
     max_workers = max_workers or os.cpu_count() or 1
-    results = [raw_emulator_fps(config.level, frames, seed), pipeline_fps(config, frames, seed)]
-    results += [vector_fps(config, n, frames, seed) for n in range(1, max_workers + 1)]
-    return results
+    per_round = max(1, frames // rounds)
+    measured: list[list[Throughput]] = []
+    for round_index in range(rounds):
+        round_seed = seed + round_index
+        measured.append(
+            [
+                raw_emulator_fps(config.level, per_round, round_seed),
+                pipeline_fps(config, per_round, round_seed),
+                *(vector_fps(config, n, per_round, round_seed) for n in range(1, max_workers + 1)),
+            ]
+        )
+    return [
+        Throughput(
+            setting[0].setting,
+            setting[0].workers,
+            sum(result.frames for result in setting),
+            sum(result.seconds for result in setting),
+        )
+        for setting in zip(*measured, strict=True)
+    ]

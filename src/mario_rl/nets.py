@@ -25,6 +25,17 @@ MLP_HIDDEN = 64
 """Width of each hidden layer of the `mlp` torso."""
 
 
+def on_device[M: nn.Module](module: M, device: torch.device | str) -> M:
+    """`module` moved to `device`; on the CPU with its conv weights channels-last, which
+    oneDNN's convolutions, the backward pass above all, run about 1.4x faster on these
+    small torsos (README, "Throughput"). The same maths: outputs differ only by float
+    rounding, and checkpoints load either way."""
+    module = module.to(device)
+    if torch.device(device).type == "cpu":
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
 def as_float(obs: torch.Tensor) -> torch.Tensor:
     """uint8 pixels to float32 in [0, 1]; float inputs unchanged."""
     if obs.dtype == torch.uint8:

@@ -34,7 +34,7 @@ from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_vector_env
-from mario_rl.nets import QNetwork, network_name
+from mario_rl.nets import QNetwork, network_name, on_device
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
     Budget,
@@ -313,7 +313,9 @@ class DQNLearner:
         device: torch.device,
     ) -> None:
         self.config, self.device = config, device
-        self.online = QNetwork(obs_shape, num_actions, config.network, config.dueling).to(device)
+        self.online = on_device(
+            QNetwork(obs_shape, num_actions, config.network, config.dueling), device
+        )
         self.target = copy.deepcopy(self.online) if config.target_sync_every else self.online
         self.optimizer = torch.optim.Adam(
             self.online.parameters(), lr=config.learning_rate, eps=config.adam_eps

@@ -60,8 +60,8 @@ def cmd_bench_env(args: argparse.Namespace) -> None:
     from mario_rl.env.pipeline import EnvConfig
 
     config = EnvConfig(level=args.level, actions="right_only")
-    with console.status("measuring (raw emulator, pipeline, then 1..N workers)..."):
-        results = bench_env(config, args.frames, args.max_workers, seed=args.seed)
+    with console.status(f"measuring (raw, pipeline, 1..N workers) x {args.rounds}..."):
+        results = bench_env(config, args.frames, args.max_workers, args.seed, args.rounds)
     raw, single = results[0], results[1]
     table = Table(
         title=f"env throughput on {args.level}, {os.cpu_count()} cores "
@@ -119,7 +119,9 @@ def add_basic_commands(commands: argparse._SubParsersAction) -> None:
         help="raw emulator vs the pipeline vs 1..N workers, in one run",
         description="Measures, one after another in this run: the raw emulator "
         "(_frame_advance), the full pipeline in this process, and the pipeline in 1..N worker "
-        "processes. Prints frames/s and the ratios the project's targets are stated in.",
+        "processes, in --rounds interleaved rounds so that the machine's drifting speed "
+        "falls on every setting alike. Prints frames/s and the ratios the project's targets "
+        "are stated in.",
     )
     bench_env.add_argument("--level", type=level_name, default="1-1")
     bench_env.add_argument(
@@ -129,4 +131,7 @@ def add_basic_commands(commands: argparse._SubParsersAction) -> None:
         "--max-workers", type=positive_int, default=None, help="default: number of cores"
     )
     bench_env.add_argument("--seed", type=non_negative_int, default=0)
+    bench_env.add_argument(
+        "--rounds", type=positive_int, default=3, help="interleaved rounds the frames split into"
+    )
     bench_env.set_defaults(func=cmd_bench_env)

@@ -28,6 +28,7 @@ from mario_rl.agents.ppo.networks import ActorCritic
 from mario_rl.agents.ppo.rollout import Rollout, act
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.wrappers import ObservationStats
+from mario_rl.nets import on_device
 
 # --------------------------------------------------------------------------- the agent
 
@@ -51,10 +52,13 @@ class PPOAgent:
         self.device = torch.device(device)
         self.obs_shape = tuple(observation_space.shape)
         self.num_actions = num_actions
-        self.policy = ActorCritic(self.obs_shape, num_actions, config.network).to(self.device)
+        self.policy = on_device(
+            ActorCritic(self.obs_shape, num_actions, config.network), self.device
+        )
         self.icm = (
-            ICM(self.obs_shape, num_actions, config.network, config.icm_residual_blocks).to(
-                self.device
+            on_device(
+                ICM(self.obs_shape, num_actions, config.network, config.icm_residual_blocks),
+                self.device,
             )
             if config.uses_icm
             else None
