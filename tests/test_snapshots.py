@@ -16,14 +16,20 @@ from mario_rl.presets import get_preset
 class WalkEnv(gym.Env):
     """Action 1 walks 10 x right, 0 stands still; snapshots (t, x). After `length` steps
     the episode ends at the flag; reaching `pit_x` first ends it in a death; with
-    `truncate_at`, it is truncated after that many steps."""
+    `truncate_at`, it is truncated after that many steps. With `pit_exit`, the pit is a
+    level exit instead, as MarioEnv reports one in `info["exit"]` ("warp 4-1", "loop")."""
 
     def __init__(
-        self, length: int = 20, pit_x: int | None = None, truncate_at: int | None = None
+        self,
+        length: int = 20,
+        pit_x: int | None = None,
+        truncate_at: int | None = None,
+        pit_exit: str | None = None,
     ) -> None:
         self.length = length
         self.pit_x = pit_x
         self.truncate_at = truncate_at
+        self.pit_exit = pit_exit
         self.observation_space = spaces.Box(0, 255, (1,), np.uint8)
         self.action_space = spaces.Discrete(2)
         self.t = self.x = 0
@@ -44,6 +50,8 @@ class WalkEnv(gym.Env):
         truncated = not done and self.truncate_at is not None and self.t >= self.truncate_at
         info = self._info()
         info["flag_get"] = done and not died
+        if died and self.pit_exit is not None:
+            info["exit"] = self.pit_exit
         if done or truncated:
             info["mario_episode"] = {"max_x": self.x}
         return np.zeros(1, np.uint8), 0.0, done, truncated, info
@@ -132,12 +140,20 @@ def test_a_death_keeps_the_snapshot_margin_before_it():
     assert list(env.death_pool) == [(80, (8, 80))]
 
 
+def test_a_castle_loop_counts_as_a_death():
+    env = death_starts(WalkEnv(20, pit_x=150, pit_exit="loop"), every=4, margin=1)
+    env.reset(seed=0)
+    assert play(env, 1)["exit"] == "loop"
+    assert list(env.death_pool) == [(80, (8, 80))]
+
+
 @pytest.mark.parametrize(
     ("env", "why"),
     [
         (WalkEnv(20), "a clear"),
         (WalkEnv(40, truncate_at=15), "a truncation (a stall cut short)"),
         (WalkEnv(20, pit_x=50), "a death with a trail no longer than the margin"),
+        (WalkEnv(20, pit_x=150, pit_exit="warp 4-1"), "a warp: a way out, not a death"),
     ],
 )
 def test_only_deaths_with_a_trail_join_the_death_pool(env, why):

@@ -21,6 +21,8 @@ from nes_py.nes_env import SCREEN_HEIGHT, SCREEN_WIDTH
 from mario_rl.env.actions import action_bytes, action_set, buttons_to_byte
 from mario_rl.env.levels import Level, parse_level
 from mario_rl.env.ram import (
+    AREA_INDEX,
+    AREA_TYPE,
     COIN_DIGITS,
     LIVES,
     PLAYER_PAGE,
@@ -29,6 +31,7 @@ from mario_rl.env.ram import (
     PLAYER_Y_VIEWPORT,
     POWER,
     SCORE_DIGITS,
+    SCREEN_LEFT_PAGE,
     STAGE,
     TIME_DIGITS,
     WORLD,
@@ -55,6 +58,17 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
     `info` holds x_pos, y_pos, time, flag_get, world, stage, life, status, score, coins and
     `frames` (emulator frames since reset). `reset(options={"snapshot": s})` starts from a
     state taken with `snapshot()` instead of the level's start.
+
+    A single level's episode ends at a death, at the flag (or axe), and also:
+    - at a **warp**: the world or stage in RAM is no longer the level's (the game writes the
+      new one when Mario enters a warp pipe); no penalty, and `info["exit"]` says where to,
+      e.g. `"warp 4-1"` (evaluation counts it as a clear, as a player would);
+    - at a **castle loop** (4-4, 7-4, 8-4 on the wrong path): the game sends Mario back 4
+      pages, moving his page and the screen's left page down by 4 in one frame, which
+      nothing else does (SMB1 never scrolls left). It ends as a failure, with the death
+      penalty and `info["exit"] = "loop"`: re-walking the same ground would otherwise pay
+      the x reward again (docs/level-mechanics.md, section 2).
+    The flag sets `info["exit"] = "flag"`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
@@ -93,6 +107,11 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self._observation_mode = "rgb_array_contiguous" if obs_type == "rgb" else "grayscale"
         self._x_last = 0
         self._time_last = 0
+        self._pages_last = (0, 0, 0, 0)
+        # (world - 1, stage - 1) as RAM holds them, for telling a warp; None: the full game.
+        self._level_bytes = (
+            None if self.level.is_full_game else (self.level.world - 1, self.level.stage - 1)
+        )
         self._frames = 0
         self._done = True
 
@@ -108,6 +127,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             self.emulator.load_state(snapshot)
         self._x_last = self._x_pos()
         self._time_last = self._time()
+        self._pages_last = self._pages()
         self._frames = 0
         self._done = False
         return self._observe(), self._info(flag_get=False)
@@ -129,15 +149,25 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self._time_last = time_left
         dying = emulator._is_dying or emulator._is_dead
         flag_get = emulator._flag_get
-        reward = x_step + clock_tick + (DEATH_PENALTY if dying else 0.0)
+        exit_taken = "flag" if flag_get else None
+        if not self.level.is_full_game and not dying and not flag_get:
+            exit_taken = self._level_exit()
+        looped = exit_taken == "loop"
+        reward = x_step + clock_tick + (DEATH_PENALTY if dying or looped else 0.0)
         reward = float(min(max(reward, -REWARD_LIMIT), REWARD_LIMIT))
 
-        terminated = emulator._is_game_over if self.level.is_full_game else dying or flag_get
+        if self.level.is_full_game:
+            terminated = emulator._is_game_over
+        else:
+            terminated = dying or exit_taken is not None
         # The package's own hook: cut death animations short and skip the black screens
         # between areas and lives, so no agent step is spent on frames it cannot act in.
         emulator._did_step(terminated)
         self._done = terminated
-        return self._observe(), reward, terminated, False, self._info(flag_get)
+        info = self._info(flag_get)
+        if exit_taken is not None:
+            info["exit"] = exit_taken
+        return self._observe(), reward, terminated, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
@@ -173,6 +203,31 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
 
     def _x_pos(self) -> int:
         return int(self.ram[PLAYER_PAGE]) * 256 + int(self.ram[PLAYER_X])
+
+    def _pages(self) -> tuple[int, int, int, int]:
+        """Mario's page, the screen's left page, and the area (type, index) they are in."""
+        ram = self.ram
+        return (
+            int(ram[PLAYER_PAGE]),
+            int(ram[SCREEN_LEFT_PAGE]),
+            int(ram[AREA_TYPE]),
+            int(ram[AREA_INDEX]),
+        )
+
+    def _level_exit(self) -> str | None:
+        """`"warp W-S"` or `"loop"` if this frame left the level by one, else None."""
+        ram = self.ram
+        world, stage = int(ram[WORLD]), int(ram[STAGE])
+        if (world, stage) != self._level_bytes:
+            return f"warp {world + 1}-{stage + 1}"
+        pages = self._pages()
+        (page_last, left_last, *area_last), self._pages_last = self._pages_last, pages
+        page, left, *area = pages
+        # Page bytes wrap: the screen's left page goes 3 -> 0xFF on 4-4's first loop. A pipe
+        # can move both pages too, but into another area (or, in 8-4, never back by 4).
+        if (page_last - page) & 0xFF == 4 and (left_last - left) & 0xFF == 4 and area == area_last:
+            return "loop"
+        return None
 
     def _time(self) -> int:
         digits = self.ram[TIME_DIGITS : TIME_DIGITS + 3]

@@ -38,9 +38,10 @@ class ResetFromOwnSnapshots(gym.Wrapper):
     move past the agent's frontier. A reset draws uniformly from the pool.
 
     With `death_probability` > 0, when an episode ends in a death (terminated without the
-    flag), its last snapshot before those `margin` (at least `margin` x `every` + 1 steps
-    before the death; more after a stall, since snapshots are taken only when x has grown)
-    joins a second pool of the `pool_size` most recent such states, for the death starts.
+    flag or a warp; a castle loop counts as a death), its last snapshot before those
+    `margin` (at least `margin` x `every` + 1 steps before the death; more after a stall,
+    since snapshots are taken only when x has grown) joins a second pool of the `pool_size`
+    most recent such states, for the death starts.
     Episodes that end by truncation do not count, nor deaths with too short a trail (a
     death within about `margin` x `every` steps of a start). A start drawn from an empty
     pool is a start at the level's start.
@@ -121,7 +122,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             self._trail.append((x, self.env.unwrapped.snapshot()))
             self._trail_x = x
         if terminated or truncated:
-            died = terminated and not info.get("flag_get")
+            # A flag or a warp is a way out; a castle loop ends the episode as a failure.
+            died = terminated and info.get("exit", "loop") == "loop" and not info.get("flag_get")
             if died and self.death_probability > 0 and len(self._trail) > self.margin:
                 self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
             if self._max_x >= self.best_x:

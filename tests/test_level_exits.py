@@ -1,0 +1,53 @@
+"""How a single level's episode ends besides death and the flag: warps and castle loops,
+on the real emulator (docs/level-mechanics.md, sections 2 and 3)."""
+
+from mario_rl.env.core import DEATH_PENALTY, MarioEnv
+from mario_rl.env.ram import STAGE, STAR_TIMER, WORLD
+
+# Recorded inputs that walk 4-4's lower path into its first loop: (action, frames) with
+# action 0 = right+B and 1 = right+A+B, a star's invincibility poked in every frame so
+# that firebars cannot end the run first (the loop check does not read it).
+LOWER_PATH_OF_4_4 = [(0, 35), (1, 22), (0, 152), (1, 22), (0, 141)]
+
+
+def test_walking_4_4s_wrong_path_ends_at_the_loop_as_a_failure():
+    env = MarioEnv("4-4", [("right", "B"), ("right", "A", "B")], obs_type="gray")
+    env.reset(seed=0)
+    steps = [action for action, frames in LOWER_PATH_OF_4_4 for _ in range(frames)]
+    best_x, taken = 0, 0
+    for action in steps:
+        env.ram[STAR_TIMER] = 0x20
+        _, reward, terminated, _, info = env.step(action)
+        taken += 1
+        if terminated:
+            break
+        best_x = max(best_x, info["x_pos"])
+    env.close()
+    assert taken == len(steps), f"ended at step {taken} of {len(steps)}: {info}"
+    assert terminated and info["exit"] == "loop"
+    # Sent back 4 pages (1024 px): the 1000-px drop is not paid, the failure is.
+    assert best_x > 1000 and info["x_pos"] < 100
+    assert reward <= DEATH_PENALTY + 1
+
+
+def test_entering_a_warp_pipe_ends_the_episode_with_the_exit_taken_and_no_penalty():
+    env = MarioEnv("1-2", "right_only", obs_type="gray")
+    env.reset(seed=0)
+    for _ in range(30):
+        _, _, terminated, _, info = env.step(1)
+        assert not terminated and "exit" not in info
+    # What the game writes on the frame Mario presses down on world 4's warp pipe.
+    env.ram[WORLD], env.ram[STAGE] = 3, 0
+    _, reward, terminated, _, info = env.step(0)
+    env.close()
+    assert terminated and info["exit"] == "warp 4-1"
+    assert reward > DEATH_PENALTY / 2
+
+
+def test_the_full_game_does_not_end_at_a_stage_change():
+    env = MarioEnv("full", "right_only", obs_type="gray")
+    env.reset(seed=0)
+    env.ram[WORLD], env.ram[STAGE] = 0, 1
+    _, _, terminated, _, info = env.step(0)
+    env.close()
+    assert not terminated and "exit" not in info
