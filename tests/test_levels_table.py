@@ -56,3 +56,33 @@ def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
 @pytest.mark.parametrize("level", ["1-1", "8-4"])
 def test_level_length_is_known_for_1_1_only(level):
     assert levels_table.level_length(level) == (3161 if level == "1-1" else None)
+
+
+def test_progress_says_which_levels_are_done_running_or_pending(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "1-2" / "run_a" / "checkpoints").mkdir(parents=True)
+    (runs / "1-2" / "run_a" / "checkpoints" / "frames_250000.pt").write_bytes(b"")
+    (runs / "1-3" / "run_b" / "checkpoints").mkdir(parents=True)  # started, no checkpoint yet
+    rows = {"1-1": {}}
+    lines = levels_table.progress_lines(["1-1", "1-2", "1-3", "1-4"], rows, str(runs))
+    assert lines == ["Done: 1-1. Running: 1-2 (250,000 frames). Pending: 1-3, 1-4."]
+    assert levels_table.newest_run(runs / "1-2") == runs / "1-2" / "run_a"
+    assert levels_table.newest_run(runs / "1-3") is None
+    assert levels_table.newest_run(runs / "4-4") is None
+
+
+def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
+    runs = tmp_path / "runs"
+    small = ["--num-envs", "2", "--quiet", "--seed", "0"]
+    # A first piece of 1-1's training, as a stopped levels-table leaves it.
+    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "200"]
+    assert main([*first, *small, "--runs-dir", str(runs / "1-1")]) == 0
+    (stopped,) = (runs / "1-1").iterdir()
+    out = tmp_path / "table.md"
+    table = ["levels-table", "--levels", "1-1", "--frames", "2000", "--episodes", "1"]
+    assert main([*table, *small, "--max-stuck-steps", "5", "--out", str(out),
+                 "--runs-dir", str(runs)]) == 0  # fmt: skip
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    assert row["run_dir"] == str(stopped), "the stopped run went on; no new run was started"
+    assert row["frames"] >= 2000 and list((runs / "1-1").iterdir()) == [stopped]
+    assert "Done: 1-1. Running: none. Pending: none." in out.read_text()

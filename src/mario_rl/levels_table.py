@@ -8,8 +8,11 @@ clear rate, the furthest x, that x as a share of the level's length, training fr
 minutes.
 
 Progress is kept in `<out>.json` beside the Markdown, rewritten after every level, so a
-run that is stopped resumes where it was: levels already in it are skipped. A state made
-with another recipe (preset, budget, seed, evaluation) is refused rather than mixed in.
+run that is stopped resumes where it was: levels already in it are skipped, and a level
+whose training was stopped continues from its newest checkpoint (each level trains in its
+own folder, `<runs-dir>/<level>/`). Below the table, the Markdown says which levels are
+done, running (a checkpoint but no row yet) and pending. A state made with another recipe
+(preset, budget, seed, evaluation) is refused rather than mixed in.
 
 Level lengths: the x of the flagpole, where Mario's x stops when he grabs it. Only 1-1's
 is known here (3161, measured on a human finish, `tests/data/1-1-finish.jsonl`); for the
@@ -19,9 +22,11 @@ largest x of a clearing episode), and is `?` until then. Castle levels (x-4) end
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,8 +51,57 @@ def level_length(level: str, row: dict[str, Any] | None = None) -> int | None:
     return None if row is None else row.get("measured_flag_x")
 
 
-def markdown(recipe: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
-    """The table as Markdown, levels in the order they were trained."""
+def newest_run(level_runs: Path) -> Path | None:
+    """The newest run directory under `level_runs` that has a checkpoint, or None."""
+    from mario_rl.runs import list_checkpoints
+
+    if not level_runs.is_dir():
+        return None
+    runs = [
+        run
+        for run in level_runs.iterdir()
+        if run.is_dir() and list_checkpoints(run / "checkpoints")
+    ]
+    return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
+
+
+def training_minutes(run_dir: Path) -> float | None:
+    """Training wall-clock minutes of a run over all its resumed pieces (the last
+    `wall_s` of its episodes.csv), or None when it logged no episode."""
+    episodes = run_dir / "episodes.csv"
+    if not episodes.is_file():
+        return None
+    with episodes.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    return float(rows[-1]["wall_s"]) / 60 if rows else None
+
+
+def progress_lines(levels: list[str], rows: dict[str, Any], runs_dir: str) -> list[str]:
+    """One line: which of `levels` are done, running (a checkpoint, no row) or pending."""
+    from mario_rl.runs import list_checkpoints
+
+    running, pending = [], []
+    for level in levels:
+        if level in rows:
+            continue
+        run = newest_run(Path(runs_dir) / level)
+        if run is None:
+            pending.append(level)
+        else:
+            newest = list_checkpoints(run / "checkpoints")[-1]
+            running.append(f"{level} ({int(newest.stem.removeprefix('frames_')):,} frames)")
+    done = [level for level in levels if level in rows]
+    return [
+        f"Done: {', '.join(done) or 'none'}. Running: {', '.join(running) or 'none'}. "
+        f"Pending: {', '.join(pending) or 'none'}."
+    ]
+
+
+def markdown(
+    recipe: dict[str, Any], rows: dict[str, dict[str, Any]], progress: Sequence[str] = ()
+) -> str:
+    """The table as Markdown, levels in the order they were trained; `progress` lines
+    (`progress_lines`) below it."""
     from mario_rl.evaluate import stochasticity_label
 
     lines = [
@@ -72,6 +126,8 @@ def markdown(recipe: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
             f"{row['minutes']:.1f}",
         )
         lines.append("| " + " | ".join(cells) + " |")
+    if progress:
+        lines += ["", *progress]
     return "\n".join(lines) + "\n"
 
 
@@ -136,10 +192,16 @@ def build_table(
         if level in rows:
             console.print(f"{level}: already in {state_path}, skipped")
             continue
-        run = RunConfig(seed=seed, frames=frames, runs_dir=runs_dir, progress=progress)
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+        level_runs = Path(runs_dir) / level
+        stopped = newest_run(level_runs)
+        if stopped is not None:
+            console.print(f"{level}: continuing {stopped} from its newest checkpoint")
+        run = RunConfig(seed=seed, frames=frames, runs_dir=str(level_runs), progress=progress)
         start = time.perf_counter()
-        run_dir = train(run, replace(chosen.env, level=level), agent, preset=preset)
-        minutes = (time.perf_counter() - start) / 60
+        env = replace(chosen.env, level=level)
+        run_dir = train(run, env, agent, resume=stopped, preset=preset)
+        minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
         checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
         report = evaluate(
             load_policy(checkpoint),
@@ -163,7 +225,7 @@ def build_table(
             "run_dir": str(run_dir),
         }
         _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
-        _write_atomic(out, markdown(recipe, rows))
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
-    _write_atomic(out, markdown(recipe, rows))
+    _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
     return rows
