@@ -86,3 +86,6 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
     assert row["run_dir"] == str(stopped), "the stopped run went on; no new run was started"
     assert row["frames"] >= 2000 and list((runs / "1-1").iterdir()) == [stopped]
     assert "Done: 1-1. Running: none. Pending: none." in out.read_text()
+    # Where the episodes ended, beside the table.
+    assert row["death_map"] == str(tmp_path / "table.1-1.png")
+    assert (tmp_path / "table.1-1.png").read_bytes().startswith(b"\x89PNG")

@@ -14,6 +14,10 @@ own folder, `<runs-dir>/<level>/`). Below the table, the Markdown says which lev
 done, running (a checkpoint but no row yet) and pending. A state made with another recipe
 (preset, budget, seed, evaluation) is refused rather than mixed in.
 
+Each level's evaluation also draws a death map beside the table, `<out stem>.<level>.png`:
+where the episodes that did not clear ended along the level, with the flag marked where
+its x is known.
+
 Level lengths: the x of the flagpole, where Mario's x stops when he grabs it. Only 1-1's
 is known here (3161, measured on a human finish, `tests/data/1-1-finish.jsonl`); for the
 other levels the length is measured by the evaluation itself when a level is cleared (the
@@ -63,6 +67,11 @@ def newest_run(level_runs: Path) -> Path | None:
         if run.is_dir() and list_checkpoints(run / "checkpoints")
     ]
     return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
+
+
+def death_map_path(out: Path, level: str) -> Path:
+    """Where a level's death map goes: beside the table, `<out stem>.<level>.png`."""
+    return out.with_name(f"{out.stem}.{level}.png")
 
 
 def training_minutes(run_dir: Path) -> float | None:
@@ -170,6 +179,7 @@ def build_table(
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, evaluate
     from mario_rl.presets import get_preset
+    from mario_rl.record import plot_death_map
     from mario_rl.runs import RunConfig, list_checkpoints
     from mario_rl.training import train
 
@@ -213,6 +223,8 @@ def build_table(
             sticky=sticky,
         )
         cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
+        known_length = LEVEL_FLAG_X.get(level) or (max(cleared_x) if cleared_x else None)
+        death_map = plot_death_map(report, death_map_path(out, level), flag_x=known_length)
         rows[level] = {
             "cleared": report["clear_rate"] >= CLEARED_RATE,
             "clears": report["clears"],
@@ -223,6 +235,7 @@ def build_table(
             "frames": int(checkpoint.stem.removeprefix("frames_")),
             "minutes": round(minutes, 2),
             "run_dir": str(run_dir),
+            "death_map": str(death_map),
         }
         _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
         _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))

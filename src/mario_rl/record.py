@@ -62,11 +62,17 @@ ENDING_COLOURS = {"died": "tab:red", "stuck": "tab:orange", "replay ran out": "t
 """One colour per ending in every death map, so two maps compare at a glance."""
 
 
-def plot_death_map(report: dict, out: str | Path, band_px: int = DEATH_MAP_BAND_PX) -> Path:
+def plot_death_map(
+    report: dict,
+    out: str | Path,
+    band_px: int = DEATH_MAP_BAND_PX,
+    flag_x: int | None = None,
+) -> Path:
     """A picture (PNG, SVG or PDF) of where the episodes of an evaluation report that did
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
     ended (died, stuck, or, for a blind-replay report such as `report["control"]`, out of
-    actions), and the x that the cleared episodes reached."""
+    actions), the x that the cleared episodes reached, and the level's flag at `flag_x`
+    when it is known."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -94,6 +100,8 @@ def plot_death_map(report: dict, out: str | Path, band_px: int = DEATH_MAP_BAND_
     for index, x in enumerate(cleared_x):
         label = "x reached by cleared episodes" if index == 0 else None
         axes.axvline(x, color="black", linestyle="--", label=label)
+    if flag_x is not None:
+        axes.axvline(flag_x, color="tab:green", linewidth=2, label=f"the flag (x {flag_x})")
     failed = report["episodes"] - report["clears"]
     conditions = stochasticity_label(report["sticky_probability"], report["noop_max"])
     axes.set_title(
@@ -103,10 +111,10 @@ def plot_death_map(report: dict, out: str | Path, band_px: int = DEATH_MAP_BAND_
     )
     axes.set_xlabel(f"Mario's x (pixels from the level's start; bands of {band_px})")
     axes.set_ylabel("episodes")
-    axes.set_xlim(0, max([report["max_x"], *cleared_x]) + band_px)
+    axes.set_xlim(0, max([report["max_x"], *cleared_x, flag_x or 0]) + band_px)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3, axis="y")
-    if starts or cleared_x:
+    if starts or cleared_x or flag_x is not None:
         axes.legend(fontsize="small")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=100)
