@@ -89,3 +89,21 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
     # Where the episodes ended, beside the table.
     assert row["death_map"] == str(tmp_path / "table.1-1.png")
     assert (tmp_path / "table.1-1.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_path):
+    out = tmp_path / "table.md"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "2500", "--check-every", "1000",
+        "--num-envs", "2", "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    # Not cleared at any check (a few rollouts of training), so it ran to the cap: a check
+    # after each piece of at least 1000 frames, the last at or past 2500.
+    frames_checked = [check["frames"] for check in row["checks"]]
+    assert len(frames_checked) >= 2 and frames_checked == sorted(frames_checked)
+    assert frames_checked[0] >= 1000 and frames_checked[-1] >= 2500 > frames_checked[-2]
+    assert row["frames"] == frames_checked[-1] and row["cleared"] is False
+    assert len(list((tmp_path / "runs" / "1-1").iterdir())) == 1, "one run, resumed"

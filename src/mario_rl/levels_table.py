@@ -1,7 +1,8 @@
 """One recipe and one budget on many levels, as a Markdown table (`mario-rl levels-table`).
 
 Like the curiosity write-up's table of levels passed: each level is trained from scratch
-with the same preset, seed and frame budget, then evaluated (greedy, from the level's real
+with the same preset, seed and frame budget (with `--check-every N`: evaluated every N
+frames and stopped at the first check that clears it, the budget a cap), then evaluated (greedy, from the level's real
 start after random no-ops, under sticky actions: p=0.25 per frame unless `--sticky`). The
 table has one row per level: cleared (at least `CLEARED_RATE` of the evaluation episodes),
 clear rate, the furthest x, that x as a share of the level's length, training frames and
@@ -67,6 +68,13 @@ def newest_run(level_runs: Path) -> Path | None:
         if run.is_dir() and list_checkpoints(run / "checkpoints")
     ]
     return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
+
+
+def checkpoint_frames(run_dir: Path) -> int:
+    """Frames of a run's newest checkpoint."""
+    from mario_rl.runs import list_checkpoints
+
+    return int(list_checkpoints(run_dir / "checkpoints")[-1].stem.removeprefix("frames_"))
 
 
 def death_map_path(out: Path, level: str) -> Path:
@@ -171,10 +179,14 @@ def build_table(
     runs_dir: str = "runs/levels",
     num_envs: int | None = None,
     progress: bool = False,
+    check_every: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train and evaluate each level not yet in `out`'s state; returns all rows.
 
     `sticky`: evaluation's sticky-action probability (None: `evaluate.EVAL_STICKY`).
+    `check_every`: evaluate every this many frames and stop a level at the first check
+    that clears it (at least `CLEARED_RATE` of `episodes`); `frames` is then the cap. None:
+    train to `frames`, then evaluate once.
     """
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, evaluate
@@ -195,6 +207,7 @@ def build_table(
         "max_stuck_steps": max_stuck_steps,
         "sticky": sticky,
         "num_envs": agent.num_envs,
+        "check_every": check_every,
     }
     state_path = out.with_suffix(".json")
     rows = load_state(state_path, recipe)
@@ -207,21 +220,30 @@ def build_table(
         stopped = newest_run(level_runs)
         if stopped is not None:
             console.print(f"{level}: continuing {stopped} from its newest checkpoint")
-        run = RunConfig(seed=seed, frames=frames, runs_dir=str(level_runs), progress=progress)
         start = time.perf_counter()
         env = replace(chosen.env, level=level)
-        run_dir = train(run, env, agent, resume=stopped, preset=preset)
+        checks: list[dict[str, Any]] = []
+        trained = 0 if stopped is None else checkpoint_frames(stopped)
+        while True:
+            target = frames if check_every is None else min(frames, trained + check_every)
+            run = RunConfig(seed=seed, frames=target, runs_dir=str(level_runs), progress=progress)
+            run_dir = train(run, env, agent, resume=stopped, preset=preset)
+            stopped, trained = run_dir, checkpoint_frames(run_dir)
+            checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
+            report = evaluate(
+                load_policy(checkpoint),
+                level=level,
+                episodes=episodes,
+                seed=seed,
+                max_stuck_steps=max_stuck_steps,
+                noop_max=EVAL_NOOP_MAX,
+                sticky=sticky,
+            )
+            checks.append({"frames": trained, "clears": report["clears"]})
+            console.print(f"{level}: {report['clears']}/{episodes} cleared at {trained:,} frames")
+            if report["clear_rate"] >= CLEARED_RATE or trained >= frames:
+                break
         minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
-        checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
-        report = evaluate(
-            load_policy(checkpoint),
-            level=level,
-            episodes=episodes,
-            seed=seed,
-            max_stuck_steps=max_stuck_steps,
-            noop_max=EVAL_NOOP_MAX,
-            sticky=sticky,
-        )
         cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
         known_length = LEVEL_FLAG_X.get(level) or (max(cleared_x) if cleared_x else None)
         death_map = plot_death_map(report, death_map_path(out, level), flag_x=known_length)
@@ -232,7 +254,8 @@ def build_table(
             "clear_rate": report["clear_rate"],
             "max_x": report["max_x"],
             "measured_flag_x": max(cleared_x) if cleared_x else None,
-            "frames": int(checkpoint.stem.removeprefix("frames_")),
+            "frames": trained,
+            "checks": checks,
             "minutes": round(minutes, 2),
             "run_dir": str(run_dir),
             "death_map": str(death_map),

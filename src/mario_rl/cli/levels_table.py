@@ -33,6 +33,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         runs_dir=args.runs_dir,
         num_envs=args.num_envs,
         progress=not args.quiet,
+        check_every=args.check_every,
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
 
@@ -48,6 +49,13 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     )
     table.add_argument("--levels", nargs="+", type=level_name, required=True, metavar="LEVEL")
     table.add_argument("--frames", type=frames, required=True, help="budget per level, e.g. 2e6")
+    table.add_argument(
+        "--check-every",
+        type=frames,
+        default=None,
+        help="evaluate every N frames and stop a level at the first check that clears it "
+        "(--frames is then the cap); default: train to --frames, then evaluate once",
+    )
     table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
     table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
     table.add_argument("--seed", type=non_negative_int, default=0)
