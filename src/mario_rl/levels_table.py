@@ -2,8 +2,9 @@
 
 Like the curiosity write-up's table of levels passed: each level is trained from scratch
 with the same preset, seed and frame budget (with `--check-every N`: evaluated every N
-frames and stopped at the first check that clears it, the budget a cap), then evaluated (greedy, from the level's real
-start after random no-ops, under sticky actions: p=0.25 per frame unless `--sticky`). The
+frames and stopped at the first check that clears it, the budget a cap), then evaluated
+(greedy, from the level's real start after random no-ops, under sticky actions: p=0.25 per
+frame unless `--sticky`). The
 table has one row per level: cleared (at least `CLEARED_RATE` of the evaluation episodes),
 clear rate, the furthest x, that x as a share of the level's length, training frames and
 minutes.

@@ -233,11 +233,23 @@ PRESETS |= {
             # 8 worker processes on 2 cores: the update would otherwise leave them idle.
             overlap=True,
             # Act on one group of 4 while the other 4 emulate: the cores stay busy while
-            # this process runs the policy (README, "Throughput").
+            # this process runs the policy (README, "Training throughput").
             env_groups=2,
         ),
     ),
 }
+
+
+# The level campaign's one recipe: ppo-fast with what made the bundled 1-1 agent robust.
+PRESETS["ppo-levels"] = Preset(
+    "ppo-levels",
+    "ours, the level campaign's one recipe: ppo-fast, plus the last action painted into "
+    "the frame (the bundled 1-1 agent's first stage) and a quarter of training episodes "
+    "started shortly before one of the env's own recent deaths (its second stage), here "
+    "from the first frame on",
+    replace(PRESETS["ppo-fast"].env, show_last_action=True),
+    replace(PRESETS["ppo-fast"].agent, death_start_probability=0.25),
+)
 
 
 def get_preset(name: str) -> Preset:
