@@ -84,7 +84,11 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
                  "--runs-dir", str(runs)]) == 0  # fmt: skip
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
     assert row["run_dir"] == str(stopped), "the stopped run went on; no new run was started"
-    assert row["frames"] >= 2000 and list((runs / "1-1").iterdir()) == [stopped]
+    assert [path for path in (runs / "1-1").iterdir() if path.is_dir()] == [stopped]
+    # Its first checkpoint was checked before any more training, then the cap's.
+    first_frames = row["checks"][0]["frames"]
+    assert len(row["checks"]) == 2 and 0 < first_frames < 2000 <= row["frames"]
+    assert json.loads((runs / "1-1" / "checks.json").read_text()) == row["checks"]
     assert "Done: 1-1. Running: none. Pending: none." in out.read_text()
     # Where the episodes ended, beside the table.
     assert row["death_map"] == str(tmp_path / "table.1-1.png")
@@ -106,4 +110,5 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     assert len(frames_checked) >= 2 and frames_checked == sorted(frames_checked)
     assert frames_checked[0] >= 1000 and frames_checked[-1] >= 2500 > frames_checked[-2]
     assert row["frames"] == frames_checked[-1] and row["cleared"] is False
-    assert len(list((tmp_path / "runs" / "1-1").iterdir())) == 1, "one run, resumed"
+    level_runs = tmp_path / "runs" / "1-1"
+    assert len([path for path in level_runs.iterdir() if path.is_dir()]) == 1, "one run, resumed"

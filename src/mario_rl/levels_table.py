@@ -223,13 +223,20 @@ def build_table(
             console.print(f"{level}: continuing {stopped} from its newest checkpoint")
         start = time.perf_counter()
         env = replace(chosen.env, level=level)
-        checks: list[dict[str, Any]] = []
-        trained = 0 if stopped is None else checkpoint_frames(stopped)
+        # Checks survive a stop: a checkpoint a stopped piece left unchecked is checked
+        # before any more training, and one whose check ended the level only re-evaluated.
+        checks_path = level_runs / "checks.json"
+        checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
         while True:
-            target = frames if check_every is None else min(frames, trained + check_every)
-            run = RunConfig(seed=seed, frames=target, runs_dir=str(level_runs), progress=progress)
-            run_dir = train(run, env, agent, resume=stopped, preset=preset)
-            stopped, trained = run_dir, checkpoint_frames(run_dir)
+            final = {c["frames"]: c["clears"] >= CLEARED_RATE * episodes for c in checks}
+            trained = 0 if stopped is None else checkpoint_frames(stopped)
+            if stopped is None or (trained in final and not final[trained] and trained < frames):
+                target = frames if check_every is None else min(frames, trained + check_every)
+                run = RunConfig(
+                    seed=seed, frames=target, runs_dir=str(level_runs), progress=progress
+                )
+                stopped = train(run, env, agent, resume=stopped, preset=preset)
+            run_dir, trained = stopped, checkpoint_frames(stopped)
             checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
             report = evaluate(
                 load_policy(checkpoint),
@@ -241,6 +248,7 @@ def build_table(
                 sticky=sticky,
             )
             checks.append({"frames": trained, "clears": report["clears"]})
+            _write_atomic(checks_path, json.dumps(checks) + "\n")
             console.print(f"{level}: {report['clears']}/{episodes} cleared at {trained:,} frames")
             if report["clear_rate"] >= CLEARED_RATE or trained >= frames:
                 break
