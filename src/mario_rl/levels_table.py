@@ -96,8 +96,6 @@ def training_minutes(run_dir: Path) -> float | None:
 
 def progress_lines(levels: list[str], rows: dict[str, Any], runs_dir: str) -> list[str]:
     """One line: which of `levels` are done, running (a checkpoint, no row) or pending."""
-    from mario_rl.runs import list_checkpoints
-
     running, pending = [], []
     for level in levels:
         if level in rows:
@@ -106,8 +104,7 @@ def progress_lines(levels: list[str], rows: dict[str, Any], runs_dir: str) -> li
         if run is None:
             pending.append(level)
         else:
-            newest = list_checkpoints(run / "checkpoints")[-1]
-            running.append(f"{level} ({int(newest.stem.removeprefix('frames_')):,} frames)")
+            running.append(f"{level} ({checkpoint_frames(run):,} frames)")
     done = [level for level in levels if level in rows]
     return [
         f"Done: {', '.join(done) or 'none'}. Running: {', '.join(running) or 'none'}. "
