@@ -20,7 +20,8 @@ torch.set_num_threads(1)
 class ScriptedFrameEnv(gym.Env):
     """Frame t is filled with value t (mod 256); reward t; scripted x, lives and the end.
 
-    `x_script[t]`, `life_script[t]` give info["x_pos"] and info["life"] after step t;
+    `x_script[t]`, `life_script[t]` (and `area_script[t]`, if given) give info["x_pos"],
+    info["life"] (and info["area"]) after step t;
     the episode terminates after `length` steps.
     """
 
@@ -32,11 +33,13 @@ class ScriptedFrameEnv(gym.Env):
         shape: tuple[int, ...] = (6, 8),
         x_script: list[int] | None = None,
         life_script: list[int] | None = None,
+        area_script: list[int] | None = None,
     ) -> None:
         self.length = length
         self.shape = shape
         self.x_script = x_script
         self.life_script = life_script
+        self.area_script = area_script
         self.observation_space = spaces.Box(0, 255, shape, np.uint8)
         self.action_space = spaces.Discrete(3)
         self.t = 0
@@ -45,7 +48,7 @@ class ScriptedFrameEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         x = self.x_script[self.t] if self.x_script else self.t
         life = self.life_script[self.t] if self.life_script else 2
-        return {
+        info = {
             "x_pos": x,
             "life": life,
             "frames": self.t,
@@ -53,6 +56,9 @@ class ScriptedFrameEnv(gym.Env):
             "time": 400 - self.t,
             "score": 0,
         }
+        if self.area_script:
+            info["area"] = self.area_script[self.t]
+        return info
 
     def _frame(self) -> np.ndarray:
         return np.full(self.shape, self.t % 256, np.uint8)

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from mario_rl.env.core import MarioEnv
+from mario_rl.env.ram import AREA_INDEX, AREA_TYPE
 from mario_rl.env.wrappers import (
     ActionSpanKeepFrames,
     ClipRewardSign,
@@ -178,6 +180,30 @@ def test_truncate_on_no_progress_truncates_not_terminates(scripted_env):
     # best x 10 at step 2; steps 3, 4, 5 make no progress -> truncated at step 5.
     assert flags[4] == (False, True)
     assert all(flag == (False, False) for flag in flags[:4])
+
+
+def test_no_progress_is_judged_within_an_area(scripted_env):
+    # x and area at reset, then after each step. A pipe at step 2 leads to an area whose x
+    # starts at 40, below the 900 reached before it: walking there is progress.
+    xs = [40, 500, 900, 40, 60, 80, 80, 80, 80, 900, 900, 900, 900]
+    areas = [1, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1]
+    env = TruncateOnNoProgress(scripted_env(x_script=xs, area_script=areas), patience=3)
+    env.reset()
+    truncated = [env.step(0)[3] for _ in range(12)]
+    # steps 0, 1 new bests; 2 (a new area), 3, 4 progress; 5, 6, 7 still -> cut at step 7.
+    assert truncated[:7] == [False] * 7 and truncated[7]
+    # Back in the first area at step 8 (progress: a new area), 900 is not above its best
+    # there: steps 9, 10, 11 still -> cut at 11.
+    assert truncated[8:11] == [False] * 3 and truncated[11]
+
+
+def test_the_area_in_info_follows_ram():
+    env = MarioEnv("1-1", actions="right_only")
+    _, info = env.reset()
+    assert info["area"] == 1 * 256 + 5  # 1-1's ground area, as the level table reads it
+    env.ram[AREA_TYPE], env.ram[AREA_INDEX] = 2, 2
+    assert env.step(0)[4]["area"] == 2 * 256 + 2
+    env.close()
 
 
 def test_episode_statistics(scripted_env):

@@ -55,8 +55,10 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
 
     Observations are fresh copies (never views of the emulator's screen buffer), full-size:
     240x256x3 RGB or 240x256 grayscale (the emulator's native grayscale copy).
-    `info` holds x_pos, y_pos, time, flag_get, world, stage, life, status, score, coins and
-    `frames` (emulator frames since reset). `reset(options={"snapshot": s})` starts from a
+    `info` holds x_pos, y_pos, time, flag_get, world, stage, life, status, score, coins,
+    `area` (the area Mario is in, as RAM names it: type * 256 + index; x is only comparable
+    within one area, since pipes and bonus rooms restart it) and `frames` (emulator frames
+    since reset). `reset(options={"snapshot": s})` starts from a
     state taken with `snapshot()` instead of the level's start.
 
     A single level's episode ends at a death, at the flag (or axe), and also:
@@ -247,6 +249,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             "status": _STATUS_NAMES[min(status, 2)],
             "score": _digits(ram[SCORE_DIGITS : SCORE_DIGITS + 6]),
             "coins": _digits(ram[COIN_DIGITS : COIN_DIGITS + 2]),
+            "area": int(ram[AREA_TYPE]) * 256 + int(ram[AREA_INDEX]),
             "frames": self._frames,
         }
 

@@ -407,25 +407,34 @@ class TruncateOnNoProgress(gym.Wrapper):
     Stuck episodes (pressing against a pipe until the clock runs out) cost thousands of
     frames and teach nothing. The cut is `truncated`, not `terminated`: the state is not
     terminal, so value-based learners still bootstrap from it.
+
+    The best x is kept per area (`info["area"]`, where the env reports one): a pipe into a
+    bonus room or a level's exit area restarts x, and walking there is progress even below
+    the best x of the area left behind. Entering an area counts as progress.
     """
 
     def __init__(self, env: gym.Env, patience: int = 200) -> None:
         super().__init__(env)
         require_positive("patience", patience)
         self.patience = patience
-        self._best_x = 0
+        self._best_x: dict[Any, int] = {}
+        self._area: Any = None
         self._steps_since_best = 0
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._best_x = info["x_pos"]
+        self._area = info.get("area")
+        self._best_x = {self._area: info["x_pos"]}
         self._steps_since_best = 0
         return obs, info
 
     def step(self, action: Any) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if info["x_pos"] > self._best_x:
-            self._best_x = info["x_pos"]
+        area, x = info.get("area"), info["x_pos"]
+        best = self._best_x.get(area)
+        if area != self._area or best is None or x > best:
+            self._best_x[area] = x if best is None else max(x, best)
+            self._area = area
             self._steps_since_best = 0
         else:
             self._steps_since_best += 1
