@@ -21,9 +21,10 @@ def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkey
     row = state["rows"]["1-1"]
     assert row["frames"] >= 200 and row["episodes"] == 1 and row["cleared"] is False
     table = out.read_text()
-    assert "| level | cleared | clear rate | max x | % of level | frames | minutes |" in table
+    header = "| level | write-up passed | cleared | clear rate | exit | max x | % of level |"
+    assert header in table
     share = f"{row['max_x'] / 3161:.0%}"
-    assert f"| 1-1 | no | 0/1 | {row['max_x']} | {share} |" in table
+    assert f"| 1-1 | yes | no | 0/1 | - | {row['max_x']} | {share} |" in table
 
     def no_training(*args, **kwargs):
         raise AssertionError("a level already in the table was trained again")
@@ -47,9 +48,15 @@ def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
     recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10, "sticky": 0.25}
     row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2500, "frames": 1000,
            "minutes": 1.0, "measured_flag_x": 2500}  # fmt: skip
-    text = levels_table.markdown(recipe, {"1-2": row, "1-3": {**row, "measured_flag_x": None}})
-    assert "| 1-2 | yes | 10/10 | 2500 | 100% | 1,000 | 1.0 |" in text
-    assert "| 1-3 | yes | 10/10 | 2500 | ? |" in text
+    rows = {
+        "1-2": {**row, "exits": {"flag": 10}},
+        "1-3": {**row, "measured_flag_x": None},  # a row from before exits were recorded
+        "5-1": {**row, "exits": {"flag": 7, "warp 4-1": 3}},
+    }
+    text = levels_table.markdown(recipe, rows)
+    assert "| 1-2 | yes | yes | 10/10 | flag | 2500 | 100% | 1,000 | 1.0 | - |" in text
+    assert "| 1-3 | no | yes | 10/10 | ? | 2500 | ? |" in text
+    assert "| 5-1 | - | yes | 10/10 | flag 7, warp 4-1 3 | 2500 |" in text
     assert "sticky 0.25, no-ops 0..30" in text
 
 
@@ -112,3 +119,39 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     assert row["frames"] == frames_checked[-1] and row["cleared"] is False
     level_runs = tmp_path / "runs" / "1-1"
     assert len([path for path in level_runs.iterdir() if path.is_dir()]) == 1, "one run, resumed"
+
+
+def test_a_cleared_level_is_bundled_on_fresh_seeds(tmp_path, monkeypatch):
+    out, models = tmp_path / "table.md", tmp_path / "models"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "200", "--num-envs", "2",
+        "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert not models.exists()  # not cleared, and no --bundle: nothing bundled
+    # Mark the row cleared, as a piece that cleared and stopped before bundling leaves it.
+    state_path = out.with_suffix(".json")
+    state = json.loads(state_path.read_text())
+    state["rows"]["1-1"]["cleared"] = True
+    state_path.write_text(json.dumps(state))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("bundling trained the level again")
+
+    monkeypatch.setitem(training.TRAINERS, PPOConfig, no_training)
+    assert main([*args, "--bundle", str(models)]) == 0
+    report = json.loads((models / "1-1" / "eval.json").read_text())
+    assert report["seeds"] == [levels_table.BUNDLE_SEED_OFFSET] * 2  # not the checks' seed 0
+    assert report["sticky_probability"] == 0.25 and "deterministic_eval" in report
+    assert report["control"]["episodes"] == 1
+    command = (models / "1-1" / "command.txt").read_text().splitlines()[0]
+    assert command.startswith("mario-rl levels-table --preset ppo-fast --levels 1-1 --frames 200")
+    assert "--num-envs 2" in command
+    bundle = json.loads(state_path.read_text())["rows"]["1-1"]["bundle"]
+    assert bundle["clears"] == report["clears"] and bundle["episodes"] == 1
+    assert f"| {levels_table.bundle_text(bundle)} |" in out.read_text()
+    # Bundled once: a second resume leaves the folder as it is.
+    stamp = (models / "1-1" / "eval.json").stat().st_mtime_ns
+    assert main([*args, "--bundle", str(models)]) == 0
+    assert (models / "1-1" / "eval.json").stat().st_mtime_ns == stamp

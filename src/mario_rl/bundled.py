@@ -108,6 +108,53 @@ TRAINING_ONLY_FIELDS = (
 """Checkpoint fields only `--resume` reads: a bundled agent acts, it does not train on."""
 
 
+def bundle_measure(
+    level: str,
+    episodes: int,
+    seed: int,
+    sticky: float,
+    noop_max: int = 30,
+    max_stuck_steps: int = 250,
+    progress: bool = False,
+) -> Callable[[Path], dict[str, Any]]:
+    """The evaluation `bundle_agent` saves as eval.json, for its `measure` argument.
+
+    `episodes` greedy episodes seeded `seed`.. under sticky actions `sticky`, with the
+    blind-replay control, and (when `sticky` > 0) as many deterministic ones, summarised
+    under "deterministic_eval".
+    """
+    from mario_rl.agents import load_policy
+    from mario_rl.evaluate import evaluate
+
+    def measure(model: Path) -> dict[str, Any]:
+        def run(sticky: float, control: bool) -> dict[str, Any]:
+            return evaluate(
+                load_policy(model),
+                level=level,
+                episodes=episodes,
+                noop_max=noop_max,
+                seed=seed,
+                max_stuck_steps=max_stuck_steps,
+                progress=progress,
+                sticky=sticky,
+                control=control,
+            )
+
+        report = run(sticky, control=True)
+        if sticky > 0:
+            deterministic = run(0.0, control=False)
+            # The same model.pt: its path is the report's own (the building folder's
+            # path here would be stale once the folder is swapped in).
+            report["deterministic_eval"] = {
+                key: value
+                for key, value in deterministic.items()
+                if key not in ("per_episode", "checkpoint")
+            }
+        return report
+
+    return measure
+
+
 def bundle_agent(
     checkpoint: str | Path,
     level: str,

@@ -134,6 +134,8 @@ def run_episode(
         "score": int(info["score"]),
         "noops": int(noops),
         "stuck": stuck,
+        # How the level was left, as MarioEnv reports it: "flag", "warp W-S", "loop" or None.
+        "exit": info.get("exit"),
         "trajectory": trajectory_id(actions, xs),
         "actions": actions,
     }
@@ -219,7 +221,16 @@ def episode_numbers(results: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_frames_to_clear": _mean([r["frames_to_clear"] for r in cleared]),
         "mean_game_time_to_clear": _mean([r["game_time_to_clear"] for r in cleared]),
         "mean_score": _mean([r["score"] for r in results]),
+        "exits": exit_counts(cleared),
     }
+
+
+def exit_counts(episodes: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of `episodes` left the level by each exit ("flag", "warp 4-1", ...), most
+    taken first; one whose exit was not recorded (reports older than the field) counts
+    under "unknown"."""
+    counts = Counter(episode.get("exit") or "unknown" for episode in episodes)
+    return dict(counts.most_common())
 
 
 def _without_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,12 @@ Each level's evaluation also draws a death map beside the table, `<out stem>.<le
 where the episodes that did not clear ended along the level, with the flag marked where
 its x is known.
 
+With a bundle directory (`--bundle DIR`), each cleared level's checkpoint is bundled as
+`DIR/<level>/` (`mario_rl.bundled`), measured afresh on other seeds than the checks
+(`BUNDLE_SEED_OFFSET`): the checks pick the first checkpoint that clears, so their own
+clear rate is biased upwards. The bundle's eval.json holds the sticky and deterministic
+clear rates and the blind-replay control, and the table shows them.
+
 Level lengths: the x of the flagpole, where Mario's x stops when he grabs it. Only 1-1's
 is known here (3161, measured on a human finish, `tests/data/1-1-finish.jsonl`); for the
 other levels the length is measured by the evaluation itself when a level is cleared (the
@@ -45,7 +51,38 @@ LEVEL_FLAG_X: dict[str, int] = {"1-1": 3161}
 """Known level lengths: Mario's x at the flagpole (see the module docstring)."""
 EVAL_NOOP_MAX = 30
 """Random 0..30 no-op frames at each evaluation start."""
-COLUMNS = ("level", "cleared", "clear rate", "max x", "% of level", "frames", "minutes")
+BUNDLE_SEED_OFFSET = 10_000
+"""A bundle is measured on seeds `seed + BUNDLE_SEED_OFFSET`.., none of which a check used."""
+WRITEUP_PASSED: dict[str, bool] = {
+    "1-1": True,
+    "1-2": True,
+    "1-3": False,
+    "1-4": True,
+    "2-2": True,
+    "2-3": False,
+    "2-4": True,
+    "3-4": True,
+    "4-1": True,
+    "4-2": True,
+    "4-4": False,
+    "8-1": False,
+    "8-3": False,
+    "8-4": False,
+}
+"""The curiosity write-up's level table (Pathak et al.'s Mario results as that write-up
+reports them, not rerun here): whether its agent passed each of its 14 levels."""
+COLUMNS = (
+    "level",
+    "write-up passed",
+    "cleared",
+    "clear rate",
+    "exit",
+    "max x",
+    "% of level",
+    "frames",
+    "minutes",
+    "bundled: sticky / deterministic / blind replay",
+)
 
 console = Console()
 
@@ -131,19 +168,117 @@ def markdown(
     for level, row in rows.items():
         length = level_length(level, row)
         share = f"{min(row['max_x'] / length, 1.0):.0%}" if length else "?"
+        passed = WRITEUP_PASSED.get(level)
         cells = (
             level,
+            "-" if passed is None else "yes" if passed else "no",
             "yes" if row["cleared"] else "no",
             f"{row['clears']}/{row['episodes']}",
+            exits_text(row.get("exits")),
             str(row["max_x"]),
             share,
             f"{row['frames']:,}",
             f"{row['minutes']:.1f}",
+            bundle_text(row.get("bundle")),
         )
         lines.append("| " + " | ".join(cells) + " |")
     if progress:
         lines += ["", *progress]
     return "\n".join(lines) + "\n"
+
+
+def exits_text(exits: dict[str, int] | None) -> str:
+    """The exits the clearing episodes took: `flag`, or each with its count when several."""
+    if exits is None:
+        return "?"  # a row from before exits were recorded
+    if len(exits) <= 1:
+        return next(iter(exits), "-")
+    return ", ".join(f"{name} {count}" for name, count in exits.items())
+
+
+def bundle_text(bundle: dict[str, Any] | None) -> str:
+    """A bundled level's fresh-seed clears: sticky / deterministic / blind replay."""
+    if bundle is None:
+        return "-"
+    return " / ".join(
+        f"{bundle[key]}/{bundle['episodes']}" if bundle.get(key) is not None else "-"
+        for key in ("clears", "deterministic_clears", "control_clears")
+    )
+
+
+def level_command(recipe: dict[str, Any], level: str, default_num_envs: int) -> str:
+    """The `mario-rl levels-table` command that trains and checks `level` alone exactly as
+    the table did (a level's training does not depend on the other levels)."""
+    parts = [
+        "mario-rl levels-table",
+        f"--preset {recipe['preset']}",
+        f"--levels {level}",
+        f"--frames {recipe['frames']}",
+    ]
+    if recipe["check_every"] is not None:
+        parts.append(f"--check-every {recipe['check_every']}")
+    parts += [
+        f"--episodes {recipe['episodes']}",
+        f"--seed {recipe['seed']}",
+        f"--sticky {recipe['sticky']}",
+        f"--max-stuck-steps {recipe['max_stuck_steps']}",
+    ]
+    if recipe["num_envs"] != default_num_envs:
+        parts.append(f"--num-envs {recipe['num_envs']}")
+    return " ".join(parts)
+
+
+def bundle_level(
+    level: str,
+    row: dict[str, Any],
+    recipe: dict[str, Any],
+    bundle_dir: Path,
+    default_num_envs: int,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Bundle a cleared level's checkpoint as `bundle_dir/<level>/`, measured on fresh
+    seeds; returns what the row keeps of it."""
+    from mario_rl.bundled import bundle_agent, bundle_measure
+    from mario_rl.runs import list_checkpoints
+
+    checkpoint = list_checkpoints(Path(row["run_dir"]) / "checkpoints")[-1]
+    if checkpoint_frames(Path(row["run_dir"])) != row["frames"]:
+        raise ValueError(
+            f"{level}: the newest checkpoint in {row['run_dir']} is {checkpoint.name}, not the "
+            f"one checked at {row['frames']:,} frames; bundle it by hand with `mario-rl bundle`"
+        )
+    seed = recipe["seed"] + BUNDLE_SEED_OFFSET
+    measure = bundle_measure(
+        level,
+        recipe["episodes"],
+        seed,
+        recipe["sticky"],
+        EVAL_NOOP_MAX,
+        recipe["max_stuck_steps"],
+        progress=progress,
+    )
+    checks = ", ".join(
+        f"{c['clears']}/{recipe['episodes']} at {c['frames']:,}" for c in row["checks"]
+    )
+    commands = [
+        level_command(recipe, level, default_num_envs),
+        f"# The first checkpoint whose check cleared at least {CLEARED_RATE:.0%} of "
+        f"{recipe['episodes']} episodes (seeds {recipe['seed']}..): {checkpoint.name} of "
+        f"{row['run_dir']}. Checks (clears at frames): {checks}. eval.json measured it "
+        f"afresh on seeds {seed}.., which no check used.",
+    ]
+    folder = bundle_agent(checkpoint, level, commands, measure, bundle_dir)
+    report = json.loads((folder / "eval.json").read_text())
+    deterministic = report.get("deterministic_eval")
+    return {
+        "folder": str(folder),
+        "episodes": report["episodes"],
+        "seeds": report["seeds"],
+        "clears": report["clears"],
+        "deterministic_clears": None if deterministic is None else deterministic["clears"],
+        "control_clears": report["control"]["clears"],
+        "exits": report["exits"],
+    }
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -178,13 +313,15 @@ def build_table(
     num_envs: int | None = None,
     progress: bool = False,
     check_every: int | None = None,
+    bundle_dir: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train and evaluate each level not yet in `out`'s state; returns all rows.
 
     `sticky`: evaluation's sticky-action probability (None: `evaluate.EVAL_STICKY`).
     `check_every`: evaluate every this many frames and stop a level at the first check
     that clears it (at least `CLEARED_RATE` of `episodes`); `frames` is then the cap. None:
-    train to `frames`, then evaluate once.
+    train to `frames`, then evaluate once. `bundle_dir`: bundle each cleared level there
+    (`bundle_level`), a cleared row of an earlier piece without a bundle included.
     """
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, evaluate
@@ -209,9 +346,26 @@ def build_table(
     }
     state_path = out.with_suffix(".json")
     rows = load_state(state_path, recipe)
+
+    def save() -> None:
+        _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+
+    def bundle(level: str) -> None:
+        if bundle_dir is None or not rows[level]["cleared"] or "bundle" in rows[level]:
+            return
+        console.print(f"{level}: cleared; bundling it in {bundle_dir / level}")
+        rows[level]["bundle"] = bundle_level(
+            level, rows[level], recipe, bundle_dir, chosen.agent.num_envs, progress
+        )
+        save()
+        kept = rows[level]["bundle"]
+        console.print(f"{level}: bundled, {kept['clears']}/{kept['episodes']} on fresh seeds")
+
     for level in levels:
         if level in rows:
             console.print(f"{level}: already in {state_path}, skipped")
+            bundle(level)
             continue
         _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
         level_runs = Path(runs_dir) / level
@@ -265,9 +419,10 @@ def build_table(
             "minutes": round(minutes, 2),
             "run_dir": str(run_dir),
             "death_map": str(death_map),
+            "exits": report["exits"],
         }
-        _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+        save()
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
+        bundle(level)
     _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
     return rows

@@ -117,38 +117,21 @@ def cmd_record(args: argparse.Namespace) -> None:
 
 def cmd_bundle(args: argparse.Namespace) -> None:
     from mario_rl.agents import load_policy
-    from mario_rl.bundled import bundle_agent, bundled_table_row
-    from mario_rl.evaluate import evaluate, summary_line
+    from mario_rl.bundled import bundle_agent, bundle_measure, bundled_table_row
+    from mario_rl.evaluate import summary_line
 
     _one_inference_thread()
     level = args.level or load_policy(args.checkpoint).env_config.level
 
-    def measure(model: Path) -> dict:
-        def run(sticky: float, control: bool) -> dict:
-            return evaluate(
-                load_policy(model),
-                level=level,
-                episodes=args.episodes,
-                noop_max=args.noop_max,
-                seed=args.seed,
-                max_stuck_steps=args.max_stuck_steps,
-                progress=not args.quiet,
-                sticky=sticky,
-                control=control,
-            )
-
-        report = run(args.sticky, control=True)
-        if args.sticky > 0:
-            deterministic = run(0.0, control=False)
-            # The same model.pt: its path is the report's own (the building folder's
-            # path here would be stale once the folder is swapped in).
-            report["deterministic_eval"] = {
-                key: value
-                for key, value in deterministic.items()
-                if key not in ("per_episode", "checkpoint")
-            }
-        return report
-
+    measure = bundle_measure(
+        level,
+        args.episodes,
+        args.seed,
+        args.sticky,
+        args.noop_max,
+        args.max_stuck_steps,
+        progress=not args.quiet,
+    )
     root = Path(args.models_dir) if args.models_dir else None
     folder = bundle_agent(args.checkpoint, level, args.commands, measure, root, args.sample)
     report = json.loads((folder / "eval.json").read_text())

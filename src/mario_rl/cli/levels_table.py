@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -34,6 +35,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         num_envs=args.num_envs,
         progress=not args.quiet,
         check_every=args.check_every,
+        bundle_dir=None if args.bundle is None else Path(args.bundle),
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
 
@@ -69,5 +71,12 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     add_sticky_argument(table)
     table.add_argument("--num-envs", type=positive_int, default=None, help="preset override")
     table.add_argument("--runs-dir", default="runs/levels")
+    table.add_argument(
+        "--bundle",
+        metavar="DIR",
+        default=None,
+        help="bundle each cleared level as DIR/<level>/ (e.g. models), measured on fresh "
+        "seeds: sticky, deterministic and the blind-replay control; default: no bundling",
+    )
     table.add_argument("--quiet", action="store_true", help="no progress bars")
     table.set_defaults(func=cmd_levels_table)
