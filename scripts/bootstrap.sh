@@ -29,6 +29,6 @@ wanted="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "mario-rl: installing dependencies into $venv (first run takes a few minutes)" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e "$repo[dev,sb3]"
+  "$venv/bin/python" -m pip install --quiet -e "$repo[dev,sb3,ray]"
   echo "$wanted" >"$stamp"
 fi

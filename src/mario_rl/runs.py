@@ -117,6 +117,12 @@ class RunConfig:
     """Emulator frames between TensorBoard scalars of losses, Q and speed."""
     progress: bool = True
     """Show a progress bar on the terminal."""
+    ray: str | None = None
+    """Collect experience on Ray actors: `local` (a private Ray instance), `auto` (the
+    cluster this machine is in) or a head node's `HOST:PORT`; None: local env workers."""
+    env_actors: int = 0
+    """Ray actors collecting experience when `ray` is set (each owns num_envs / env_actors
+    envs)."""
 
     def next_checkpoint(self, frames: int) -> int:
         """The first checkpoint frame count after `frames` on the `checkpoint_every` grid, so

@@ -119,6 +119,11 @@ def train(
         raise TypeError(f"no trainer for {type(agent).__name__}") from None
     if resume is not None and init_from is not None:
         raise ValueError("resume and init_from: expected one of them, got both")
+    if run.ray is not None and not getattr(trainer_class, "ray_actors", False):
+        raise ValueError(
+            f"ray: {trainer_class.__name__} collects with local env workers only "
+            "(PPO runs on Ray actors so far)"
+        )
     device = resolve_device(run.device)
     # Fail on a mismatch before starting any env worker.
     checkpoint = warm_start = None

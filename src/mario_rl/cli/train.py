@@ -74,6 +74,8 @@ RUN_FLAGS = {
     "checkpoint_every": "checkpoint_every",
     "keep_checkpoints": "keep_checkpoints",
     "runs_dir": "runs_dir",
+    "ray": "ray",
+    "env_actors": "env_actors",
 }
 
 
@@ -180,12 +182,20 @@ def cmd_train(args: argparse.Namespace) -> None:
             "--resume continues a run, --init-from starts a new one from another run's "
             "networks; expected one of them"
         )
+    if (args.ray is None) != (args.env_actors is None) and not args.resume:
+        raise UsageError(
+            "--ray ADDRESS and --env-actors N go together: the cluster, and how many actors "
+            "collect experience on it"
+        )
     if args.resume:
-        changed = _given(args, AGENT_FLAGS | ENV_FLAGS | RUN_FLAGS)
+        # A resumed Ray run may find its cluster at another address.
+        resume_run_flags = {dest: field for dest, field in RUN_FLAGS.items() if dest != "ray"}
+        changed = _given(args, AGENT_FLAGS | ENV_FLAGS | resume_run_flags)
         if changed or args.preset or args.algo or args.level or args.seed is not None:
             raise UsageError(
                 "--resume continues the run with its own config.json; drop the flags that "
-                "change it (only --frames, --minutes, --device, --save-replay, --quiet apply)"
+                "change it (only --frames, --minutes, --device, --save-replay, --quiet and, "
+                "for a Ray run, --ray apply)"
             )
         saved_run = RunDir(args.resume)
         saved = saved_run.config()
@@ -193,6 +203,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         agent = saved_run.config_section("agent", training.config_class(saved.get("algo", "")))
         run = saved_run.config_section("run", RunConfig)
         run = replace(run, **{k: v for k, v in budget.items() if v is not None})
+        if args.ray is not None:
+            if run.ray is None:
+                raise UsageError(f"--ray: {args.resume} was trained with local env workers")
+            run = replace(run, ray=args.ray)
         preset_name = saved.get("preset")
     else:
         default_preset = {"ppo": "ppo-fast", "ppo-icm": "curiosity-ppo"}.get(args.algo, "dqn-fast")
@@ -284,6 +298,25 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--keep-checkpoints", type=positive_int, default=None)
     train.add_argument("--runs-dir", default=None, help="default runs/")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = train.add_argument_group(
+        "Ray (the optional extra: pip install -e '.[ray]'; PPO only so far)"
+    )
+    cluster.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="collect experience on Ray actors instead of local env workers: local (a "
+        "private Ray instance on this machine), auto (the cluster this machine joined with "
+        "`ray start`) or the head node's HOST:PORT; the learner runs here",
+    )
+    cluster.add_argument(
+        "--env-actors",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="Ray actors, each stepping num_envs / N envs with a copy of the policy and "
+        "returning whole rollouts (a divisor of --num-envs)",
+    )
     agent = train.add_argument_group("preset overrides")
     agent.add_argument("--actions", type=action_set_name, default=None, help="action set")
     agent.add_argument(

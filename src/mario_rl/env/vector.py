@@ -128,6 +128,28 @@ def make_vector_env(
     return envs
 
 
+def make_local_vector_env(
+    num_envs: int,
+    config: EnvConfig,
+    seed: int | None = None,
+    obs_stats: ObservationStats | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
+) -> gym.vector.SyncVectorEnv:
+    """`make_vector_env`'s n pipelines stepped one after another in this process (same
+    seeds, SAME_STEP autoreset and `wrapper`): for a process that is itself one of many
+    workers, such as a Ray actor, where more processes would only fight over its core."""
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
+    if config.normalize_moves > 0 and obs_stats is None:
+        obs_stats = measure_obs_stats(config, seed)
+    env_fns = [functools.partial(_worker_env, config, obs_stats, wrapper) for _ in range(num_envs)]
+    envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    envs.action_space.seed(seed)
+    if seed is not None:
+        envs.reset(seed=seed)
+    return envs
+
+
 def make_vector_env_groups(
     num_envs: int,
     groups: int,

@@ -11,8 +11,9 @@ from gymnasium.vector import VectorEnv
 
 from mario_rl.agents.ppo.agent import PPOAgent
 from mario_rl.agents.ppo.config import PPOConfig
+from mario_rl.agents.ppo.remote import RayRolloutCollector
 from mario_rl.agents.ppo.rollout import RolloutCollector
-from mario_rl.env.pipeline import EnvConfig, measure_obs_stats
+from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.snapshots import snapshot_wrapper
 from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
@@ -52,6 +53,9 @@ class PPOTrainer:
     continues the networks, optimiser, statistics, counters and sampling RNG.
     """
 
+    ray_actors = True
+    """`RunConfig.ray` may put its envs on Ray actors (`remote.RayRolloutCollector`)."""
+
     def __init__(
         self,
         run: RunConfig,
@@ -69,13 +73,19 @@ class PPOTrainer:
         elif env_config.normalize_moves > 0:
             self.obs_stats = measure_obs_stats(env_config, run.seed)
         start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
-        self.env_groups = make_training_envs(
-            env_config, config, run.seed + start_frames, self.obs_stats
-        )
-        envs = self.env_groups[0]
-        self.agent = PPOAgent(
-            config, envs.single_observation_space, int(envs.single_action_space.n), device
-        )
+        self.remote = run.ray is not None
+        if self.remote:
+            self.env_groups = []
+            probe = make_env(env_config, obs_stats=self.obs_stats)
+            obs_space, num_actions = probe.observation_space, int(probe.action_space.n)
+            probe.close()
+        else:
+            self.env_groups = make_training_envs(
+                env_config, config, run.seed + start_frames, self.obs_stats
+            )
+            envs = self.env_groups[0]
+            obs_space, num_actions = envs.single_observation_space, int(envs.single_action_space.n)
+        self.agent = PPOAgent(config, obs_space, num_actions, device)
         self.acting = copy.deepcopy(self.agent.policy) if config.overlap else None
         self.updates = 0
         if checkpoint is not None:
@@ -83,18 +93,34 @@ class PPOTrainer:
             self.updates = int(checkpoint["counters"]["updates"])
         if self.acting is not None:
             self.acting.load_state_dict(self.agent.policy.state_dict())
-        self.collector = RolloutCollector(
-            self.env_groups,
-            self.agent,
-            config.num_steps,
-            seed=run.seed + start_frames,
-            acting_policy=self.acting,
-        )
-        self.collector.frames.total += start_frames
-        if checkpoint is not None:
-            self.collector.generator.set_state(checkpoint["sampler_rng"])
+        self.collector: RolloutCollector | RayRolloutCollector
+        if self.remote:
+            self.collector = RayRolloutCollector(
+                env_config,
+                config,
+                self.acting if self.acting is not None else self.agent.policy,
+                device,
+                run.env_actors,
+                run.seed,
+                self.obs_stats,
+                run.ray,
+                start_frames,
+            )
+            # The actors draw their own actions: no sampler state to keep (remote.py).
+            self.sampler_state = None
+        else:
+            self.collector = RolloutCollector(
+                self.env_groups,
+                self.agent,
+                config.num_steps,
+                seed=run.seed + start_frames,
+                acting_policy=self.acting,
+            )
+            self.collector.frames.total += start_frames
+            if checkpoint is not None and checkpoint.get("sampler_rng") is not None:
+                self.collector.generator.set_state(checkpoint["sampler_rng"])
+            self.sampler_state = self.collector.generator.get_state()
         self.frames = self.collector.frames.total
-        self.sampler_state = self.collector.generator.get_state()
         self.background = ThreadPoolExecutor(1) if config.overlap else None
         self.pending: Future | None = None
 
@@ -110,13 +136,17 @@ class PPOTrainer:
         else:
             rollout, episodes = self.collector.collect()
         self.frames = self.collector.frames.total
-        self.sampler_state = self.collector.generator.get_state()
+        if not self.remote:
+            self.sampler_state = self.collector.generator.get_state()
         last = self.done(budget)
         if self.background is not None and not last:
             self.pending = self.background.submit(self.collector.collect)
         metrics = self.agent.update(rollout, progress=budget.fraction(self.frames))
         self.updates += 1
         metrics["charts/updates"] = self.updates
+        if self.remote:
+            metrics["charts/lost_rollouts"] = self.collector.lost_rollouts
+            metrics["charts/actor_restarts"] = self.collector.restarts
         return Step(
             episodes, last=last, scalars=metrics, postfix={"kl": metrics["losses/approx_kl"]}
         )
@@ -152,4 +182,6 @@ class PPOTrainer:
             self.background.shutdown(wait=True)
         for envs in self.env_groups:
             envs.close()
+        if self.remote:
+            self.collector.close()
         torch.set_num_threads(self.threads_before)

@@ -1,0 +1,139 @@
+"""PPO on Ray actors: a local Ray instance (2 CPUs, loopback only) trains through actors,
+resumes, and survives an actor killed between rollouts and during one.
+
+The actor's own code (`RolloutWorker`) is also tested in this process, without Ray."""
+
+import csv
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mario_rl.agents.ppo import PPOAgent
+from mario_rl.agents.ppo.remote import RayRolloutCollector, RolloutWorker
+from mario_rl.cli.main import main
+from mario_rl.env.pipeline import make_env
+from mario_rl.presets import get_preset
+from mario_rl.runs import load_checkpoint
+
+TINY = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--num-epochs", "1"]
+PRESET = get_preset("ppo-fast")
+TINY_CONFIG = replace(PRESET.agent, num_envs=2, num_steps=16, num_minibatches=2, num_epochs=1)
+ENV = replace(PRESET.env, level="1-1")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_the_actor_collects_a_whole_rollout_of_its_envs_in_process():
+    worker = RolloutWorker(ENV, TINY_CONFIG, num_envs=2, obs_stats=None)
+    probe = make_env(ENV)
+    agent = PPOAgent(TINY_CONFIG, probe.observation_space, int(probe.action_space.n))
+    probe.close()
+    weights = agent.policy.state_dict()
+    first = worker.collect(weights, seed=7)
+    second = worker.collect(weights, seed=123)  # the envs go on: the seed is not used
+    assert first["fresh"] and not second["fresh"]
+    assert first["obs"].shape == (16, 2, *agent.obs_shape) and first["obs"].dtype == np.uint8
+    assert first["actions"].shape == (16, 2) and first["next_values"].shape == (16, 2)
+    # 16 agent steps of 4 frames each per env, deaths and no-op starts aside.
+    assert 100 <= first["frames"] <= 2 * 16 * 4 + 2 * 30
+    # The same seed and weights give the same rollout: its actors' runs are reproducible.
+    again = RolloutWorker(ENV, TINY_CONFIG, num_envs=2, obs_stats=None).collect(weights, seed=7)
+    assert np.array_equal(again["actions"], first["actions"])
+    assert np.array_equal(again["obs"], first["obs"])
+
+
+def test_ppo_trains_and_resumes_through_ray_actors(ray_local, tmp_path):
+    runs = tmp_path / "runs"
+    args = ["train", "--preset", "ppo-fast", *TINY, "--checkpoint-every", "500"]
+    ray_args = ["--ray", "local", "--env-actors", "2", "--runs-dir", str(runs), "--quiet"]
+    assert main([*args, "--frames", "600", *ray_args]) == 0
+    (run,) = runs.iterdir()
+    config = json.loads((run / "config.json").read_text())
+    assert (config["run"]["ray"], config["run"]["env_actors"]) == ("local", 2)
+    counters = load_checkpoint(run)["counters"]
+    assert counters["frames"] >= 600 and counters["updates"] >= 1
+    assert main(["train", "--resume", str(run), "--frames", "1200", "--quiet"]) == 0
+    resumed = load_checkpoint(run)["counters"]
+    assert resumed["frames"] >= 1200 and resumed["updates"] > counters["updates"]
+    rows = list(csv.DictReader((run / "episodes.csv").open()))
+    assert rows and all(int(row["frames"]) <= resumed["frames"] for row in rows)
+    assert ray_local.is_initialized()  # the test session's instance, not the run's to stop
+
+
+def _collector(ray_local) -> tuple[RayRolloutCollector, PPOAgent]:
+    probe = make_env(ENV)
+    agent = PPOAgent(TINY_CONFIG, probe.observation_space, int(probe.action_space.n))
+    probe.close()
+    collector = RayRolloutCollector(
+        ENV, TINY_CONFIG, agent.policy, torch.device("cpu"), 2, seed=0, obs_stats=None,
+        address="local",
+    )  # fmt: skip
+    return collector, agent
+
+
+def test_an_actor_killed_between_rollouts_is_restarted_and_counted(ray_local):
+    collector, _ = _collector(ray_local)
+    try:
+        rollout, _ = collector.collect()
+        frames = collector.frames.total
+        ray_local.kill(collector.actors[0], no_restart=False)
+        rollout, _ = collector.collect()
+        assert rollout.actions.shape == (16, 2)
+        assert collector.frames.total > frames
+        # Killed while idle, it either answers the next call as a restarted actor or dies
+        # under it; either way the loss is counted.
+        assert collector.restarts + collector.lost_rollouts >= 1
+    finally:
+        collector.close()
+
+
+def test_an_actor_killed_during_a_rollout_is_replaced_and_the_rollout_collected_again(
+    ray_local,
+):
+    collector, _ = _collector(ray_local)
+    try:
+        collector.collect()
+        pid = ray_local.get(collector.actors[1].pid.remote())
+        killer = threading.Timer(0.05, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        start = time.perf_counter()
+        rollout, _ = collector.collect()
+        killer.join()
+        assert rollout.actions.shape == (16, 2) and time.perf_counter() - start < 120
+        assert collector.lost_rollouts + collector.restarts >= 1
+        assert ray_local.get(collector.actors[1].pid.remote()) != pid
+    finally:
+        collector.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ray", "local"], "--ray ADDRESS and --env-actors N go together"),
+        (["--env-actors", "2"], "--ray ADDRESS and --env-actors N go together"),
+    ],
+)
+def test_ray_flags_come_in_pairs(extra, message, tmp_path, capsys):
+    code = main(["train", "--preset", "ppo-fast", *extra, "--runs-dir", str(tmp_path)])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_dqn_refuses_ray_actors_before_starting_anything(tmp_path, capsys):
+    args = ["train", "--preset", "dqn-fast", "--ray", "local", "--env-actors", "2"]
+    assert main([*args, "--runs-dir", str(tmp_path), "--frames", "100"]) != 0
+    assert "PPO runs on Ray actors so far" in capsys.readouterr().err
+    assert not any(Path(tmp_path).iterdir())
