@@ -1,7 +1,8 @@
-"""PPO on Ray actors: a local Ray instance (2 CPUs, loopback only) trains through actors,
-resumes, and survives an actor killed between rollouts and during one.
+"""PPO and DQN on Ray actors: a local Ray instance (2 CPUs, loopback only) trains through
+actors, resumes, and survives an actor killed between rollouts and during one.
 
-The actor's own code (`RolloutWorker`) is also tested in this process, without Ray."""
+The actors' own code (`RolloutWorker`, `TransitionWorker`) is also tested in this
+process, without Ray."""
 
 import csv
 import json
@@ -16,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
+from mario_rl.agents.dqn_remote import TransitionWorker
 from mario_rl.agents.ppo import PPOAgent
 from mario_rl.agents.ppo.remote import RayRolloutCollector, RolloutWorker
 from mario_rl.cli.main import main
 from mario_rl.env.pipeline import make_env
+from mario_rl.nets import QNetwork
 from mario_rl.presets import get_preset
 from mario_rl.runs import load_checkpoint
 
@@ -132,8 +135,60 @@ def test_ray_flags_come_in_pairs(extra, message, tmp_path, capsys):
     assert code == 2 and message in capsys.readouterr().err
 
 
-def test_dqn_refuses_ray_actors_before_starting_anything(tmp_path, capsys):
-    args = ["train", "--preset", "dqn-fast", "--ray", "local", "--env-actors", "2"]
-    assert main([*args, "--runs-dir", str(tmp_path), "--frames", "100"]) != 0
-    assert "PPO runs on Ray actors so far" in capsys.readouterr().err
+def test_the_tabular_agent_refuses_ray_actors(tmp_path, capsys):
+    args = ["train", "--algo", "tabular", "--ray", "local", "--env-actors", "2"]
+    assert main([*args, "--runs-dir", str(tmp_path), "--frames", "100"]) == 2
+    assert "the tabular agent steps one env here" in capsys.readouterr().err
     assert not any(Path(tmp_path).iterdir())
+
+
+DQN_ENV = replace(get_preset("dqn-fast").env, level="1-1", no_progress_steps=1)
+DQN_CONFIG = replace(get_preset("dqn-fast").agent, num_envs=2)
+
+
+def test_the_dqn_actor_returns_its_transitions_and_where_episodes_ended():
+    worker = TransitionWorker(DQN_ENV, DQN_CONFIG, num_envs=2)
+    probe = make_env(DQN_ENV)
+    net = QNetwork(probe.observation_space.shape, int(probe.action_space.n), "small-relu", True)
+    probe.close()
+    first = worker.collect(net.state_dict(), epsilon=1.0, seed=3, steps=20)
+    second = worker.collect(net.state_dict(), epsilon=1.0, seed=99, steps=20)
+    assert first["first_obs"].shape == (2, *net_obs_shape(first)) and second["first_obs"] is None
+    assert first["actions"].shape == (20, 2) and first["next_obs"].shape[:2] == (20, 2)
+    # Truncated at a step without progress (a random NOOP, say): episodes end, each with
+    # its final obs.
+    ended = first["terminated"] | first["truncated"] | second["terminated"] | second["truncated"]
+    assert ended.any()
+    for chunk in (first, second):
+        ends = {
+            (int(t), int(i))
+            for t, i in zip(*np.nonzero(chunk["terminated"] | chunk["truncated"]), strict=True)
+        }
+        assert set(chunk["final_obs"]) == ends
+    assert first["frames"] > 0 and len(first["episodes"]) + len(second["episodes"]) >= 1
+    again = TransitionWorker(DQN_ENV, DQN_CONFIG, num_envs=2)
+    repeat = again.collect(net.state_dict(), epsilon=1.0, seed=3, steps=20)
+    assert np.array_equal(repeat["actions"], first["actions"])
+
+
+def net_obs_shape(chunk):
+    return chunk["next_obs"].shape[2:]
+
+
+def test_dqn_trains_and_resumes_through_ray_actors(ray_local, tmp_path):
+    runs = tmp_path / "runs"
+    args = [
+        "train", "--preset", "dqn-fast", "--num-envs", "2", "--burn-in", "50",
+        "--replay-size", "2000", "--checkpoint-every", "1000",
+        "--ray", "local", "--env-actors", "2", "--runs-dir", str(runs), "--quiet",
+    ]  # fmt: skip
+    assert main([*args, "--frames", "1200"]) == 0
+    (run,) = runs.iterdir()
+    counters = load_checkpoint(run)["counters"]
+    assert counters["frames"] >= 1200 and counters["updates"] >= 1
+    # Updates owed: one per learn_every agent steps after the burn-in.
+    learn_every = get_preset("dqn-fast").agent.learn_every
+    assert counters["updates"] == (counters["steps"] - 50) // learn_every
+    assert main(["train", "--resume", str(run), "--frames", "2400", "--quiet"]) == 0
+    resumed = load_checkpoint(run)["counters"]
+    assert resumed["frames"] >= 2400 and resumed["updates"] > counters["updates"]

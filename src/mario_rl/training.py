@@ -122,7 +122,7 @@ def train(
     if run.ray is not None and not getattr(trainer_class, "ray_actors", False):
         raise ValueError(
             f"ray: {trainer_class.__name__} collects with local env workers only "
-            "(PPO runs on Ray actors so far)"
+            "(PPO and DQN run on Ray actors)"
         )
     device = resolve_device(run.device)
     # Fail on a mismatch before starting any env worker.

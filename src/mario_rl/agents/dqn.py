@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -227,6 +227,10 @@ def td_loss(
     return (losses if weights is None else losses * weights).mean()
 
 
+if TYPE_CHECKING:
+    from mario_rl.agents.dqn_remote import RayTransitionCollector
+
+
 # -- envs, network and checkpoints ------------------------------------------------------------
 
 
@@ -381,8 +385,11 @@ class DQNTrainer:
 
     A resumed run continues its counters, schedules, networks, optimizer, exploration RNG,
     and the replay if it was saved. `envs_fn(seed)` swaps in other envs (tests); they must
-    put `frames` and `episode` in their infos as `make_env` does.
+    put `frames` and `episode` in their infos as `make_env` does. With `RunConfig.ray`,
+    Ray actors collect the transitions a chunk at a time instead (`dqn_remote`).
     """
+
+    ray_actors = True
 
     def __init__(
         self,
@@ -399,10 +406,17 @@ class DQNTrainer:
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(torch_threads(config))
         self.counters = Counters() if checkpoint is None else Counters(**checkpoint["counters"])
-        self.envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
-        envs = self.envs
-        self.obs_shape = tuple(envs.single_observation_space.shape)
-        self.num_actions = int(envs.single_action_space.n)
+        self.remote: RayTransitionCollector | None = None
+        if run.ray is not None:
+            probe = make_env(env_config)
+            obs_space, action_space = probe.observation_space, probe.action_space
+            probe.close()
+        else:
+            self.envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
+            obs_space = self.envs.single_observation_space
+            action_space = self.envs.single_action_space
+        self.obs_shape = tuple(obs_space.shape)
+        self.num_actions = int(action_space.n)
 
         self.learner = DQNLearner(self.obs_shape, self.num_actions, config, device)
         replay_kind = PrioritizedFrameReplay if config.prioritized else FrameReplay
@@ -412,7 +426,7 @@ class DQNTrainer:
             self.obs_shape,
             replay_stack(env_config),
             config.num_envs,
-            obs_dtype=envs.single_observation_space.dtype,
+            obs_dtype=obs_space.dtype,
             device=device if config.replay_on_device else "cpu",
             seed=run.seed,
             **replay_options,
@@ -424,15 +438,27 @@ class DQNTrainer:
         if checkpoint is not None:
             self._resume(checkpoint)
 
-        self.frame_counter = FrameCounter(config.num_envs)
-        self.frame_counter.total = self.counters.frames
-        self.obs, info = envs.reset(seed=run.seed + self.counters.frames)
-        self.frame_counter.start(info)
-        self.replay.start(np.arange(config.num_envs), self.obs)
         self.next_log = self.counters.frames + run.log_every
         self.losses: list[float] = []
         self.q_maxes: list[float] = []
-        self.overlap = isinstance(envs, AsyncVectorEnv)
+        if run.ray is not None:
+            from mario_rl.agents.dqn_remote import RayTransitionCollector
+
+            self.remote = RayTransitionCollector(
+                env_config, config, run.env_actors, run.seed, run.ray
+            )
+            self.remote.submit(
+                self.learner.online.state_dict(),
+                epsilon_at(self.counters.steps, config),
+                self.counters.frames,
+            )
+            return
+        self.frame_counter = FrameCounter(config.num_envs)
+        self.frame_counter.total = self.counters.frames
+        self.obs, info = self.envs.reset(seed=run.seed + self.counters.frames)
+        self.frame_counter.start(info)
+        self.replay.start(np.arange(config.num_envs), self.obs)
+        self.overlap = isinstance(self.envs, AsyncVectorEnv)
 
     @staticmethod
     def identity(env_config: EnvConfig, config: DQNConfig) -> tuple[str, str, str]:
@@ -459,7 +485,89 @@ class DQNTrainer:
         self.learn_start = self.counters.steps + self.config.burn_in
         self.updates_before = self.counters.updates
 
+    def _learn(self, steps_after: int, budget: Budget) -> None:
+        """The updates owed once `steps_after` agent steps are taken, and the target syncs."""
+        config, counters = self.config, self.counters
+        if steps_after > self.learn_start:
+            owed = (steps_after - self.learn_start) // config.learn_every
+            due = owed - (counters.updates - self.updates_before)
+            for _ in range(due):
+                loss, q_max = self.learner.update(self.replay, budget.fraction(counters.frames))
+                self.losses.append(loss)
+                self.q_maxes.append(q_max)
+                counters.updates += 1
+        if config.target_sync_every and steps_after // config.target_sync_every > counters.syncs:
+            self.learner.sync_target()
+            counters.syncs = steps_after // config.target_sync_every
+
+    def _log_scalars(self, epsilon: float) -> dict[str, float]:
+        counters = self.counters
+        if counters.frames < self.next_log:
+            return {}
+        scalars = {"charts/epsilon": epsilon, "charts/updates": counters.updates}
+        if self.losses:
+            scalars["losses/td"] = float(np.mean(self.losses))
+            scalars["q/max"] = float(np.max(self.q_maxes))
+        if self.remote is not None:
+            scalars["charts/lost_chunks"] = self.remote.lost_chunks
+            scalars["charts/actor_restarts"] = self.remote.restarts
+        self.losses.clear()
+        self.q_maxes.clear()
+        self.next_log = counters.frames + self.run.log_every
+        return scalars
+
+    def _step_remote(self, budget: Budget) -> Step:
+        """One chunk from every Ray actor: stored, and learned from while the actors
+        collect the next one (`dqn_remote`)."""
+        config, counters, remote = self.config, self.counters, self.remote
+        epsilon = epsilon_at(counters.steps, config)
+        chunks = remote.receive()
+        chunk_steps = chunks[0]["actions"].shape[0]
+        steps_after = counters.steps + chunk_steps * config.num_envs
+        last = budget.spent(counters.frames + sum(chunk["frames"] for chunk in chunks))
+        if not last:
+            remote.submit(
+                self.learner.online.state_dict(), epsilon_at(steps_after, config), counters.frames
+            )
+        width = remote.per_actor
+        for index, chunk in enumerate(chunks):
+            if chunk["first_obs"] is not None:
+                columns = np.arange(index * width, (index + 1) * width)
+                # A copy: arrays from Ray's object store are read-only.
+                self.replay.start(columns, np.array(chunk["first_obs"]))
+        joined = {
+            name: np.concatenate([chunk[name] for chunk in chunks], axis=1)
+            for name in ("actions", "rewards", "terminated", "truncated", "next_obs")
+        }
+        final_obs = {
+            (t, index * width + i): obs
+            for index, chunk in enumerate(chunks)
+            for (t, i), obs in chunk["final_obs"].items()
+        }
+        for t in range(chunk_steps):
+            next_obs = joined["next_obs"][t]
+            terminated, truncated = joined["terminated"][t], joined["truncated"][t]
+            ended = np.flatnonzero(terminated | truncated)
+            stored_next = next_obs
+            if len(ended):
+                stored_next = next_obs.copy()
+                for i in ended:
+                    stored_next[i] = final_obs[(t, int(i))]
+            rewards = joined["rewards"][t] * config.reward_scale
+            self.replay.add(joined["actions"][t], rewards, stored_next, terminated, truncated)
+            if len(ended):
+                self.replay.start(ended, next_obs[ended])
+        counters.frames += sum(chunk["frames"] for chunk in chunks)
+        episodes = [(counters.frames, stats) for chunk in chunks for stats in chunk["episodes"]]
+        self._learn(steps_after, budget)
+        counters.steps = steps_after
+        return Step(
+            episodes, last=last, scalars=self._log_scalars(epsilon), postfix={"eps": epsilon}
+        )
+
     def step(self, budget: Budget) -> Step:
+        if self.remote is not None:
+            return self._step_remote(budget)
         config, counters, envs = self.config, self.counters, self.envs
         # Act: epsilon-greedy over the online network.
         epsilon = epsilon_at(counters.steps, config)
@@ -475,17 +583,7 @@ class DQNTrainer:
 
         # Learn while the workers emulate: the updates this step's agent steps are due.
         steps_after = counters.steps + config.num_envs
-        if steps_after > self.learn_start:
-            owed = (steps_after - self.learn_start) // config.learn_every
-            due = owed - (counters.updates - self.updates_before)
-            for _ in range(due):
-                loss, q_max = self.learner.update(self.replay, budget.fraction(counters.frames))
-                self.losses.append(loss)
-                self.q_maxes.append(q_max)
-                counters.updates += 1
-        if config.target_sync_every and steps_after // config.target_sync_every > counters.syncs:
-            self.learner.sync_target()
-            counters.syncs = steps_after // config.target_sync_every
+        self._learn(steps_after, budget)
 
         if self.overlap:
             next_obs, rewards, terminated, truncated, info = envs.step_wait()
@@ -506,15 +604,7 @@ class DQNTrainer:
             self.replay.start(ended, next_obs[ended])
         self.obs = next_obs
 
-        scalars: dict[str, float] = {}
-        if counters.frames >= self.next_log:
-            scalars = {"charts/epsilon": epsilon, "charts/updates": counters.updates}
-            if self.losses:
-                scalars["losses/td"] = float(np.mean(self.losses))
-                scalars["q/max"] = float(np.max(self.q_maxes))
-            self.losses.clear()
-            self.q_maxes.clear()
-            self.next_log = counters.frames + self.run.log_every
+        scalars = self._log_scalars(epsilon)
         episodes = [(counters.frames, episode) for episode in finished_episodes(info)]
         return Step(
             episodes,
@@ -562,5 +652,8 @@ class DQNTrainer:
                     older.unlink(missing_ok=True)
 
     def close(self) -> None:
-        self.envs.close()
+        if self.remote is not None:
+            self.remote.close()
+        else:
+            self.envs.close()
         torch.set_num_threads(self.threads_before)

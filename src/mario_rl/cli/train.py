@@ -171,6 +171,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mario_rl.runs import RunConfig, RunDir, resolve_checkpoint
 
     if args.algo == "tabular":
+        if args.ray is not None or args.env_actors is not None:
+            raise UsageError("--ray: the tabular agent steps one env here (PPO and DQN use Ray)")
         run_dir = _train_tabular(args)
         console.print(
             f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}"
@@ -299,7 +301,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--runs-dir", default=None, help="default runs/")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = train.add_argument_group(
-        "Ray (the optional extra: pip install -e '.[ray]'; PPO only so far)"
+        "Ray (PPO and DQN; the optional extra: pip install -e '.[ray]')"
     )
     cluster.add_argument(
         "--ray",

@@ -1,0 +1,194 @@
+"""DQN experience from Ray actors (`mario-rl train --preset dqn-fast --ray ... --env-actors N`).
+
+As distributed replay designs do it: each actor steps `num_envs / N` envs epsilon-greedy
+with a recent copy of the online network, `CHUNK_STEPS` vector steps per call (a Ray call
+costs milliseconds, so never one call per step), and returns the transitions as arrays.
+The learner stores them in its replay step by step, as it stores a local vector step, and
+makes the updates they are owed while the actors collect the next chunk with the weights
+of the updates before: their network is at most one chunk behind, and a chunk's epsilon is
+the schedule's value at its start.
+
+A dead actor is restarted by Ray and asked again; its envs start new episodes (the replay
+marks the cut ones truncated), the lost chunk's frames are not counted, and
+`lost_chunks` / `restarts` say how often it happened.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.vector import FrameCounter, make_local_vector_env
+from mario_rl.nets import QNetwork
+from mario_rl.runs import finished_episodes
+
+if TYPE_CHECKING:
+    from mario_rl.agents.dqn import DQNConfig
+
+CHUNK_STEPS = 32
+"""Vector steps an actor takes per call: 128 emulator frames per env at a 4-frame skip."""
+ACTOR_RESTARTS = 100
+"""How many times Ray restarts one actor before the run gives up on it."""
+RETRIES_PER_CHUNK = 5
+"""How many dead actors in a row one chunk survives."""
+
+
+class TransitionWorker:
+    """One Ray actor's state: its envs and a Q-network copy. A plain class, made remote by
+    `RayTransitionCollector` (so it also runs, and is tested, in this process)."""
+
+    def __init__(self, env_config: EnvConfig, config: DQNConfig, num_envs: int) -> None:
+        torch.set_num_threads(1)  # one core per actor: its envs and its network share it
+        self.env_config, self.config, self.num_envs = env_config, config, num_envs
+        self.envs: Any = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _start(self, seed: int) -> np.ndarray:
+        config = self.config
+        wrapper = snapshot_wrapper(
+            config.snapshot_start_probability,
+            config.snapshot_pool,
+            config.snapshot_every,
+            config.death_start_probability,
+        )
+        self.envs = make_local_vector_env(self.num_envs, self.env_config, wrapper=wrapper)
+        space = self.envs.single_observation_space
+        self.num_actions = int(self.envs.single_action_space.n)
+        self.network = QNetwork(
+            tuple(space.shape), self.num_actions, config.network, config.dueling
+        ).eval()
+        self.rng = np.random.default_rng(seed)
+        self.obs, info = self.envs.reset(seed=seed)
+        self.frames = FrameCounter(self.num_envs)
+        self.frames.start(info)
+        return self.obs.copy()
+
+    @torch.no_grad()
+    def collect(
+        self, weights: dict[str, torch.Tensor], epsilon: float, seed: int, steps: int
+    ) -> dict[str, Any]:
+        """`steps` epsilon-greedy vector steps acting with `weights`, as arrays.
+
+        The first call (of this actor, or of a restarted one) builds the envs, seeded
+        `seed`, and returns their first observations as "first_obs"; later calls continue
+        the episodes (and "first_obs" is None).
+        """
+        first_obs = self._start(seed) if self.envs is None else None
+        self.network.load_state_dict(weights)
+        frames_before = self.frames.total
+        n = self.num_envs
+        actions = np.zeros((steps, n), np.int64)
+        rewards = np.zeros((steps, n), np.float32)
+        terminated = np.zeros((steps, n), bool)
+        truncated = np.zeros((steps, n), bool)
+        next_obs = np.zeros((steps, *self.obs.shape), self.obs.dtype)
+        final_obs: dict[tuple[int, int], np.ndarray] = {}
+        episodes: list[dict[str, Any]] = []
+        for t in range(steps):
+            chosen = self.rng.integers(0, self.num_actions, n)
+            greedy = self.rng.random(n) >= epsilon
+            if greedy.any():
+                q = self.network(torch.as_tensor(self.obs[greedy]))
+                chosen[greedy] = q.argmax(dim=1).numpy()
+            obs, reward, term, trunc, info = self.envs.step(chosen)
+            self.frames.update(info)
+            actions[t], rewards[t], terminated[t], truncated[t] = chosen, reward, term, trunc
+            next_obs[t] = obs
+            for i in np.flatnonzero(term | trunc):
+                final_obs[(t, int(i))] = info["final_obs"][i]
+            episodes += finished_episodes(info)
+            self.obs = obs
+        return {
+            "first_obs": first_obs,
+            "actions": actions,
+            "rewards": rewards,
+            "terminated": terminated,
+            "truncated": truncated,
+            "next_obs": next_obs,
+            "final_obs": final_obs,
+            "frames": self.frames.total - frames_before,
+            "episodes": episodes,
+        }
+
+
+class RayTransitionCollector:
+    """`actors` Ray actors, `config.num_envs / actors` envs each (the replay's columns in
+    actor order). `submit` starts every actor's next chunk; `receive` waits for them and
+    returns them in order, asking a restarted actor again when one died."""
+
+    def __init__(
+        self, env_config: EnvConfig, config: DQNConfig, actors: int, seed: int, address: str
+    ) -> None:
+        from mario_rl.integrations.ray_cluster import connect
+
+        if not isinstance(actors, int) or actors < 1 or config.num_envs % actors:
+            raise ValueError(
+                f"env actors: expected a divisor of num_envs={config.num_envs}, got {actors!r}"
+            )
+        self.ray, self.started_ray = connect(address, actors)
+        self.seed, self.per_actor = seed, config.num_envs // actors
+        remote = self.ray.remote(num_cpus=1, max_restarts=ACTOR_RESTARTS, max_task_retries=0)(
+            TransitionWorker
+        )
+        self.actors = [
+            remote.options(scheduling_strategy="SPREAD").remote(env_config, config, self.per_actor)
+            for _ in range(actors)
+        ]
+        self.pending: dict[int, Any] = {}
+        self.call: tuple[Any, float, int] | None = None
+        self.lost_chunks = 0
+        self.restarts = 0
+        self.started = [False] * actors
+
+    def _send(self, index: int) -> None:
+        weights, epsilon, frames = self.call
+        seed = self.seed + frames + index * self.per_actor
+        self.pending[index] = self.actors[index].collect.remote(weights, epsilon, seed, CHUNK_STEPS)
+
+    def submit(self, weights: dict[str, torch.Tensor], epsilon: float, frames: int) -> None:
+        """Start each actor's next chunk with `weights` and `epsilon`; `frames` (the run's
+        so far) moves on the seed of an actor that starts or restarts."""
+        cpu_weights = {name: value.detach().cpu() for name, value in weights.items()}
+        self.call = (self.ray.put(cpu_weights), epsilon, frames)
+        for index in range(len(self.actors)):
+            self._send(index)
+
+    def receive(self) -> list[dict[str, Any]]:
+        """The chunks `submit` started, in actor order."""
+        ray = self.ray
+        results: dict[int, dict[str, Any]] = {}
+        failures = 0
+        while self.pending:
+            index, ref = next(iter(self.pending.items()))
+            try:
+                results[index] = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                failures += 1
+                self.lost_chunks += 1
+                if failures > RETRIES_PER_CHUNK:
+                    raise RuntimeError(
+                        f"env actors died {failures} times while collecting one chunk; "
+                        "see the Ray logs (/tmp/ray/session_latest/logs)"
+                    ) from None
+                self._send(index)
+                continue
+            del self.pending[index]
+            if results[index]["first_obs"] is not None and self.started[index]:
+                self.restarts += 1  # restarted between two chunks: its episodes were cut
+            self.started[index] = True
+        return [results[index] for index in range(len(self.actors))]
+
+    def close(self) -> None:
+        """Stop the actors, and the Ray instance if this collector started it."""
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
+        self.actors = []
+        if self.started_ray:
+            self.ray.shutdown()
