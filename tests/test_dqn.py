@@ -177,8 +177,9 @@ def test_small_torsos_differ_only_in_activation(network, activation):
         {"double": False},
         {"double": True, "dueling": True, "n_step": 3},
         {"double": True, "prioritized": True},
+        {"double": True, "prioritized": True, "learner_thread": True},
     ],
-    ids=["dqn", "ddqn-dueling-3step", "ddqn-prioritized"],
+    ids=["dqn", "ddqn-dueling-3step", "ddqn-prioritized", "ddqn-prioritized-learner-thread"],
 )
 def test_dqn_learns_the_chain(tmp_path, variant):
     config = DQNConfig(

@@ -91,11 +91,17 @@ def test_run_directory_holds_config_metrics_and_checkpoints(tmp_path):
     assert len(kept) == 3 and kept[-1].name == "frames_1000.pt"
 
 
-def test_same_seed_trains_the_same_network(tmp_path):
-    first = load_checkpoint(train_chain(chain_run(tmp_path / "a", 400)))
-    second = load_checkpoint(train_chain(chain_run(tmp_path / "b", 400)))
+@pytest.mark.parametrize("learner_thread", [False, True], ids=["inline", "learner-thread"])
+def test_same_seed_trains_the_same_network(tmp_path, learner_thread):
+    agent = replace(CHAIN_AGENT, prioritized=True, learner_thread=learner_thread)
+    first = load_checkpoint(train_chain(chain_run(tmp_path / "a", 400), agent))
+    second = load_checkpoint(train_chain(chain_run(tmp_path / "b", 400), agent))
     for name, tensor in first["model_state"].items():
         assert torch.equal(tensor, second["model_state"][name]), name
+    assert first["counters"] == second["counters"]
+    # Every update counted is in the weights: Adam stepped once per update.
+    adam_steps = {float(s["step"]) for s in first["optimizer_state"]["state"].values()}
+    assert adam_steps == {float(first["counters"]["updates"])}
 
 
 def test_kill_then_resume_continues_counters_optimizer_and_logs(tmp_path):

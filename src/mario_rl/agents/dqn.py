@@ -20,6 +20,7 @@ import copy
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,11 @@ class DQNConfig:
     """Run envs in worker processes, emulating while the learner updates."""
     torch_threads: int = 0
     """Threads torch may use on the CPU (0: the cores left over by the env workers)."""
+    learner_thread: bool = False
+    """Make each gradient update in a second thread while this one steps, stores and acts:
+    one update is always in flight, so the envs act with the weights of the update before
+    it (one update staler than without). Batches are drawn and priorities written back
+    here, at the same points of every run, so a seed still fixes the run."""
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -329,13 +335,23 @@ class DQNLearner:
         """One gradient update on a batch of `replay`; `used` (0..1, the budget's share
         spent) anneals a prioritised replay's importance-sampling exponent beta to 1.
         Returns (TD loss, max Q of the batch)."""
-        config, device = self.config, self.device
-        prioritized = isinstance(replay, PrioritizedFrameReplay)
-        if prioritized:
+        batch = self.sample(replay, used)
+        loss, q_max, td_errors = self.learn(batch)
+        self.write_priorities(replay, batch, td_errors)
+        return loss, q_max
+
+    def sample(self, replay: FrameReplay, used: float = 0.0) -> Any:
+        """`update`'s batch: drawn from `replay` (prioritised: with beta annealed by `used`)."""
+        config = self.config
+        if isinstance(replay, PrioritizedFrameReplay):
             beta = config.priority_beta_start + (1.0 - config.priority_beta_start) * used
-            batch = replay.sample(config.batch_size, config.n_step, config.gamma, beta)
-        else:
-            batch = replay.sample(config.batch_size, config.n_step, config.gamma)
+            return replay.sample(config.batch_size, config.n_step, config.gamma, beta)
+        return replay.sample(config.batch_size, config.n_step, config.gamma)
+
+    def learn(self, batch: Any) -> tuple[float, float, np.ndarray]:
+        """`update`'s gradient step on a sampled batch, touching no replay (so it can run in
+        another thread); returns (TD loss, max Q, the TD errors for the priorities)."""
+        config, device = self.config, self.device
         q = self.online(batch.obs.to(device, non_blocking=True))
         q_taken = q.gather(1, batch.actions.to(device)[:, None]).squeeze(1)
         with torch.no_grad():
@@ -349,14 +365,19 @@ class DQNLearner:
                 targets = dqn_target(returns, discounts, next_q_target)
         weights = None if batch.weights is None else batch.weights.to(device)
         loss = td_loss(q_taken, targets, config.loss, weights)
-        if prioritized:
-            replay.update_priorities(batch.indices, (targets - q_taken).detach().cpu().numpy())
+        td_errors = (targets - q_taken).detach().cpu().numpy()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
         self.optimizer.step()
-        return loss.item(), q.detach().max().item()
+        return loss.item(), q.detach().max().item(), td_errors
+
+    @staticmethod
+    def write_priorities(replay: FrameReplay, batch: Any, td_errors: np.ndarray) -> None:
+        """A prioritised replay's new priorities for `batch`, from its TD errors."""
+        if isinstance(replay, PrioritizedFrameReplay):
+            replay.update_priorities(batch.indices, td_errors)
 
     def sync_target(self) -> None:
         """Copy the online network into the target network."""
@@ -441,6 +462,13 @@ class DQNTrainer:
         self.next_log = self.counters.frames + run.log_every
         self.losses: list[float] = []
         self.q_maxes: list[float] = []
+        # With `learner_thread`: the update in flight, and the network the envs act with
+        # (the online one as of the update before it).
+        self.learner_pool = ThreadPoolExecutor(1) if config.learner_thread else None
+        self.in_flight: tuple[Any, Future] | None = None
+        self.acting_net = (
+            copy.deepcopy(self.learner.online) if config.learner_thread else self.learner.online
+        )
         if run.ray is not None:
             from mario_rl.agents.dqn_remote import RayTransitionCollector
 
@@ -448,7 +476,7 @@ class DQNTrainer:
                 env_config, config, run.env_actors, run.seed, run.ray
             )
             self.remote.submit(
-                self.learner.online.state_dict(),
+                self.acting_net.state_dict(),
                 epsilon_at(self.counters.steps, config),
                 self.counters.frames,
             )
@@ -487,18 +515,38 @@ class DQNTrainer:
 
     def _learn(self, steps_after: int, budget: Budget) -> None:
         """The updates owed once `steps_after` agent steps are taken, and the target syncs."""
-        config, counters = self.config, self.counters
+        config, counters, learner = self.config, self.counters, self.learner
         if steps_after > self.learn_start:
             owed = (steps_after - self.learn_start) // config.learn_every
             due = owed - (counters.updates - self.updates_before)
             for _ in range(due):
-                loss, q_max = self.learner.update(self.replay, budget.fraction(counters.frames))
-                self.losses.append(loss)
-                self.q_maxes.append(q_max)
+                used = budget.fraction(counters.frames)
+                if self.learner_pool is None:
+                    loss, q_max = learner.update(self.replay, used)
+                    self.losses.append(loss)
+                    self.q_maxes.append(q_max)
+                else:
+                    self._finish_update()
+                    batch = learner.sample(self.replay, used)
+                    self.in_flight = (batch, self.learner_pool.submit(learner.learn, batch))
                 counters.updates += 1
         if config.target_sync_every and steps_after // config.target_sync_every > counters.syncs:
-            self.learner.sync_target()
+            self._finish_update()
+            learner.sync_target()
             counters.syncs = steps_after // config.target_sync_every
+
+    def _finish_update(self) -> None:
+        """Wait for the update in flight (if any), write its priorities back and let the
+        envs act with its weights from now on."""
+        if self.in_flight is None:
+            return
+        batch, future = self.in_flight
+        self.in_flight = None
+        loss, q_max, td_errors = future.result()
+        self.learner.write_priorities(self.replay, batch, td_errors)
+        self.losses.append(loss)
+        self.q_maxes.append(q_max)
+        self.acting_net.load_state_dict(self.learner.online.state_dict())
 
     def _log_scalars(self, epsilon: float) -> dict[str, float]:
         counters = self.counters
@@ -527,7 +575,7 @@ class DQNTrainer:
         last = budget.spent(counters.frames + sum(chunk["frames"] for chunk in chunks))
         if not last:
             remote.submit(
-                self.learner.online.state_dict(), epsilon_at(steps_after, config), counters.frames
+                self.acting_net.state_dict(), epsilon_at(steps_after, config), counters.frames
             )
         width = remote.per_actor
         for index, chunk in enumerate(chunks):
@@ -576,7 +624,7 @@ class DQNTrainer:
         if greedy.any():
             with torch.no_grad():
                 obs = torch.as_tensor(self.obs[greedy], device=self.device)
-                q_now = self.learner.online(obs)
+                q_now = self.acting_net(obs)
             actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
         if self.overlap:
             envs.step_async(actions)
@@ -618,8 +666,11 @@ class DQNTrainer:
         optimiser, replay, counters and epsilon schedule start fresh."""
         self.learner.online.load_state_dict(checkpoint["model_state"])
         self.learner.sync_target()
+        if self.acting_net is not self.learner.online:
+            self.acting_net.load_state_dict(self.learner.online.state_dict())
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
+        self._finish_update()  # the networks and priorities of every update counted
         if self.run.save_replay:
             # Replay first, checkpoint second, then the older replays go: a kill at any point
             # leaves the newest checkpoint with the replay of the same frame count.
@@ -652,6 +703,9 @@ class DQNTrainer:
                     older.unlink(missing_ok=True)
 
     def close(self) -> None:
+        if self.learner_pool is not None:
+            self._finish_update()
+            self.learner_pool.shutdown(wait=True)
         if self.remote is not None:
             self.remote.close()
         else:

@@ -46,6 +46,7 @@ AGENT_FLAGS = {
     "epsilon_end": "epsilon_end",
     "num_envs": "num_envs",
     "torch_threads": "torch_threads",
+    "learner_thread": "learner_thread",
     "replay_on_device": "replay_on_device",
     "num_steps": "num_steps",
     "num_epochs": "num_epochs",
@@ -379,6 +380,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     agent.add_argument("--num-envs", type=positive_int, default=None)
     agent.add_argument(
         "--torch-threads", type=non_negative_int, default=None, help="0: cores left by envs"
+    )
+    agent.add_argument(
+        "--learner-thread",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="DQN: make each update in a second thread, one always in flight while the envs "
+        "step (they act with the weights of the update before it)",
     )
     agent.add_argument("--num-steps", type=positive_int, default=None, help="PPO rollout steps")
     agent.add_argument("--num-epochs", type=positive_int, default=None, help="PPO epochs")
