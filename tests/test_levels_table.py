@@ -121,6 +121,27 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     assert len([path for path in level_runs.iterdir() if path.is_dir()]) == 1, "one run, resumed"
 
 
+def test_a_level_stopped_mid_piece_goes_on_to_its_target_before_checking(tmp_path):
+    runs = tmp_path / "runs"
+    small = ["--num-envs", "2", "--quiet", "--seed", "0"]
+    rollouts = ["--num-steps", "16", "--num-minibatches", "2"]  # 128 frames a rollout
+    # A piece aiming at 1000 frames, stopped at about 400 (as Ctrl-C leaves it).
+    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "400", *rollouts]
+    assert main([*first, *small, "--runs-dir", str(runs / "1-1")]) == 0
+    (stopped,) = (runs / "1-1").iterdir()
+    assert levels_table.checkpoint_frames(stopped) < 1000
+    (runs / "1-1" / "piece.json").write_text(json.dumps({"target": 1000}))
+    out = tmp_path / "table.md"
+    table = ["levels-table", "--levels", "1-1", "--frames", "2000", "--check-every", "1000"]
+    assert main([*table, *small, "--episodes", "1", "--max-stuck-steps", "5",
+                 "--out", str(out), "--runs-dir", str(runs)]) == 0  # fmt: skip
+    checked = [check["frames"] for check in json.loads(out.with_suffix(".json").read_text())
+               ["rows"]["1-1"]["checks"]]  # fmt: skip
+    # No check of the stopped checkpoint; one at the piece's target, one at the cap (the
+    # table trains with the preset's 128-step rollouts, about 1,000 frames each here).
+    assert len(checked) == 2 and checked[0] >= 1000 and checked[1] >= 2000
+
+
 def test_a_cleared_level_is_bundled_on_fresh_seeds(tmp_path, monkeypatch):
     out, models = tmp_path / "table.md", tmp_path / "models"
     args = [

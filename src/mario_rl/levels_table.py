@@ -12,8 +12,10 @@ minutes.
 Progress is kept in `<out>.json` beside the Markdown, rewritten after every level, so a
 run that is stopped resumes where it was: levels already in it are skipped, and a level
 whose training was stopped continues from its newest checkpoint (each level trains in its
-own folder, `<runs-dir>/<level>/`). Below the table, the Markdown says which levels are
-done, running (a checkpoint but no row yet) and pending. A state made with another recipe
+own folder, `<runs-dir>/<level>/`; `piece.json` there names the frames the piece being
+trained aims at, so a stop does not move the checks off the `--check-every` grid). Below
+the table, the Markdown says which levels are done, running (a checkpoint but no row yet)
+and pending. A state made with another recipe
 (preset, budget, seed, evaluation) is refused rather than mixed in.
 
 Each level's evaluation also draws a death map beside the table, `<out stem>.<level>.png`:
@@ -378,11 +380,28 @@ def build_table(
         # before any more training, and one whose check ended the level only re-evaluated.
         checks_path = level_runs / "checks.json"
         checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
+        # The frames the piece in training aims at: a checkpoint short of it was left by a
+        # stop, and training goes on to the target before the next check, so the checks
+        # stay on the grid of `check_every` however often the command is stopped.
+        piece_path = level_runs / "piece.json"
         while True:
             final = {c["frames"]: c["clears"] >= CLEARED_RATE * episodes for c in checks}
             trained = 0 if stopped is None else checkpoint_frames(stopped)
-            if stopped is None or (trained in final and not final[trained] and trained < frames):
-                target = frames if check_every is None else min(frames, trained + check_every)
+            piece = json.loads(piece_path.read_text())["target"] if piece_path.is_file() else 0
+            interrupted = stopped is not None and trained < piece
+            if (
+                stopped is None
+                or interrupted
+                or (trained in final and not final[trained] and trained < frames)
+            ):
+                if interrupted:
+                    target = piece
+                elif check_every is None:
+                    target = frames
+                else:
+                    target = min(frames, (trained // check_every + 1) * check_every)
+                level_runs.mkdir(parents=True, exist_ok=True)
+                _write_atomic(piece_path, json.dumps({"target": target}) + "\n")
                 run = RunConfig(
                     seed=seed, frames=target, runs_dir=str(level_runs), progress=progress
                 )
