@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -434,6 +435,65 @@ def test_training_twice_with_one_seed_gives_the_same_table(tmp_path):
     np.testing.assert_array_equal(tables[0].values, tables[1].values)
 
 
+def test_envs_side_by_side_feed_one_table_and_one_seed_fixes_it(tmp_path):
+    runs = [quick_run(tmp_path / str(i), episodes=4, num_envs=2, eval_every=2, eval_episodes=3)
+            for i in (0, 1)]  # fmt: skip
+    rng = np.random.default_rng(0)
+    tables = [QTable.load(run_dir / TABLE_FILE, ENCODING, rng) for run_dir in runs]
+    np.testing.assert_array_equal(tables[0].states, tables[1].states)
+    np.testing.assert_array_equal(tables[0].values, tables[1].values)
+    counters = [load_checkpoint(run_dir)["counters"] for run_dir in runs]
+    assert counters[0] == counters[1] and counters[0]["episodes"] >= 4
+    # One update per decision of either env: the table saw both envs' transitions.
+    assert tables[0].visits.sum() == counters[0]["updates"] > 0
+    evaluations = read_evaluations(runs[0])
+    assert len(evaluations) >= 2 and all(e.mean_x > 0 for e in evaluations)
+    others = read_evaluations(runs[1])
+    # The same evaluations (wall-clock aside; assert_equal counts NaN equal to NaN).
+    np.testing.assert_equal(
+        [dataclasses.asdict(e) | {"wall_s": 0} for e in evaluations],
+        [dataclasses.asdict(e) | {"wall_s": 0} for e in others],
+    )
+
+
+def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
+    from mario_rl.agents.cs229 import ScheduledModes
+
+    class Recorder(gym.Wrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.modes: list[int] = []
+
+        def reset(self, **kwargs):
+            self.modes.append(kwargs["options"]["mode"])
+            return self.env.reset()
+
+    # Env 1 of 2 with blocks of 2: its episodes are 1, 3, 5, 7 -> modes 0, 1, 2, 0.
+    env = ScheduledModes(Recorder(scripted_env()), block=2, first=1, stride=2)
+    for _ in range(4):
+        env.reset()
+    assert env.env.modes == [0, 1, 2, 0]
+    evaluation = ScheduledModes(Recorder(scripted_env()), block=None)
+    evaluation.reset()
+    assert evaluation.env.modes[-1] == 0  # evaluation always starts small
+
+
+def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for():
+    from mario_rl.agents.cs229 import _play_side_by_side, make_symbolic_vector_env
+
+    config = dataclasses.replace(QUICK, num_envs=2)
+    envs = make_symbolic_vector_env(config.env_config("1-1"), config, training=False)
+    try:
+        envs.reset(seed=0)
+        table = QTable(12, ENCODING, np.random.default_rng(0))
+        for episodes in (1, 3):
+            results = _play_side_by_side(envs, table, episodes, 0.5, np.random.default_rng(1))
+            assert len(results) == episodes and all(r["mode"] == 0 for r in results)
+        assert len(table) == 0  # evaluation adds no rows
+    finally:
+        envs.close()
+
+
 def test_train_algo_tabular_command(tmp_path, capsys):
     args = ["train", "--algo", "tabular", "--frames", "200", "--no-progress-steps", "8"]
     assert main([*args, "--runs-dir", str(tmp_path), "--quiet"]) == 0
@@ -446,6 +506,14 @@ def test_train_algo_tabular_command(tmp_path, capsys):
     after = load_checkpoint(run_dir)["counters"]
     assert after["frames"] >= 400 and after["episodes"] > before["episodes"]
     assert after["updates"] > before["updates"]
+
+
+def test_train_algo_tabular_takes_num_envs(tmp_path):
+    args = ["train", "--algo", "tabular", "--frames", "200", "--num-envs", "2"]
+    assert main([*args, "--no-progress-steps", "8", "--runs-dir", str(tmp_path), "--quiet"]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    config = load_checkpoint(run_dir)["agent_config"]
+    assert config["num_envs"] == 2 and load_checkpoint(run_dir)["counters"]["frames"] >= 200
 
 
 def test_a_table_file_named_in_a_checkpoint_never_leaves_its_folder(tmp_path, capsys):

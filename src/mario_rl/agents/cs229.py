@@ -175,6 +175,10 @@ class CS229Config:
     `GAP_LOOKAHEAD` columns). The report's state cannot tell a pit from flat ground."""
     episodes: int | None = None
     """Training episodes to stop after (None: only the run's frame / time budget)."""
+    num_envs: int = 1
+    """Ours: envs in worker processes, each computing its symbolic state from its own RAM,
+    while this process keeps the one table, choosing and learning for each env's decision
+    in turn (1: one env here, the loop as before). Evaluation plays on as many workers."""
     reward: RewardWeights = field(default_factory=RewardWeights)
     """The shaped reward's weights."""
 
@@ -191,6 +195,8 @@ class CS229Config:
                 raise ValueError(f"{name}: expected an integer >= 0, got {getattr(self, name)}")
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"episodes: expected a positive integer or None, got {self.episodes}")
+        if not isinstance(self.num_envs, int) or self.num_envs < 1:
+            raise ValueError(f"num_envs: expected a positive integer, got {self.num_envs!r}")
 
     @property
     def encoding(self) -> StateEncoding:
@@ -470,6 +476,74 @@ def _noop_action(actions: str) -> int:
     return action_set(actions).index(("NOOP",))
 
 
+class ScheduledModes(gym.Wrapper):
+    """Starts each episode in the mode of `training_mode`, counting this env's episodes as
+    `first, first + stride, ...` (env i of n: i, i + n, ...), so that a vector env's
+    autoresets, which pass no options, still follow the report's mode rotation. `block`
+    None: always small Mario (evaluation)."""
+
+    def __init__(self, env: gym.Env, block: int | None, first: int = 0, stride: int = 1) -> None:
+        super().__init__(env)
+        self.block, self.episode, self.stride = block, first, stride
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        mode = 0 if self.block is None else training_mode(self.episode, self.block)
+        self.episode += self.stride
+        options = {**(kwargs.pop("options", None) or {}), "mode": mode}
+        return self.env.reset(options=options, **kwargs)
+
+
+def _symbolic_worker_env(
+    env_config: EnvConfig, config: CS229Config, block: int | None, first: int, stride: int
+) -> gym.Env:
+    from mario_rl.env.vector import ignore_interrupts_in_workers
+
+    ignore_interrupts_in_workers()
+    return ScheduledModes(make_symbolic_env(env_config, config=config), block, first, stride)
+
+
+def make_symbolic_vector_env(
+    env_config: EnvConfig,
+    config: CS229Config,
+    seed: int | None = None,
+    *,
+    training: bool,
+    first_episode: int = 0,
+) -> gym.vector.VectorEnv:
+    """`config.num_envs` symbolic envs in worker processes (SAME_STEP autoreset). Training
+    envs rotate Mario's mode by their own episode counts (`ScheduledModes`; env i plays
+    episodes first_episode + i, + n, ...); evaluation envs always start small."""
+    from mario_rl.env.vector import MarioVectorEnv
+
+    n = config.num_envs
+    block = config.mode_block if training else None
+    env_fns = [
+        functools.partial(_symbolic_worker_env, env_config, config, block, first_episode + i, n)
+        for i in range(n)
+    ]
+    envs = MarioVectorEnv(
+        env_fns, context="forkserver", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    envs.action_space.seed(seed)
+    return envs
+
+
+def vector_episode(info: dict[str, Any], index: int) -> dict[str, Any]:
+    """`play`'s summary of the episode env `index` of a vector env just ended, from the
+    step's `final_info`."""
+    final = info["final_info"]
+    stats = {key: value[index].item() for key, value in final[EPISODE_STATS].items()
+             if not key.startswith("_")}  # fmt: skip
+    return {
+        **stats,
+        "kills": int(final["kills"][index]),
+        "enemies": int(final["enemies"][index]),
+        "mode": int(final["mode"][index]),
+        "game_time": int(final["start_time"][index]) - int(final["time"][index]),
+        "play_frames": int(final["frames"][index]) - int(final["start_frames"][index]),
+    }
+
+
 # -- acting and evaluation --------------------------------------------------------------------
 
 
@@ -537,7 +611,7 @@ class Evaluation:
 
 
 def evaluate_table(
-    env: gym.Env,
+    env: gym.Env | gym.vector.VectorEnv,
     table: QTable,
     episodes: int,
     epsilon: float,
@@ -546,11 +620,16 @@ def evaluate_table(
     at: tuple[int, int, float] = (0, 0, 0.0),
 ) -> Evaluation:
     """`episodes` episodes from the level's true start (small Mario, no-op start) with alpha 0
-    (nothing learned) and `epsilon`; `at` = (training episodes, frames, wall seconds)."""
-    results = [
-        play(env, functools.partial(table_action, table, epsilon=epsilon, rng=rng), mode=0)
-        for _ in range(episodes)
-    ]
+    (nothing learned) and `epsilon`; `at` = (training episodes, frames, wall seconds).
+    `env` may be a vector env of evaluation envs (`make_symbolic_vector_env`): its envs play
+    the episodes side by side."""
+    if isinstance(env, gym.vector.VectorEnv):
+        results = _play_side_by_side(env, table, episodes, epsilon, rng)
+    else:
+        results = [
+            play(env, functools.partial(table_action, table, epsilon=epsilon, rng=rng), mode=0)
+            for _ in range(episodes)
+        ]
     wins = [r for r in results if r["flag"]]
     enemies_seen = sum(r["enemies"] for r in results)
     return Evaluation(
@@ -571,6 +650,35 @@ def evaluate_table(
         finish_frames=float(np.mean([r["play_frames"] for r in wins])) if wins else float("nan"),
         mean_x=float(np.mean([r["max_x"] for r in results])),
     )
+
+
+def _play_side_by_side(
+    envs: gym.vector.VectorEnv,
+    table: QTable,
+    episodes: int,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """`episodes` evaluation episodes on a vector env's envs at once, each env starting a
+    new one when its last ends until enough have started; `play`'s summaries in the order
+    they ended. Random draws go env by env, so a seed fixes the result."""
+    n = envs.num_envs
+    obs, _ = envs.reset()
+    playing = np.arange(n) < episodes
+    started = int(playing.sum())
+    results: list[dict[str, Any]] = []
+    while playing.any():
+        actions = np.zeros(n, np.int64)  # envs that have played their share idle on action 0
+        for i in np.flatnonzero(playing):
+            actions[i] = table_action(table, int(obs[i]), epsilon, rng)
+        obs, _, terminated, truncated, info = envs.step(actions)
+        for i in np.flatnonzero((terminated | truncated) & playing):
+            results.append(vector_episode(info, i))
+            if started < episodes:
+                started += 1
+            else:
+                playing[i] = False
+    return results
 
 
 EVALUATIONS_FILE = "evaluations.csv"
@@ -658,16 +766,32 @@ class CS229Trainer:
     ) -> None:
         self.run, self.config, self.algo = run, config, ALGO
         self.env_config = config.env_config(env_config.level)
-        self.env = make_symbolic_env(self.env_config, config=config)
         self.rng = np.random.default_rng(run.seed)
         self.eval_rng = np.random.default_rng([run.seed, 1])
         self.frames = self.episodes = 0
+        if checkpoint is not None:
+            self.frames = int(checkpoint["counters"]["frames"])
+            self.episodes = int(checkpoint["counters"]["episodes"])
+        self.side_by_side = config.num_envs > 1
+        self.env: gym.Env | gym.vector.VectorEnv
+        if self.side_by_side:
+            self.env = make_symbolic_vector_env(
+                self.env_config, config, training=True, first_episode=self.episodes
+            )
+            self.eval_env: gym.Env | gym.vector.VectorEnv = make_symbolic_vector_env(
+                self.env_config, config, training=False
+            )
+            obs, _ = self.env.reset(seed=run.seed + self.frames)
+            self.eval_env.reset(seed=run.seed + self.frames + config.num_envs)
+            self.states = obs
+            num_actions = int(self.env.single_action_space.n)
+        else:
+            self.env = self.eval_env = make_symbolic_env(self.env_config, config=config)
+            num_actions = int(self.env.action_space.n)
         if checkpoint is None:
-            table = QTable(int(self.env.action_space.n), config.encoding, self.rng)
+            table = QTable(num_actions, config.encoding, self.rng)
         else:
             table = QTable.load(table_path(checkpoint), config.encoding, self.rng)
-            counters = checkpoint["counters"]
-            self.frames, self.episodes = int(counters["frames"]), int(counters["episodes"])
             self.rng.bit_generator.state = checkpoint["table_rng"]
             self.eval_rng.bit_generator.state = checkpoint["eval_rng"]
         self.table = table
@@ -699,20 +823,30 @@ class CS229Trainer:
 
     def step(self, budget: Budget) -> Step:
         config, table = self.config, self.table
-        episode = play(
-            self.env,
-            functools.partial(self.agent.act, epsilon=config.epsilon),
-            mode=training_mode(self.episodes, config.mode_block),
-            learn=self.agent.learn,
-            seed=self.reset_seed,
-        )
-        self.reset_seed = None
-        self.frames += episode["frames"]
-        self.episodes += 1
+        episodes_before = self.episodes
+        if self.side_by_side:
+            episodes = self._decide_side_by_side()
+        else:
+            episodes = [
+                play(
+                    self.env,
+                    functools.partial(self.agent.act, epsilon=config.epsilon),
+                    mode=training_mode(self.episodes, config.mode_block),
+                    learn=self.agent.learn,
+                    seed=self.reset_seed,
+                )
+            ]
+            self.reset_seed = None
+        finished = []
+        for episode in episodes:
+            self.frames += episode["frames"]
+            self.episodes += 1
+            finished.append((self.frames, episode))
         scalars = {"charts/epsilon": config.epsilon, "q/states": len(table)}
-        if config.eval_episodes and self.episodes % config.eval_every == 0:
+        evaluations_due = self.episodes // config.eval_every > episodes_before // config.eval_every
+        if config.eval_episodes and evaluations_due:
             evaluation = evaluate_table(
-                self.env,
+                self.eval_env,
                 table,
                 config.eval_episodes,
                 config.eval_epsilon,
@@ -731,11 +865,29 @@ class CS229Trainer:
                 f"evaluation episodes every {config.eval_every} training episodes",
             )
         return Step(
-            [(self.frames, episode)],
-            last=self.done(budget),
-            scalars=scalars,
-            postfix={"states": len(table)},
+            finished, last=self.done(budget), scalars=scalars, postfix={"states": len(table)}
         )
+
+    def _decide_side_by_side(self) -> list[dict[str, Any]]:
+        """Decision steps of every env until an episode ends: each env's action chosen and
+        its transition learned in env order (so a seed fixes the run); the ended episodes."""
+        config, agent = self.config, self.agent
+        ended_episodes: list[dict[str, Any]] = []
+        while not ended_episodes:
+            states = self.states
+            actions = np.array([agent.act(int(state), config.epsilon) for state in states])
+            obs, rewards, terminated, truncated, info = self.env.step(actions)
+            ended = terminated | truncated
+            for i in range(len(states)):
+                next_state = int(info["final_obs"][i]) if ended[i] else int(obs[i])
+                agent.learn(
+                    int(states[i]), int(actions[i]), float(rewards[i]), next_state,
+                    bool(terminated[i]),
+                )  # fmt: skip
+                if ended[i]:
+                    ended_episodes.append(vector_episode(info, i))
+            self.states = obs
+        return ended_episodes
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
         table_file = f"table_{self.frames}.npz"
@@ -770,6 +922,8 @@ class CS229Trainer:
 
     def close(self) -> None:
         self.env.close()
+        if self.eval_env is not self.env:
+            self.eval_env.close()
 
 
 # -- the trained policy ---------------------------------------------------------------------------

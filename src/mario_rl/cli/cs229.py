@@ -39,6 +39,7 @@ def config_from_args(args: argparse.Namespace) -> CS229Config:
         no_progress_decisions=args.no_progress_decisions,
         gap_feature=args.gap_feature,
         episodes=args.episodes,
+        num_envs=args.num_envs,
     )
 
 
@@ -66,6 +67,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=100,
         help="truncate an episode after N decisions without a new best x (default 100; 0: never)",
+    )
+    parser.add_argument(
+        "--num-envs",
+        type=positive_int,
+        default=1,
+        help="envs in worker processes feeding the one table, each decision learned in env "
+        "order (default 1: one env in this process)",
     )
     parser.add_argument(
         "--eval-every",

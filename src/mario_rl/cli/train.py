@@ -69,7 +69,7 @@ ENV_FLAGS = {
 }
 PPO_ALGOS = ("ppo", "ppo-icm")
 """`--algo` values that train with PPO: without curiosity, or with it mixed in."""
-TABULAR_TRAIN_FLAGS = ("gamma", "noop_max", "no_progress_steps")
+TABULAR_TRAIN_FLAGS = ("gamma", "noop_max", "no_progress_steps", "num_envs")
 """`mario-rl train` flags that `--algo tabular` maps onto `CS229Config` fields."""
 RUN_FLAGS = {
     "checkpoint_every": "checkpoint_every",
@@ -125,8 +125,9 @@ def _train_tabular(args: argparse.Namespace) -> Path:
     """`mario-rl train --algo tabular`: the CS229 agent with the report's settings.
 
     Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
-    of the agent flags, --gamma, --noop-max and --no-progress-steps (decisions); the
-    others belong to the network agents and are refused, as are --resume and --preset.
+    of the agent flags, --gamma, --noop-max, --no-progress-steps (decisions) and --num-envs
+    (envs in worker processes feeding the one table); the others belong to the network
+    agents and are refused, as are --resume and --preset.
     """
     from mario_rl.agents.cs229 import CS229Config
     from mario_rl.env.pipeline import EnvConfig
@@ -140,12 +141,14 @@ def _train_tabular(args: argparse.Namespace) -> Path:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise ValueError(
             f"--algo tabular: expected only the shared flags and --gamma, --noop-max, "
-            f"--no-progress-steps, got {flags}; the CS229 agent has no such setting"
+            f"--no-progress-steps, --num-envs, got {flags}; the CS229 agent has no such setting"
         )
     changes = {
         field: getattr(args, flag)
         for flag, field in zip(
-            TABULAR_TRAIN_FLAGS, ("gamma", "noop_max", "no_progress_decisions"), strict=True
+            TABULAR_TRAIN_FLAGS,
+            ("gamma", "noop_max", "no_progress_decisions", "num_envs"),
+            strict=True,
         )
         if getattr(args, flag, None) is not None
     }

@@ -201,16 +201,21 @@ def _start_failure_advice() -> str:
     )
 
 
+def ignore_interrupts_in_workers() -> None:
+    """In a worker process, ignore SIGINT. Ctrl-C reaches the whole process group; the
+    parent alone handles it and closes the workers, which would otherwise die first and
+    leave it broken pipes to close. (The parent builds one env too, to read the spaces: it
+    keeps its handler.)"""
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker_env(
     config: EnvConfig,
     obs_stats: ObservationStats | None,
     wrapper: Callable[[gym.Env], gym.Env] | None,
 ) -> gym.Env:
-    # Ctrl-C reaches the whole process group; the parent alone handles it and closes the
-    # workers, which would otherwise die first and leave it broken pipes to close. (The
-    # parent builds one env here too, to read the spaces: it keeps its handler.)
-    if multiprocessing.parent_process() is not None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts_in_workers()
     env = make_env(config, obs_stats=obs_stats)
     return wrapper(env) if wrapper is not None else env
 
