@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument(
         "--gap-feature", action="store_true", help="add the pit-ahead bit (ours) to the state"
     )
+    parser.add_argument(
+        "--num-envs", type=int, default=1, help="envs in worker processes (CS229Config.num_envs)"
+    )
     parser.add_argument("--runs-dir", default="runs/bench")
     args = parser.parse_args()
 
@@ -61,6 +64,7 @@ def main() -> None:
         eval_episodes=args.eval_episodes,
         episodes=args.episodes,
         gap_feature=args.gap_feature,
+        num_envs=args.num_envs,
     )
     run = RunConfig(
         seed=args.seed,
