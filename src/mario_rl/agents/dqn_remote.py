@@ -24,6 +24,7 @@ import torch
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import snapshot_wrapper
 from mario_rl.env.vector import FrameCounter, make_local_vector_env
+from mario_rl.integrations.ray_cluster import connect, gather, start_actors, stop_actors
 from mario_rl.nets import QNetwork
 from mario_rl.runs import finished_episodes
 
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
 CHUNK_STEPS = 32
 """Vector steps an actor takes per call: 128 emulator frames per env at a 4-frame skip."""
-ACTOR_RESTARTS = 100
-"""How many times Ray restarts one actor before the run gives up on it."""
-RETRIES_PER_CHUNK = 5
-"""How many dead actors in a row one chunk survives."""
 
 
 class TransitionWorker:
@@ -126,69 +123,46 @@ class RayTransitionCollector:
     def __init__(
         self, env_config: EnvConfig, config: DQNConfig, actors: int, seed: int, address: str
     ) -> None:
-        from mario_rl.integrations.ray_cluster import connect
-
         if not isinstance(actors, int) or actors < 1 or config.num_envs % actors:
             raise ValueError(
                 f"env actors: expected a divisor of num_envs={config.num_envs}, got {actors!r}"
             )
         self.ray, self.started_ray = connect(address, actors)
         self.seed, self.per_actor = seed, config.num_envs // actors
-        remote = self.ray.remote(num_cpus=1, max_restarts=ACTOR_RESTARTS, max_task_retries=0)(
-            TransitionWorker
+        self.actors = start_actors(
+            self.ray, TransitionWorker, actors, env_config, config, self.per_actor
         )
-        self.actors = [
-            remote.options(scheduling_strategy="SPREAD").remote(env_config, config, self.per_actor)
-            for _ in range(actors)
-        ]
         self.pending: dict[int, Any] = {}
         self.call: tuple[Any, float, int] | None = None
         self.lost_chunks = 0
         self.restarts = 0
         self.started = [False] * actors
 
-    def _send(self, index: int) -> None:
+    def _send(self, index: int) -> Any:
+        """Actor `index`'s call for the chunk `submit` asked for."""
         weights, epsilon, frames = self.call
         seed = self.seed + frames + index * self.per_actor
-        self.pending[index] = self.actors[index].collect.remote(weights, epsilon, seed, CHUNK_STEPS)
+        return self.actors[index].collect.remote(weights, epsilon, seed, CHUNK_STEPS)
 
     def submit(self, weights: dict[str, torch.Tensor], epsilon: float, frames: int) -> None:
         """Start each actor's next chunk with `weights` and `epsilon`; `frames` (the run's
         so far) moves on the seed of an actor that starts or restarts."""
         cpu_weights = {name: value.detach().cpu() for name, value in weights.items()}
         self.call = (self.ray.put(cpu_weights), epsilon, frames)
-        for index in range(len(self.actors)):
-            self._send(index)
+        self.pending = {index: self._send(index) for index in range(len(self.actors))}
 
     def receive(self) -> list[dict[str, Any]]:
         """The chunks `submit` started, in actor order."""
-        ray = self.ray
-        results: dict[int, dict[str, Any]] = {}
-        failures = 0
-        while self.pending:
-            index, ref = next(iter(self.pending.items()))
-            try:
-                results[index] = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                failures += 1
-                self.lost_chunks += 1
-                if failures > RETRIES_PER_CHUNK:
-                    raise RuntimeError(
-                        f"env actors died {failures} times while collecting one chunk; "
-                        "see the Ray logs (/tmp/ray/session_latest/logs)"
-                    ) from None
-                self._send(index)
-                continue
-            del self.pending[index]
-            if results[index]["first_obs"] is not None and self.started[index]:
-                self.restarts += 1  # restarted between two chunks: its episodes were cut
+        pending, self.pending = self.pending, {}
+        results, lost = gather(self.ray, pending, self._send, "chunk")
+        self.lost_chunks += lost
+        for index, result in results.items():
+            if result["first_obs"] is not None and self.started[index]:
+                self.restarts += 1  # a new actor in its place: its episodes were cut
             self.started[index] = True
         return [results[index] for index in range(len(self.actors))]
 
     def close(self) -> None:
         """Stop the actors, and the Ray instance if this collector started it."""
-        for actor in self.actors:
-            self.ray.kill(actor, no_restart=True)
+        stop_actors(self.ray, self.actors, self.started_ray)
         self.actors = []
-        if self.started_ray:
-            self.ray.shutdown()

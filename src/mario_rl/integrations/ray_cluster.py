@@ -10,7 +10,14 @@ import it. Addresses:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
+
+ACTOR_RESTARTS = 100
+"""How many times Ray restarts one actor before the run gives up on it."""
+RETRIES_PER_CALL = 5
+"""How many dead actors in a row one round of calls survives."""
 
 RAY_MISSING = (
     "Ray is not installed: env actors need the optional extra, "
@@ -52,3 +59,43 @@ def connect(address: str, actors: int) -> tuple[ModuleType, bool]:
                 "`ray start --head`, or pass --ray local to start a private one for this run"
             ) from None
     return ray, True
+
+
+def start_actors(ray: ModuleType, worker_class: type, count: int, *args: Any) -> list[Any]:
+    """`count` actors of `worker_class(*args)`, one CPU each, spread over the nodes, each
+    restarted by Ray when it dies (`ACTOR_RESTARTS`)."""
+    remote = ray.remote(num_cpus=1, max_restarts=ACTOR_RESTARTS, max_task_retries=0)(worker_class)
+    return [remote.options(scheduling_strategy="SPREAD").remote(*args) for _ in range(count)]
+
+
+def gather(
+    ray: ModuleType, pending: dict[int, Any], resend: Callable[[int], Any], what: str
+) -> tuple[dict[int, Any], int]:
+    """The results of one round of actor calls (`pending`: actor index -> call), waiting for
+    each; a call whose actor died is made again with `resend(index)` (Ray has restarted the
+    actor by then). Returns the results by actor index and how many calls were lost."""
+    results: dict[int, Any] = {}
+    lost = 0
+    while pending:
+        index, ref = next(iter(pending.items()))
+        try:
+            results[index] = ray.get(ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            lost += 1
+            if lost > RETRIES_PER_CALL:
+                raise RuntimeError(
+                    f"env actors died {lost} times while collecting one {what}; "
+                    "see the Ray logs (/tmp/ray/session_latest/logs)"
+                ) from None
+            pending[index] = resend(index)
+            continue
+        del pending[index]
+    return results, lost
+
+
+def stop_actors(ray: ModuleType, actors: list[Any], started_ray: bool) -> None:
+    """Kill `actors` for good, and stop the Ray instance if this run started it."""
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
+    if started_ray:
+        ray.shutdown()

@@ -9,9 +9,10 @@ actors' columns into one `Rollout` and updates on it as it does on a local one.
 The actors sample their own actions: a Ray run is as reproducible as its actors' seeds
 (`seed + frames + column`, like the local envs'), not bit-identical to a local run.
 
-Fault tolerance: Ray restarts a dead actor (`max_restarts`); the learner asks the new one
-for the rollout again. What the dead actor had emulated is lost: those frames are not in
-the run's frame count, and `lost_rollouts` / `restarts` say how often it happened.
+Fault tolerance: Ray restarts a dead actor (`ray_cluster.ACTOR_RESTARTS`); the learner
+asks the new one for the rollout again. What the dead actor had emulated is lost: those
+frames are not in the run's frame count, and `lost_rollouts` / `restarts` say how often
+it happened.
 """
 
 from __future__ import annotations
@@ -30,11 +31,7 @@ from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.snapshots import snapshot_wrapper
 from mario_rl.env.vector import make_local_vector_env
 from mario_rl.env.wrappers import ObservationStats
-
-ACTOR_RESTARTS = 100
-"""How many times Ray restarts one actor before the run gives up on it."""
-RETRIES_PER_ROLLOUT = 5
-"""How many dead actors in a row one rollout survives."""
+from mario_rl.integrations.ray_cluster import connect, gather, start_actors, stop_actors
 
 
 class RolloutWorker:
@@ -109,8 +106,6 @@ class RayRolloutCollector:
         address: str,
         start_frames: int = 0,
     ) -> None:
-        from mario_rl.integrations.ray_cluster import connect
-
         if not isinstance(actors, int) or actors < 1 or config.num_envs % actors:
             raise ValueError(
                 f"env actors: expected a divisor of num_envs={config.num_envs}, got {actors!r}"
@@ -118,15 +113,9 @@ class RayRolloutCollector:
         self.ray, self.started_ray = connect(address, actors)
         self.policy, self.device, self.seed = policy, device, seed
         self.num_envs, self.per_actor = config.num_envs, config.num_envs // actors
-        remote = self.ray.remote(num_cpus=1, max_restarts=ACTOR_RESTARTS, max_task_retries=0)(
-            RolloutWorker
+        self.actors = start_actors(
+            self.ray, RolloutWorker, actors, env_config, config, self.per_actor, obs_stats
         )
-        self.actors = [
-            remote.options(scheduling_strategy="SPREAD").remote(
-                env_config, config, self.per_actor, obs_stats
-            )
-            for _ in range(actors)
-        ]
         self.frames = _FrameTotal(start_frames)
         self.started = [False] * actors
         self.lost_rollouts = 0
@@ -145,25 +134,16 @@ class RayRolloutCollector:
         pending = {
             i: actor.collect.remote(weights, self._seed(i)) for i, actor in enumerate(self.actors)
         }
-        results: dict[int, dict[str, Any]] = {}
-        failures = 0
-        while pending:
-            index, ref = next(iter(pending.items()))
-            try:
-                results[index] = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                failures += 1
-                self.lost_rollouts += 1
-                if failures > RETRIES_PER_ROLLOUT:
-                    raise RuntimeError(
-                        f"env actors died {failures} times while collecting one rollout; "
-                        "see the Ray logs (/tmp/ray/session_latest/logs)"
-                    ) from None
-                pending[index] = self.actors[index].collect.remote(weights, self._seed(index))
-                continue
-            del pending[index]
-            if results[index]["fresh"] and self.started[index]:
-                self.restarts += 1  # restarted between two rollouts: its episodes were lost
+        results, lost = gather(
+            ray,
+            pending,
+            lambda index: self.actors[index].collect.remote(weights, self._seed(index)),
+            "rollout",
+        )
+        self.lost_rollouts += lost
+        for index, result in results.items():
+            if result["fresh"] and self.started[index]:
+                self.restarts += 1  # a new actor in its place: its episodes were cut
             self.started[index] = True
         ordered = [results[i] for i in range(len(self.actors))]
         rollout = Rollout(
@@ -180,11 +160,8 @@ class RayRolloutCollector:
 
     def close(self) -> None:
         """Stop the actors, and the Ray instance if this collector started it."""
-        for actor in self.actors:
-            self.ray.kill(actor, no_restart=True)
+        stop_actors(self.ray, self.actors, self.started_ray)
         self.actors = []
-        if self.started_ray:
-            self.ray.shutdown()
 
 
 class _FrameTotal:
