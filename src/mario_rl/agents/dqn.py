@@ -33,7 +33,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
-from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper
+from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
 from mario_rl.env.vector import FrameCounter, make_vector_env
 from mario_rl.nets import QNetwork, network_name, on_device
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
@@ -246,12 +246,7 @@ def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
     With `snapshot_start_probability` or `death_start_probability`, each env keeps its
     own snapshot pools.
     """
-    wrapper = snapshot_wrapper(
-        config.snapshot_start_probability,
-        config.snapshot_pool,
-        config.snapshot_every,
-        config.death_start_probability,
-    )
+    wrapper = snapshot_wrapper_for(config)
     if config.worker_processes:
         return make_vector_env(config.num_envs, env_config, seed=seed, wrapper=wrapper)
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import FrameCounter, make_local_vector_env
 from mario_rl.integrations.ray_cluster import connect, gather, start_actors, stop_actors
 from mario_rl.nets import QNetwork
@@ -49,12 +49,7 @@ class TransitionWorker:
 
     def _start(self, seed: int) -> np.ndarray:
         config = self.config
-        wrapper = snapshot_wrapper(
-            config.snapshot_start_probability,
-            config.snapshot_pool,
-            config.snapshot_every,
-            config.death_start_probability,
-        )
+        wrapper = snapshot_wrapper_for(config)
         self.envs = make_local_vector_env(self.num_envs, self.env_config, wrapper=wrapper)
         space = self.envs.single_observation_space
         self.num_actions = int(self.envs.single_action_space.n)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -165,4 +165,23 @@ def snapshot_wrapper(
         pool_size=pool_size,
         every=every,
         death_probability=death_probability,
+    )
+
+
+class SnapshotSettings(Protocol):
+    """The agent config fields that set training's snapshot and death starts (DQN's, PPO's)."""
+
+    snapshot_start_probability: float
+    snapshot_pool: int
+    snapshot_every: int
+    death_start_probability: float
+
+
+def snapshot_wrapper_for(config: SnapshotSettings) -> Callable[[gym.Env], gym.Env] | None:
+    """`snapshot_wrapper` with an agent config's settings."""
+    return snapshot_wrapper(
+        config.snapshot_start_probability,
+        config.snapshot_pool,
+        config.snapshot_every,
+        config.death_start_probability,
     )

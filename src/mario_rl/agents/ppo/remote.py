@@ -28,7 +28,7 @@ from mario_rl.agents.ppo.config import PPOConfig
 from mario_rl.agents.ppo.networks import ActorCritic
 from mario_rl.agents.ppo.rollout import Rollout, RolloutCollector
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import make_local_vector_env
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.integrations.ray_cluster import connect, gather, start_actors, stop_actors
@@ -62,12 +62,7 @@ class RolloutWorker:
         fresh = self.collector is None
         if self.collector is None:
             config = self.config
-            wrapper = snapshot_wrapper(
-                config.snapshot_start_probability,
-                config.snapshot_pool,
-                config.snapshot_every,
-                config.death_start_probability,
-            )
+            wrapper = snapshot_wrapper_for(config)
             envs = make_local_vector_env(
                 self.num_envs, self.env_config, seed, obs_stats=self.obs_stats, wrapper=wrapper
             )

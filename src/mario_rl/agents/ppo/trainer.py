@@ -14,7 +14,7 @@ from mario_rl.agents.ppo.config import PPOConfig
 from mario_rl.agents.ppo.remote import RayRolloutCollector
 from mario_rl.agents.ppo.rollout import RolloutCollector
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
-from mario_rl.env.snapshots import snapshot_wrapper
+from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
@@ -32,12 +32,7 @@ def make_training_envs(
 ) -> list[VectorEnv]:
     """`num_envs` worker processes in `env_groups` groups; with `snapshot_start_probability`
     or `death_start_probability`, each keeps its own snapshot pools."""
-    wrapper = snapshot_wrapper(
-        config.snapshot_start_probability,
-        config.snapshot_pool,
-        config.snapshot_every,
-        config.death_start_probability,
-    )
+    wrapper = snapshot_wrapper_for(config)
     return make_vector_env_groups(
         config.num_envs, config.env_groups, env_config, seed, obs_stats=obs_stats, wrapper=wrapper
     )
