@@ -388,14 +388,14 @@ def build_table(
             final = {c["frames"]: c["clears"] >= CLEARED_RATE * episodes for c in checks}
             trained = 0 if stopped is None else checkpoint_frames(stopped)
             piece = json.loads(piece_path.read_text())["target"] if piece_path.is_file() else 0
-            interrupted = stopped is not None and trained < piece
+            interrupted = stopped is not None and trained < min(piece, frames)
             if (
                 stopped is None
                 or interrupted
                 or (trained in final and not final[trained] and trained < frames)
             ):
                 if interrupted:
-                    target = piece
+                    target = min(piece, frames)
                 elif check_every is None:
                     target = frames
                 else:
