@@ -169,6 +169,75 @@ def test_the_dqn_actor_returns_its_transitions_and_where_episodes_ended():
     again = TransitionWorker(DQN_ENV, DQN_CONFIG, num_envs=2)
     repeat = again.collect(net.state_dict(), epsilon=1.0, seed=3, steps=20)
     assert np.array_equal(repeat["actions"], first["actions"])
+    # A call sent again after a lost one starts new episodes, as a new actor would.
+    fresh = worker.collect(net.state_dict(), epsilon=1.0, seed=3, steps=20, fresh=True)
+    assert np.array_equal(fresh["first_obs"], first["first_obs"])
+    assert np.array_equal(fresh["actions"], first["actions"])
+
+
+class InProcessCollector:
+    """`RayTransitionCollector`'s interface over `TransitionWorker`s in this process, which
+    records each `submit`."""
+
+    def __init__(self, env_config, config, actors, seed, address):
+        self.seed, self.per_actor = seed, config.num_envs // actors
+        self.workers = [TransitionWorker(env_config, config, self.per_actor) for _ in range(actors)]
+        self.pending, self.submits = {}, []
+        self.lost_chunks = self.restarts = 0
+
+    def submit(self, weights, epsilon, frames):
+        self.submits.append(({k: v.clone() for k, v in weights.items()}, epsilon, frames))
+        self.pending = {
+            index: worker.collect(weights, epsilon, self.seed + frames + index, 32)
+            for index, worker in enumerate(self.workers)
+        }
+
+    def receive(self):
+        chunks, self.pending = self.pending, {}
+        self.received = [chunks[index] for index in range(len(self.workers))]
+        return self.received
+
+    def close(self):
+        for worker in self.workers:
+            worker.envs.close()
+
+
+def test_the_dqn_learner_stores_the_actors_chunks_column_by_actor(monkeypatch):
+    from mario_rl.agents import dqn_remote
+    from mario_rl.agents.dqn import DQNTrainer
+    from mario_rl.runs import Budget, RunConfig
+
+    monkeypatch.setattr(dqn_remote, "RayTransitionCollector", InProcessCollector)
+    config = replace(DQN_CONFIG, num_envs=4, burn_in=10_000, replay_size=1000)
+    run = RunConfig(seed=5, ray="in-process", env_actors=2, progress=False)
+    trainer = DQNTrainer(run, DQN_ENV, config, torch.device("cpu"))
+    try:
+        # Weights given after construction are the ones the first chunk acts with.
+        online = trainer.learner.online.state_dict()
+        start = {k: torch.full_like(v, 0.01) for k, v in online.items()}
+        trainer.init_weights({"model_state": start})
+        budget = Budget(frames=10**9, minutes=None)
+        trainer.step(budget)
+        remote = trainer.remote
+        first_weights, _, first_frames = remote.submits[0]
+        assert first_frames == 0
+        assert all(torch.equal(first_weights[k], start[k]) for k in start)
+        # The next chunk is asked for with the frames counted after this one (its seeds).
+        assert remote.submits[1][2] == trainer.counters.frames > 0
+        chunks = remote.received
+        replay = trainer.replay
+        for index, chunk in enumerate(chunks):
+            for column in range(2):
+                env = index * 2 + column
+                # Column `env`: its first frame, then 32 transitions and a first frame per
+                # episode that ended; the actions in the order the actor took them.
+                ended = int((chunk["terminated"] | chunk["truncated"])[:, column].sum())
+                assert replay.filled[env] == 1 + 32 + ended
+                stored = replay.actions[env][replay.has_transition[env]]
+                assert np.array_equal(stored, chunk["actions"][:, column])
+        assert trainer.counters.steps == 32 * 4
+    finally:
+        trainer.close()
 
 
 def net_obs_shape(chunk):

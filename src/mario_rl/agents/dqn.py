@@ -467,13 +467,9 @@ class DQNTrainer:
         if run.ray is not None:
             from mario_rl.agents.dqn_remote import RayTransitionCollector
 
+            # The first chunk is asked for on the first step, after `init_weights`.
             self.remote = RayTransitionCollector(
                 env_config, config, run.env_actors, run.seed, run.ray
-            )
-            self.remote.submit(
-                self.acting_net.state_dict(),
-                epsilon_at(self.counters.steps, config),
-                self.counters.frames,
             )
             return
         self.frame_counter = FrameCounter(config.num_envs)
@@ -564,13 +560,19 @@ class DQNTrainer:
         collect the next one (`dqn_remote`)."""
         config, counters, remote = self.config, self.counters, self.remote
         epsilon = epsilon_at(counters.steps, config)
+        if not remote.pending:
+            remote.submit(self.acting_net.state_dict(), epsilon, counters.frames)
         chunks = remote.receive()
+        # The update in flight sampled slots this chunk's adds may reuse: its priorities go
+        # back first (it ran while the actors collected, so this rarely waits).
+        self._finish_update()
         chunk_steps = chunks[0]["actions"].shape[0]
         steps_after = counters.steps + chunk_steps * config.num_envs
-        last = budget.spent(counters.frames + sum(chunk["frames"] for chunk in chunks))
+        frames_after = counters.frames + sum(chunk["frames"] for chunk in chunks)
+        last = budget.spent(frames_after)
         if not last:
             remote.submit(
-                self.acting_net.state_dict(), epsilon_at(steps_after, config), counters.frames
+                self.acting_net.state_dict(), epsilon_at(steps_after, config), frames_after
             )
         width = remote.per_actor
         for index, chunk in enumerate(chunks):
@@ -600,7 +602,7 @@ class DQNTrainer:
             self.replay.add(joined["actions"][t], rewards, stored_next, terminated, truncated)
             if len(ended):
                 self.replay.start(ended, next_obs[ended])
-        counters.frames += sum(chunk["frames"] for chunk in chunks)
+        counters.frames = frames_after
         episodes = [(counters.frames, stats) for chunk in chunks for stats in chunk["episodes"]]
         self._learn(steps_after, budget)
         counters.steps = steps_after
@@ -698,11 +700,15 @@ class DQNTrainer:
                     older.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self.learner_pool is not None:
-            self._finish_update()
-            self.learner_pool.shutdown(wait=True)
-        if self.remote is not None:
-            self.remote.close()
-        else:
-            self.envs.close()
-        torch.set_num_threads(self.threads_before)
+        try:
+            if self.learner_pool is not None:
+                try:
+                    self._finish_update()
+                finally:
+                    self.learner_pool.shutdown(wait=True)
+        finally:
+            if self.remote is not None:
+                self.remote.close()
+            else:
+                self.envs.close()
+            torch.set_num_threads(self.threads_before)

@@ -6,7 +6,8 @@ costs milliseconds, so never one call per step), and returns the transitions as 
 The learner stores them in its replay step by step, as it stores a local vector step, and
 makes the updates they are owed while the actors collect the next chunk with the weights
 of the updates before: their network is at most one chunk behind, and a chunk's epsilon is
-the schedule's value at its start.
+the schedule's value at its start. The target network syncs after the updates of the
+chunk whose steps cross a sync point, so up to a chunk (32 x num_envs agent steps) late.
 
 A dead actor is restarted by Ray and asked again; its envs start new episodes (the replay
 marks the cut ones truncated), the lost chunk's frames are not counted, and
@@ -64,15 +65,25 @@ class TransitionWorker:
 
     @torch.no_grad()
     def collect(
-        self, weights: dict[str, torch.Tensor], epsilon: float, seed: int, steps: int
+        self,
+        weights: dict[str, torch.Tensor],
+        epsilon: float,
+        seed: int,
+        steps: int,
+        fresh: bool = False,
     ) -> dict[str, Any]:
         """`steps` epsilon-greedy vector steps acting with `weights`, as arrays.
 
         The first call (of this actor, or of a restarted one) builds the envs, seeded
         `seed`, and returns their first observations as "first_obs"; later calls continue
-        the episodes (and "first_obs" is None).
+        the episodes (and "first_obs" is None). `fresh` builds them anew even so: a call
+        sent again after a lost one, whose steps the learner never stored.
         """
-        first_obs = self._start(seed) if self.envs is None else None
+        first_obs = None
+        if self.envs is None or fresh:
+            if self.envs is not None:
+                self.envs.close()
+            first_obs = self._start(seed)
         self.network.load_state_dict(weights)
         frames_before = self.frames.total
         n = self.num_envs
@@ -133,15 +144,18 @@ class RayTransitionCollector:
         self.restarts = 0
         self.started = [False] * actors
 
-    def _send(self, index: int) -> Any:
-        """Actor `index`'s call for the chunk `submit` asked for."""
+    def _send(self, index: int, fresh: bool = False) -> Any:
+        """Actor `index`'s call for the chunk `submit` asked for; `fresh` for a call sent
+        again, which starts new episodes (the actor may have lived on and stepped its envs
+        past what the learner stored)."""
         weights, epsilon, frames = self.call
         seed = self.seed + frames + index * self.per_actor
-        return self.actors[index].collect.remote(weights, epsilon, seed, CHUNK_STEPS)
+        return self.actors[index].collect.remote(weights, epsilon, seed, CHUNK_STEPS, fresh)
 
     def submit(self, weights: dict[str, torch.Tensor], epsilon: float, frames: int) -> None:
-        """Start each actor's next chunk with `weights` and `epsilon`; `frames` (the run's
-        so far) moves on the seed of an actor that starts or restarts."""
+        """Start each actor's next chunk with `weights` and `epsilon`; `frames` (the run's,
+        counting every chunk received) moves on the seed of an actor that starts or
+        restarts."""
         cpu_weights = {name: value.detach().cpu() for name, value in weights.items()}
         self.call = (self.ray.put(cpu_weights), epsilon, frames)
         self.pending = {index: self._send(index) for index in range(len(self.actors))}
@@ -149,7 +163,9 @@ class RayTransitionCollector:
     def receive(self) -> list[dict[str, Any]]:
         """The chunks `submit` started, in actor order."""
         pending, self.pending = self.pending, {}
-        results, lost = gather(self.ray, pending, self._send, "chunk")
+        results, lost = gather(
+            self.ray, pending, lambda index: self._send(index, fresh=True), "chunk"
+        )
         self.lost_chunks += lost
         for index, result in results.items():
             if result["first_obs"] is not None and self.started[index]:
