@@ -67,7 +67,15 @@ def start_cluster(cpus: list[int]) -> str:
 
 
 def stop_cluster() -> None:
+    # `ray stop` stops every Ray process on the machine: `main` refuses to start beside
+    # another Ray instance, so only this benchmark's nodes are there to stop.
     subprocess.run([ray_command(), "stop", "--force"], stdout=subprocess.DEVNULL, check=False)
+
+
+def ray_already_running() -> bool:
+    """Whether a Ray node (its GCS server or raylet) already runs on this machine."""
+    found = subprocess.run(["pgrep", "-f", "gcs_server|raylet"], capture_output=True)
+    return found.returncode == 0
 
 
 def train_fps(args: argparse.Namespace, cpus: list[int], actors: int, runs: Path) -> float:
@@ -100,6 +108,13 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which(ray_command()) is None:
         print("ray is not installed: pip install -e '.[ray]'", file=sys.stderr)
+        return 2
+    if ray_already_running():
+        print(
+            "a Ray instance already runs on this machine, and this benchmark's `ray stop` "
+            "would stop it too: stop it first (`ray stop`) or run the benchmark elsewhere",
+            file=sys.stderr,
+        )
         return 2
 
     print(f"load average before: {os.getloadavg()[0]:.2f}")
