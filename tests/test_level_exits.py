@@ -1,8 +1,18 @@
 """How a single level's episode ends besides death and the flag: warps and castle loops,
-on the real emulator (docs/level-mechanics.md, sections 2 and 3)."""
+and a fall out of a cloud area that does not end it, on the real emulator
+(docs/level-mechanics.md, sections 2 and 3, R5)."""
 
 from mario_rl.env.core import DEATH_PENALTY, MarioEnv
-from mario_rl.env.ram import STAGE, STAR_TIMER, WORLD
+from mario_rl.env.ram import (
+    CLOUD_AREA,
+    ENTRANCE_MODE,
+    LEAVING_CLOUD,
+    LIVES,
+    PLAYER_Y_VIEWPORT,
+    STAGE,
+    STAR_TIMER,
+    WORLD,
+)
 
 # Recorded inputs that walk 4-4's lower path into its first loop: (action, frames) with
 # action 0 = right+B and 1 = right+A+B, a star's invincibility poked in every frame so
@@ -51,3 +61,30 @@ def test_the_full_game_does_not_end_at_a_stage_change():
     _, _, terminated, _, info = env.step(0)
     env.close()
     assert not terminated and "exit" not in info
+
+
+def test_falling_out_of_a_cloud_area_is_the_way_back_not_a_death():
+    # Mario put below the screen, as a fall off a platform leaves him: in a cloud
+    # (coin-heaven) area the game takes him back to the level (AltEntranceControl 3), keeping
+    # his life; anywhere else the fall is a death.
+    def fall(cloud_area: int) -> tuple[bool, float, int, int]:
+        env = MarioEnv("2-1", "right_only", obs_type="gray")
+        env.reset(seed=0)
+        for _ in range(60):
+            env.step(0)
+        lives = int(env.ram[LIVES])
+        env.ram[CLOUD_AREA], env.ram[PLAYER_Y_VIEWPORT] = cloud_area, 2
+        total, left_cloud = 0.0, False
+        for _ in range(300):
+            _, reward, terminated, _, info = env.step(0)
+            total += reward
+            left_cloud |= int(env.ram[ENTRANCE_MODE]) == LEAVING_CLOUD
+            if terminated:
+                break
+        env.close()
+        return terminated, total, lives - info["life"], left_cloud
+
+    terminated, total, lives_lost, left_cloud = fall(cloud_area=1)
+    assert left_cloud and not terminated and lives_lost == 0 and total > DEATH_PENALTY
+    terminated, total, _, left_cloud = fall(cloud_area=0)
+    assert terminated and not left_cloud and total == DEATH_PENALTY

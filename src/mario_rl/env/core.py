@@ -23,9 +23,15 @@ from mario_rl.env.levels import Level, parse_level
 from mario_rl.env.ram import (
     AREA_INDEX,
     AREA_TYPE,
+    CLOUD_AREA,
     COIN_DIGITS,
+    ENTRANCE_MODE,
+    LEAVING_CLOUD,
     LIVES,
+    PLAYER_DEAD,
+    PLAYER_DYING,
     PLAYER_PAGE,
+    PLAYER_STATE,
     PLAYER_X,
     PLAYER_Y_PIXEL,
     PLAYER_Y_VIEWPORT,
@@ -70,7 +76,9 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
       nothing else does (SMB1 never scrolls left). It ends as a failure, with the death
       penalty and `info["exit"] = "loop"`: re-walking the same ground would otherwise pay
       the x reward again (docs/level-mechanics.md, section 2).
-    The flag sets `info["exit"] = "flag"`.
+    The flag sets `info["exit"] = "flag"`. Falling off the bottom of a coin-heaven (cloud)
+    area is the game's way back down to the level, not a death (the package's own check
+    calls it one), so the episode goes on there.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
@@ -149,7 +157,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         time_left = self._time()
         clock_tick = min(time_left - self._time_last, 0)
         self._time_last = time_left
-        dying = emulator._is_dying or emulator._is_dead
+        dying = self._dying()
         flag_get = emulator._flag_get
         exit_taken = "flag" if flag_get else None
         if not self.level.is_full_game and not dying and not flag_get:
@@ -162,9 +170,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             terminated = emulator._is_game_over
         else:
             terminated = dying or exit_taken is not None
-        # The package's own hook: cut death animations short and skip the black screens
-        # between areas and lives, so no agent step is spent on frames it cannot act in.
-        emulator._did_step(terminated)
+        self._skip_frames_without_play(terminated, dying)
         self._done = terminated
         info = self._info(flag_get)
         if exit_taken is not None:
@@ -215,6 +221,33 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             int(ram[AREA_TYPE]),
             int(ram[AREA_INDEX]),
         )
+
+    def _dying(self) -> bool:
+        """Mario is dying or dead: his state says so, or he fell below the screen, except
+        out of a cloud area, where that fall is the way out (docs/level-mechanics.md, R5)."""
+        ram = self.ram
+        state = int(ram[PLAYER_STATE])
+        if state in (PLAYER_DYING, PLAYER_DEAD):
+            return True
+        return (
+            int(ram[PLAYER_Y_VIEWPORT]) > 1
+            and int(ram[CLOUD_AREA]) == 0
+            and int(ram[ENTRANCE_MODE]) != LEAVING_CLOUD
+        )
+
+    def _skip_frames_without_play(self, terminated: bool, dying: bool) -> None:
+        """The package's `_did_step` with `dying` read as `_dying` does: cut a death
+        animation short (the full game) and skip the black screens between areas and lives,
+        so no agent step is spent on frames it cannot act in."""
+        if terminated:
+            return
+        emulator = self.emulator
+        if dying and int(self.ram[PLAYER_STATE]) != PLAYER_DEAD:
+            emulator._kill_mario()
+        if not emulator.is_single_stage_env:
+            emulator._skip_end_of_world()
+        emulator._skip_change_area()
+        emulator._skip_occupied_states()
 
     def _level_exit(self) -> str | None:
         """`"warp W-S"` or `"loop"` if this frame left the level by one, else None."""

@@ -60,6 +60,8 @@ PLAYER_Y_PIXEL = 0x03B8  # the copy gym-super-mario-bros reports as y_pixel
 BLOCK_BUFFER = 0x0500
 BLOCK_PAGE_BYTES = 0xD0
 SWIMMING_FLAG = 0x0704
+CLOUD_AREA = 0x0743  # CloudTypeOverride: nonzero in a coin-heaven (cloud) area
+ENTRANCE_MODE = 0x0752  # AltEntranceControl: 3 while leaving a cloud area by falling
 SCREEN_LEFT_PAGE = 0x071A
 AREA_TYPE = 0x074E  # 0 water, 1 ground, 2 underground, 3 castle
 AREA_INDEX = 0x074F  # which area of that type: with AREA_TYPE, the area Mario is in
@@ -75,6 +77,8 @@ COIN_DIGITS = 0x07ED  # 2 bytes, one decimal digit each
 
 A_BUTTON = 0x80
 PLAYER_DYING = 0x0B
+PLAYER_DEAD = 0x06
+LEAVING_CLOUD = 3  # ENTRANCE_MODE's value after a fall out of a cloud area
 FIREBALL_EXPLODING = 0x80
 # Enemy state values the game writes when it defeats an enemy (SMB disassembly):
 STOMPED_STATE = 0x04  # HandleStompedShellE: goomba flattened, koopa knocked into its shell
