@@ -323,6 +323,8 @@ def test_tile_grid_treats_any_nonzero_tile_as_solid() -> None:
         ({0xCE: 8}, (0, 3)),  # lower body at the top row
         ({0xCE: 250, 0xB5: 0}, (-1, 3)),  # above the screen
         ({0x86: 0xF8, 0x6D: 1, 0x71A: 1, 0x71C: 0xF0}, (MARIO_ROW, 1)),  # next page
+        # Just after 4-4's first loop (recorded): the screen's left page wrapped 3 -> 0xFF.
+        ({0x86: 16, 0x6D: 0, 0x71A: 0xFF, 0x71C: 153}, (MARIO_ROW, 8)),
     ],
 )
 def test_mario_tile_is_the_tile_at_his_lower_body_centre(

@@ -241,10 +241,14 @@ def _mario_level_tile(ram: np.ndarray) -> tuple[int, int]:
 
 
 def screen_left_x(ram: np.ndarray) -> int:
-    """Level x in pixels of the screen's left edge (page 0x71A * 256 + 0x71C)."""
+    """Level x in pixels of the screen's left edge (page 0x71A * 256 + 0x71C).
+
+    The page is read signed: a castle loop moves it back 4 pages, from 3 to 0xFF in 4-4
+    (docs/level-mechanics.md, section 5), which is page -1, not 255.
+    """
     _check_ram(ram)
     page, x = ram[[SCREEN_LEFT_PAGE, SCREEN_LEFT_X]].tolist()
-    return page * 256 + x
+    return (page - 256 if page >= 0x80 else page) * 256 + x
 
 
 def _block_column_address(level_col: int) -> int:
