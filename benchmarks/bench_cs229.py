@@ -54,6 +54,9 @@ def main() -> None:
         "--gap-feature", action="store_true", help="add the pit-ahead bit (ours) to the state"
     )
     parser.add_argument(
+        "--enemy-rings", action="store_true", help="the 24 enemy bits as rings (CS229Config)"
+    )
+    parser.add_argument(
         "--num-envs", type=int, default=1, help="envs in worker processes (CS229Config.num_envs)"
     )
     parser.add_argument("--runs-dir", default="runs/bench")
@@ -64,6 +67,7 @@ def main() -> None:
         eval_episodes=args.eval_episodes,
         episodes=args.episodes,
         gap_feature=args.gap_feature,
+        enemy_rings=args.enemy_rings,
         num_envs=args.num_envs,
     )
     run = RunConfig(

@@ -18,6 +18,9 @@ from mario_rl.agents.cs229 import (
     GAP_BIT,
     GAP_ENCODING,
     PLAYER_SIZE,
+    RINGS_ENCODING,
+    RINGS_GAP_BIT,
+    RINGS_GAP_ENCODING,
     TABLE_FILE,
     CS229Config,
     RewardWeights,
@@ -278,6 +281,26 @@ def test_the_gap_bit_sits_above_the_packed_code():
     assert CS229Config(gap_feature=True).encoding == GAP_ENCODING != ENCODING
 
 
+def test_the_rings_key_holds_the_report_s_24_enemy_bits_below_its_gap_bit():
+    ram = ground_ram((20,))
+    state = smb.symbolic_state(ram, None)
+    rings = np.zeros((8, 3), bool)
+    rings[smb.DIRECTIONS.index("E")] = True  # near, mid and far east
+    code = smb.pack_symbolic_rings(state, rings)
+    assert code & 0xFFFF == smb.pack_symbolic(state) & 0xFFFF
+    assert code >> 16 == 0b111 << (3 * smb.DIRECTIONS.index("E"))
+    highest = smb.SymbolicState(2, 8, True, True, True, True, (3,) * 8, True, True, (True,) * 4)
+    top = smb.pack_symbolic_rings(highest, np.ones((8, 3), bool))
+    assert 1 << (RINGS_GAP_BIT - 1) <= top < 1 << RINGS_GAP_BIT == 1 << 40
+    key = state_key(ram, state, gap_feature=True, enemy_rings=True)
+    assert key == smb.pack_symbolic_rings(state, smb.enemy_rings(ram)) | 1 << RINGS_GAP_BIT
+    assert CS229Config(enemy_rings=True).encoding == RINGS_ENCODING
+    assert CS229Config(enemy_rings=True, gap_feature=True).encoding == RINGS_GAP_ENCODING
+    assert len({RINGS_ENCODING, RINGS_GAP_ENCODING, GAP_ENCODING, ENCODING}) == 4
+    with pytest.raises(ValueError, match="expected shape"):
+        smb.pack_symbolic_rings(state, np.zeros(8, bool))
+
+
 # -- the Q update and the table ---------------------------------------------------------------
 
 
@@ -433,6 +456,15 @@ def test_training_twice_with_one_seed_gives_the_same_table(tmp_path):
     assert load_policy(runs[0]).num_actions == 12  # the checkpoint names its encoding
     np.testing.assert_array_equal(tables[0].states, tables[1].states)
     np.testing.assert_array_equal(tables[0].values, tables[1].values)
+
+
+def test_training_with_enemy_rings_keys_its_table_by_the_rings_encoding(tmp_path):
+    run_dir = quick_run(tmp_path, eval_episodes=0, enemy_rings=True)
+    table = QTable.load(run_dir / TABLE_FILE, RINGS_ENCODING, np.random.default_rng(0))
+    assert len(table) > 0 and int(np.max(table.states)) < 1 << RINGS_GAP_BIT
+    with pytest.raises(ValueError, match="state encoding"):
+        QTable.load(run_dir / TABLE_FILE, ENCODING, np.random.default_rng(0))
+    assert load_policy(run_dir).num_actions == 12
 
 
 def test_envs_side_by_side_feed_one_table_and_one_seed_fixes_it(tmp_path):

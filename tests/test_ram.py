@@ -425,6 +425,24 @@ def test_enemy_ranges_keep_the_nearest_window_per_direction() -> None:
     put_enemy(ram, slot=0, x=MARIO_LEVEL_X + 16 * 4, y=ENEMY_ON_GROUND_Y)
     put_enemy(ram, slot=3, x=MARIO_LEVEL_X + 16 * 2, y=ENEMY_ON_GROUND_Y)
     assert _ranges(ram) == {"E": smb.RANGE_MID}
+    # Read as rings, both are there: mid (2 tiles) and far (4 tiles) east.
+    rings = smb.enemy_rings(ram)
+    assert rings[smb.DIRECTIONS.index("E")].tolist() == [False, True, True]
+    assert rings.sum() == 2
+
+
+def test_the_nearest_ring_of_each_direction_is_its_enemy_range(env_1_1: InfoRamEnv) -> None:
+    rng = np.random.default_rng(4)
+    seen_enemy = False
+    for frame in play(env_1_1, 900, lambda ram, frame: RIGHT if rng.random() < 0.7 else 0):
+        if frame % 6:
+            continue
+        ram = env_1_1.ram
+        rings, ranges = smb.enemy_rings(ram), smb.enemy_ranges(ram)
+        nearest = [int(np.argmax(row)) + 1 if row.any() else 0 for row in rings]
+        assert nearest == ranges.tolist()
+        seen_enemy |= bool(ranges.any())
+    assert seen_enemy
 
 
 @pytest.mark.parametrize(("dx", "direction"), [(4, "E"), (0, "E"), (-4, "W")])

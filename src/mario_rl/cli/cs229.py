@@ -38,6 +38,7 @@ def config_from_args(args: argparse.Namespace) -> CS229Config:
         eval_episodes=args.eval_episodes,
         no_progress_decisions=args.no_progress_decisions,
         gap_feature=args.gap_feature,
+        enemy_rings=args.enemy_rings,
         episodes=args.episodes,
         num_envs=args.num_envs,
     )
@@ -61,6 +62,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--gap-feature",
         action="store_true",
         help="ours, beyond the report: one more state bit, a pit in the next 2 tile columns",
+    )
+    parser.add_argument(
+        "--enemy-rings",
+        action="store_true",
+        help="the report's 24 enemy bits read as rings (near 3x3, mid 7x7 less 3x3, far 11x11 "
+        "less 7x7 per direction) instead of the nearest range per direction (16 bits)",
     )
     parser.add_argument(
         "--no-progress-decisions",

@@ -471,6 +471,8 @@ _OBSTACLES_SHIFT = 12
 _ENEMY_RANGES_SHIFT = 16
 _RANGE_BITS = 2
 SYMBOLIC_CODE_BITS = _ENEMY_RANGES_SHIFT + _RANGE_BITS * len(DIRECTIONS)
+RINGS_CODE_BITS = _ENEMY_RANGES_SHIFT + len(DIRECTIONS) * len(RANGE_RADII)
+"""Bits of `pack_symbolic_rings` codes: the report's 24 enemy bits in place of 16."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,19 +549,13 @@ def _window(distance: int) -> int:
     return RANGE_NONE
 
 
-def enemy_ranges(ram: np.ndarray) -> np.ndarray:
-    """Nearest range (0 none, 1 near, 2 mid, 3 far) of a live enemy in each of 8 directions.
-
-    Distances are in tiles between Mario's tile and the tile at the centre of the enemy's
-    body; big Mario spans two rows, and an enemy level with either counts as level. An
-    enemy in Mario's own tile column is N or S; one in his own tile is E or W by pixel x
-    (E on a tie). Returns uint8 of shape (8,) in `DIRECTIONS` order.
-    """
+def _enemy_windows(ram: np.ndarray) -> list[tuple[int, int]]:
+    """(direction, window) of each live enemy within the far window, see `enemy_ranges`."""
     _check_ram(ram)
     mario_row, mario_col = _mario_level_tile(ram)
     mario_x = int(ram[PLAYER_PAGE]) * 256 + int(ram[PLAYER_X])
     top_row = mario_row - (1 if ram[POWER] > 0 else 0)
-    nearest = [RANGE_NONE] * len(DIRECTIONS)
+    found = []
     # One gather, then plain Python: with 5 slots NumPy's per-call overhead costs more than
     # the loop (measured about 50 us per call vectorised against 6 us).
     for drawn, kind, state, page, x, viewport, y in zip(*ram[_ENEMY_TABLE].tolist(), strict=True):
@@ -575,10 +571,38 @@ def enemy_ranges(ram: np.ndarray) -> np.ndarray:
         horizontal, vertical = _sign(d_col), _sign(d_row)
         if horizontal == vertical == 0:
             horizontal = -1 if level_x < mario_x else 1
-        direction = _COMPASS[vertical + 1][horizontal + 1]
+        found.append((_COMPASS[vertical + 1][horizontal + 1], window))
+    return found
+
+
+def enemy_ranges(ram: np.ndarray) -> np.ndarray:
+    """Nearest range (0 none, 1 near, 2 mid, 3 far) of a live enemy in each of 8 directions.
+
+    Distances are in tiles between Mario's tile and the tile at the centre of the enemy's
+    body; big Mario spans two rows, and an enemy level with either counts as level. An
+    enemy in Mario's own tile column is N or S; one in his own tile is E or W by pixel x
+    (E on a tie). Returns uint8 of shape (8,) in `DIRECTIONS` order.
+
+    With the windows nested (an enemy in the near window is also in the mid and far ones),
+    the nearest range per direction says exactly which of the 24 direction x window bits
+    are set. Read as rings (mid = the 7x7 window less the 3x3 one), it drops a farther
+    ring whenever a nearer one also holds an enemy: `enemy_rings` keeps those bits, and
+    `benchmarks/cs229_state_bits.py` measures how often they differ.
+    """
+    nearest = [RANGE_NONE] * len(DIRECTIONS)
+    for direction, window in _enemy_windows(ram):
         if nearest[direction] == RANGE_NONE or window < nearest[direction]:
             nearest[direction] = window
     return np.array(nearest, dtype=np.uint8)
+
+
+def enemy_rings(ram: np.ndarray) -> np.ndarray:
+    """Whether each ring (near 3x3, mid 7x7 less 3x3, far 11x11 less 7x7) in each of 8
+    directions holds a live enemy: bool of shape (8, 3), rows in `DIRECTIONS` order."""
+    rings = np.zeros((len(DIRECTIONS), len(RANGE_RADII)), dtype=bool)
+    for direction, window in _enemy_windows(ram):
+        rings[direction, window - RANGE_NEAR] = True
+    return rings
 
 
 def symbolic_state(
@@ -662,6 +686,22 @@ def pack_symbolic(state: SymbolicState) -> int:
 
 def _bit(code: int, position: int) -> bool:
     return bool(code >> position & 1)
+
+
+def pack_symbolic_rings(state: SymbolicState, rings: np.ndarray) -> int:
+    """`pack_symbolic` with the report's 24 enemy bits read as rings (`enemy_rings`) in
+    place of the 16 bits of nearest ranges: one int in [0, 2**40).
+
+    Bits 0-15 as `pack_symbolic`; bit 16 + 3 * d + w says ring w (0 near, 1 mid, 2 far)
+    of direction d (order of `DIRECTIONS`) holds an enemy.
+    """
+    rings = np.asarray(rings, bool)
+    if rings.shape != (len(DIRECTIONS), len(RANGE_RADII)):
+        raise ValueError(f"rings: expected shape (8, 3) as enemy_rings returns, got {rings.shape}")
+    code = pack_symbolic(state) & ((1 << _ENEMY_RANGES_SHIFT) - 1)
+    for index, occupied in enumerate(rings.ravel().tolist()):
+        code |= int(occupied) << (_ENEMY_RANGES_SHIFT + index)
+    return code
 
 
 def unpack_symbolic(code: int) -> SymbolicState:
