@@ -77,6 +77,10 @@ def test_compare_draws_a_png(run_dir, tmp_path, capsys):
         (["train", "--death-starts", "0.8", "--snapshot-starts", "0.5"], "expected at most 1"),
         (["eval", "nowhere"], "nowhere: expected a checkpoint file, a run directory or a level"),
         (["record", "nowhere", "--out", "x.avi"], "no such file and not a level"),
+        (
+            ["train", "--preset", "dqn-fast", "--normalize-moves", "100", "--runs-dir", "/nowhere"],
+            "normalize_moves: the DQN agents do not carry a measured normalisation",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -416,6 +416,13 @@ class DQNTrainer:
         checkpoint: dict[str, Any] | None = None,
         envs_fn: Callable[[int], VectorEnv] | None = None,
     ) -> None:
+        if env_config.normalize_moves > 0:
+            # Each vector env (and each Ray actor) would measure its own statistics, and
+            # the checkpoint would keep none for evaluation (PPO keeps them).
+            raise ValueError(
+                "normalize_moves: the DQN agents do not carry a measured normalisation into "
+                f"their checkpoints; expected 0, got {env_config.normalize_moves}"
+            )
         self.run, self.env_config, self.config, self.device = run, env_config, config, device
         self.algo = config.algo
         self.network = network_name(config.network, config.dueling)
