@@ -112,6 +112,21 @@ def test_curiosity_preset_trains_and_evaluates_with_its_own_normalisation(tmp_pa
                  "--out", str(tmp_path / "e.json")]) == 0  # fmt: skip
 
 
+def test_the_mixed_curiosity_preset_learns_from_both_rewards(tmp_path):
+    run = _train(
+        tmp_path, "--preset", "ppo-levels-icm", "--frames", "300", "--num-envs", "2",
+        "--num-steps", "8", "--num-minibatches", "2", "--num-epochs", "1",
+    )  # fmt: skip
+    checkpoint = load_checkpoint(run)
+    config = checkpoint["agent_config"]
+    assert checkpoint["algo"] == "ppo-icm"
+    assert config["reward_mode"] == "mixed" and config["intrinsic_coef"] == 0.1
+    # The ICM on the policy's small torso: 42x42 frames, a stack of 4, RIGHT_ONLY's 5.
+    icm = ICM((4, 42, 42), 5, "small", config["icm_residual_blocks"])
+    icm.load_state_dict(checkpoint["icm_state"])
+    assert get_preset("ppo-levels-icm").env == get_preset("ppo-levels").env
+
+
 def test_the_same_seed_trains_the_same_weights_with_overlap(tmp_path):
     env_config, config = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
     config = replace(config, num_envs=2, num_steps=8, num_minibatches=2, num_epochs=2)

@@ -115,7 +115,10 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
         get_preset("x")
 
 
-@pytest.mark.parametrize("name", ["dqn-fast", "ppo-fast", "ppo-levels"])
+OUR_PRESETS = ("dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm")
+
+
+@pytest.mark.parametrize("name", OUR_PRESETS)
 def test_our_presets_train_under_the_starts_and_sticky_actions_eval_uses(name):
     # A memorised button sequence must not pay in training if evaluation would break it.
     env = get_preset(name).env
@@ -150,5 +153,5 @@ def test_our_presets_train_under_evaluations_sticky_actions_the_write_ups_do_not
     from mario_rl.evaluate import EVAL_STICKY
 
     for name, preset in PRESETS.items():
-        expected = EVAL_STICKY if name in ("ppo-fast", "dqn-fast", "ppo-levels") else 0.0
+        expected = EVAL_STICKY if name in OUR_PRESETS else 0.0
         assert preset.env.sticky_probability == expected, name

@@ -252,6 +252,20 @@ PRESETS["ppo-levels"] = Preset(
 )
 
 
+# Curiosity beside the game's reward, for the levels the campaign's recipe struggles on.
+PRESETS["ppo-levels-icm"] = Preset(
+    "ppo-levels-icm",
+    "ours, untested at length: ppo-levels with the ICM's normalised surprisal added to the "
+    "scaled game reward at weight 0.1 (reward mode `mixed`), the ICM on the same small "
+    "torso; for levels where the progress reward alone stalls",
+    PRESETS["ppo-levels"].env,
+    # 0.1: a step's scaled progress reward is about 0.1-1 and the surprisal is divided by
+    # its running std, so the bonus is felt where progress stalls but does not outweigh
+    # progress (a first guess; intrinsic_coef changes it).
+    replace(PRESETS["ppo-levels"].agent, reward_mode="mixed", intrinsic_coef=0.1),
+)
+
+
 def get_preset(name: str) -> Preset:
     """The preset called `name`; a one-line error listing the names otherwise."""
     if name not in PRESETS:
