@@ -95,6 +95,12 @@ def test_where_episodes_ended_counts_the_failures_per_band_by_how_they_ended():
     assert list(bands) == [1152, 1280, 2432]
     with pytest.raises(ValueError, match="band_px: expected a positive number"):
         where_episodes_ended({"per_episode": episodes}, band_px=0)
+    # x restarts in a pipe's area: such an ending is told apart from the main area's.
+    below = {"cleared": False, "ended": "died", "end_x": 1300, "max_x": 2000, "stuck": False}
+    episodes = [below | {"start_area": 257, "end_area": 514}, below | {"start_area": 257}]
+    assert where_episodes_ended({"per_episode": episodes}) == {
+        1280: {"died in another area": 1, "died": 1}
+    }
 
 
 def test_the_trajectory_fingerprint_reads_actions_and_positions():
@@ -143,6 +149,23 @@ def test_eval_env_config_rejects_what_the_wrappers_would():
         eval_env_config(policy.env_config, None, 30, 250, sticky=1.0)
     with pytest.raises(ValueError, match="noop_max: expected >= 0"):
         eval_env_config(policy.env_config, None, -5, 250)
+
+
+def test_a_death_map_draws_endings_in_another_area_apart(tmp_path):
+    from mario_rl.record import plot_death_map
+
+    died = {"cleared": False, "ended": "died", "end_x": 1300, "max_x": 2000, "stuck": False}
+    report = {
+        "level": "1-2", "algo": "ppo", "acting": "greedy", "episodes": 3, "clears": 1,
+        "sticky_probability": 0.25, "noop_max": 30, "max_x": 3161,
+        "per_episode": [
+            died | {"start_area": 257, "end_area": 514},
+            died | {"start_area": 257, "end_area": 257},
+            {"cleared": True, "ended": "cleared", "end_x": 3161, "max_x": 3161, "stuck": False},
+        ],
+    }  # fmt: skip
+    out = plot_death_map(report, tmp_path / "map.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_death_map_needs_a_picture_file_name(capsys):

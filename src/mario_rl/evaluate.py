@@ -95,7 +95,7 @@ def run_episode(
     obs, info = env.reset(seed=seed)
     start_stage = (info["world"], info["stage"])
     start_frames, start_time, noops = info["frames"], info["time"], info.get("noops", 0)
-    start_x = info["x_pos"]
+    start_x, start_area = info["x_pos"], info.get("area")
     cleared_at: dict[str, int] | None = None
     actions: list[int] = []
     xs: list[int] = []
@@ -126,6 +126,9 @@ def run_episode(
         "cleared": cleared_at is not None,
         "ended": how_it_ended(cleared_at is not None, stuck, ended is not None),
         "end_x": int(xs[-1]) if xs else int(start_x),
+        # x restarts in a pipe's or bonus room's area: end_x is only comparable within one.
+        "start_area": start_area,
+        "end_area": info.get("area"),
         "max_x": int(max([start_x, *xs])),
         "return": float(ended["return"]) if ended else None,
         "frames": int(info["frames"]) - start_frames,
@@ -155,6 +158,8 @@ def how_it_ended(cleared: bool, stuck: bool, finished: bool) -> str:
     return "stuck" if stuck else "died"
 
 
+ANOTHER_AREA = " in another area"
+"""Suffix of an ending in an area other than the episode's first (`where_episodes_ended`)."""
 DEATH_MAP_BAND_PX = 128
 """Width of a death map's bands: half a screen (256 px), so a level's obstacles stay apart."""
 
@@ -164,8 +169,10 @@ def where_episodes_ended(
 ) -> dict[int, Counter[str]]:
     """The episodes of a report that did not clear, counted by how they ended, per
     `band_px`-wide band of the level (keyed by the band's first x), lowest band first.
-    Saved reports from before episodes kept their end (such as older bundles' eval.json)
-    count at their furthest x, as died or stuck."""
+    An episode that ended in another area than it started in (a pipe, a bonus room: x
+    there is that area's) counts as e.g. "died in another area". Saved reports from before
+    episodes kept their end (such as older bundles' eval.json) count at their furthest x,
+    as died or stuck."""
     if band_px < 1:
         raise ValueError(f"band_px: expected a positive number of pixels, got {band_px}")
     bands: dict[int, Counter[str]] = {}
@@ -174,6 +181,8 @@ def where_episodes_ended(
             continue
         x = episode.get("end_x", episode["max_x"])
         ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
+        if episode.get("end_area", episode.get("start_area")) != episode.get("start_area"):
+            ending += ANOTHER_AREA
         bands.setdefault(x // band_px * band_px, Counter())[ending] += 1
     return dict(sorted(bands.items()))
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from mario_rl.agents import Policy
 from mario_rl.evaluate import (
+    ANOTHER_AREA,
     DEATH_MAP_BAND_PX,
     ENDINGS,
     EVAL_STICKY,
@@ -83,8 +84,10 @@ def plot_death_map(
     axes = figure.add_subplot()
     starts = list(bands)
     bottom = np.zeros(len(starts))
-    for ending in ENDINGS[1:]:
-        counts = np.array([bands[start][ending] for start in starts], float)
+    kinds = [(ending, elsewhere) for elsewhere in (False, True) for ending in ENDINGS[1:]]
+    for ending, elsewhere in kinds:
+        label = ending + ANOTHER_AREA if elsewhere else ending
+        counts = np.array([bands[start][label] for start in starts], float)
         if counts.any():
             axes.bar(
                 starts,
@@ -92,8 +95,10 @@ def plot_death_map(
                 band_px * 0.9,
                 bottom,
                 align="edge",
-                label=ending,
+                label=label + (" (that area's x)" if elsewhere else ""),
                 color=ENDING_COLOURS[ending],
+                hatch="//" if elsewhere else None,
+                edgecolor="white" if elsewhere else None,
             )
             bottom += counts
     cleared_x = sorted({e["max_x"] for e in report["per_episode"] if e["cleared"]})
