@@ -205,3 +205,54 @@ def test_gymnasium_ids_build_the_projects_pipeline():
         assert obs.shape == (2, 4, 84, 84)  # EnvConfig's defaults: the Nature pipeline
     finally:
         envs.close()
+
+
+def test_an_env_of_several_levels_plays_one_drawn_per_episode():
+    def draws(seed: int) -> list[str]:
+        env = MarioEnv("1-1", "right_only", obs_type="gray", levels=["1-2", "4-1", "1-1"])
+        assert [level.name for level in env.levels] == ["1-1", "1-2", "4-1"]  # once each
+        played = []
+        for episode in range(24):
+            _, info = env.reset(seed=seed if episode == 0 else None)
+            # The level's own game: its world and stage, at its start, and no warp exit
+            # when it is stepped (the warp check reads the level being played).
+            assert f"{info['world']}-{info['stage']}" == info["level"] and info["x_pos"] == 40
+            _, _, terminated, _, step_info = env.step(RIGHT_RUN)
+            assert not terminated and "exit" not in step_info
+            played.append(info["level"])
+        env.close()
+        return played
+
+    played = draws(seed=3)
+    assert set(played) == {"1-1", "1-2", "4-1"}
+    assert draws(seed=3) == played  # the env's seed fixes the draws
+
+
+def test_a_snapshot_or_the_level_option_picks_the_level_of_several():
+    env = MarioEnv("1-1", "right_only", obs_type="gray", levels=["4-1"])
+    env.reset(seed=0, options={"level": "4-1"})
+    for _ in range(40):
+        _, _, _, _, info = env.step(RIGHT_RUN)
+    snapshot = env.snapshot()
+    assert snapshot.level == "4-1"
+    for _ in range(5):  # whatever the draw would have been
+        _, again = env.reset(options={"snapshot": snapshot})
+        assert again["level"] == "4-1" and again["x_pos"] == info["x_pos"]
+    assert env.reset(options={"level": "1-1"})[1]["level"] == "1-1"
+    with pytest.raises(ValueError, match="expected one of this env's levels"):
+        env.reset(options={"level": "2-1"})
+    env.close()
+    with pytest.raises(ValueError, match="the full game is one already"):
+        MarioEnv("full", "right_only", levels=["1-2"])
+
+
+def test_evaluation_of_a_many_level_config_plays_one_level():
+    from mario_rl.evaluate import eval_env_config
+
+    config = EnvConfig(level="1-1", levels=("SuperMarioBros-1-2-v0", "4-1"))
+    assert config.levels == ("1-2", "4-1")
+    env = make_env(config, seed=0)
+    assert [level.name for level in env.unwrapped.levels] == ["1-1", "1-2", "4-1"]
+    env.close()
+    single = eval_env_config(config, "4-1", noop_max=0, max_stuck_steps=10)
+    assert single.level == "4-1" and single.levels == ()

@@ -127,6 +127,23 @@ def test_the_mixed_curiosity_preset_learns_from_both_rewards(tmp_path):
     assert get_preset("ppo-levels-icm").env == get_preset("ppo-levels").env
 
 
+def test_one_model_trains_on_several_levels_and_is_evaluated_per_level(tmp_path):
+    # ppo-levels: snapshot and death starts on, so their per-level pools run too.
+    run = _train(
+        tmp_path, "--preset", "ppo-levels", "--train-levels", "1-2", "4-1", "--frames", "1500",
+        *TINY, "--no-progress-steps", "3",
+    )  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["env"]["level"] == "1-1" and config["env"]["levels"] == ["1-2", "4-1"]
+    with (run / "episodes.csv").open(newline="") as file:
+        played = {row["level"] for row in csv.DictReader(file)}
+    assert played == {"1-1", "1-2", "4-1"}
+    out = tmp_path / "e.json"
+    args = ["eval", str(run), "--level", "4-1", "--episodes", "1", "--max-stuck-steps", "3"]
+    assert main([*args, "--no-control", "--quiet", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["level"] == "4-1"
+
+
 def test_the_same_seed_trains_the_same_weights_with_overlap(tmp_path):
     env_config, config = get_preset("ppo-fast").env, get_preset("ppo-fast").agent
     config = replace(config, num_envs=2, num_steps=8, num_minibatches=2, num_epochs=2)

@@ -1,6 +1,7 @@
 """`ResetFromOwnSnapshots`: which states join the pool, how starts are drawn, and eval."""
 
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from mario_rl.env.core import LevelSnapshot
 from mario_rl.env.pipeline import make_env
 from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.presets import get_preset
@@ -104,6 +106,44 @@ def test_starts_come_only_from_the_pool_and_are_reproducible():
     first = starts(3)
     assert first == starts(3)
     assert -1 in first and any(x > 0 for x in first)
+
+
+class TwoLevelWalk(WalkEnv):
+    """WalkEnv on two levels, as a MarioEnv of several levels: "1-1" is 20 steps long,
+    "1-2" 8; `reset(options={"level": ...})` picks one, snapshots carry theirs."""
+
+    levels = (SimpleNamespace(name="1-1"), SimpleNamespace(name="1-2"))
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        options = dict(options or {})
+        snapshot = options.pop("snapshot", None)
+        self.level = snapshot.level if snapshot else options.get("level", "1-1")
+        self.length = 20 if self.level == "1-1" else 8
+        if snapshot:
+            options["snapshot"] = snapshot.state
+        return super().reset(seed=seed, options=options)
+
+    def snapshot(self) -> LevelSnapshot:
+        return LevelSnapshot(self.level, super().snapshot())
+
+
+def test_with_several_levels_each_level_starts_from_its_own_runs():
+    env = ResetFromOwnSnapshots(TwoLevelWalk(), probability=0.5, every=2, margin=0)
+    env.reset(seed=1)
+    played = set()
+    for _ in range(40):
+        level = env.unwrapped.level
+        played.add(level)
+        play(env, 1)
+        # The pool of the level just played holds only its own states.
+        assert env.pool and all(x <= (200 if level == "1-1" else 80) for x, _ in env.pool)
+        assert env.best_x == (200 if level == "1-1" else 80)
+        _, info = env.reset()
+        if info["snapshot_start"]:
+            assert info["snapshot_x"] <= (200 if env.unwrapped.level == "1-1" else 80)
+    assert played == {"1-1", "1-2"}
+    for level, (pool, _, _) in env._pools.items():
+        assert {state.level for _, state in pool} == {level}
 
 
 @pytest.mark.parametrize("probability", [0.0, 1.0])

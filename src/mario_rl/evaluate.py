@@ -55,6 +55,7 @@ def eval_env_config(
     return replace(
         config,
         level=parse_level(level or config.level).name,
+        levels=(),
         noop_max=noop_max,
         no_progress_steps=max_stuck_steps,
         sticky_probability=sticky,

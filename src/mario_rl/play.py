@@ -596,7 +596,8 @@ def watch(
 
     `max_frames` caps the frames shown over all episodes together.
     """
-    config = policy.env_config if level is None else replace(policy.env_config, level=level)
+    # One level on screen, even for an agent trained on several.
+    config = replace(policy.env_config, level=level or policy.env_config.level, levels=())
     results: list[RunResult] = []
     shown = 0
     for episode in range(episodes):
@@ -681,7 +682,7 @@ def race(
     )
     window.message([f"{name}: {human.describe()}", "now the agent runs from the same start"])
     # The same start as the person's: no random no-op frames, no sticky actions.
-    config = replace(policy.env_config, level=level, noop_max=0, sticky_probability=0.0)
+    config = replace(policy.env_config, level=level, levels=(), noop_max=0, sticky_probability=0.0)
     agent = agent_run(policy, config, window, max_frames=max_frames, help_line=help_line)
     winner = race_winner(human, agent)
     board_error = None

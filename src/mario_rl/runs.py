@@ -75,8 +75,10 @@ EPISODE_COLUMNS = (
     "time_left",
     "score",
     "wall_s",
+    "level",
 )
-"""Columns of `episodes.csv`; `frames` is the run's total when the episode ended."""
+"""Columns of `episodes.csv`; `frames` is the run's total when the episode ended, `level`
+the level it played (empty in rows written before the column existed)."""
 VERSIONED_PACKAGES = ("mario-rl", "torch", "numpy", "gymnasium", "gym-super-mario-bros", "nes-py")
 POSTFIX_SECONDS = 1.0
 """Seconds between refreshes of the numbers after the progress bar."""
@@ -445,10 +447,15 @@ def finished_episodes(info: dict[str, Any]) -> list[dict[str, Any]]:
     if not final or EPISODE_STATS not in final:
         return []
     stats, mask = final[EPISODE_STATS], final["_" + EPISODE_STATS]
+    # Numbers come as NumPy scalars, the level's name as a plain str (an object array).
     return [
-        {key: stats[key][i].item() for key in stats if not key.startswith("_")}
+        {key: _plain(stats[key][i]) for key in stats if not key.startswith("_")}
         for i in np.flatnonzero(mask)
     ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class MetricsLogger:
@@ -474,6 +481,10 @@ class MetricsLogger:
         self.flags = sum(row["flag"] in ("1", "True", True, 1) for row in self.rows)
         self.start = time.perf_counter()
         self.wall_offset = float(self.rows[-1]["wall_s"]) if self.rows else 0.0
+        # A run on several levels also charts each level's episodes apart.
+        config_file = run_dir.path / "config.json"
+        env = run_dir.config().get("env") if config_file.is_file() else None
+        self.per_level = bool((env or {}).get("levels"))
 
     def _write_all_rows(self) -> None:
         # Beside the old file, then renamed over it: a kill mid-write keeps the history.
@@ -507,6 +518,7 @@ class MetricsLogger:
             "time_left": int(episode["time_left"]),
             "score": int(episode["score"]),
             "wall_s": round(self.wall_seconds, 2),
+            "level": episode.get("level") or "",
         }
         self.rows.append(row)
         self.returns.append(row["return"])
@@ -518,6 +530,9 @@ class MetricsLogger:
         self.writer.add_scalar("charts/x_pos", row["max_x"], frames)
         self.writer.add_scalar("charts/flag", row["flag"], frames)
         self.writer.add_scalar("charts/episodic_length", row["length"], frames)
+        if self.per_level and row["level"]:
+            self.writer.add_scalar(f"levels/{row['level']}/x_pos", row["max_x"], frames)
+            self.writer.add_scalar(f"levels/{row['level']}/flag", row["flag"], frames)
 
     def summary(self, frames: int, fps: float, **extra: float) -> str:
         """One line of headline numbers, appended to `log.txt` (the blog's periodic log)."""

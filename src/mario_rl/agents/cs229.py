@@ -795,6 +795,11 @@ class CS229Trainer:
         device: torch.device,
         checkpoint: dict[str, Any] | None = None,
     ) -> None:
+        if env_config.levels:
+            raise ValueError(
+                f"levels: the CS229 agent learns one level; expected none beside "
+                f"{env_config.level}, got {', '.join(env_config.levels)}"
+            )
         self.run, self.config, self.algo = run, config, ALGO
         self.env_config = config.env_config(env_config.level)
         self.rng = np.random.default_rng(run.seed)

@@ -66,6 +66,7 @@ ENV_FLAGS = {
     "normalize_moves": "normalize_moves",
     "sticky": "sticky_probability",
     "show_last_action": "show_last_action",
+    "train_levels": "levels",
 }
 PPO_ALGOS = ("ppo", "ppo-icm")
 """`--algo` values that train with PPO: without curiosity, or with it mixed in."""
@@ -267,6 +268,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "the CS229 symbolic-state Q-table (mario_rl.cli.cs229)",
     )
     train.add_argument("--level", type=level_name, default=None, help="level (default 1-1)")
+    train.add_argument(
+        "--train-levels",
+        nargs="+",
+        type=level_name,
+        default=None,
+        metavar="LEVEL",
+        help="also train on these levels: each episode plays one of --level and these, drawn "
+        "uniformly (one model for many levels; evaluate it per level with eval --level)",
+    )
     train.add_argument(
         "--frames",
         type=frames,

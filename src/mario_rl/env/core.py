@@ -10,7 +10,7 @@ to the raw emulator.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -56,6 +56,13 @@ MAX_X_STEP_PER_FRAME = 5
 _STATUS_NAMES = ("small", "tall", "fireball")
 
 
+class LevelSnapshot(NamedTuple):
+    """An emulator state (`MarioEnv.snapshot`) and the level it belongs to."""
+
+    level: str
+    state: Any
+
+
 class MarioEnv(gym.Env[np.ndarray, np.int64]):
     """Super Mario Bros. 1 at one frame per step with a named action set.
 
@@ -63,9 +70,13 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
     240x256x3 RGB or 240x256 grayscale (the emulator's native grayscale copy).
     `info` holds x_pos, y_pos, time, flag_get, world, stage, life, status, score, coins,
     `area` (the area Mario is in, as RAM names it: type * 256 + index; x is only comparable
-    within one area, since pipes and bonus rooms restart it) and `frames` (emulator frames
-    since reset). `reset(options={"snapshot": s})` starts from a
+    within one area, since pipes and bonus rooms restart it), `level` (the level's name) and
+    `frames` (emulator frames since reset). `reset(options={"snapshot": s})` starts from a
     state taken with `snapshot()` instead of the level's start.
+
+    With more `levels`, each episode plays one of `level` and those, drawn uniformly from
+    the env's seeded RNG at reset (`options={"level": name}` picks one; a snapshot brings
+    its own). Each level keeps its own emulator, built on first use.
 
     A single level's episode ends at a death, at the flag (or axe), and also:
     - at a **warp**: the world or stage in RAM is no longer the level's (the game writes the
@@ -89,12 +100,22 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         actions: str | Sequence[Sequence[str]] = "simple",
         obs_type: ObsType = "rgb",
         render_mode: str | None = None,
+        levels: Sequence[str | Level] = (),
     ) -> None:
         if obs_type not in ("rgb", "gray"):
             raise ValueError(f"obs_type: expected 'rgb' or 'gray', got {obs_type!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
-        self.level = parse_level(level)
+        self.levels: list[Level] = []
+        for each in (level, *levels):
+            parsed = parse_level(each)
+            if parsed not in self.levels:
+                self.levels.append(parsed)
+        if len(self.levels) > 1 and any(each.is_full_game for each in self.levels):
+            raise ValueError(
+                f"levels: expected single levels to draw episodes from, got "
+                f"{', '.join(each.name for each in self.levels)} (the full game is one already)"
+            )
         if isinstance(actions, str):
             self.action_set_name = actions
             self.action_buttons = [tuple(combo) for combo in action_set(actions)]
@@ -107,8 +128,8 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError("actions: expected at least one button combination, got none")
         self.obs_type = obs_type
         self.render_mode = render_mode
-        self.emulator = SuperMarioBrosEnv(target=self.level.target)
-        self.ram = self.emulator.ram
+        self._emulators: dict[str, SuperMarioBrosEnv] = {}
+        self._use(self.levels[0])
         self.action_space = spaces.Discrete(len(self._action_bytes))
         shape = (
             (SCREEN_HEIGHT, SCREEN_WIDTH, 3) if obs_type == "rgb" else (SCREEN_HEIGHT, SCREEN_WIDTH)
@@ -118,10 +139,6 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self._x_last = 0
         self._time_last = 0
         self._pages_last = (0, 0, 0, 0)
-        # (world - 1, stage - 1) as RAM holds them, for telling a warp; None: the full game.
-        self._level_bytes = (
-            None if self.level.is_full_game else (self.level.world - 1, self.level.stage - 1)
-        )
         self._frames = 0
         self._done = True
 
@@ -131,10 +148,17 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self.emulator.reset()
-        snapshot = (options or {}).get("snapshot")
+        options = options or {}
+        snapshot = options.get("snapshot")
         if snapshot is not None:
-            self.emulator.load_state(snapshot)
+            self._use(self._known_level(snapshot.level))
+        elif options.get("level") is not None:
+            self._use(self._known_level(options["level"]))
+        elif len(self.levels) > 1:
+            self._use(self.levels[int(self.np_random.integers(len(self.levels)))])
+        self.emulator.reset()
+        if snapshot is not None:
+            self.emulator.load_state(snapshot.state)
         self._x_last = self._x_pos()
         self._time_last = self._time()
         self._pages_last = self._pages()
@@ -183,8 +207,9 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         return None
 
     def close(self) -> None:
-        if self.emulator._env is not None:
-            self.emulator.close()
+        for emulator in self._emulators.values():
+            if emulator._env is not None:
+                emulator.close()
 
     # -- extras used by wrappers, evaluation and snapshot starts ------------------------------
 
@@ -192,9 +217,9 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         """A copy of the full-colour 240x256x3 screen."""
         return self.emulator.observation("rgb_array_contiguous")
 
-    def snapshot(self) -> Any:
-        """An opaque emulator state that `reset(options={"snapshot": ...})` restores."""
-        return self.emulator.dump_state()
+    def snapshot(self) -> LevelSnapshot:
+        """The emulator's state now, which `reset(options={"snapshot": ...})` restores."""
+        return LevelSnapshot(self.level.name, self.emulator.dump_state())
 
     @property
     def frames(self) -> int:
@@ -203,6 +228,27 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
 
     def action_meanings(self) -> list[str]:
         return ["+".join(combo) for combo in self.action_buttons]
+
+    # -- levels ---------------------------------------------------------------------------
+
+    def _use(self, level: Level) -> None:
+        """Play `level` from the next reset on, on its own emulator."""
+        if level.name not in self._emulators:
+            self._emulators[level.name] = SuperMarioBrosEnv(target=level.target)
+        self.level = level
+        self.emulator = self._emulators[level.name]
+        self.ram = self.emulator.ram
+        # (world - 1, stage - 1) as RAM holds them, for telling a warp; None: the full game.
+        self._level_bytes = None if level.is_full_game else (level.world - 1, level.stage - 1)
+
+    def _known_level(self, name: str | Level) -> Level:
+        level = parse_level(name)
+        if level not in self.levels:
+            raise ValueError(
+                f"level: expected one of this env's levels "
+                f"({', '.join(each.name for each in self.levels)}), got {level.name}"
+            )
+        return level
 
     # -- RAM ------------------------------------------------------------------------------
 
@@ -283,6 +329,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             "score": _digits(ram[SCORE_DIGITS : SCORE_DIGITS + 6]),
             "coins": _digits(ram[COIN_DIGITS : COIN_DIGITS + 2]),
             "area": int(ram[AREA_TYPE]) * 256 + int(ram[AREA_INDEX]),
+            "level": self.level.name,
             "frames": self._frames,
         }
 

@@ -35,6 +35,9 @@ class EnvConfig:
 
     level: str = "1-1"
     """Level name (`1-1` ... `8-4`, `full`, or `SuperMarioBros-1-1-v0`)."""
+    levels: tuple[str, ...] = ()
+    """More levels to train on: each episode plays one of `level` and these, drawn
+    uniformly (`MarioEnv`); empty: `level` alone. Evaluation plays one level."""
     actions: str = "simple"
     """Action set name; see `mario-rl actions`."""
     frame_skip: int = 4
@@ -72,6 +75,7 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         parse_level(self.level)
+        self.levels = tuple(parse_level(level).name for level in self.levels)
         self.resize = tuple(self.resize)
         self.keep_frames = tuple(self.keep_frames)
 
@@ -94,7 +98,13 @@ def make_env(
     With `config.normalize_moves > 0`, pass `obs_stats` from `measure_obs_stats` (measured
     once and shared); without them this env measures its own, which is slow.
     """
-    env: gym.Env = MarioEnv(config.level, config.actions, obs_type="gray", render_mode=render_mode)
+    env: gym.Env = MarioEnv(
+        config.level,
+        config.actions,
+        obs_type="gray",
+        render_mode=render_mode,
+        levels=config.levels,
+    )
     if config.sticky_probability > 0:
         env = StickyAction(env, config.sticky_probability)
     if config.noop_max > 0:

@@ -46,6 +46,10 @@ class ResetFromOwnSnapshots(gym.Wrapper):
     death within about `margin` x `every` steps of a start). A start drawn from an empty
     pool is a start at the level's start.
 
+    With a `MarioEnv` of several levels, the pools and the best x are kept per level, and
+    this wrapper draws each episode's level (uniformly) before its kind of start, so a
+    level's starts come from that level's own runs.
+
     The env under it must be a `MarioEnv` pipeline: `unwrapped.snapshot()` and
     `reset(options={"snapshot": state})`. Randomness comes from `np_random` only.
     `info["snapshot_start"]` (at reset, and in `info["mario_episode"]` at the end) says whether
@@ -78,19 +82,56 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         self.death_probability = death_probability
         self.every = every
         self.margin = margin
-        self.pool: deque[tuple[int, Any]] = deque(maxlen=pool_size)
-        self.death_pool: deque[tuple[int, Any]] = deque(maxlen=pool_size)
-        self.best_x = -1
+        self.pool_size = pool_size
+        # Per level: (best-run pool, death pool, best x).
+        self._pools: dict[str, tuple[deque, deque, list[int]]] = {}
+        # The levels episodes are drawn from (a MarioEnv's; one unnamed level otherwise).
+        self._levels = [level.name for level in getattr(self.env.unwrapped, "levels", ())] or [""]
+        self._level = self._levels[0]
         self._trail: list[tuple[int, Any]] = []
         self._trail_x = 0
         self._max_x = 0
         self._steps = 0
         self._from_snapshot = False
 
+    def _level_pools(self, level: str) -> tuple[deque, deque, list[int]]:
+        if level not in self._pools:
+            self._pools[level] = (
+                deque(maxlen=self.pool_size),
+                deque(maxlen=self.pool_size),
+                [-1],
+            )
+        return self._pools[level]
+
+    @property
+    def pool(self) -> deque:
+        """Best-run snapshots, (x, state), of the level being played."""
+        return self._level_pools(self._level)[0]
+
+    @property
+    def death_pool(self) -> deque:
+        """Snapshots shortly before recent deaths, (x, state), of the level being played."""
+        return self._level_pools(self._level)[1]
+
+    @property
+    def best_x(self) -> int:
+        """The furthest x of any episode of the level being played (-1 before one ends)."""
+        return self._level_pools(self._level)[2][0]
+
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         options = dict(kwargs.pop("options", None) or {})
         self._from_snapshot = False
         start_x = None
+        levels = self._levels
+        if "snapshot" in options:
+            self._level = getattr(options["snapshot"], "level", levels[0])
+        elif options.get("level") is not None:
+            self._level = str(options["level"])
+        elif len(levels) > 1:
+            # The level first (one draw), so that the start is drawn from its pools.
+            self._level = options["level"] = levels[int(self.np_random.integers(len(levels)))]
+        else:
+            self._level = levels[0]
         # No draw while both pools are empty: with death starts off, the RNG stream (shared
         # with sticky actions and no-op starts) is the one runs had before death starts.
         if "snapshot" not in options and (self.pool or self.death_pool):
@@ -127,7 +168,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             if died and self.death_probability > 0 and len(self._trail) > self.margin:
                 self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
             if self._max_x >= self.best_x:
-                self.best_x = self._max_x
+                self._level_pools(self._level)[2][0] = self._max_x
                 kept = self._trail[: len(self._trail) - self.margin]
                 self.pool.extend(kept)
             if EPISODE_STATS in info:

@@ -455,7 +455,8 @@ class EpisodeStatistics(gym.Wrapper):
     Monitor, which may overwrite it): r (return), l (length), t (wall seconds of the
     episode). `info["mario_episode"]` (`EPISODE_STATS`) keeps the project's own: return (the
     reward seen by this wrapper, before any clipping above it), length (agent steps), frames
-    (emulator frames), max_x, flag (reached the flag), time_left (game clock), score.
+    (emulator frames), max_x, flag (reached the flag), time_left (game clock), score, level
+    (the level's name, when the env says it).
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -493,4 +494,6 @@ class EpisodeStatistics(gym.Wrapper):
                 "time_left": info["time"],
                 "score": info["score"],
             }
+            if "level" in info:
+                info[EPISODE_STATS]["level"] = info["level"]
         return obs, reward, terminated, truncated, info
