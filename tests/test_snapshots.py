@@ -146,6 +146,20 @@ def test_with_several_levels_each_level_starts_from_its_own_runs():
         assert {state.level for _, state in pool} == {level}
 
 
+def test_with_several_levels_the_seed_fixes_the_first_level_too():
+    def levels(seed: int) -> list[str]:
+        env = ResetFromOwnSnapshots(TwoLevelWalk(), probability=0.5, every=2, margin=0)
+        played = [env.reset(seed=seed) and env.unwrapped.level]
+        for _ in range(8):
+            play(env, 1)
+            env.reset()
+            played.append(env.unwrapped.level)
+        return played
+
+    assert all(levels(seed) == levels(seed) for seed in range(6))
+    assert len({levels(seed)[0] for seed in range(6)}) == 2  # and it is drawn
+
+
 @pytest.mark.parametrize("probability", [0.0, 1.0])
 def test_probability_zero_never_and_one_always_once_the_pool_has_states(probability):
     env = ResetFromOwnSnapshots(WalkEnv(12), probability=probability, every=2)

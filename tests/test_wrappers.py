@@ -255,3 +255,32 @@ def test_show_last_action_marks_every_frame_of_a_span_and_checks_its_room(script
         ShowLastAction(scripted_env(shape=(6, 2)))
     with pytest.raises(ValueError, match="rows: expected fewer than the frame's 6 rows"):
         ShowLastAction(scripted_env(shape=(6, 9)), rows=6)
+
+
+def test_a_death_during_no_ops_restarts_from_the_same_start():
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    class DiesAtOnce(gym.Env):
+        """Every step ends the episode; records the options of each reset."""
+
+        observation_space = spaces.Box(0, 255, (1,), np.uint8)
+        action_space = spaces.Discrete(2)
+
+        def __init__(self) -> None:
+            self.options: list[dict | None] = []
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.options.append(options)
+            return np.zeros(1, np.uint8), {}
+
+        def step(self, action):
+            return np.zeros(1, np.uint8), 0.0, True, False, {}
+
+    inner = DiesAtOnce()
+    env = NoopStart(inner, max_noops=30)
+    start = {"snapshot": "a state", "level": "4-1"}
+    env.reset(seed=1, options=start)
+    assert len(inner.options) > 1  # it died during the no-ops and was reset again
+    assert all(options == start for options in inner.options)

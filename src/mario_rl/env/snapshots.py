@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.utils import seeding
 
+from mario_rl.env.levels import parse_level
 from mario_rl.env.wrappers import EPISODE_STATS, require_positive
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
@@ -119,15 +121,18 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return self._level_pools(self._level)[2][0]
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        options = dict(kwargs.pop("options", None) or {})
+        options = {k: v for k, v in (kwargs.pop("options", None) or {}).items() if v is not None}
         self._from_snapshot = False
         start_x = None
         levels = self._levels
         if "snapshot" in options:
             self._level = getattr(options["snapshot"], "level", levels[0])
-        elif options.get("level") is not None:
-            self._level = str(options["level"])
+        elif "level" in options:
+            self._level = parse_level(options["level"]).name
         elif len(levels) > 1:
+            if kwargs.get("seed") is not None:
+                # Seeded before the draw, as the env under it is before its own draws.
+                self.np_random, _ = seeding.np_random(kwargs["seed"])
             # The level first (one draw), so that the start is drawn from its pools.
             self._level = options["level"] = levels[int(self.np_random.integers(len(levels)))]
         else:
@@ -147,6 +152,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
                 start_x, options["snapshot"] = pool[int(self.np_random.integers(len(pool)))]
                 self._from_snapshot = True
         obs, info = self.env.reset(options=options or None, **kwargs)
+        self._level = info.get("level", self._level)
         self._trail = []
         self._trail_x = self._max_x = info["x_pos"]
         self._steps = 0

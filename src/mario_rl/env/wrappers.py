@@ -339,7 +339,8 @@ class NoopStart(gym.Wrapper):
         for _ in range(noops):
             obs, _, terminated, truncated, info = self.env.step(self.noop_action)
             if terminated or truncated:
-                obs, info = self.env.reset()
+                # The same start again (a snapshot, a level of several), not a new draw.
+                obs, info = self.env.reset(options=kwargs.get("options"))
         info["noops"] = noops
         return obs, info
 
