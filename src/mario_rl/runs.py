@@ -449,12 +449,13 @@ def finished_episodes(info: dict[str, Any]) -> list[dict[str, Any]]:
     stats, mask = final[EPISODE_STATS], final["_" + EPISODE_STATS]
     # Numbers come as NumPy scalars, the level's name as a plain str (an object array).
     return [
-        {key: _plain(stats[key][i]) for key in stats if not key.startswith("_")}
+        {key: plain_value(stats[key][i]) for key in stats if not key.startswith("_")}
         for i in np.flatnonzero(mask)
     ]
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds; anything else (a str) as it is."""
     return value.item() if isinstance(value, np.generic) else value
 
 

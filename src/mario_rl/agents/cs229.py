@@ -90,6 +90,7 @@ from mario_rl.runs import (
     Step,
     file_beside,
     list_checkpoints,
+    plain_value,
 )
 
 ALGO = "tabular"
@@ -563,7 +564,7 @@ def vector_episode(info: dict[str, Any], index: int) -> dict[str, Any]:
     """`play`'s summary of the episode env `index` of a vector env just ended, from the
     step's `final_info`."""
     final = info["final_info"]
-    stats = {key: value[index].item() for key, value in final[EPISODE_STATS].items()
+    stats = {key: plain_value(value[index]) for key, value in final[EPISODE_STATS].items()
              if not key.startswith("_")}  # fmt: skip
     return {
         **stats,
