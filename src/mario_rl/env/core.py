@@ -288,7 +288,9 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         if terminated:
             return
         emulator = self.emulator
-        if dying and int(self.ram[PLAYER_STATE]) != PLAYER_DEAD:
+        ram = self.ram
+        # The package's own test (`_is_dying`), less the fall out of a cloud area.
+        if dying and (int(ram[PLAYER_STATE]) == PLAYER_DYING or int(ram[PLAYER_Y_VIEWPORT]) > 1):
             emulator._kill_mario()
         if not emulator.is_single_stage_env:
             emulator._skip_end_of_world()
