@@ -45,7 +45,7 @@ except ImportError as error:  # pragma: no cover - depends on the optional extra
 
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.vector import make_vector_env
-from mario_rl.runs import CheckpointError
+from mario_rl.runs import CheckpointError, plain_value
 
 ENV_CONFIG_ENTRY = "mario_rl_env_config.json"
 """The zip entry `save_sb3_model` adds: the training `EnvConfig`, as JSON."""
@@ -61,8 +61,7 @@ def unbatch_info(info: dict[str, Any], index: int) -> dict[str, Any]:
         if isinstance(value, dict):
             own[key] = unbatch_info(value, index)
         else:
-            item = value[index]
-            own[key] = item.item() if isinstance(item, np.generic) else item
+            own[key] = plain_value(value[index])
     return own
 
 
