@@ -142,8 +142,8 @@ def test_with_several_levels_each_level_starts_from_its_own_runs():
         if info["snapshot_start"]:
             assert info["snapshot_x"] <= (200 if env.unwrapped.level == "1-1" else 80)
     assert played == {"1-1", "1-2"}
-    for level, (pool, _, _) in env._pools.items():
-        assert {state.level for _, state in pool} == {level}
+    for level, pools in env._pools.items():
+        assert {state.level for _, state in pools.pool} == {level}
 
 
 def test_with_several_levels_the_seed_fixes_the_first_level_too():

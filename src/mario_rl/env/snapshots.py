@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -26,6 +27,16 @@ from mario_rl.env.levels import parse_level
 from mario_rl.env.wrappers import EPISODE_STATS, require_positive
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
+
+
+@dataclass
+class LevelPools:
+    """One level's starts: snapshots along its best runs and shortly before its deaths,
+    each (x, state), and the furthest x of its episodes (-1 before one ends)."""
+
+    pool: deque[tuple[int, Any]]
+    death_pool: deque[tuple[int, Any]]
+    best_x: int = -1
 
 
 class ResetFromOwnSnapshots(gym.Wrapper):
@@ -85,8 +96,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         self.every = every
         self.margin = margin
         self.pool_size = pool_size
-        # Per level: (best-run pool, death pool, best x).
-        self._pools: dict[str, tuple[deque, deque, list[int]]] = {}
+        self._pools: dict[str, LevelPools] = {}
         # The levels episodes are drawn from (a MarioEnv's; one unnamed level otherwise).
         self._levels = [level.name for level in getattr(self.env.unwrapped, "levels", ())] or [""]
         self._level = self._levels[0]
@@ -96,29 +106,25 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         self._steps = 0
         self._from_snapshot = False
 
-    def _level_pools(self, level: str) -> tuple[deque, deque, list[int]]:
-        if level not in self._pools:
-            self._pools[level] = (
-                deque(maxlen=self.pool_size),
-                deque(maxlen=self.pool_size),
-                [-1],
-            )
-        return self._pools[level]
+    @property
+    def current(self) -> LevelPools:
+        """The pools and best x of the level being played."""
+        if self._level not in self._pools:
+            size = self.pool_size
+            self._pools[self._level] = LevelPools(deque(maxlen=size), deque(maxlen=size))
+        return self._pools[self._level]
 
     @property
-    def pool(self) -> deque:
-        """Best-run snapshots, (x, state), of the level being played."""
-        return self._level_pools(self._level)[0]
+    def pool(self) -> deque[tuple[int, Any]]:
+        return self.current.pool
 
     @property
-    def death_pool(self) -> deque:
-        """Snapshots shortly before recent deaths, (x, state), of the level being played."""
-        return self._level_pools(self._level)[1]
+    def death_pool(self) -> deque[tuple[int, Any]]:
+        return self.current.death_pool
 
     @property
     def best_x(self) -> int:
-        """The furthest x of any episode of the level being played (-1 before one ends)."""
-        return self._level_pools(self._level)[2][0]
+        return self.current.best_x
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         options = {k: v for k, v in (kwargs.pop("options", None) or {}).items() if v is not None}
@@ -174,7 +180,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             if died and self.death_probability > 0 and len(self._trail) > self.margin:
                 self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
             if self._max_x >= self.best_x:
-                self._level_pools(self._level)[2][0] = self._max_x
+                self.current.best_x = self._max_x
                 kept = self._trail[: len(self._trail) - self.margin]
                 self.pool.extend(kept)
             if EPISODE_STATS in info:
