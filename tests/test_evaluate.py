@@ -171,3 +171,48 @@ def test_a_death_map_draws_endings_in_another_area_apart(tmp_path):
 def test_a_death_map_needs_a_picture_file_name(capsys):
     assert main(["eval", "1-1", "--episodes", "1", "--death-map", "where.txt"]) == 2
     assert "--death-map: expected a file ending in .png, .svg, .pdf" in capsys.readouterr().err
+
+
+def test_an_episode_depends_only_on_its_seed_when_the_policy_samples():
+    """Each episode draws its actions from its own generator (`acting_rng`), so episode 1
+    of an evaluation is the evaluation of its seed alone, whatever episode 0 drew."""
+    policy = load_policy(MODEL)
+    both = evaluate(policy, episodes=2, sample=True, epsilon=0.2, seed=7, max_stuck_steps=50)
+    second = evaluate(policy, episodes=1, sample=True, epsilon=0.2, seed=8, max_stuck_steps=50)
+    assert both["per_episode"][1] == second["per_episode"][0]
+
+
+def test_worker_processes_give_the_report_one_process_gives():
+    policy = load_policy(MODEL)
+    settings = dict(episodes=3, sample=True, epsilon=0.1, seed=3, max_stuck_steps=50)
+    alone = evaluate(policy, control=True, **settings)
+    side_by_side = evaluate(policy, control=True, workers=2, **settings)
+    assert side_by_side["per_episode"] == alone["per_episode"]
+    assert side_by_side["control"] == alone["control"]
+    assert side_by_side["machine"] == alone["machine"]
+
+
+def test_an_evaluation_can_stop_at_its_nth_failure(untrained_dqn_run):
+    """The untrained agent fails every episode: asked for 6 and told to stop at the second
+    failure, it plays the first two of the six, and says it stopped."""
+    policy = load_policy(untrained_dqn_run)
+    settings = dict(episodes=6, seed=5, max_stuck_steps=10, noop_max=30)
+    stopped = evaluate(policy, stop_after_failures=2, **settings)
+    full = evaluate(policy, **settings)
+    assert stopped["episodes"] == 2 and stopped["clears"] == 0
+    assert stopped["seeds"] == [5, 6]
+    assert stopped["per_episode"] == full["per_episode"][:2]
+    assert stopped["stopped_early"] == {"episodes_asked": 6, "after_failures": 2}
+    assert "stopped after 2 failed episodes of the 6 asked" in summary_line(stopped)
+    assert "stopped_early" not in full
+    in_workers = evaluate(policy, stop_after_failures=2, workers=2, **settings)
+    assert in_workers["per_episode"] == stopped["per_episode"]
+
+
+def test_worker_processes_need_a_checkpoint_file():
+    policy = load_policy(MODEL)
+    policy.checkpoint_path = ""
+    with pytest.raises(ValueError, match="load the policy from its checkpoint file"):
+        evaluate(policy, episodes=2, workers=2)
+    with pytest.raises(ValueError, match="workers: expected a positive number"):
+        evaluate(policy, episodes=2, workers=0)

@@ -60,6 +60,12 @@ def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
     assert "sticky 0.25, no-ops 0..30" in text
 
 
+@pytest.mark.parametrize(("episodes", "needed"), [(50, 45), (10, 9), (3, 3), (1, 1)])
+def test_clears_needed_is_the_fewest_that_count_as_cleared(episodes, needed):
+    assert levels_table.clears_needed(episodes) == needed
+    assert needed >= levels_table.CLEARED_RATE * episodes > needed - 1
+
+
 @pytest.mark.parametrize("level", ["1-1", "8-4"])
 def test_level_length_is_known_for_1_1_only(level):
     assert levels_table.level_length(level) == (3161 if level == "1-1" else None)
@@ -71,8 +77,15 @@ def test_progress_says_which_levels_are_done_running_or_pending(tmp_path):
     (runs / "1-2" / "run_a" / "checkpoints" / "frames_250000.pt").write_bytes(b"")
     (runs / "1-3" / "run_b" / "checkpoints").mkdir(parents=True)  # started, no checkpoint yet
     rows = {"1-1": {}}
-    lines = levels_table.progress_lines(["1-1", "1-2", "1-3", "1-4"], rows, str(runs))
+    lines = levels_table.progress_lines(["1-1", "1-2", "1-3", "1-4"], rows, str(runs), 50)
     assert lines == ["Done: 1-1. Running: 1-2 (250,000 frames). Pending: 1-3, 1-4."]
+    checks = [{"frames": 100000, "clears": 0, "played": 6}, {"frames": 200000, "clears": 18}]
+    (runs / "1-2" / "checks.json").write_text(json.dumps(checks))
+    lines = levels_table.progress_lines(["1-2"], {}, str(runs), 50)
+    assert lines == [
+        "Done: none. Running: 1-2 (250,000 frames; last check 18/50 at 200,000). Pending: none."
+    ]
+    assert levels_table.check_text(checks[0], 50) == "0/6 played of 50 at 100,000"
     assert levels_table.newest_run(runs / "1-2") == runs / "1-2" / "run_a"
     assert levels_table.newest_run(runs / "1-3") is None
     assert levels_table.newest_run(runs / "4-4") is None
@@ -106,8 +119,8 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     out = tmp_path / "table.md"
     args = [
         "levels-table", "--levels", "1-1", "--frames", "2500", "--check-every", "1000",
-        "--num-envs", "2", "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
-        "--runs-dir", str(tmp_path / "runs"), "--quiet",
+        "--num-envs", "2", "--episodes", "3", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
     ]  # fmt: skip
     assert main(args) == 0
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
@@ -117,6 +130,9 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     assert len(frames_checked) >= 2 and frames_checked == sorted(frames_checked)
     assert frames_checked[0] >= 1000 and frames_checked[-1] >= 2500 > frames_checked[-2]
     assert row["frames"] == frames_checked[-1] and row["cleared"] is False
+    # 3 of 3 clears are needed, so a check stops at its first failure; the cap's plays all.
+    assert [check["played"] for check in row["checks"]] == [1] * (len(frames_checked) - 1) + [3]
+    assert row["episodes"] == 3
     level_runs = tmp_path / "runs" / "1-1"
     assert len([path for path in level_runs.iterdir() if path.is_dir()]) == 1, "one run, resumed"
 

@@ -116,12 +116,13 @@ def bundle_measure(
     noop_max: int = 30,
     max_stuck_steps: int = 250,
     progress: bool = False,
+    workers: int = 1,
 ) -> Callable[[Path], dict[str, Any]]:
     """The evaluation `bundle_agent` saves as eval.json, for its `measure` argument.
 
     `episodes` greedy episodes seeded `seed`.. under sticky actions `sticky`, with the
     blind-replay control, and (when `sticky` > 0) as many deterministic ones, summarised
-    under "deterministic_eval".
+    under "deterministic_eval". `workers`: processes playing the episodes (`evaluate`).
     """
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import evaluate
@@ -138,6 +139,7 @@ def bundle_measure(
                 progress=progress,
                 sticky=sticky,
                 control=control,
+                workers=workers,
             )
 
         report = run(sticky, control=True)

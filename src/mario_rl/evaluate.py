@@ -12,16 +12,20 @@ episodes open loop, without looking, on fresh starts under the same stochasticit
 policy that uses its eyes clears far more often than its own blind replay.
 
 Episodes end early (truncated) after `max_stuck_steps` agent steps without a new best x.
+Each episode depends only on its seed (its env reset and its own acting generator), so
+`workers` processes can play them side by side and give the same report as one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from importlib.metadata import version
@@ -247,6 +251,140 @@ def _without_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: value for key, value in r.items() if key != "actions"} for r in results]
 
 
+def acting_rng(seed: int) -> np.random.Generator:
+    """The generator a sampling or epsilon-greedy policy draws from in the episode seeded
+    `seed`. Not `default_rng(seed)`: that is the stream the env's sticky actions and
+    no-ops draw from after `reset(seed=seed)`, and the two must not move together."""
+    return np.random.default_rng([seed, ACTING_STREAM])
+
+
+ACTING_STREAM = 1
+"""Second word of the acting generator's seed (`acting_rng`), setting it apart from the env's."""
+
+
+def episode_player(
+    policy: Policy,
+    config: EnvConfig,
+    seed: int,
+    epsilon: float = 0.0,
+    actions: Sequence[int] | None = None,
+) -> tuple[Callable[[int], dict[str, Any]], Any]:
+    """A function playing episode `index` (seeded `seed + index`), and the env it uses.
+
+    The policy acts on what it sees (`policy_actor`), or, given `actions`, they are
+    replayed blind (`blind_actor`).
+    """
+    env = policy.make_env(config, seed)
+
+    def play(index: int) -> dict[str, Any]:
+        policy.rng = acting_rng(seed + index)
+        act = policy_actor(policy, epsilon) if actions is None else blind_actor(actions)
+        return run_episode(act, env, seed + index, None)
+
+    return play, env
+
+
+_worker_play: Callable[[int], dict[str, Any]] | None = None
+"""The episode player of an evaluation worker process (`_start_worker`)."""
+
+
+def _start_worker(
+    checkpoint: str,
+    sample: bool,
+    config: EnvConfig,
+    seed: int,
+    epsilon: float,
+    actions: Sequence[int] | None,
+) -> None:
+    import torch
+
+    from mario_rl.agents import load_policy
+
+    # One thread each: the workers already fill the cores.
+    torch.set_num_threads(1)
+    policy = load_policy(checkpoint)
+    policy.set_sampling(sample)
+    global _worker_play
+    _worker_play, _ = episode_player(policy, config, seed, epsilon, actions)
+
+
+def _play_in_worker(index: int) -> dict[str, Any]:
+    assert _worker_play is not None, "_start_worker runs first"
+    return _worker_play(index)
+
+
+def play_episodes(
+    policy: Policy,
+    config: EnvConfig,
+    seed: int,
+    episodes: int,
+    epsilon: float = 0.0,
+    actions: Sequence[int] | None = None,
+    workers: int = 1,
+    stop_after_failures: int | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Episodes seeded `seed`.. in order (`episode_player`), the same for any `workers`.
+
+    With `workers` > 1 each of that many processes loads the policy from its checkpoint
+    file. `stop_after_failures`: stop once that many episodes have not cleared; the
+    episodes played are the first ones of the full evaluation.
+    """
+    if workers < 1:
+        raise ValueError(f"workers: expected a positive number of processes, got {workers}")
+    if stop_after_failures is not None and stop_after_failures < 1:
+        raise ValueError(
+            f"stop_after_failures: expected a positive number, got {stop_after_failures}"
+        )
+    workers = min(workers, episodes)
+    if workers > 1 and not policy.checkpoint_path:
+        raise ValueError(
+            "workers: evaluation processes load the policy from its checkpoint file, and "
+            f"this {policy.algo} policy has none; use workers=1"
+        )
+    bar = tqdm(
+        total=episodes, unit="episode" if actions is None else "replay", disable=not progress
+    )
+    results: list[dict[str, Any]] = []
+    with (
+        bar,
+        _episodes_in_order(policy, config, seed, episodes, epsilon, actions, workers) as played,
+    ):
+        for result in played:
+            results.append(result)
+            bar.update()
+            failures = sum(not r["cleared"] for r in results)
+            if stop_after_failures is not None and failures >= stop_after_failures:
+                break
+    return results
+
+
+@contextmanager
+def _episodes_in_order(
+    policy: Policy,
+    config: EnvConfig,
+    seed: int,
+    episodes: int,
+    epsilon: float,
+    actions: Sequence[int] | None,
+    workers: int,
+) -> Iterator[Iterator[dict[str, Any]]]:
+    """Episode 0, 1, ... played lazily; leaving the block stops (and kills) what is left."""
+    if workers == 1:
+        play, env = episode_player(policy, config, seed, epsilon, actions)
+        try:
+            yield (play(index) for index in range(episodes))
+        finally:
+            env.close()
+        return
+    # forkserver, as the vector env: a fork of a process holding torch's threads can hang.
+    context = multiprocessing.get_context("forkserver")
+    arguments = (policy.checkpoint_path, policy.sample, config, seed, epsilon, actions)
+    # The pool's exit terminates its processes, episodes in flight included.
+    with context.Pool(workers, _start_worker, arguments) as pool:
+        yield pool.imap(_play_in_worker, range(episodes))
+
+
 def evaluate(
     policy: Policy,
     level: str | None = None,
@@ -259,30 +397,36 @@ def evaluate(
     sample: bool | None = None,
     sticky: float = EVAL_STICKY,
     control: bool = False,
+    workers: int = 1,
+    stop_after_failures: int | None = None,
 ) -> dict[str, Any]:
     """Play `episodes` evaluation episodes; returns the summary and each episode's numbers.
 
-    Episode i is seeded `seed + i` (no-op count and sticky draws); a sampling policy draws
-    from a generator seeded `seed`. `sample` True draws each action from a stochastic
-    policy, False takes the greedy one, None keeps the policy's own setting (a bundled
-    agent's is the one it was measured by). With `control`, the blind-replay control
-    (`blind_replay`) of the first cleared episode (the first episode if none cleared)
-    runs on `episodes` fresh starts, seeded `seed + episodes + i`, and is saved under
-    `"control"`.
+    Episode i is seeded `seed + i`: its no-op count and sticky draws, and (`acting_rng`)
+    a sampling or epsilon-greedy policy's draws. `sample` True draws each action from a
+    stochastic policy, False takes the greedy one, None keeps the policy's own setting (a
+    bundled agent's is the one it was measured by). `workers` processes play the episodes
+    (`play_episodes`); the report is the same for any number. `stop_after_failures`:
+    stop once that many episodes failed (`"stopped_early"`; "episodes" counts those
+    played). With `control`, the blind-replay control (`blind_replay`) of the first
+    cleared episode (the first episode if none cleared) runs on `episodes` fresh starts,
+    seeded `seed + episodes + i`, and is saved under `"control"`.
     """
     if episodes < 1:
         raise ValueError(f"episodes: expected a positive integer, got {episodes}")
     if sample is not None:
         policy.set_sampling(sample)
     config = eval_env_config(policy.env_config, level, noop_max, max_stuck_steps, sticky)
-    env = policy.make_env(config, seed)
-    policy.rng = np.random.default_rng(seed)
-    act = policy_actor(policy, epsilon)
-    results = [
-        run_episode(act, env, seed + index, None)
-        for index in tqdm(range(episodes), unit="episode", disable=not progress)
-    ]
-    env.close()
+    results = play_episodes(
+        policy,
+        config,
+        seed,
+        episodes,
+        epsilon,
+        workers=workers,
+        stop_after_failures=stop_after_failures,
+        progress=progress,
+    )
     report: dict[str, Any] = {
         "checkpoint": policy.checkpoint_path,
         "algo": policy.algo,
@@ -295,13 +439,18 @@ def evaluate(
         "noop_max": noop_max,
         "noop_range": [0, noop_max],
         "seed": seed,
-        "seeds": [seed, seed + episodes - 1],
+        "seeds": [seed, seed + len(results) - 1],
         "max_stuck_steps": max_stuck_steps,
         "machine": machine_summary(),
         **episode_numbers(results),
         "mean_return": _mean([r["return"] for r in results if r["return"] is not None]),
         "per_episode": _without_actions(results),
     }
+    if len(results) < episodes:
+        report["stopped_early"] = {
+            "episodes_asked": episodes,
+            "after_failures": stop_after_failures,
+        }
     if control:
         source = next((r for r in results if r["cleared"]), results[0])
         report["control"] = blind_replay(
@@ -312,6 +461,7 @@ def evaluate(
             seed + episodes,
             progress,
             source_seed=source["seed"],
+            workers=workers,
         )
     return report
 
@@ -324,6 +474,7 @@ def blind_replay(
     seed: int,
     progress: bool = False,
     source_seed: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The blind-replay control: `actions` replayed open loop on `episodes` starts.
 
@@ -331,16 +482,14 @@ def blind_replay(
     policy's episodes (`run_episode`); only the actor differs. Episode i is seeded
     `seed + i`; an episode ends when the actions run out.
     """
-    env = policy.make_env(config, seed)
-    results = [
-        run_episode(blind_actor(actions), env, seed + index, None)
-        for index in tqdm(range(episodes), unit="replay", disable=not progress)
-    ]
-    env.close()
+    actions = list(map(int, actions))
+    results = play_episodes(
+        policy, config, seed, episodes, actions=actions, workers=workers, progress=progress
+    )
     return {
         "kind": "blind replay",
         "source_seed": source_seed,
-        "actions": list(map(int, actions)),
+        "actions": actions,
         "seeds": [seed, seed + episodes - 1],
         **episode_numbers(results),
         "per_episode": _without_actions(results),
@@ -378,6 +527,12 @@ def summary_line(report: dict[str, Any]) -> str:
         f"({report['clear_rate']:.0%}), {report['distinct_trajectories']} distinct "
         f"trajectories, mean x {report['mean_x']:.0f}, max x {report['max_x']}{clear_text}"
     )
+    stopped = report.get("stopped_early")
+    if stopped:
+        line += (
+            f" (stopped after {stopped['after_failures']} failed episodes of the "
+            f"{stopped['episodes_asked']} asked)"
+        )
     control = report.get("control")
     if control:
         line += (

@@ -18,6 +18,13 @@ the table, the Markdown says which levels are done, running (a checkpoint but no
 and pending. A state made with another recipe
 (preset, budget, seed, evaluation) is refused rather than mixed in.
 
+A check that cannot clear the level any more (more than 10% of its episodes failed)
+stops there, the episodes it played being the first of the full check, so it decides the
+same as the full check in a fraction of the time: a policy that has not learned the level
+yet fails slowly (a stuck episode runs `--max-stuck-steps` steps). The check at the frame
+cap plays all its episodes, for the death map. Evaluations play their episodes in
+`--eval-workers` processes (default: one per core, training being paused meanwhile).
+
 Each level's evaluation also draws a death map beside the table, `<out stem>.<level>.png`:
 where the episodes that did not clear ended along the level, with the flag marked where
 its x is known.
@@ -133,8 +140,23 @@ def training_minutes(run_dir: Path) -> float | None:
     return float(rows[-1]["wall_s"]) / 60 if rows else None
 
 
-def progress_lines(levels: list[str], rows: dict[str, Any], runs_dir: str) -> list[str]:
-    """One line: which of `levels` are done, running (a checkpoint, no row) or pending."""
+def clears_needed(episodes: int) -> int:
+    """The fewest clears of `episodes` that count as cleared (`CLEARED_RATE`)."""
+    return next(n for n in range(episodes + 1) if n >= CLEARED_RATE * episodes)
+
+
+def check_text(check: dict[str, Any], episodes: int) -> str:
+    """A check as "clears/episodes at frames"; one stopped early says how many it played."""
+    played = check.get("played", episodes)
+    of = f"{episodes}" if played == episodes else f"{played} played of {episodes}"
+    return f"{check['clears']}/{of} at {check['frames']:,}"
+
+
+def progress_lines(
+    levels: list[str], rows: dict[str, Any], runs_dir: str, episodes: int
+) -> list[str]:
+    """One line: which of `levels` are done, running (a checkpoint but no row; with its
+    last check of `episodes` episodes) or pending."""
     running, pending = [], []
     for level in levels:
         if level in rows:
@@ -142,8 +164,11 @@ def progress_lines(levels: list[str], rows: dict[str, Any], runs_dir: str) -> li
         run = newest_run(Path(runs_dir) / level)
         if run is None:
             pending.append(level)
-        else:
-            running.append(f"{level} ({checkpoint_frames(run):,} frames)")
+            continue
+        checks_path = Path(runs_dir) / level / "checks.json"
+        checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
+        last = f"; last check {check_text(checks[-1], episodes)}" if checks else ""
+        running.append(f"{level} ({checkpoint_frames(run):,} frames{last})")
     done = [level for level in levels if level in rows]
     return [
         f"Done: {', '.join(done) or 'none'}. Running: {', '.join(running) or 'none'}. "
@@ -237,9 +262,10 @@ def bundle_level(
     bundle_dir: Path,
     default_num_envs: int,
     progress: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Bundle a cleared level's checkpoint as `bundle_dir/<level>/`, measured on fresh
-    seeds; returns what the row keeps of it."""
+    seeds by `workers` processes; returns what the row keeps of it."""
     from mario_rl.bundled import bundle_agent, bundle_measure
     from mario_rl.runs import list_checkpoints
 
@@ -258,10 +284,9 @@ def bundle_level(
         EVAL_NOOP_MAX,
         recipe["max_stuck_steps"],
         progress=progress,
+        workers=workers,
     )
-    checks = ", ".join(
-        f"{c['clears']}/{recipe['episodes']} at {c['frames']:,}" for c in row["checks"]
-    )
+    checks = ", ".join(check_text(c, recipe["episodes"]) for c in row["checks"])
     commands = [
         level_command(recipe, level, default_num_envs),
         f"# The first checkpoint whose check cleared at least {CLEARED_RATE:.0%} of "
@@ -316,6 +341,7 @@ def build_table(
     progress: bool = False,
     check_every: int | None = None,
     bundle_dir: Path | None = None,
+    eval_workers: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train and evaluate each level not yet in `out`'s state; returns all rows.
 
@@ -324,6 +350,8 @@ def build_table(
     that clears it (at least `CLEARED_RATE` of `episodes`); `frames` is then the cap. None:
     train to `frames`, then evaluate once. `bundle_dir`: bundle each cleared level there
     (`bundle_level`), a cleared row of an earlier piece without a bundle included.
+    `eval_workers`: processes playing each evaluation's episodes (None: one per core);
+    the table is the same for any number.
     """
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, evaluate
@@ -333,6 +361,7 @@ def build_table(
     from mario_rl.training import train
 
     sticky = EVAL_STICKY if sticky is None else sticky
+    eval_workers = eval_workers or os.cpu_count() or 1
 
     chosen = get_preset(preset)
     agent = chosen.agent if num_envs is None else replace(chosen.agent, num_envs=num_envs)
@@ -351,14 +380,14 @@ def build_table(
 
     def save() -> None:
         _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
 
     def bundle(level: str) -> None:
         if bundle_dir is None or not rows[level]["cleared"] or "bundle" in rows[level]:
             return
         console.print(f"{level}: cleared; bundling it in {bundle_dir / level}")
         rows[level]["bundle"] = bundle_level(
-            level, rows[level], recipe, bundle_dir, chosen.agent.num_envs, progress
+            level, rows[level], recipe, bundle_dir, chosen.agent.num_envs, progress, eval_workers
         )
         save()
         kept = rows[level]["bundle"]
@@ -369,7 +398,7 @@ def build_table(
             console.print(f"{level}: already in {state_path}, skipped")
             bundle(level)
             continue
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
         level_runs = Path(runs_dir) / level
         stopped = newest_run(level_runs)
         if stopped is not None:
@@ -408,6 +437,8 @@ def build_table(
                 stopped = train(run, env, agent, resume=stopped, preset=preset)
             run_dir, trained = stopped, checkpoint_frames(stopped)
             checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
+            # Past this many failures the check cannot clear; the cap's check plays all.
+            can_fail = episodes - clears_needed(episodes)
             report = evaluate(
                 load_policy(checkpoint),
                 level=level,
@@ -416,11 +447,14 @@ def build_table(
                 max_stuck_steps=max_stuck_steps,
                 noop_max=EVAL_NOOP_MAX,
                 sticky=sticky,
+                workers=eval_workers,
+                stop_after_failures=None if trained >= frames else can_fail + 1,
             )
-            checks.append({"frames": trained, "clears": report["clears"]})
+            check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
+            checks.append(check)
             _write_atomic(checks_path, json.dumps(checks) + "\n")
-            console.print(f"{level}: {report['clears']}/{episodes} cleared at {trained:,} frames")
-            if report["clear_rate"] >= CLEARED_RATE or trained >= frames:
+            console.print(f"{level}: cleared {check_text(check, episodes)} frames")
+            if report["clears"] >= clears_needed(episodes) or trained >= frames:
                 break
         minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
         cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
@@ -443,5 +477,5 @@ def build_table(
         save()
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
         bundle(level)
-    _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir)))
+    _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
     return rows

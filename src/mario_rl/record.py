@@ -14,6 +14,7 @@ from mario_rl.evaluate import (
     DEATH_MAP_BAND_PX,
     ENDINGS,
     EVAL_STICKY,
+    acting_rng,
     eval_env_config,
     policy_actor,
     run_episode,
@@ -45,7 +46,8 @@ def record(
         raise ValueError(f"out: expected a file ending in .mp4 or .gif, got {out.name!r}")
     config = eval_env_config(policy.env_config, level, noop_max, max_stuck_steps, sticky)
     env = policy.make_env(config, seed)
-    policy.rng = np.random.default_rng(seed)
+    # The episode evaluation seeds `seed`, sampled or epsilon-greedy actions included.
+    policy.rng = acting_rng(seed)
     screens: list[np.ndarray] = []
     episode = run_episode(policy_actor(policy, epsilon), env, seed, frames=screens)
     episode.pop("actions")

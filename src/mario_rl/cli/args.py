@@ -98,6 +98,21 @@ def action_set_name(text: str) -> str:
     return text
 
 
+def add_workers_argument(
+    parser: argparse.ArgumentParser, flag: str = "--workers", default: int = 1
+) -> None:
+    """`--workers N` of the commands that evaluate: episodes played by N processes at once."""
+    parser.add_argument(
+        flag,
+        type=positive_int,
+        default=default,
+        metavar="N",
+        help=f"play the evaluation episodes in N processes at once, each loading the agent; "
+        f"the report is the same for any N, and N = the number of cores is fastest when "
+        f"nothing else runs (default {default})",
+    )
+
+
 def add_sticky_argument(parser: argparse.ArgumentParser) -> None:
     """`--sticky P` of every command that evaluates: default `EVAL_STICKY`, 0 deterministic."""
     from mario_rl.env.wrappers import EVAL_STICKY  # here: cv2 and gymnasium load slowly

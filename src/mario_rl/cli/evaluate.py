@@ -15,6 +15,7 @@ from rich.console import Console
 from mario_rl.cli.args import (
     UsageError,
     add_sticky_argument,
+    add_workers_argument,
     level_name,
     non_negative_int,
     positive_int,
@@ -84,6 +85,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         sticky=args.sticky,
         control=args.control,
+        workers=args.workers,
     )
     path = save_report(report, out)
     console.print(summary_line(report))
@@ -131,6 +133,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
         args.noop_max,
         args.max_stuck_steps,
         progress=not args.quiet,
+        workers=args.workers,
     )
     root = Path(args.models_dir) if args.models_dir else None
     folder = bundle_agent(args.checkpoint, level, args.commands, measure, root, args.sample)
@@ -222,6 +225,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         help="also plot where along the level the episodes that did not clear ended, and how "
         "(a .png, .svg or .pdf file)",
     )
+    add_workers_argument(evaluate)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=cmd_eval)
 
@@ -268,6 +272,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     add_sticky_argument(bundle)
     bundle.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
     bundle.add_argument("--models-dir", default=None, help="default: the repository's models/")
+    add_workers_argument(bundle)
     bundle.add_argument("--quiet", action="store_true", help="no progress bar")
     bundle.set_defaults(func=cmd_bundle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.console import Console
 from mario_rl import levels_table
 from mario_rl.cli.args import (
     add_sticky_argument,
+    add_workers_argument,
     frames,
     level_name,
     non_negative_int,
@@ -36,6 +38,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         check_every=args.check_every,
         bundle_dir=None if args.bundle is None else Path(args.bundle),
+        eval_workers=args.eval_workers,
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
 
@@ -78,5 +81,6 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         help="bundle each cleared level as DIR/<level>/ (e.g. models), measured on fresh "
         "seeds: sticky, deterministic and the blind-replay control; default: no bundling",
     )
+    add_workers_argument(table, "--eval-workers", default=os.cpu_count() or 1)
     table.add_argument("--quiet", action="store_true", help="no progress bars")
     table.set_defaults(func=cmd_levels_table)
