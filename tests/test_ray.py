@@ -173,6 +173,9 @@ def test_the_dqn_actor_returns_its_transitions_and_where_episodes_ended():
     fresh = worker.collect(net.state_dict(), epsilon=1.0, seed=3, steps=20, fresh=True)
     assert np.array_equal(fresh["first_obs"], first["first_obs"])
     assert np.array_equal(fresh["actions"], first["actions"])
+    # The same actor asked again is not a new one (`RayTransitionCollector.restarts`).
+    assert first["new_actor"] and repeat["new_actor"]
+    assert not second["new_actor"] and not fresh["new_actor"]
 
 
 class InProcessCollector:

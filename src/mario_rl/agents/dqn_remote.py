@@ -77,10 +77,12 @@ class TransitionWorker:
         The first call (of this actor, or of a restarted one) builds the envs, seeded
         `seed`, and returns their first observations as "first_obs"; later calls continue
         the episodes (and "first_obs" is None). `fresh` builds them anew even so: a call
-        sent again after a lost one, whose steps the learner never stored.
+        sent again after a lost one, whose steps the learner never stored. "new_actor"
+        says the envs were built because this actor had none (a first call, or a restart).
         """
         first_obs = None
-        if self.envs is None or fresh:
+        new_actor = self.envs is None
+        if new_actor or fresh:
             if self.envs is not None:
                 self.envs.close()
             first_obs = self._start(seed)
@@ -110,6 +112,7 @@ class TransitionWorker:
             self.obs = obs
         return {
             "first_obs": first_obs,
+            "new_actor": new_actor,
             "actions": actions,
             "rewards": rewards,
             "terminated": terminated,
@@ -168,8 +171,9 @@ class RayTransitionCollector:
         )
         self.lost_chunks += lost
         for index, result in results.items():
-            if result["first_obs"] is not None and self.started[index]:
-                self.restarts += 1  # a new actor in its place: its episodes were cut
+            # A new actor in its place (not a live one asked again): its episodes were cut.
+            if result["new_actor"] and self.started[index]:
+                self.restarts += 1
             self.started[index] = True
         return [results[index] for index in range(len(self.actors))]
 
