@@ -104,7 +104,9 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
                  "--runs-dir", str(runs)]) == 0  # fmt: skip
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
     assert row["run_dir"] == str(stopped), "the stopped run went on; no new run was started"
-    assert [path for path in (runs / "1-1").iterdir() if path.is_dir()] == [stopped]
+    assert [path for path in (runs / "1-1").iterdir() if (path / "config.json").is_file()] == [
+        stopped
+    ]
     # Its first checkpoint was checked before any more training, then the cap's.
     first_frames = row["checks"][0]["frames"]
     assert len(row["checks"]) == 2 and 0 < first_frames < 2000 <= row["frames"]
@@ -134,7 +136,12 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     assert [check["played"] for check in row["checks"]] == [1] * (len(frames_checked) - 1) + [3]
     assert row["episodes"] == 3
     level_runs = tmp_path / "runs" / "1-1"
-    assert len([path for path in level_runs.iterdir() if path.is_dir()]) == 1, "one run, resumed"
+    runs = [path for path in level_runs.iterdir() if (path / "config.json").is_file()]
+    assert len(runs) == 1, "one run, resumed"
+    # Each check's report is kept beside the runs.
+    for check in row["checks"]:
+        kept = json.loads(levels_table.check_report_path(level_runs, check["frames"]).read_text())
+        assert (kept["episodes"], kept["clears"]) == (check["played"], check["clears"])
 
 
 def test_a_level_stopped_mid_piece_goes_on_to_its_target_before_checking(tmp_path):

@@ -13,7 +13,8 @@ Progress is kept in `<out>.json` beside the Markdown, rewritten after every leve
 run that is stopped resumes where it was: levels already in it are skipped, and a level
 whose training was stopped continues from its newest checkpoint (each level trains in its
 own folder, `<runs-dir>/<level>/`; `piece.json` there names the frames the piece being
-trained aims at, so a stop does not move the checks off the `--check-every` grid). Below
+trained aims at, so a stop does not move the checks off the `--check-every` grid; each
+check's evaluation report is kept there as `checks/frames_<N>.json`). Below
 the table, the Markdown says which levels are done, running (a checkpoint but no row yet)
 and pending. A state made with another recipe
 (preset, budget, seed, evaluation) is refused rather than mixed in.
@@ -122,6 +123,11 @@ def checkpoint_frames(run_dir: Path) -> int:
     from mario_rl.runs import list_checkpoints
 
     return int(list_checkpoints(run_dir / "checkpoints")[-1].stem.removeprefix("frames_"))
+
+
+def check_report_path(level_runs: Path, frames: int) -> Path:
+    """Where the evaluation report of a level's check at `frames` is kept."""
+    return level_runs / "checks" / f"frames_{frames}.json"
 
 
 def death_map_path(out: Path, level: str) -> Path:
@@ -354,7 +360,7 @@ def build_table(
     the table is the same for any number.
     """
     from mario_rl.agents import load_policy
-    from mario_rl.evaluate import EVAL_STICKY, evaluate
+    from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
     from mario_rl.presets import get_preset
     from mario_rl.record import plot_death_map
     from mario_rl.runs import RunConfig, list_checkpoints
@@ -451,6 +457,8 @@ def build_table(
                 stop_after_failures=None if trained >= frames else can_fail + 1,
             )
             check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
+            # The whole report, per episode: where a check's failures ended (`plot_death_map`).
+            save_report(report, check_report_path(level_runs, trained))
             checks.append(check)
             _write_atomic(checks_path, json.dumps(checks) + "\n")
             console.print(f"{level}: cleared {check_text(check, episodes)} frames")
