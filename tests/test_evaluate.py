@@ -216,3 +216,13 @@ def test_worker_processes_need_a_checkpoint_file():
         evaluate(policy, episodes=2, workers=2)
     with pytest.raises(ValueError, match="workers: expected a positive number"):
         evaluate(policy, episodes=2, workers=0)
+
+
+def test_a_worker_that_cannot_load_the_policy_fails_the_evaluation(tmp_path):
+    """Not a hang: the worker's error is the first episode's, raised here."""
+    from mario_rl.runs import CheckpointError
+
+    policy = load_policy(MODEL)
+    policy.checkpoint_path = str(tmp_path / "moved_away.pt")
+    with pytest.raises(CheckpointError, match=r"moved_away\.pt"):
+        evaluate(policy, episodes=2, workers=2)

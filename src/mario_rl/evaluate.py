@@ -284,32 +284,32 @@ def episode_player(
     return play, env
 
 
+_worker_arguments: tuple[Any, ...] = ()
+"""What an evaluation worker process builds its episode player from (`_start_worker`)."""
 _worker_play: Callable[[int], dict[str, Any]] | None = None
-"""The episode player of an evaluation worker process (`_start_worker`)."""
 
 
-def _start_worker(
-    checkpoint: str,
-    sample: bool,
-    config: EnvConfig,
-    seed: int,
-    epsilon: float,
-    actions: Sequence[int] | None,
-) -> None:
-    import torch
-
-    from mario_rl.agents import load_policy
-
-    # One thread each: the workers already fill the cores.
-    torch.set_num_threads(1)
-    policy = load_policy(checkpoint)
-    policy.set_sampling(sample)
-    global _worker_play
-    _worker_play, _ = episode_player(policy, config, seed, epsilon, actions)
+def _start_worker(*arguments: Any) -> None:
+    # Only kept here: the player is built by the first episode, so that a failure (a
+    # checkpoint that does not load) reaches the parent as that episode's error. An error
+    # in a pool's initializer would have the pool start new processes forever.
+    global _worker_arguments
+    _worker_arguments = arguments
 
 
 def _play_in_worker(index: int) -> dict[str, Any]:
-    assert _worker_play is not None, "_start_worker runs first"
+    global _worker_play
+    if _worker_play is None:
+        import torch
+
+        from mario_rl.agents import load_policy
+
+        checkpoint, sample, config, seed, epsilon, actions = _worker_arguments
+        # One thread each: the workers already fill the cores.
+        torch.set_num_threads(1)
+        policy = load_policy(checkpoint)
+        policy.set_sampling(sample)
+        _worker_play, _ = episode_player(policy, config, seed, epsilon, actions)
     return _worker_play(index)
 
 
