@@ -414,6 +414,11 @@ def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
     policy = load_policy(run_dir)
     report = evaluate(policy, episodes=1, epsilon=0.01, noop_max=5, max_stuck_steps=8)
     assert report["algo"] == "tabular" and report["episodes"] == 1 and report["max_x"] > 0
+    # States the table never saw get random actions, drawn per episode: an episode is the
+    # same whichever episodes were played before it (as evaluation workers need).
+    settings = dict(noop_max=5, max_stuck_steps=8)
+    third = evaluate(policy, episodes=3, seed=7, **settings)["per_episode"][2]
+    assert third == evaluate(policy, episodes=1, seed=9, **settings)["per_episode"][0]
     # The symbolic agent's own env honours evaluation's sticky actions too.
     env = policy.make_env(dataclasses.replace(policy.env_config, sticky_probability=0.25), 0)
     assert any(isinstance(layer, StickyAction) for layer in wrapper_layers(env))

@@ -980,18 +980,20 @@ def load_table(checkpoint: dict[str, Any]) -> QTable:
 def policy_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> Policy:
     """The greedy table policy (the `mario_rl.agents` interface); observations are packed
     symbolic states, so the policy brings its own `make_env`. States the table never saw
-    get a random action. `device` is unused: the table lives in NumPy."""
+    get a random action, drawn from the policy's `rng` (which evaluation seeds per
+    episode). `device` is unused: the table lives in NumPy."""
     table = load_table(checkpoint)
     config = CS229Config.from_dict(checkpoint["agent_config"])
-    rng = np.random.default_rng(0)
 
     def greedy(obs: np.ndarray) -> np.ndarray:
-        return np.array([table_action(table, int(code), 0.0, rng) for code in np.ravel(obs)])
+        return np.array([table_action(table, int(code), 0.0, policy.rng) for code in np.ravel(obs)])
 
-    return Policy(
+    policy = Policy(
         ALGO,
         EnvConfig(**checkpoint["env_config"]),
         table.n_actions,
         greedy,
         make_env=functools.partial(make_symbolic_env, config=config),
+        rng=np.random.default_rng(0),
     )
+    return policy
