@@ -56,6 +56,7 @@ def test_random_agent_reports_frames_per_second_and_furthest_x():
         (["train", "--noop-max", "-5"], "expected a whole number >= 0, got '-5'"),
         (["train", "--burn-in", "inf"], "expected a whole number >= 0, got 'inf'"),
         (["grid", "--seed", "-1"], "expected a whole number >= 0, got '-1'"),
+        (["eval", "1-1", "--workers", "0"], "expected a positive integer, got '0'"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):
@@ -92,3 +93,12 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(args, capsy
 def test_an_output_path_that_is_a_directory_is_refused(tmp_path, capsys):
     assert main(["eval", "1-1", "--episodes", "1", "--out", str(tmp_path)]) == 2
     assert f"{tmp_path} is a directory: expected a file path" in capsys.readouterr().err
+
+
+def test_eval_workers_refuse_a_gpu(monkeypatch, capsys):
+    """Workers act on the CPU: with a GPU asked for, their report could differ."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert main(["eval", "1-1", "--workers", "2", "--device", "cuda", "--quiet"]) == 2
+    assert "evaluation workers act on the CPU" in capsys.readouterr().err

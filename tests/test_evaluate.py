@@ -226,3 +226,20 @@ def test_a_worker_that_cannot_load_the_policy_fails_the_evaluation(tmp_path):
     policy.checkpoint_path = str(tmp_path / "moved_away.pt")
     with pytest.raises(CheckpointError, match=r"moved_away\.pt"):
         evaluate(policy, episodes=2, workers=2)
+
+
+def test_a_worker_that_dies_fails_the_evaluation_instead_of_hanging():
+    """A worker process killed mid-episode (for memory, say) breaks the evaluation."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mario_rl.evaluate import _close_executor, _results_in_order
+
+    executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        with pytest.raises(BrokenProcessPool):
+            list(_results_in_order(executor, os._exit, episodes=3, window=2))  # exits at once
+    finally:
+        _close_executor(executor)

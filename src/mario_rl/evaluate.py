@@ -23,8 +23,9 @@ import json
 import multiprocessing
 import os
 import platform
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -290,9 +291,13 @@ _worker_play: Callable[[int], dict[str, Any]] | None = None
 
 
 def _start_worker(*arguments: Any) -> None:
+    from mario_rl.env.vector import ignore_interrupts_in_workers
+
+    # Ctrl-C reaches the whole process group: the parent alone handles it, ending these.
+    ignore_interrupts_in_workers()
     # Only kept here: the player is built by the first episode, so that a failure (a
-    # checkpoint that does not load) reaches the parent as that episode's error. An error
-    # in a pool's initializer would have the pool start new processes forever.
+    # checkpoint that does not load) reaches the parent as that episode's own error; one
+    # in the initializer would only say that the pool broke.
     global _worker_arguments
     _worker_arguments = arguments
 
@@ -378,11 +383,48 @@ def _episodes_in_order(
             env.close()
         return
     # forkserver, as the vector env: a fork of a process holding torch's threads can hang.
-    context = multiprocessing.get_context("forkserver")
-    arguments = (policy.checkpoint_path, policy.sample, config, seed, epsilon, actions)
-    # The pool's exit terminates its processes, episodes in flight included.
-    with context.Pool(workers, _start_worker, arguments) as pool:
-        yield pool.imap(_play_in_worker, range(episodes))
+    # An executor, not a Pool: a worker that dies (killed for memory, a crash) fails the
+    # evaluation with BrokenProcessPool, where a Pool would replace it and wait forever.
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_start_worker,
+        initargs=(policy.checkpoint_path, policy.sample, config, seed, epsilon, actions),
+    )
+    try:
+        yield _results_in_order(executor, _play_in_worker, episodes, window=2 * workers)
+    finally:
+        _close_executor(executor)
+
+
+def _results_in_order(
+    executor: ProcessPoolExecutor,
+    play: Callable[[int], dict[str, Any]],
+    episodes: int,
+    window: int,
+) -> Iterator[dict[str, Any]]:
+    """`play(0)`, `play(1)`, ... in `executor`'s processes, in order: at most `window`
+    submitted ahead of the one awaited, so that an early stop leaves little work in
+    flight, and a slow episode keeps few workers idle."""
+    pending: deque[Future[dict[str, Any]]] = deque()
+    submitted = 0
+    while submitted < episodes or pending:
+        while submitted < episodes and len(pending) < window:
+            pending.append(executor.submit(play, submitted))
+            submitted += 1
+        yield pending.popleft().result()
+
+
+def _close_executor(executor: ProcessPoolExecutor) -> None:
+    """Shut `executor` down and end its processes, episodes in flight included (an early
+    stop, an error, Ctrl-C), as Python 3.14's `ProcessPoolExecutor.terminate_workers`."""
+    processes = list((executor._processes or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()
 
 
 def evaluate(

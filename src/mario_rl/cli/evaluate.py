@@ -65,6 +65,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"--death-map: expected a file ending in {', '.join(PLOT_FORMATS)}, "
             f"got {args.death_map!r}"
         )
+    if args.workers > 1 and args.device != "cpu":
+        from mario_rl.runs import resolve_device
+
+        if resolve_device(args.device).type != "cpu":
+            raise UsageError(
+                f"--workers {args.workers}: evaluation workers act on the CPU, so their "
+                f"report could differ from --device {args.device}'s; use --workers 1 there"
+            )
     policy, bundled = _policy_from_argument(args)
     level = parse_level(args.level or policy.env_config.level).name
     if args.out:
