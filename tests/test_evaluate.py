@@ -243,3 +243,27 @@ def test_a_worker_that_dies_fails_the_evaluation_instead_of_hanging():
             list(_results_in_order(executor, os._exit, episodes=3, window=2))  # exits at once
     finally:
         _close_executor(executor)
+
+
+def test_death_map_plots_a_saved_report(untrained_dqn_run, tmp_path, capsys):
+    report = evaluate(load_policy(untrained_dqn_run), episodes=3, max_stuck_steps=10)
+    saved = tmp_path / "check.json"
+    saved.write_text(json.dumps(report))
+    assert main(["death-map", str(saved), "--out", str(tmp_path / "map.png")]) == 0
+    assert (tmp_path / "map.png").read_bytes().startswith(b"\x89PNG")
+    assert "where 3 of 3 episodes ended" in " ".join(capsys.readouterr().out.split())
+    # A bundle's control, under its report's conditions.
+    bundle_report = str(MODEL.parent / "eval.json")
+    assert main(["death-map", bundle_report, "--control", "--out", str(tmp_path / "c.png")]) == 0
+    control = json.loads(Path(bundle_report).read_text())["control"]["per_episode"]
+    failed = sum(not episode["cleared"] for episode in control)
+    assert f"where {failed} of {len(control)} episodes" in " ".join(capsys.readouterr().out.split())
+    # No control in this report, a file that is not a report, a picture it cannot write.
+    picture = str(tmp_path / "m.png")
+    for args, message in [
+        ([str(saved), "--control", "--out", picture], "a blind-replay control"),
+        ([str(tmp_path / "map.png"), "--out", picture], "not an evaluation report with episodes"),
+        ([str(saved), "--out", str(tmp_path / "map.txt")], "expected a file ending in .png"),
+    ]:
+        assert main(["death-map", *args]) == 2
+        assert message in " ".join(capsys.readouterr().err.split())

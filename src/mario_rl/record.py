@@ -73,9 +73,9 @@ def plot_death_map(
 ) -> Path:
     """A picture (PNG, SVG or PDF) of where the episodes of an evaluation report that did
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
-    ended (died, stuck, or, for a blind-replay report such as `report["control"]`, out of
-    actions), the x that the cleared episodes reached, and the level's flag at `flag_x`
-    when it is known."""
+    ended (died, stuck, or, for a blind-replay control merged over its report's
+    conditions, out of actions), the x that the cleared episodes reached, and the level's
+    flag at `flag_x` when it is known."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

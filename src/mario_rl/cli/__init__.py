@@ -7,7 +7,7 @@ modules (torch, the agents) are imported only when a command runs.
 
 - `basics`: `levels`, `actions`, `random`, `bench env`
 - `train`: `train` (every agent, through `mario_rl.training`)
-- `evaluate`: `eval`, `record`, `bundle`, `compare`
+- `evaluate`: `eval`, `record`, `bundle`, `death-map`, `compare`
 - `cs229`: `cs229-study` and the tabular agent's settings of `train --algo tabular`
 - `grid`: `grid` (the tutorial's grid world)
 - `play`: `play`, `watch`, `race`, `leaderboard`

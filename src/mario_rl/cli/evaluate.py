@@ -151,6 +151,37 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     console.print("the README's row: " + bundled_table_row(report, folder))
 
 
+def cmd_death_map(args: argparse.Namespace) -> None:
+    from mario_rl.levels_table import LEVEL_FLAG_X
+    from mario_rl.record import plot_death_map
+
+    if Path(args.out).suffix.lower() not in PLOT_FORMATS:
+        raise UsageError(
+            f"--out: expected a file ending in {', '.join(PLOT_FORMATS)}, got {args.out!r}"
+        )
+    try:
+        report = json.loads(Path(args.report).read_text())
+        episodes = report
+        if args.control:
+            control = report["control"]
+            # The control's episodes under its report's conditions (level, sticky, no-ops).
+            acting = f"blind replay of seed {control['source_seed']}'s actions"
+            episodes = {**report, **control, "acting": acting}
+        if not all("max_x" in e and "cleared" in e for e in episodes["per_episode"]):
+            raise KeyError("max_x or cleared, in an episode")
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+        kind = "a blind-replay control" if args.control else "episodes"
+        raise UsageError(
+            f"{args.report}: not an evaluation report with {kind} (`mario-rl eval`'s JSON, "
+            f"a bundle's eval.json or a levels-table check's); {type(error).__name__}: {error}"
+        ) from error
+    cleared_x = [e["max_x"] for e in episodes["per_episode"] if e["cleared"]]
+    flag_x = args.flag_x or LEVEL_FLAG_X.get(report.get("level", "")) or max(cleared_x, default=0)
+    out = plot_death_map(episodes, writable_file(args.out), flag_x=flag_x or None)
+    failed = sum(not e["cleared"] for e in episodes["per_episode"])
+    console.print(f"saved {out}: where {failed} of {len(episodes['per_episode'])} episodes ended")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mario_rl.compare import compare
 
@@ -205,7 +236,8 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_commands(commands: argparse._SubParsersAction) -> None:
-    """Add `eval`, `record`, `bundle` and `compare` to the `mario-rl` subcommands."""
+    """Add `eval`, `record`, `bundle`, `death-map` and `compare` to the `mario-rl`
+    subcommands."""
     evaluate = commands.add_parser(
         "eval",
         help="evaluate a trained agent: clear rate, x, frames and game time to clear",
@@ -283,6 +315,30 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
     add_workers_argument(bundle)
     bundle.add_argument("--quiet", action="store_true", help="no progress bar")
     bundle.set_defaults(func=cmd_bundle)
+
+    death_map = commands.add_parser(
+        "death-map",
+        help="where the episodes of a saved evaluation report that did not clear ended",
+        description="Reads an evaluation report (`mario-rl eval`'s JSON, a bundle's eval.json, "
+        "or a levels-table check's checks/frames_N.json) and plots, per half-screen band of "
+        "the level, how many of its episodes that did not clear ended there, and how (died, "
+        "stuck; hatched: in another area than they started, such as a pipe's).",
+    )
+    death_map.add_argument("report", metavar="REPORT_JSON")
+    death_map.add_argument("--out", required=True, help="a .png, .svg or .pdf file")
+    death_map.add_argument(
+        "--control",
+        action="store_true",
+        help="plot the report's blind-replay control instead of the policy's episodes",
+    )
+    death_map.add_argument(
+        "--flag-x",
+        type=positive_int,
+        default=None,
+        help="mark the level's flag at this x (default: known for 1-1, else the furthest x "
+        "of a cleared episode, else none)",
+    )
+    death_map.set_defaults(func=cmd_death_map)
 
     compare = commands.add_parser(
         "compare",
