@@ -184,7 +184,7 @@ def test_an_episode_depends_only_on_its_seed_when_the_policy_samples():
 
 def test_worker_processes_give_the_report_one_process_gives():
     policy = load_policy(MODEL)
-    settings = dict(episodes=3, sample=True, epsilon=0.1, seed=3, max_stuck_steps=50)
+    settings = dict(episodes=2, sample=True, epsilon=0.1, seed=3, max_stuck_steps=20)
     alone = evaluate(policy, control=True, **settings)
     side_by_side = evaluate(policy, control=True, workers=2, **settings)
     assert side_by_side["per_episode"] == alone["per_episode"]
