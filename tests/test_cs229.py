@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -586,3 +587,51 @@ def test_cs229_study_command_plots_the_three_variants_together(tmp_path, capsys)
     assert len([p for p in study.iterdir() if p.is_dir()]) == 3
     out = capsys.readouterr().out
     assert "fixed alpha 0.15" in out and "gamma 0.2" in out and "study plot" in out
+
+
+def test_the_study_command_names_the_variants_the_agent_defines():
+    from mario_rl.agents.cs229 import REPORT_STUDIES, STUDY_VARIANTS
+    from mario_rl.cli.cs229 import REPORT_STUDY_NAMES, STUDY_VARIANT_NAMES
+
+    assert tuple(STUDY_VARIANTS) == STUDY_VARIANT_NAMES
+    assert REPORT_STUDY_NAMES == REPORT_STUDIES
+
+
+def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path, capsys):
+    out = tmp_path / "study"
+    args = ["cs229-study", "--episodes", "1", "--eval-every", "1", "--eval-episodes", "1"]
+    args += ["--no-progress-decisions", "8", "--quiet", "--out", str(out)]
+    args += ["--variants", "default", "rings", "--seeds", "2", "--seed", "4"]
+    assert main(args) == 0
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == ["default__seed4", "default__seed5", "rings__seed4", "rings__seed5"]
+    state = json.loads((out / "study.json").read_text())
+    assert sorted(state["finished"]) == folders
+    assert "last evaluation win" in capsys.readouterr().out
+    # Again: the finished runs are kept, none trained anew.
+    runs_before = sorted(out.glob("*/*/config.json"))
+    assert main(args) == 0
+    assert sorted(out.glob("*/*/config.json")) == runs_before
+    capsys.readouterr()
+    # Other settings in the same folder are refused.
+    assert main([*args, "--gamma", "0.3"]) == 2
+    assert "holds a study with other settings" in capsys.readouterr().err
+
+
+def test_study_curves_are_the_mean_and_range_at_the_evaluations_all_runs_reached():
+    from mario_rl.agents.cs229 import Evaluation, _mean_and_range, runs_side_by_side
+
+    def evaluation(episode, win_rate):
+        return Evaluation(episode, 0, 0.0, win_rate, 0.0, 0.0, float("nan"), 0.0, 0.0)
+
+    runs = [
+        [evaluation(20, 0.1), evaluation(40, 0.5), evaluation(60, 0.7)],
+        [evaluation(20, 0.3), evaluation(40, 0.9)],
+    ]
+    episodes, values = runs_side_by_side(runs, "win_rate")
+    assert episodes == [20, 40]
+    mean, low, high = _mean_and_range(values)
+    assert np.allclose(mean, [0.2, 0.7]) and np.allclose(low, [0.1, 0.5])
+    assert np.allclose(high, [0.3, 0.9])
+    _, times = runs_side_by_side(runs, "finish_time")
+    assert np.isnan(_mean_and_range(times)[0]).all()  # no wins: no time, not a warning

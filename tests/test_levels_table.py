@@ -7,6 +7,7 @@ import pytest
 from mario_rl import levels_table, training
 from mario_rl.agents.ppo import PPOConfig
 from mario_rl.cli.main import main
+from mario_rl.runs import newest_run
 
 
 def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
@@ -86,9 +87,9 @@ def test_progress_says_which_levels_are_done_running_or_pending(tmp_path):
         "Done: none. Running: 1-2 (250,000 frames; last check 18/50 at 200,000). Pending: none."
     ]
     assert levels_table.check_text(checks[0], 50) == "0/6 played of 50 at 100,000"
-    assert levels_table.newest_run(runs / "1-2") == runs / "1-2" / "run_a"
-    assert levels_table.newest_run(runs / "1-3") is None
-    assert levels_table.newest_run(runs / "4-4") is None
+    assert newest_run(runs / "1-2") == runs / "1-2" / "run_a"
+    assert newest_run(runs / "1-3") is None
+    assert newest_run(runs / "4-4") is None
 
 
 def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):

@@ -104,20 +104,6 @@ def level_length(level: str, row: dict[str, Any] | None = None) -> int | None:
     return None if row is None else row.get("measured_flag_x")
 
 
-def newest_run(level_runs: Path) -> Path | None:
-    """The newest run directory under `level_runs` that has a checkpoint, or None."""
-    from mario_rl.runs import list_checkpoints
-
-    if not level_runs.is_dir():
-        return None
-    runs = [
-        run
-        for run in level_runs.iterdir()
-        if run.is_dir() and list_checkpoints(run / "checkpoints")
-    ]
-    return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
-
-
 def checkpoint_frames(run_dir: Path) -> int:
     """Frames of a run's newest checkpoint."""
     from mario_rl.runs import list_checkpoints
@@ -163,6 +149,8 @@ def progress_lines(
 ) -> list[str]:
     """One line: which of `levels` are done, running (a checkpoint but no row; with its
     last check of `episodes` episodes) or pending."""
+    from mario_rl.runs import newest_run
+
     running, pending = [], []
     for level in levels:
         if level in rows:
@@ -363,7 +351,7 @@ def build_table(
     from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
     from mario_rl.presets import get_preset
     from mario_rl.record import plot_death_map
-    from mario_rl.runs import RunConfig, list_checkpoints
+    from mario_rl.runs import RunConfig, list_checkpoints, newest_run
     from mario_rl.training import train
 
     sticky = EVAL_STICKY if sticky is None else sticky

@@ -320,6 +320,17 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_CHECKPOINT_NAME.match(p.name).group(1)))
 
 
+def newest_run(folder: Path) -> Path | None:
+    """The newest run directory in `folder` that has a checkpoint, or None: what a command
+    that trains in pieces (`levels-table`, `cs229-study`) continues."""
+    if not folder.is_dir():
+        return None
+    runs = [
+        run for run in folder.iterdir() if run.is_dir() and list_checkpoints(run / "checkpoints")
+    ]
+    return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
+
+
 def atomic_save(payload: Any, path: Path) -> None:
     """`torch.save` to a temporary file in the same directory, then rename over `path`.
 

@@ -1,13 +1,24 @@
 """Parameter studies: one agent trained under one run config with some of its settings
-changed, the curves plotted together (the CS229 report's studies of alpha and gamma)."""
+changed, on several seeds, the curves plotted together (the CS229 report's studies of
+alpha and gamma).
+
+A study runs in pieces, as the level campaign does: `<out>/study.json` records the runs
+that finished, a run that was stopped continues from its newest checkpoint
+(`<out>/<variant>__seed<N>/`), and a study is refused when asked to continue with other
+settings.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from mario_rl.agents.cs229 import (
+    REPORT_STUDIES,
     STUDY_VARIANTS,
     CS229Config,
     Evaluation,
@@ -16,8 +27,16 @@ from mario_rl.agents.cs229 import (
 )
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.runs import RunConfig
+from mario_rl.runs import RunConfig, newest_run
 from mario_rl.training import train
+
+STUDY_FILE = "study.json"
+"""The study's settings and its finished runs, in its folder."""
+
+
+def run_name(variant: str, seed: int) -> str:
+    """The folder of one variant's run on one seed, inside the study's folder."""
+    return f"{variant}__seed{seed}"
 
 
 def run_study(
@@ -25,21 +44,90 @@ def run_study(
     base: CS229Config,
     run: RunConfig,
     out: Path,
-    variants: dict[str, dict[str, Any]] = STUDY_VARIANTS,
-) -> tuple[Path, dict[str, Path]]:
-    """Train each variant (fields changed from `base`) under the same run settings and plot
-    their curves together, as the report does; returns the plot and each run directory."""
-    run_dirs: dict[str, Path] = {}
-    series: dict[str, list[Evaluation]] = {}
-    for name, changes in variants.items():
-        run_dirs[name] = train(
-            replace(run, runs_dir=str(out)), EnvConfig(level=level), replace(base, **changes)
+    variants: Sequence[str] = REPORT_STUDIES,
+    seeds: Sequence[int] = (0,),
+) -> tuple[Path, dict[str, list[Path]]]:
+    """Train each variant (`STUDY_VARIANTS`: fields changed from `base`) on each seed
+    under the same run settings, and plot their curves together (mean and range over the
+    seeds); returns the plot and each variant's run directories, in seed order. Runs
+    `study.json` lists as finished are not trained again."""
+    unknown = [name for name in variants if name not in STUDY_VARIANTS]
+    if unknown or not variants:
+        raise ValueError(
+            f"variants: expected some of {', '.join(STUDY_VARIANTS)}, got {list(variants)}"
         )
-        series[name] = read_evaluations(run_dirs[name])
+    level = parse_level(level).name
+    # Through JSON, as the state file keeps it, so that tuples compare as lists.
+    settings = json.loads(
+        json.dumps(
+            {
+                "level": level,
+                "base": asdict(base),
+                "variants": list(variants),
+                "seeds": list(seeds),
+                "minutes": run.minutes,
+            }
+        )
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STUDY_FILE
+    finished: dict[str, str] = {}
+    if state_path.is_file():
+        state = json.loads(state_path.read_text())
+        if state["settings"] != settings:
+            raise ValueError(
+                f"{state_path} holds a study with other settings ({state['settings']}); "
+                "pass another folder, or the same settings to continue it"
+            )
+        finished = state["finished"]
+    for variant in variants:
+        changes = STUDY_VARIANTS[variant][1]
+        for seed in seeds:
+            name = run_name(variant, seed)
+            if name in finished:
+                continue
+            folder = out / name
+            run_dir = train(
+                replace(run, seed=seed, runs_dir=str(folder)),
+                EnvConfig(level=level),
+                replace(base, **changes),
+                resume=newest_run(folder),
+            )
+            finished[name] = str(run_dir)
+            temporary = state_path.with_name(f".{STUDY_FILE}.{os.getpid()}.tmp")
+            temporary.write_text(
+                json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
+            )
+            os.replace(temporary, state_path)
+    run_dirs = {
+        variant: [Path(finished[run_name(variant, seed)]) for seed in seeds] for variant in variants
+    }
+    series: dict[str, list[list[Evaluation]]] = {
+        STUDY_VARIANTS[variant][0]: [read_evaluations(path) for path in paths]
+        for variant, paths in run_dirs.items()
+    }
+    seeds_text = f", {len(seeds)} seeds" if len(seeds) > 1 else ""
     plot = plot_curves(
         series,
-        out / f"study_{parse_level(level).name}.png",
-        f"CS229 studies on {level}: {base.episodes} training episodes, {base.eval_episodes} "
-        f"evaluation episodes every {base.eval_every}",
+        out / f"study_{level}.png",
+        f"CS229 studies on {level}: {base.episodes} training episodes{seeds_text}, "
+        f"{base.eval_episodes} evaluation episodes every {base.eval_every}",
     )
     return plot, run_dirs
+
+
+def summary(run_dirs: Sequence[Path]) -> dict[str, Any] | None:
+    """A variant's numbers over its seeds: each run's last and best evaluation win rate,
+    and the last evaluation's mean win rate, score and kill %; None without evaluations."""
+    runs = [read_evaluations(path) for path in run_dirs]
+    if not all(runs):
+        return None
+    last = [run[-1] for run in runs]
+    return {
+        "runs": len(runs),
+        "last_win_rates": [e.win_rate for e in last],
+        "best_win_rates": [max(e.win_rate for e in run) for run in runs],
+        "mean_last_win_rate": sum(e.win_rate for e in last) / len(last),
+        "mean_last_score": sum(e.score for e in last) / len(last),
+        "mean_last_kill_pct": sum(e.kill_pct for e in last) / len(last),
+    }

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -115,12 +115,17 @@ PLAYER_SIZE = 0x0754
 """SMB RAM map "PlayerSize": 0 big (also fire), 1 small. Must agree with POWER (0x756)."""
 MODES = ("small", "big", "fire")
 """Mario's modes by POWER value (0, 1, 2)."""
-STUDY_VARIANTS: dict[str, dict[str, Any]] = {
-    "default (alpha0 0.8 / visits, gamma 0.6)": {},
-    "fixed alpha 0.15": {"decay_alpha": False, "alpha": 0.15},
-    "gamma 0.2": {"gamma": 0.2},
+STUDY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("default (alpha0 0.8 / visits, gamma 0.6)", {}),
+    "fixed-alpha": ("fixed alpha 0.15", {"decay_alpha": False, "alpha": 0.15}),
+    "gamma-0.2": ("gamma 0.2", {"gamma": 0.2}),
+    "rings": ("enemy bits as rings (24)", {"enemy_rings": True}),
 }
-"""The report's studies: each line changes these `CS229Config` fields from the defaults."""
+"""Study variants by name: a label and the `CS229Config` fields changed from the study's
+base. The report's studies are the first three (`REPORT_STUDIES`); "rings" keys the table
+by the report's 24 enemy bits read as rings instead of the nearest range per direction."""
+REPORT_STUDIES = ("default", "fixed-alpha", "gamma-0.2")
+"""The CS229 report's studies: its defaults, a fixed alpha of 0.15, and gamma 0.2."""
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -745,8 +750,10 @@ _CURVES = (
 )
 
 
-def plot_curves(series: dict[str, list[Evaluation]], path: Path, title: str) -> Path:
-    """The report's four learning curves against training episodes, one line per series."""
+def plot_curves(series: dict[str, Sequence[list[Evaluation]]], path: Path, title: str) -> Path:
+    """The report's four learning curves against training episodes: one line per series,
+    the mean over its runs (seeds) at the evaluations all of them reached, with a band
+    from their lowest to their highest value when there are several."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -756,11 +763,17 @@ def plot_curves(series: dict[str, list[Evaluation]], path: Path, title: str) -> 
     for index, (name, label) in enumerate(_CURVES):
         axes = figure.add_subplot(2, 2, index + 1)
         plotted = False
-        for line, evaluations in series.items():
-            episodes = [e.episode for e in evaluations]
-            values = [getattr(e, name) for e in evaluations]
-            axes.plot(episodes, values, marker="." if len(episodes) < 30 else "", label=line)
-            plotted |= not np.isnan(values).all()
+        for line, runs in series.items():
+            episodes, values = runs_side_by_side(runs, name)
+            if not episodes:
+                continue
+            mean, low, high = _mean_and_range(values)
+            runs_text = f" ({len(runs)} runs)" if len(runs) > 1 else ""
+            marker = "." if len(episodes) < 30 else ""
+            drawn = axes.plot(episodes, mean, marker=marker, label=line + runs_text)
+            if len(runs) > 1:
+                axes.fill_between(episodes, low, high, color=drawn[0].get_color(), alpha=0.2)
+            plotted |= not np.isnan(mean).all()
         if not plotted:
             axes.text(0.5, 0.5, "no data yet", ha="center", transform=axes.transAxes)
         axes.set_xlabel("training episodes")
@@ -772,6 +785,33 @@ def plot_curves(series: dict[str, list[Evaluation]], path: Path, title: str) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return path
+
+
+def runs_side_by_side(
+    runs: Sequence[list[Evaluation]], metric: str
+) -> tuple[list[int], np.ndarray]:
+    """The training episodes at which every run was evaluated, and each run's `metric`
+    there (runs x episodes)."""
+    if not runs:
+        return [], np.zeros((0, 0))
+    common = set.intersection(*({e.episode for e in run} for run in runs))
+    episodes = sorted(common)
+    values = np.array(
+        [[getattr(e, metric) for e in run if e.episode in common] for run in runs], float
+    )
+    return episodes, values.reshape(len(runs), len(episodes))
+
+
+def _mean_and_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: mean, lowest and highest over the runs that have a number (nan where
+    none has: time to finish without a win)."""
+    has = ~np.isnan(values)
+    count = has.sum(axis=0)
+    filled = np.where(has, values, 0.0)
+    mean = np.where(count > 0, filled.sum(axis=0) / np.maximum(count, 1), np.nan)
+    low = np.where(count > 0, np.where(has, values, np.inf).min(axis=0), np.nan)
+    high = np.where(count > 0, np.where(has, values, -np.inf).max(axis=0), np.nan)
+    return mean, low, high
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -896,7 +936,7 @@ class CS229Trainer:
                     scalars[f"eval/{name}"] = value
             write_evaluations(self.run_dir.path / EVALUATIONS_FILE, self.evaluations)
             plot_curves(
-                {"evaluation": self.evaluations},
+                {"evaluation": [self.evaluations]},
                 self.run_dir.path / CURVES_FILE,
                 f"CS229 tabular Q-learning on {self.env_config.level}: {config.eval_episodes} "
                 f"evaluation episodes every {config.eval_every} training episodes",

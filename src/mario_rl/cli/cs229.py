@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from mario_rl.cli.args import level_name, non_negative_int, positive_int
+from mario_rl.cli.args import UsageError, level_name, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from mario_rl.agents.cs229 import CS229Config
@@ -22,6 +22,11 @@ STUDY_EPISODES = 100
 """Training episodes per variant of `cs229-study` by default: a small budget."""
 STUDY_EVAL_EPISODES = 5
 """Evaluation episodes of `cs229-study` by default (the report: 100)."""
+STUDY_VARIANT_NAMES = ("default", "fixed-alpha", "gamma-0.2", "rings")
+"""`mario_rl.agents.cs229.STUDY_VARIANTS`' names, spelled here: that module imports torch,
+too slow for every command's start (a test checks they agree)."""
+REPORT_STUDY_NAMES = STUDY_VARIANT_NAMES[:3]
+"""The CS229 report's own studies (`mario_rl.agents.cs229.REPORT_STUDIES`)."""
 
 
 def config_from_args(args: argparse.Namespace) -> CS229Config:
@@ -97,33 +102,42 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_cs229_study(args: argparse.Namespace) -> None:
-    from mario_rl.agents.cs229 import STUDY_VARIANTS, read_evaluations
+    from mario_rl.agents.cs229 import STUDY_VARIANTS
     from mario_rl.env.levels import parse_level
     from mario_rl.runs import RunConfig
-    from mario_rl.studies import run_study
+    from mario_rl.studies import run_study, summary
 
     base = config_from_args(args)
     run = RunConfig(seed=args.seed, minutes=args.minutes, progress=not args.quiet)
     level = parse_level(args.level).name
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.runs_dir) / f"cs229-study__{level}__{args.seed}__{stamp}"
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.out:
+        out = Path(args.out)
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path(args.runs_dir) / f"cs229-study__{level}__{args.seed}__{stamp}"
+    variants = list(dict.fromkeys(args.variants))
     console.print(
-        f"{len(STUDY_VARIANTS)} runs of {args.episodes} training episodes each on {level} "
-        f"into {out}"
+        f"{len(variants)} variants x {len(seeds)} seeds, {args.episodes} training episodes "
+        f"each, on {level} in {out} (run the same command with --out {out} to continue it)"
     )
-    plot, run_dirs = run_study(level, base, run, out)
-    for name, run_dir in run_dirs.items():
-        evaluations = read_evaluations(run_dir)
-        if evaluations:
-            last = evaluations[-1]
-            best = max(e.win_rate for e in evaluations)
-            summary = (
-                f"last evaluation: win {last.win_rate:.0%}, score {last.score:.0f}, enemies "
-                f"killed {last.kill_pct:.0f}%; best win {best:.0%}"
-            )
-        else:
-            summary = "no evaluation (fewer episodes than --eval-every)"
-        console.print(f"{name}: {summary}")
+    try:
+        plot, run_dirs = run_study(level, base, run, out, variants, seeds)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    for variant, paths in run_dirs.items():
+        numbers = summary(paths)
+        label = STUDY_VARIANTS[variant][0]
+        if numbers is None:
+            console.print(f"{label}: no evaluation (fewer episodes than --eval-every)")
+            continue
+        wins = ", ".join(f"{rate:.0%}" for rate in numbers["last_win_rates"])
+        best = ", ".join(f"{rate:.0%}" for rate in numbers["best_win_rates"])
+        console.print(
+            f"{label}: last evaluation win {numbers['mean_last_win_rate']:.0%} on average "
+            f"({wins}), score {numbers['mean_last_score']:.0f}, enemies killed "
+            f"{numbers['mean_last_kill_pct']:.0f}%; best win per seed {best}"
+        )
     console.print(f"study plot: [bold]{plot}[/bold]")
 
 
@@ -132,11 +146,14 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
     study = subparsers.add_parser(
         "cs229-study",
         help="the CS229 report's studies: fixed alpha 0.15 and gamma 0.2 against the defaults",
-        description="Trains the CS229 tabular agent (symbolic RAM state, Q-table) three times "
-        "from the same seed: the report's defaults (alpha0 0.8 / visits, gamma 0.6), a fixed "
-        "alpha 0.15, and gamma 0.2; each for --episodes training episodes with an evaluation "
-        "(alpha 0, epsilon 0.01) every --eval-every. Plots the learning curves together: win "
-        "probability, composite score, %% of enemies killed, time to finish.",
+        description="Trains the CS229 tabular agent (symbolic RAM state, Q-table) once per "
+        "variant and seed: by default the report's defaults (alpha0 0.8 / visits, gamma 0.6), "
+        "a fixed alpha 0.15, and gamma 0.2 (--variants; rings: the 24 enemy bits as rings), "
+        "on --seeds seeds; each for --episodes training episodes with an evaluation (alpha 0, "
+        "epsilon 0.01) every --eval-every. Plots the learning curves together, the mean over "
+        "the seeds with their range: win probability, composite score, %% of enemies killed, "
+        "time to finish. A study stopped part-way is continued by the same command with "
+        "--out its folder.",
     )
     study.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     study.add_argument(
@@ -148,8 +165,31 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
     study.add_argument(
         "--minutes", type=float, default=None, help="also stop each variant after this long"
     )
-    study.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
+    study.add_argument(
+        "--variants",
+        nargs="+",
+        choices=STUDY_VARIANT_NAMES,
+        default=list(REPORT_STUDY_NAMES),
+        metavar="NAME",
+        help=f"which variants: {', '.join(STUDY_VARIANT_NAMES)} (default: the report's "
+        f"{', '.join(REPORT_STUDY_NAMES)}; rings: the report's 24 enemy bits as rings)",
+    )
+    study.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
+    study.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        help="seeds per variant, from --seed on (default 1; the curves then show the mean "
+        "and the range over them)",
+    )
     study.add_argument("--runs-dir", default="runs", help="parent folder (default runs/)")
+    study.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="the study's folder; an existing one is continued (finished runs kept, a "
+        "stopped one resumed from its checkpoint); default: a new one in --runs-dir",
+    )
     study.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(study)
     study.set_defaults(func=cmd_cs229_study)
