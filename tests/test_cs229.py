@@ -607,6 +607,9 @@ def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path,
     assert folders == ["default__seed4", "default__seed5", "rings__seed4", "rings__seed5"]
     state = json.loads((out / "study.json").read_text())
     assert sorted(state["finished"]) == folders
+    # Kept relative to the study's folder, which may move.
+    assert all((out / path / "config.json").is_file() for path in state["finished"].values())
+    assert not any(Path(path).is_absolute() for path in state["finished"].values())
     assert "last evaluation win" in capsys.readouterr().out
     # Again: the finished runs are kept, none trained anew.
     runs_before = sorted(out.glob("*/*/config.json"))
@@ -618,20 +621,46 @@ def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path,
     assert "holds a study with other settings" in capsys.readouterr().err
 
 
-def test_study_curves_are_the_mean_and_range_at_the_evaluations_all_runs_reached():
+def test_study_curves_are_the_mean_and_range_over_the_runs_at_each_evaluation():
     from mario_rl.agents.cs229 import Evaluation, _mean_and_range, runs_side_by_side
 
     def evaluation(episode, win_rate):
         return Evaluation(episode, 0, 0.0, win_rate, 0.0, 0.0, float("nan"), 0.0, 0.0)
 
+    # The second run's envs side by side finished its due episode at 41, and it has no
+    # evaluation at 60 (yet).
     runs = [
         [evaluation(20, 0.1), evaluation(40, 0.5), evaluation(60, 0.7)],
-        [evaluation(20, 0.3), evaluation(40, 0.9)],
+        [evaluation(20, 0.3), evaluation(41, 0.9)],
     ]
-    episodes, values = runs_side_by_side(runs, "win_rate")
-    assert episodes == [20, 40]
+    episodes, values = runs_side_by_side(runs, "win_rate", eval_every=20)
+    assert episodes == [20, 40, 60]
     mean, low, high = _mean_and_range(values)
-    assert np.allclose(mean, [0.2, 0.7]) and np.allclose(low, [0.1, 0.5])
-    assert np.allclose(high, [0.3, 0.9])
-    _, times = runs_side_by_side(runs, "finish_time")
+    assert np.allclose(mean, [0.2, 0.7, 0.7]) and np.allclose(low, [0.1, 0.5, 0.7])
+    assert np.allclose(high, [0.3, 0.9, 0.7])
+    assert runs_side_by_side(runs, "win_rate")[0] == [20, 40, 41, 60]
+    _, times = runs_side_by_side(runs, "finish_time", eval_every=20)
     assert np.isnan(_mean_and_range(times)[0]).all()  # no wins: no time, not a warning
+
+
+def test_an_evaluation_a_stop_interrupted_is_made_on_resuming(tmp_path, monkeypatch):
+    from mario_rl.agents import cs229
+
+    real_evaluate, calls = cs229.evaluate_table, []
+
+    def second_one_interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(cs229, "evaluate_table", second_one_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        quick_run(tmp_path, episodes=2, eval_every=1, eval_episodes=1)
+    (run_dir,) = tmp_path.iterdir()
+    assert [e.episode for e in read_evaluations(run_dir)] == [1]
+    # The checkpoint counts both episodes; resuming makes the missing evaluation first.
+    run = RunConfig(seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False)
+    config = dataclasses.replace(QUICK, episodes=2, eval_every=1, eval_episodes=1)
+    assert train(run, EnvConfig(level="1-1"), config, resume=run_dir) == run_dir
+    assert [e.episode for e in read_evaluations(run_dir)] == [1, 2]

@@ -260,10 +260,13 @@ def test_death_map_plots_a_saved_report(untrained_dqn_run, tmp_path, capsys):
     assert f"where {failed} of {len(control)} episodes" in " ".join(capsys.readouterr().out.split())
     # No control in this report, a file that is not a report, a picture it cannot write.
     picture = str(tmp_path / "m.png")
+    unfit = tmp_path / "unfit.json"
+    unfit.write_text(json.dumps({**report, "per_episode": [{"cleared": False, "max_x": 40}]}))
     for args, message in [
         ([str(saved), "--control", "--out", picture], "a blind-replay control"),
         ([str(tmp_path / "map.png"), "--out", picture], "not an evaluation report with episodes"),
         ([str(saved), "--out", str(tmp_path / "map.txt")], "expected a file ending in .png"),
+        ([str(unfit), "--out", picture], "KeyError: 'per_episode[0].stuck'"),
     ]:
         assert main(["death-map", *args]) == 2
         assert message in " ".join(capsys.readouterr().err.split())

@@ -309,9 +309,10 @@ def _play_in_worker(index: int) -> dict[str, Any]:
 
         from mario_rl.agents import load_policy
 
-        checkpoint, sample, config, seed, epsilon, actions = _worker_arguments
-        # One thread each: the workers already fill the cores.
-        torch.set_num_threads(1)
+        checkpoint, sample, config, seed, epsilon, actions, threads = _worker_arguments
+        # The caller's thread count: a convolution's sums can round differently with
+        # another, and a greedy action could flip at a near tie.
+        torch.set_num_threads(threads)
         policy = load_policy(checkpoint)
         policy.set_sampling(sample)
         _worker_play, _ = episode_player(policy, config, seed, epsilon, actions)
@@ -382,6 +383,8 @@ def _episodes_in_order(
         finally:
             env.close()
         return
+    import torch
+
     # forkserver, as the vector env: a fork of a process holding torch's threads can hang.
     # An executor, not a Pool: a worker that dies (killed for memory, a crash) fails the
     # evaluation with BrokenProcessPool, where a Pool would replace it and wait forever.
@@ -389,7 +392,15 @@ def _episodes_in_order(
         workers,
         mp_context=multiprocessing.get_context("forkserver"),
         initializer=_start_worker,
-        initargs=(policy.checkpoint_path, policy.sample, config, seed, epsilon, actions),
+        initargs=(
+            policy.checkpoint_path,
+            policy.sample,
+            config,
+            seed,
+            epsilon,
+            actions,
+            torch.get_num_threads(),
+        ),
     )
     try:
         yield _results_in_order(executor, _play_in_worker, episodes, window=2 * workers)

@@ -71,6 +71,8 @@ def run_study(
     )
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STUDY_FILE
+    # Finished runs by name: their run directory relative to `out`, so that the study's
+    # folder may be moved, or continued from another working directory.
     finished: dict[str, str] = {}
     if state_path.is_file():
         state = json.loads(state_path.read_text())
@@ -80,6 +82,16 @@ def run_study(
                 "pass another folder, or the same settings to continue it"
             )
         finished = state["finished"]
+
+    def save() -> None:
+        temporary = state_path.with_name(f".{STUDY_FILE}.{os.getpid()}.tmp")
+        temporary.write_text(
+            json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
+        )
+        os.replace(temporary, state_path)
+
+    # Before the first run, so that a stopped run is continued under these settings only.
+    save()
     for variant in variants:
         changes = STUDY_VARIANTS[variant][1]
         for seed in seeds:
@@ -93,14 +105,10 @@ def run_study(
                 replace(base, **changes),
                 resume=newest_run(folder),
             )
-            finished[name] = str(run_dir)
-            temporary = state_path.with_name(f".{STUDY_FILE}.{os.getpid()}.tmp")
-            temporary.write_text(
-                json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
-            )
-            os.replace(temporary, state_path)
+            finished[name] = os.path.relpath(run_dir, out)
+            save()
     run_dirs = {
-        variant: [Path(finished[run_name(variant, seed)]) for seed in seeds] for variant in variants
+        variant: [out / finished[run_name(variant, seed)] for seed in seeds] for variant in variants
     }
     series: dict[str, list[list[Evaluation]]] = {
         STUDY_VARIANTS[variant][0]: [read_evaluations(path) for path in paths]
@@ -112,6 +120,7 @@ def run_study(
         out / f"study_{level}.png",
         f"CS229 studies on {level}: {base.episodes} training episodes{seeds_text}, "
         f"{base.eval_episodes} evaluation episodes every {base.eval_every}",
+        eval_every=base.eval_every,
     )
     return plot, run_dirs
 

@@ -750,10 +750,15 @@ _CURVES = (
 )
 
 
-def plot_curves(series: dict[str, Sequence[list[Evaluation]]], path: Path, title: str) -> Path:
+def plot_curves(
+    series: dict[str, Sequence[list[Evaluation]]],
+    path: Path,
+    title: str,
+    eval_every: int | None = None,
+) -> Path:
     """The report's four learning curves against training episodes: one line per series,
-    the mean over its runs (seeds) at the evaluations all of them reached, with a band
-    from their lowest to their highest value when there are several."""
+    the mean over its runs (seeds) at each evaluation point (`runs_side_by_side`), with a
+    band from their lowest to their highest value when there are several."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -764,7 +769,7 @@ def plot_curves(series: dict[str, Sequence[list[Evaluation]]], path: Path, title
         axes = figure.add_subplot(2, 2, index + 1)
         plotted = False
         for line, runs in series.items():
-            episodes, values = runs_side_by_side(runs, name)
+            episodes, values = runs_side_by_side(runs, name, eval_every)
             if not episodes:
                 continue
             mean, low, high = _mean_and_range(values)
@@ -788,18 +793,25 @@ def plot_curves(series: dict[str, Sequence[list[Evaluation]]], path: Path, title
 
 
 def runs_side_by_side(
-    runs: Sequence[list[Evaluation]], metric: str
+    runs: Sequence[list[Evaluation]], metric: str, eval_every: int | None = None
 ) -> tuple[list[int], np.ndarray]:
-    """The training episodes at which every run was evaluated, and each run's `metric`
-    there (runs x episodes)."""
-    if not runs:
-        return [], np.zeros((0, 0))
-    common = set.intersection(*({e.episode for e in run} for run in runs))
-    episodes = sorted(common)
-    values = np.array(
-        [[getattr(e, metric) for e in run if e.episode in common] for run in runs], float
-    )
-    return episodes, values.reshape(len(runs), len(episodes))
+    """The evaluation points of any run, and each run's `metric` there (runs x points; nan
+    where a run has none). With `eval_every`, an evaluation counts at the multiple of it
+    that it followed: side-by-side envs may finish the due episode a little past it, and
+    one run may lack a point (a stop during that evaluation)."""
+
+    def point(evaluation: Evaluation) -> int:
+        if eval_every is None:
+            return evaluation.episode
+        return evaluation.episode // eval_every * eval_every
+
+    episodes = sorted({point(e) for run in runs for e in run})
+    column = {episode: index for index, episode in enumerate(episodes)}
+    values = np.full((len(runs), len(episodes)), np.nan)
+    for row, run in enumerate(runs):
+        for e in run:
+            values[row, column[point(e)]] = getattr(e, metric)
+    return episodes, values
 
 
 def _mean_and_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -893,6 +905,12 @@ class CS229Trainer:
                 e for e in read_evaluations(run_dir.path) if e.frames <= self.frames
             ]
         write_evaluations(run_dir.path / EVALUATIONS_FILE, self.evaluations)
+        # A run stopped during an evaluation (its episodes counted, its checkpoint written)
+        # makes that evaluation on resuming, so that no point of the curves goes missing.
+        every = self.config.eval_every
+        last = self.evaluations[-1].episode // every if self.evaluations else 0
+        if self.config.eval_episodes and self.episodes // every > last:
+            logger.log_scalars(self.frames, self._evaluate())
 
     def done(self, budget: Budget) -> bool:
         episodes_spent = self.config.episodes is not None and self.episodes >= self.config.episodes
@@ -922,28 +940,37 @@ class CS229Trainer:
         scalars = {"charts/epsilon": config.epsilon, "q/states": len(table)}
         evaluations_due = self.episodes // config.eval_every > episodes_before // config.eval_every
         if config.eval_episodes and evaluations_due:
-            evaluation = evaluate_table(
-                self.eval_env,
-                table,
-                config.eval_episodes,
-                config.eval_epsilon,
-                self.eval_rng,
-                at=(self.episodes, self.frames, self.logger.wall_seconds),
-            )
-            self.evaluations.append(evaluation)
-            for name, value in asdict(evaluation).items():
-                if name not in ("episode", "frames", "wall_s"):
-                    scalars[f"eval/{name}"] = value
-            write_evaluations(self.run_dir.path / EVALUATIONS_FILE, self.evaluations)
-            plot_curves(
-                {"evaluation": [self.evaluations]},
-                self.run_dir.path / CURVES_FILE,
-                f"CS229 tabular Q-learning on {self.env_config.level}: {config.eval_episodes} "
-                f"evaluation episodes every {config.eval_every} training episodes",
-            )
+            scalars.update(self._evaluate())
         return Step(
             finished, last=self.done(budget), scalars=scalars, postfix={"states": len(table)}
         )
+
+    def _evaluate(self) -> dict[str, float]:
+        """The report's evaluation now, added to the run's evaluations and curves; returns
+        its scalars for the logger."""
+        config = self.config
+        evaluation = evaluate_table(
+            self.eval_env,
+            self.table,
+            config.eval_episodes,
+            config.eval_epsilon,
+            self.eval_rng,
+            at=(self.episodes, self.frames, self.logger.wall_seconds),
+        )
+        self.evaluations.append(evaluation)
+        write_evaluations(self.run_dir.path / EVALUATIONS_FILE, self.evaluations)
+        plot_curves(
+            {"evaluation": [self.evaluations]},
+            self.run_dir.path / CURVES_FILE,
+            f"CS229 tabular Q-learning on {self.env_config.level}: {config.eval_episodes} "
+            f"evaluation episodes every {config.eval_every} training episodes",
+            eval_every=config.eval_every,
+        )
+        return {
+            f"eval/{name}": value
+            for name, value in asdict(evaluation).items()
+            if name not in ("episode", "frames", "wall_s")
+        }
 
     def _decide_side_by_side(self) -> list[dict[str, Any]]:
         """Decision steps of every env until an episode ends: each env's action chosen and

@@ -151,6 +151,12 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     console.print("the README's row: " + bundled_table_row(report, folder))
 
 
+REPORT_FIELDS = ("level", "algo", "acting", "sticky_probability", "noop_max")
+"""What a death map's title reads of an evaluation report, beside its episodes."""
+EPISODES_FIELDS = ("episodes", "clears", "max_x", "per_episode")
+EPISODE_FIELDS = ("cleared", "max_x", "stuck")
+
+
 def cmd_death_map(args: argparse.Namespace) -> None:
     from mario_rl.levels_table import LEVEL_FLAG_X
     from mario_rl.record import plot_death_map
@@ -159,6 +165,7 @@ def cmd_death_map(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--out: expected a file ending in {', '.join(PLOT_FORMATS)}, got {args.out!r}"
         )
+    out = writable_file(args.out)
     try:
         report = json.loads(Path(args.report).read_text())
         episodes = report
@@ -167,17 +174,24 @@ def cmd_death_map(args: argparse.Namespace) -> None:
             # The control's episodes under its report's conditions (level, sticky, no-ops).
             acting = f"blind replay of seed {control['source_seed']}'s actions"
             episodes = {**report, **control, "acting": acting}
-        if not all("max_x" in e and "cleared" in e for e in episodes["per_episode"]):
-            raise KeyError("max_x or cleared, in an episode")
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+        missing = [name for name in (*REPORT_FIELDS, *EPISODES_FIELDS) if name not in episodes]
+        missing += [
+            f"per_episode[{index}].{name}"
+            for index, episode in enumerate(episodes["per_episode"])
+            for name in EPISODE_FIELDS
+            if name not in episode
+        ]
+        if missing:
+            raise KeyError(", ".join(missing[:5]))
+    except (OSError, ValueError, KeyError, TypeError) as error:
         kind = "a blind-replay control" if args.control else "episodes"
         raise UsageError(
             f"{args.report}: not an evaluation report with {kind} (`mario-rl eval`'s JSON, "
             f"a bundle's eval.json or a levels-table check's); {type(error).__name__}: {error}"
         ) from error
     cleared_x = [e["max_x"] for e in episodes["per_episode"] if e["cleared"]]
-    flag_x = args.flag_x or LEVEL_FLAG_X.get(report.get("level", "")) or max(cleared_x, default=0)
-    out = plot_death_map(episodes, writable_file(args.out), flag_x=flag_x or None)
+    flag_x = args.flag_x or LEVEL_FLAG_X.get(report["level"]) or max(cleared_x, default=0)
+    plot_death_map(episodes, out, flag_x=flag_x or None)
     failed = sum(not e["cleared"] for e in episodes["per_episode"])
     console.print(f"saved {out}: where {failed} of {len(episodes['per_episode'])} episodes ended")
 
