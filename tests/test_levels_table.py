@@ -3,11 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from mario_rl import levels_table, training
 from mario_rl.agents.ppo import PPOConfig
 from mario_rl.cli.main import main
-from mario_rl.runs import newest_run
+from mario_rl.runs import list_checkpoints, newest_run
 
 
 def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
@@ -139,6 +140,13 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     level_runs = tmp_path / "runs" / "1-1"
     runs = [path for path in level_runs.iterdir() if (path / "config.json").is_file()]
     assert len(runs) == 1, "one run, resumed"
+    # The learning rate anneals over the level's cap, not each piece: the first piece's
+    # one rollout (2 envs x 128 steps x 4 frames, and no-op and skipped frames) is learned
+    # a little past 1024 of the 2500 frames, not past its piece's end (where it would be 0).
+    assert json.loads((runs[0] / "config.json").read_text())["run"]["schedule_frames"] == 2500
+    first_piece = torch.load(list_checkpoints(runs[0] / "checkpoints")[0], weights_only=False)
+    learning_rate = first_piece["optimizer_state"]["param_groups"][0]["lr"]
+    assert 5e-4 * (1 - 1500 / 2500) < learning_rate <= 5e-4 * (1 - 1024 / 2500)
     # Each check's report is kept beside the runs.
     for check in row["checks"]:
         kept = json.loads(levels_table.check_report_path(level_runs, check["frames"]).read_text())

@@ -228,3 +228,15 @@ def test_relabel_gives_the_rollout_the_current_policys_log_probabilities():
     logits, _ = agent.policy(rollout.obs.flatten(0, 1))
     expected = torch.log_softmax(logits, -1).gather(1, rollout.actions.flatten()[:, None])
     torch.testing.assert_close(rollout.logprobs.flatten(), expected.squeeze(1))
+
+
+def test_schedules_can_span_more_than_the_budget():
+    """A run trained in pieces anneals over the whole (`schedule_frames`), each piece
+    stopping at its own budget."""
+    piece = Budget(frames=1000, minutes=None, schedule_frames=4000)
+    assert piece.schedule(1000) == 0.25 and piece.spent(1000)
+    assert piece.schedule(9000) == 1.0
+    whole = Budget(frames=1000, minutes=None)
+    assert whole.schedule(250) == whole.fraction(250) == 0.25
+    with pytest.raises(ValueError, match="schedule_frames: expected a positive number"):
+        Budget(frames=1000, minutes=None, schedule_frames=0)

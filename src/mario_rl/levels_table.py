@@ -425,8 +425,14 @@ def build_table(
                     target = min(frames, (trained // check_every + 1) * check_every)
                 level_runs.mkdir(parents=True, exist_ok=True)
                 _write_atomic(piece_path, json.dumps({"target": target}) + "\n")
+                # The schedules span the level's cap, not the piece: each piece would
+                # otherwise anneal the learning rate to 0 at its own end.
                 run = RunConfig(
-                    seed=seed, frames=target, runs_dir=str(level_runs), progress=progress
+                    seed=seed,
+                    frames=target,
+                    schedule_frames=frames,
+                    runs_dir=str(level_runs),
+                    progress=progress,
                 )
                 stopped = train(run, env, agent, resume=stopped, preset=preset)
             run_dir, trained = stopped, checkpoint_frames(stopped)

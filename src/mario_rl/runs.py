@@ -105,6 +105,11 @@ class RunConfig:
     """Budget in emulator frames (None: no frame limit)."""
     minutes: float | None = None
     """Budget in wall-clock minutes (None: no time limit); the first budget reached ends it."""
+    schedule_frames: int | None = None
+    """Frames the schedules (PPO's learning-rate annealing, DQN's replay schedules) span
+    (None: the budget). For a run trained in pieces, each with its own budget, such as a
+    level of `mario-rl levels-table`: the schedules then follow the whole run, not each
+    piece."""
     device: str = "auto"
     """`auto` (CUDA when present), `cpu` or `cuda`."""
     runs_dir: str = "runs"
@@ -578,23 +583,35 @@ class MetricsLogger:
 class Budget:
     """Frames and/or minutes; `spent(frames)` once either is reached."""
 
-    def __init__(self, frames: int | None, minutes: float | None) -> None:
+    def __init__(
+        self, frames: int | None, minutes: float | None, schedule_frames: int | None = None
+    ) -> None:
         if frames is None and minutes is None:
             raise ValueError("budget: expected --frames, --minutes or both, got neither")
         if (frames is not None and frames < 1) or (minutes is not None and minutes <= 0):
             raise ValueError(f"budget: expected positive values, got {frames=} {minutes=}")
+        if schedule_frames is not None and schedule_frames < 1:
+            raise ValueError(f"schedule_frames: expected a positive number, got {schedule_frames}")
         self.frames = frames
         self.minutes = minutes
+        self.schedule_frames = schedule_frames
         self.start = time.perf_counter()
 
     def spent(self, frames: int) -> bool:
         return self.fraction(frames) >= 1.0
 
+    def schedule(self, frames: int) -> float:
+        """How far the schedules (learning-rate annealing) are, 0..1: the share of
+        `schedule_frames` at `frames` when set, else of the budget (`fraction`)."""
+        if self.schedule_frames is None:
+            return self.fraction(frames)
+        return min(1.0, frames / self.schedule_frames)
+
     def fraction(self, frames: int) -> float:
         """How much of the budget is used, 0..1: the larger of its frame and minute shares.
 
-        Schedules (learning-rate annealing) follow it, so they also work under a
-        minutes-only budget.
+        Schedules follow it unless `schedule_frames` is set (`schedule`), so they also work
+        under a minutes-only budget.
         """
         shares = [0.0]
         if self.frames is not None:

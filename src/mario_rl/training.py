@@ -184,7 +184,7 @@ def train(
         trainer.after_checkpoint(run_dir)
         logger.save()
 
-    budget = Budget(run.frames, run.minutes)
+    budget = Budget(run.frames, run.minutes, run.schedule_frames)
     progress = Progress(budget, trainer.frames, run.progress)
     next_checkpoint = run.next_checkpoint(trainer.frames)
     snapshot_starts: list[bool] = []

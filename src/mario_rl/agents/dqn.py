@@ -518,7 +518,7 @@ class DQNTrainer:
             owed = (steps_after - self.learn_start) // config.learn_every
             due = owed - (counters.updates - self.updates_before)
             for _ in range(due):
-                used = budget.fraction(counters.frames)
+                used = budget.schedule(counters.frames)
                 if self.learner_pool is None:
                     loss, q_max = learner.update(self.replay, used)
                     self.losses.append(loss)

@@ -135,7 +135,15 @@ def _train_tabular(args: argparse.Namespace) -> Path:
     from mario_rl.runs import RunConfig
     from mario_rl.training import train
 
-    others = [*AGENT_FLAGS, *ENV_FLAGS, "preset", "resume", "save_replay", "init_from"]
+    others = [
+        *AGENT_FLAGS,
+        *ENV_FLAGS,
+        "preset",
+        "resume",
+        "save_replay",
+        "init_from",
+        "schedule_frames",
+    ]
     refused = [name for name in others if name not in TABULAR_TRAIN_FLAGS]
     given = [name for name in refused if getattr(args, name, None) not in (None, False)]
     if given:
@@ -183,7 +191,11 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}"
         )
         return
-    budget = {"frames": args.frames, "minutes": args.minutes}
+    budget = {
+        "frames": args.frames,
+        "minutes": args.minutes,
+        "schedule_frames": args.schedule_frames,
+    }
     if args.resume and args.init_from:
         raise UsageError(
             "--resume continues a run, --init-from starts a new one from another run's "
@@ -201,7 +213,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if changed or args.preset or args.algo or args.level or args.seed is not None:
             raise UsageError(
                 "--resume continues the run with its own config.json; drop the flags that "
-                "change it (only --frames, --minutes, --device, --save-replay, --quiet and, "
+                "change it (only --frames, --minutes, --schedule-frames, --device, "
+                "--save-replay, --quiet and, "
                 "for a Ray run, --ray apply)"
             )
         saved_run = RunDir(args.resume)
@@ -284,6 +297,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help=f"frame budget, total (default {DEFAULT_TRAIN_FRAMES:.0e} if no --minutes)",
     )
     train.add_argument("--minutes", type=positive_float, default=None, help="time budget")
+    train.add_argument(
+        "--schedule-frames",
+        type=frames,
+        default=None,
+        metavar="N",
+        help="frames the schedules (PPO's learning-rate annealing) span, for a run trained "
+        "in pieces: --frames 1e6 --schedule-frames 10e6, then --resume RUN_DIR --frames 2e6 "
+        "anneals as one 10M-frame run (default: the frame or minute budget)",
+    )
     train.add_argument("--seed", type=non_negative_int, default=None, help="seed (default 0)")
     train.add_argument(
         "--device",

@@ -14,7 +14,7 @@ thread while `update` learns from the last rollout):
     collector = RolloutCollector(envs, agent, config.num_steps, seed)
     while not budget.spent(collector.frames.total):
         rollout, episodes = collector.collect()
-        metrics = agent.update(rollout, progress=budget.fraction(collector.frames.total))
+        metrics = agent.update(rollout, progress=budget.schedule(collector.frames.total))
 
 References: PPO, Schulman et al. 2017, "Proximal Policy Optimization Algorithms" (eq. 7:
 the clipped surrogate; eq. 9: the combined loss); GAE, Schulman et al. 2016,

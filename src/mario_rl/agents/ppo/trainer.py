@@ -136,7 +136,7 @@ class PPOTrainer:
         last = self.done(budget)
         if self.background is not None and not last:
             self.pending = self.background.submit(self.collector.collect)
-        metrics = self.agent.update(rollout, progress=budget.fraction(self.frames))
+        metrics = self.agent.update(rollout, progress=budget.schedule(self.frames))
         self.updates += 1
         metrics["charts/updates"] = self.updates
         if self.remote:
