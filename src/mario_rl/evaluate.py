@@ -252,15 +252,15 @@ def _without_actions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: value for key, value in r.items() if key != "actions"} for r in results]
 
 
+ACTING_STREAM = 1
+"""Second word of the acting generator's seed (`acting_rng`), setting it apart from the env's."""
+
+
 def acting_rng(seed: int) -> np.random.Generator:
     """The generator a sampling or epsilon-greedy policy draws from in the episode seeded
     `seed`. Not `default_rng(seed)`: that is the stream the env's sticky actions and
     no-ops draw from after `reset(seed=seed)`, and the two must not move together."""
     return np.random.default_rng([seed, ACTING_STREAM])
-
-
-ACTING_STREAM = 1
-"""Second word of the acting generator's seed (`acting_rng`), setting it apart from the env's."""
 
 
 def episode_player(
