@@ -87,6 +87,13 @@ def test_progress_says_which_levels_are_done_running_or_pending(tmp_path):
     assert lines == [
         "Done: none. Running: 1-2 (250,000 frames; last check 18/50 at 200,000). Pending: none."
     ]
+    # With training episodes logged: how many of the last ones reached the flag.
+    rows = "".join(f"{i * 100},{i},0,0,0,0,{flag},0,0,0,\n" for i, flag in enumerate("10010"))
+    header = "frames,episode,return,length,episode_frames,max_x,flag,time_left,score,wall_s,level\n"
+    (runs / "1-2" / "run_a" / "episodes.csv").write_text(header + rows)
+    assert levels_table.training_flag_rate(runs / "1-2" / "run_a", last=4) == (0.25, 4)
+    (line,) = levels_table.progress_lines(["1-2"], {}, str(runs), 50)
+    assert "; flag in 40% of its last 5 training episodes)" in line
     assert levels_table.check_text(checks[0], 50) == "0/6 played of 50 at 100,000"
     assert newest_run(runs / "1-2") == runs / "1-2" / "run_a"
     assert newest_run(runs / "1-3") is None

@@ -132,6 +132,22 @@ def training_minutes(run_dir: Path) -> float | None:
     return float(rows[-1]["wall_s"]) / 60 if rows else None
 
 
+TRAINING_FLAG_EPISODES = 500
+"""Training episodes the progress line's flag rate is over (`training_flag_rate`)."""
+
+
+def training_flag_rate(run_dir: Path, last: int = TRAINING_FLAG_EPISODES) -> tuple[float, int]:
+    """The share of a run's last `last` training episodes from the level's start that
+    reached the flag, and how many episodes that is (0 without any): a progress signal
+    between checks, under training's sticky actions and sampled actions."""
+    episodes = run_dir / "episodes.csv"
+    if not episodes.is_file():
+        return 0.0, 0
+    with episodes.open(newline="") as file:
+        flags = [row["flag"] in ("1", "True") for row in csv.DictReader(file)][-last:]
+    return (sum(flags) / len(flags) if flags else 0.0), len(flags)
+
+
 def clears_needed(episodes: int) -> int:
     """The fewest clears of `episodes` that count as cleared (`CLEARED_RATE`)."""
     return next(n for n in range(episodes + 1) if n >= CLEARED_RATE * episodes)
@@ -162,6 +178,9 @@ def progress_lines(
         checks_path = Path(runs_dir) / level / "checks.json"
         checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
         last = f"; last check {check_text(checks[-1], episodes)}" if checks else ""
+        rate, counted = training_flag_rate(run)
+        if counted:
+            last += f"; flag in {rate:.0%} of its last {counted} training episodes"
         running.append(f"{level} ({checkpoint_frames(run):,} frames{last})")
     done = [level for level in levels if level in rows]
     return [
