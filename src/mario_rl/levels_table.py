@@ -14,7 +14,9 @@ run that is stopped resumes where it was: levels already in it are skipped, and 
 whose training was stopped continues from its newest checkpoint (each level trains in its
 own folder, `<runs-dir>/<level>/`; `piece.json` there names the frames the piece being
 trained aims at, so a stop does not move the checks off the `--check-every` grid; each
-check's evaluation report is kept there as `checks/frames_<N>.json`). Below
+check's evaluation report is kept there as `checks/frames_<N>.json`). The pieces of a level
+are one run to its schedules: the learning rate anneals over the level's frame cap
+(`RunConfig.schedule_frames`), not over each piece. Below
 the table, the Markdown says which levels are done, running (a checkpoint but no row yet)
 and pending. A state made with another recipe
 (preset, budget, seed, evaluation) is refused rather than mixed in.
