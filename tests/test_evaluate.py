@@ -182,10 +182,12 @@ def test_an_episode_depends_only_on_its_seed_when_the_policy_samples():
     assert both["per_episode"][1] == second["per_episode"][0]
 
 
-def test_worker_processes_give_the_report_one_process_gives():
-    policy = load_policy(MODEL)
-    settings = dict(episodes=2, sample=True, epsilon=0.1, seed=3, max_stuck_steps=20)
+def test_worker_processes_give_the_report_one_process_gives(untrained_dqn_run):
+    """Short episodes (the untrained agent stands about), each with its own random moves."""
+    policy = load_policy(untrained_dqn_run)
+    settings = dict(episodes=3, epsilon=0.5, seed=3, max_stuck_steps=10)
     alone = evaluate(policy, control=True, **settings)
+    assert len({episode["trajectory"] for episode in alone["per_episode"]}) > 1
     side_by_side = evaluate(policy, control=True, workers=2, **settings)
     assert side_by_side["per_episode"] == alone["per_episode"]
     assert side_by_side["control"] == alone["control"]
