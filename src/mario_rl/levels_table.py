@@ -393,9 +393,12 @@ def build_table(
     state_path = out.with_suffix(".json")
     rows = load_state(state_path, recipe)
 
+    def write_markdown() -> None:
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
+
     def save() -> None:
         _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
+        write_markdown()
 
     def bundle(level: str) -> None:
         if bundle_dir is None or not rows[level]["cleared"] or "bundle" in rows[level]:
@@ -413,7 +416,7 @@ def build_table(
             console.print(f"{level}: already in {state_path}, skipped")
             bundle(level)
             continue
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
+        write_markdown()
         level_runs = Path(runs_dir) / level
         stopped = newest_run(level_runs)
         if stopped is not None:
@@ -476,6 +479,8 @@ def build_table(
             save_report(report, check_report_path(level_runs, trained))
             checks.append(check)
             _write_atomic(checks_path, json.dumps(checks) + "\n")
+            # The progress line says this check (and the flag rate of training so far).
+            write_markdown()
             console.print(f"{level}: cleared {check_text(check, episodes)} frames")
             if report["clears"] >= clears_needed(episodes) or trained >= frames:
                 break
@@ -500,5 +505,5 @@ def build_table(
         save()
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
         bundle(level)
-    _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
+    write_markdown()
     return rows
