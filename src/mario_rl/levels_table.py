@@ -430,7 +430,7 @@ def build_table(
         # stay on the grid of `check_every` however often the command is stopped.
         piece_path = level_runs / "piece.json"
         while True:
-            final = {c["frames"]: c["clears"] >= CLEARED_RATE * episodes for c in checks}
+            final = {c["frames"]: c["clears"] >= clears_needed(episodes) for c in checks}
             trained = 0 if stopped is None else checkpoint_frames(stopped)
             piece = json.loads(piece_path.read_text())["target"] if piece_path.is_file() else 0
             interrupted = stopped is not None and trained < min(piece, frames)
