@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -817,13 +818,10 @@ def runs_side_by_side(
 def _mean_and_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column: mean, lowest and highest over the runs that have a number (nan where
     none has: time to finish without a win)."""
-    has = ~np.isnan(values)
-    count = has.sum(axis=0)
-    filled = np.where(has, values, 0.0)
-    mean = np.where(count > 0, filled.sum(axis=0) / np.maximum(count, 1), np.nan)
-    low = np.where(count > 0, np.where(has, values, np.inf).min(axis=0), np.nan)
-    high = np.where(count > 0, np.where(has, values, -np.inf).max(axis=0), np.nan)
-    return mean, low, high
+    with warnings.catch_warnings():
+        # An all-nan column stays nan; NumPy would also warn about it.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=0), np.nanmin(values, axis=0), np.nanmax(values, axis=0)
 
 
 # -- training ---------------------------------------------------------------------------------
