@@ -352,6 +352,7 @@ def play_episodes(
         total=episodes, unit="episode" if actions is None else "replay", disable=not progress
     )
     results: list[dict[str, Any]] = []
+    failures = 0
     with (
         bar,
         _episodes_in_order(policy, config, seed, episodes, epsilon, actions, workers) as played,
@@ -359,7 +360,7 @@ def play_episodes(
         for result in played:
             results.append(result)
             bar.update()
-            failures = sum(not r["cleared"] for r in results)
+            failures += not result["cleared"]
             if stop_after_failures is not None and failures >= stop_after_failures:
                 break
     return results
