@@ -57,8 +57,6 @@ from typing import Any
 
 from rich.console import Console
 
-from mario_rl.outputs import write_text_atomic
-
 CLEARED_RATE = 0.9
 """A level counts as cleared when at least this share of evaluation episodes clear it."""
 LEVEL_FLAG_X: dict[str, int] = {"1-1": 3161}
@@ -325,6 +323,12 @@ def bundle_level(
     }
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
     if not state_path.is_file():
@@ -390,12 +394,10 @@ def build_table(
     rows = load_state(state_path, recipe)
 
     def write_markdown() -> None:
-        write_text_atomic(
-            out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes))
-        )
+        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
 
     def save() -> None:
-        write_text_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
+        _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
         write_markdown()
 
     def bundle(level: str) -> None:
@@ -446,7 +448,7 @@ def build_table(
                 else:
                     target = min(frames, (trained // check_every + 1) * check_every)
                 level_runs.mkdir(parents=True, exist_ok=True)
-                write_text_atomic(piece_path, json.dumps({"target": target}) + "\n")
+                _write_atomic(piece_path, json.dumps({"target": target}) + "\n")
                 # The schedules span the level's cap, not the piece: each piece would
                 # otherwise anneal the learning rate to 0 at its own end.
                 run = RunConfig(
@@ -476,7 +478,7 @@ def build_table(
             # The whole report, per episode: where a check's failures ended (`plot_death_map`).
             save_report(report, check_report_path(level_runs, trained))
             checks.append(check)
-            write_text_atomic(checks_path, json.dumps(checks) + "\n")
+            _write_atomic(checks_path, json.dumps(checks) + "\n")
             # The progress line says this check (and the flag rate of training so far).
             write_markdown()
             console.print(f"{level}: cleared {check_text(check, episodes)} frames")

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -32,11 +31,3 @@ def writable_folder(folder: str | Path, what: str | None = None) -> Path:
         reason = error.strerror or str(error)
         raise ValueError(f"{what or f'cannot write into {folder}'}: {reason}") from None
     return folder
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file beside it, so that a reader (or a
-    stop mid-write) sees the old file or the new one, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
