@@ -323,12 +323,6 @@ def bundle_level(
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
     if not state_path.is_file():
@@ -372,7 +366,7 @@ def build_table(
     from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
     from mario_rl.presets import get_preset
     from mario_rl.record import plot_death_map
-    from mario_rl.runs import RunConfig, list_checkpoints, newest_run
+    from mario_rl.runs import RunConfig, list_checkpoints, newest_run, write_text_atomic
     from mario_rl.training import train
 
     sticky = EVAL_STICKY if sticky is None else sticky
@@ -394,10 +388,12 @@ def build_table(
     rows = load_state(state_path, recipe)
 
     def write_markdown() -> None:
-        _write_atomic(out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes)))
+        write_text_atomic(
+            out, markdown(recipe, rows, progress_lines(levels, rows, runs_dir, episodes))
+        )
 
     def save() -> None:
-        _write_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
+        write_text_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
         write_markdown()
 
     def bundle(level: str) -> None:
@@ -448,7 +444,7 @@ def build_table(
                 else:
                     target = min(frames, (trained // check_every + 1) * check_every)
                 level_runs.mkdir(parents=True, exist_ok=True)
-                _write_atomic(piece_path, json.dumps({"target": target}) + "\n")
+                write_text_atomic(piece_path, json.dumps({"target": target}) + "\n")
                 # The schedules span the level's cap, not the piece: each piece would
                 # otherwise anneal the learning rate to 0 at its own end.
                 run = RunConfig(
@@ -478,7 +474,7 @@ def build_table(
             # The whole report, per episode: where a check's failures ended (`plot_death_map`).
             save_report(report, check_report_path(level_runs, trained))
             checks.append(check)
-            _write_atomic(checks_path, json.dumps(checks) + "\n")
+            write_text_atomic(checks_path, json.dumps(checks) + "\n")
             # The progress line says this check (and the flag rate of training so far).
             write_markdown()
             console.print(f"{level}: cleared {check_text(check, episodes)} frames")

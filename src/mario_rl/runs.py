@@ -357,6 +357,15 @@ def atomic_save(payload: Any, path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`, so that a
+    reader (or a kill) never sees half of the file: the state files of work that runs in
+    pieces (`levels-table`, `cs229-study`)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep: int) -> Path:
     """Write `frames_<frames>.pt` atomically and delete all but the `keep` newest."""
     missing = [f for f in CHECKPOINT_FIELDS if f not in payload and f != "format_version"]

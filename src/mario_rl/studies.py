@@ -27,7 +27,7 @@ from mario_rl.agents.cs229 import (
 )
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.runs import RunConfig, newest_run
+from mario_rl.runs import RunConfig, newest_run, write_text_atomic
 from mario_rl.training import train
 
 STUDY_FILE = "study.json"
@@ -84,11 +84,8 @@ def run_study(
         finished = state["finished"]
 
     def save() -> None:
-        temporary = state_path.with_name(f".{STUDY_FILE}.{os.getpid()}.tmp")
-        temporary.write_text(
-            json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
-        )
-        os.replace(temporary, state_path)
+        state = {"settings": settings, "finished": finished}
+        write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
 
     # Before the first run, so that a stopped run is continued under these settings only.
     save()
