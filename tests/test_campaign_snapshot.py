@@ -1,0 +1,106 @@
+"""benchmarks/campaign/snapshot.py: what it keeps of a campaign, and that a restore gives
+the campaign command back the level in training at its newest checkpoint."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign" / "snapshot.py"
+spec = importlib.util.spec_from_file_location("campaign_snapshot", SCRIPT)
+snapshot = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(snapshot)
+
+
+def write(path: Path, text: str = "x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def campaign(root: Path) -> Path:
+    """1-1 done and bundled, 1-2 in training with two checkpoints."""
+    write(root / "table.json", json.dumps({"recipe": {}, "rows": {"1-1": {"cleared": True}}}))
+    write(root / "table.md", "| level |")
+    write(root / "table.log", "=== restart")
+    write(root / "table.1-1.png")
+    write(root / "levels/1-1/checks.json", '[{"frames": 5, "clears": 48}]')
+    write(root / "levels/1-1/1-1__ppo__0__a/checkpoints/frames_5.pt")
+    write(root / "levels/1-1/1-1__ppo__0__a/events.out.tfevents.1")
+    run = root / "levels/1-2/1-2__ppo__0__b"
+    for name in ("config.json", "episodes.csv", "rewards.npy", "log.txt", "events.out.x"):
+        write(run / name, name)
+    write(run / "checkpoints/frames_100.pt", "old")
+    write(run / "checkpoints/frames_200.pt", "new")
+    write(root / "levels/1-2/piece.json", '{"target": 300}')
+    write(root / "levels/1-2/checks.json", '[{"frames": 100, "clears": 0}]')
+    write(root / "models/1-1/model.pt", "bundle")
+    return root
+
+
+def files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_save_keeps_the_newest_checkpoint_of_the_level_in_training_only(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(campaign(tmp_path / "campaign"), kept)
+    run = "levels/1-2/run/1-2__ppo__0__b"
+    assert files(kept) == {
+        "table.json", "table.md", "table.log", "table.1-1.png",
+        "levels/1-1/checks.json", "levels/1-2/checks.json", "levels/1-2/piece.json",
+        f"{run}/config.json", f"{run}/episodes.csv", f"{run}/rewards.npy", f"{run}/log.txt",
+        f"{run}/checkpoints/frames_200.pt", "models/1-1/model.pt",
+    }  # fmt: skip
+    assert (kept / run / "checkpoints/frames_200.pt").read_text() == "new"
+
+
+def test_a_later_save_replaces_the_kept_run_and_drops_it_once_the_level_is_done(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    write(root / "levels/1-2/1-2__ppo__0__b/checkpoints/frames_300.pt", "newer")
+    snapshot.save(root, kept)
+    checkpoints = kept / "levels/1-2/run/1-2__ppo__0__b/checkpoints"
+    assert [p.name for p in checkpoints.iterdir()] == ["frames_300.pt"]
+    state = json.loads((root / "table.json").read_text())
+    state["rows"]["1-2"] = {"cleared": True}
+    write(root / "table.json", json.dumps(state))
+    snapshot.save(root, kept)
+    assert not (kept / "levels/1-2/run").exists()
+    assert not (kept / "levels/1-2/piece.json").exists()
+
+
+def test_restore_gives_the_campaign_its_newest_run_back(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(campaign(tmp_path / "campaign"), kept)
+    restored = tmp_path / "restored"
+    said = snapshot.restore(kept, restored)
+    assert "1-2: continues 1-2__ppo__0__b from frames_200.pt" in said
+    level_runs = restored / "levels/1-2"
+    assert snapshot.newest_run(level_runs) == level_runs / "1-2__ppo__0__b"
+    assert json.loads((level_runs / "piece.json").read_text()) == {"target": 300}
+    assert (level_runs / "checks.json").is_file()
+    assert (restored / "models/1-1/model.pt").read_text() == "bundle"
+    assert snapshot.levels_done(restored) == {"1-1"}
+    with pytest.raises(SystemExit, match="the campaign is there"):
+        snapshot.restore(kept, restored)
+
+
+def test_a_level_in_training_without_a_kept_run_starts_over_without_its_checks(tmp_path):
+    root = campaign(tmp_path / "campaign")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    write(kept / "levels/4-1/checks.json", '[{"frames": 1, "clears": 0}]')
+    said = snapshot.restore(kept, tmp_path / "restored")
+    assert "4-1: no run kept, it starts over" in said
+    assert not (tmp_path / "restored/levels/4-1").exists()
+
+
+def test_save_without_a_campaign_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="nothing to save"):
+        snapshot.save(tmp_path / "none", tmp_path)
