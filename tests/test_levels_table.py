@@ -46,6 +46,24 @@ def test_a_table_of_another_recipe_is_refused(tmp_path, capsys):
     assert "pass another --out, or the same settings" in capsys.readouterr().err
 
 
+def test_a_stop_during_the_first_level_keeps_its_recipe(tmp_path, monkeypatch, capsys):
+    """The recipe is saved before the first level trains: continuing that level with
+    another cap would change its learning-rate schedule mid-run, so it is refused."""
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(training.TRAINERS, PPOConfig, stopped)
+    out = tmp_path / "table.md"
+    args = ["levels-table", "--levels", "1-1", "--out", str(out), "--quiet"]
+    args += ["--runs-dir", str(tmp_path / "runs")]
+    assert main([*args, "--frames", "10e6"]) == 130
+    state = json.loads(out.with_suffix(".json").read_text())
+    assert state["recipe"]["frames"] == 10_000_000 and state["rows"] == {}
+    assert main([*args, "--frames", "5e6"]) == 2
+    assert "pass another --out, or the same settings" in capsys.readouterr().err
+
+
 def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
     recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10, "sticky": 0.25}
     row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2500, "frames": 1000,
@@ -215,3 +233,16 @@ def test_a_cleared_level_is_bundled_on_fresh_seeds(tmp_path, monkeypatch):
     stamp = (models / "1-1" / "eval.json").stat().st_mtime_ns
     assert main([*args, "--bundle", str(models)]) == 0
     assert (models / "1-1" / "eval.json").stat().st_mtime_ns == stamp
+
+
+def test_evaluations_run_torch_on_one_thread_and_restore_it():
+    """Evaluation workers take the caller's torch thread count, so the table's checks run
+    with one: after training it is back to one per core, which the workers would multiply."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with levels_table.one_torch_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -9,7 +9,8 @@ table has one row per level: cleared (at least `CLEARED_RATE` of the evaluation 
 clear rate, the furthest x, that x as a share of the level's length, training frames and
 minutes.
 
-Progress is kept in `<out>.json` beside the Markdown, rewritten after every level, so a
+Progress is kept in `<out>.json` beside the Markdown, written with the recipe before the
+first level and rewritten after every level, so a
 run that is stopped resumes where it was: levels already in it are skipped, and a level
 whose training was stopped continues from its newest checkpoint (each level trains in its
 own folder, `<runs-dir>/<level>/`; `piece.json` there names the frames the piece being
@@ -50,7 +51,8 @@ import csv
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -270,6 +272,20 @@ def level_command(recipe: dict[str, Any], level: str, default_num_envs: int) -> 
     return " ".join(parts)
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread meanwhile: evaluation workers take the caller's thread count, and
+    after training it is back to one per core, so one per core each would oversubscribe."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def bundle_level(
     level: str,
     row: dict[str, Any],
@@ -370,7 +386,7 @@ def build_table(
     from mario_rl.training import train
 
     sticky = EVAL_STICKY if sticky is None else sticky
-    eval_workers = eval_workers or os.cpu_count() or 1
+    eval_workers = eval_workers or os.process_cpu_count() or 1
 
     chosen = get_preset(preset)
     agent = chosen.agent if num_envs is None else replace(chosen.agent, num_envs=num_envs)
@@ -396,13 +412,24 @@ def build_table(
         write_text_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
         write_markdown()
 
+    # Before the first level, so that a stop during it is continued under this recipe only
+    # (another --frames would change the stopped run's learning-rate schedule).
+    save()
+
     def bundle(level: str) -> None:
         if bundle_dir is None or not rows[level]["cleared"] or "bundle" in rows[level]:
             return
         console.print(f"{level}: cleared; bundling it in {bundle_dir / level}")
-        rows[level]["bundle"] = bundle_level(
-            level, rows[level], recipe, bundle_dir, chosen.agent.num_envs, progress, eval_workers
-        )
+        with one_torch_thread():
+            rows[level]["bundle"] = bundle_level(
+                level,
+                rows[level],
+                recipe,
+                bundle_dir,
+                chosen.agent.num_envs,
+                progress,
+                eval_workers,
+            )
         save()
         kept = rows[level]["bundle"]
         console.print(f"{level}: bundled, {kept['clears']}/{kept['episodes']} on fresh seeds")
@@ -459,17 +486,18 @@ def build_table(
             checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
             # Past this many failures the check cannot clear; the cap's check plays all.
             can_fail = episodes - clears_needed(episodes)
-            report = evaluate(
-                load_policy(checkpoint),
-                level=level,
-                episodes=episodes,
-                seed=seed,
-                max_stuck_steps=max_stuck_steps,
-                noop_max=EVAL_NOOP_MAX,
-                sticky=sticky,
-                workers=eval_workers,
-                stop_after_failures=None if trained >= frames else can_fail + 1,
-            )
+            with one_torch_thread():
+                report = evaluate(
+                    load_policy(checkpoint),
+                    level=level,
+                    episodes=episodes,
+                    seed=seed,
+                    max_stuck_steps=max_stuck_steps,
+                    noop_max=EVAL_NOOP_MAX,
+                    sticky=sticky,
+                    workers=eval_workers,
+                    stop_after_failures=None if trained >= frames else can_fail + 1,
+                )
             check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
             # The whole report, per episode: where a check's failures ended (`plot_death_map`).
             save_report(report, check_report_path(level_runs, trained))

@@ -81,6 +81,6 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         help="bundle each cleared level as DIR/<level>/ (e.g. models), measured on fresh "
         "seeds: sticky, deterministic and the blind-replay control; default: no bundling",
     )
-    add_workers_argument(table, "--eval-workers", default=os.cpu_count() or 1)
+    add_workers_argument(table, "--eval-workers", default=os.process_cpu_count() or 1)
     table.add_argument("--quiet", action="store_true", help="no progress bars")
     table.set_defaults(func=cmd_levels_table)
