@@ -3,6 +3,7 @@ the campaign command back the level in training at its newest checkpoint."""
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ def write(path: Path, text: str = "x") -> Path:
 
 def campaign(root: Path) -> Path:
     """1-1 done and bundled, 1-2 in training with two checkpoints."""
-    write(root / "table.json", json.dumps({"recipe": {}, "rows": {"1-1": {"cleared": True}}}))
+    rows = {"1-1": {"cleared": True, "bundle": {"clears": 47}}}
+    write(root / "table.json", json.dumps({"recipe": {}, "rows": rows}))
     write(root / "table.md", "| level |")
     write(root / "table.log", "=== restart")
     write(root / "table.1-1.png")
@@ -66,11 +68,32 @@ def test_a_later_save_replaces_the_kept_run_and_drops_it_once_the_level_is_done(
     checkpoints = kept / "levels/1-2/run/1-2__ppo__0__b/checkpoints"
     assert [p.name for p in checkpoints.iterdir()] == ["frames_300.pt"]
     state = json.loads((root / "table.json").read_text())
+    # Cleared: the run is kept until the level is bundled, which reads its checkpoint.
     state["rows"]["1-2"] = {"cleared": True}
     write(root / "table.json", json.dumps(state))
     snapshot.save(root, kept)
+    assert [p.name for p in checkpoints.iterdir()] == ["frames_300.pt"]
+    state["rows"]["1-2"]["bundle"] = {"clears": 46}
+    write(root / "table.json", json.dumps(state))
+    (root / "levels/1-2/piece.json").unlink()
+    snapshot.save(root, kept)
     assert not (kept / "levels/1-2/run").exists()
     assert not (kept / "levels/1-2/piece.json").exists()
+    assert (kept / "levels/1-2/checks.json").is_file()
+
+
+def test_a_save_drops_what_the_campaign_no_longer_has(tmp_path):
+    """A level retrained from scratch has no checks yet: the kept ones were the old run's,
+    and a restore must not give them to the new one."""
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    (root / "levels/1-1/checks.json").unlink()
+    (root / "table.1-1.png").unlink()
+    shutil.rmtree(root / "models/1-1")
+    shutil.rmtree(root / "levels/1-2")
+    snapshot.save(root, kept)
+    assert files(kept) == {"table.json", "table.md", "table.log"}
 
 
 def test_restore_gives_the_campaign_its_newest_run_back(tmp_path):
@@ -85,7 +108,7 @@ def test_restore_gives_the_campaign_its_newest_run_back(tmp_path):
     assert json.loads((level_runs / "piece.json").read_text()) == {"target": 300}
     assert (level_runs / "checks.json").is_file()
     assert (restored / "models/1-1/model.pt").read_text() == "bundle"
-    assert snapshot.levels_done(restored) == {"1-1"}
+    assert set(snapshot.table_rows(restored)) == {"1-1"}
     with pytest.raises(SystemExit, match="the campaign is there"):
         snapshot.restore(kept, restored)
 
@@ -99,6 +122,31 @@ def test_a_level_in_training_without_a_kept_run_starts_over_without_its_checks(t
     said = snapshot.restore(kept, tmp_path / "restored")
     assert "4-1: no run kept, it starts over" in said
     assert not (tmp_path / "restored/levels/4-1").exists()
+
+
+def test_a_kill_during_a_save_keeps_the_older_run_whole(tmp_path, monkeypatch):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    write(root / "levels/1-2/1-2__ppo__0__b/checkpoints/frames_300.pt", "newer")
+
+    copy = shutil.copy2
+
+    def killed_at_the_checkpoint(source, target):
+        if Path(source).suffix == ".pt":
+            raise KeyboardInterrupt
+        return copy(source, target)
+
+    monkeypatch.setattr(snapshot.shutil, "copy2", killed_at_the_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        snapshot.save(root, kept)
+    run = kept / "levels/1-2/run/1-2__ppo__0__b"
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["frames_200.pt"]
+    assert (run / "config.json").is_file()
+    monkeypatch.setattr(snapshot.shutil, "copy2", copy)
+    snapshot.save(root, kept)
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["frames_300.pt"]
+    assert not list((kept / "levels/1-2").glob(".*")), "the interrupted copy was cleared"
 
 
 def test_save_without_a_campaign_says_so(tmp_path):

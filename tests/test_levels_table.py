@@ -246,3 +246,9 @@ def test_evaluations_run_torch_on_one_thread_and_restore_it():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_bundling_a_cleared_level_whose_run_was_lost_says_so(tmp_path):
+    row = {"run_dir": str(tmp_path / "lost"), "frames": 1000, "cleared": True, "checks": []}
+    with pytest.raises(ValueError, match="has no checkpoint to bundle"):
+        levels_table.bundle_level("1-2", row, {"seed": 0}, tmp_path / "models", 8)

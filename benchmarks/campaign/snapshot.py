@@ -32,55 +32,79 @@ RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
 
 
-def levels_done(folder: Path) -> set[str]:
+def table_rows(folder: Path) -> dict[str, dict]:
+    """The rows of the levels done, from `folder/table.json` (none without it)."""
     state = folder / "table.json"
-    return set(json.loads(state.read_text())["rows"]) if state.is_file() else set()
+    return json.loads(state.read_text())["rows"] if state.is_file() else {}
+
+
+def needs_run(row: dict | None) -> bool:
+    """Whether a level's run is still needed: while it trains (no row), and once cleared
+    until it is bundled, since bundling reads its checkpoint."""
+    return row is None or (bool(row.get("cleared")) and "bundle" not in row)
 
 
 def copy_run(run_dir: Path, into: Path) -> Path:
-    """The run's files and its newest checkpoint, into `into/<run name>/`."""
-    kept = into / run_dir.name
+    """The run's files and its newest checkpoint, as `into/<run name>/`, replacing what
+    `into` held; copied beside it first, so a kill mid-copy keeps the older run whole."""
+    building = into.with_name(f".{into.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    kept = building / run_dir.name
     (kept / "checkpoints").mkdir(parents=True)
     for name in RUN_FILES:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, kept / name)
     newest = list_checkpoints(run_dir / "checkpoints")[-1]
     shutil.copy2(newest, kept / "checkpoints" / newest.name)
-    return kept
+    shutil.rmtree(into, ignore_errors=True)
+    building.rename(into)
+    return into / run_dir.name
+
+
+def mirror_file(source: Path, target: Path) -> None:
+    """`target` becomes a copy of `source`, or goes when `source` is not there."""
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    else:
+        target.unlink(missing_ok=True)
 
 
 def save(campaign: Path, into: Path) -> list[str]:
-    """Copy the campaign's state from `campaign` into `into`; the lines say what was kept."""
+    """Make `into` hold the campaign's state as it is in `campaign` (what the campaign no
+    longer has goes, so a restore cannot mix in a lost run's files); the lines say what
+    was kept."""
     if not (campaign / "table.json").is_file():
         raise SystemExit(f"{campaign / 'table.json'} not found: nothing to save")
     said = []
     for name in TABLE_FILES:
-        if (campaign / name).is_file():
-            shutil.copy2(campaign / name, into / name)
-    for death_map in sorted(campaign.glob("table.*.png")):
-        shutil.copy2(death_map, into / death_map.name)
-        said.append(f"death map {death_map.name}")
-    done = levels_done(campaign)
-    for level_runs in sorted(p for p in (campaign / "levels").glob("*") if p.is_dir()):
-        level, kept = level_runs.name, into / "levels" / level_runs.name
-        kept.mkdir(parents=True, exist_ok=True)
-        if (level_runs / "checks.json").is_file():
-            shutil.copy2(level_runs / "checks.json", kept / "checks.json")
-        # A level's run is kept only while it trains: a done level's result is in the table.
-        shutil.rmtree(kept / "run", ignore_errors=True)
-        (kept / "piece.json").unlink(missing_ok=True)
+        mirror_file(campaign / name, into / name)
+    maps = {path.name for path in campaign.glob("table.*.png")}
+    for name in maps | {path.name for path in into.glob("table.*.png")}:
+        mirror_file(campaign / name, into / name)
+    said += [f"death map {name}" for name in sorted(maps)]
+    rows = table_rows(campaign)
+    levels = {path.name for path in (campaign / "levels").glob("*") if path.is_dir()}
+    for level in sorted(levels | {path.name for path in (into / "levels").glob("*")}):
+        level_runs, kept = campaign / "levels" / level, into / "levels" / level
+        for name in ("checks.json", "piece.json"):
+            mirror_file(level_runs / name, kept / name)
+        shutil.rmtree(kept / ".run.building", ignore_errors=True)  # a killed save's
         run_dir = newest_run(level_runs)
-        if level in done or run_dir is None:
+        if run_dir is None or not needs_run(rows.get(level)):
+            shutil.rmtree(kept / "run", ignore_errors=True)
+            if kept.is_dir() and not any(kept.iterdir()):
+                kept.rmdir()
             continue
         run = copy_run(run_dir, kept / "run")
-        if (level_runs / "piece.json").is_file():
-            shutil.copy2(level_runs / "piece.json", kept / "piece.json")
         checkpoint = next((run / "checkpoints").iterdir()).name
-        said.append(f"{level}: in training, {run.name}/checkpoints/{checkpoint}")
-    for bundle in sorted(p for p in (campaign / "models").glob("*") if p.is_dir()):
-        shutil.rmtree(into / "models" / bundle.name, ignore_errors=True)
-        shutil.copytree(bundle, into / "models" / bundle.name)
-        said.append(f"bundle {bundle.name}")
+        said.append(f"{level}: run kept, {run.name}/checkpoints/{checkpoint}")
+    bundles = {path.name for path in (campaign / "models").glob("*") if path.is_dir()}
+    for name in sorted(bundles | {path.name for path in (into / "models").glob("*")}):
+        shutil.rmtree(into / "models" / name, ignore_errors=True)
+        if name in bundles:
+            shutil.copytree(campaign / "models" / name, into / "models" / name)
+            said.append(f"bundle {name}")
     return said
 
 
@@ -97,25 +121,25 @@ def restore(kept: Path, campaign: Path) -> list[str]:
             shutil.copy2(kept / name, campaign / name)
     for death_map in kept.glob("table.*.png"):
         shutil.copy2(death_map, campaign / death_map.name)
-    done = levels_done(kept)
+    rows = table_rows(kept)
     for level_kept in sorted(p for p in (kept / "levels").glob("*") if p.is_dir()):
         level, level_runs = level_kept.name, campaign / "levels" / level_kept.name
         runs = sorted((level_kept / "run").glob("*")) if (level_kept / "run").is_dir() else []
         # A level in training whose run was not kept starts over: its checks belong to the
         # lost run, so they stay behind.
-        if level not in done and not runs:
+        if level not in rows and not runs:
             said.append(f"{level}: no run kept, it starts over")
             continue
+        if needs_run(rows.get(level)) and not runs:
+            said.append(f"{level}: cleared, but its run was not kept to bundle it")
         level_runs.mkdir(parents=True, exist_ok=True)
-        if (level_kept / "checks.json").is_file():
-            shutil.copy2(level_kept / "checks.json", level_runs / "checks.json")
-        if (level_kept / "piece.json").is_file():
-            shutil.copy2(level_kept / "piece.json", level_runs / "piece.json")
+        for name in ("checks.json", "piece.json"):
+            if (level_kept / name).is_file():
+                shutil.copy2(level_kept / name, level_runs / name)
         for run in runs:
             shutil.copytree(run, level_runs / run.name)
-            said.append(
-                f"{level}: continues {run.name} from {next((run / 'checkpoints').iterdir()).name}"
-            )
+            checkpoint = next((run / "checkpoints").iterdir()).name
+            said.append(f"{level}: continues {run.name} from {checkpoint}")
     for bundle in sorted(p for p in (kept / "models").glob("*") if p.is_dir()):
         shutil.copytree(bundle, campaign / "models" / bundle.name)
         said.append(f"bundle {bundle.name}")

@@ -300,7 +300,14 @@ def bundle_level(
     from mario_rl.bundled import bundle_agent, bundle_measure
     from mario_rl.runs import list_checkpoints
 
-    checkpoint = list_checkpoints(Path(row["run_dir"]) / "checkpoints")[-1]
+    checkpoints = list_checkpoints(Path(row["run_dir"]) / "checkpoints")
+    if not checkpoints:
+        raise ValueError(
+            f"{level}: cleared, but {row['run_dir']} has no checkpoint to bundle (was the "
+            "run directory lost?); remove the level's row from the table's .json to train it "
+            "again"
+        )
+    checkpoint = checkpoints[-1]
     if checkpoint_frames(Path(row["run_dir"])) != row["frames"]:
         raise ValueError(
             f"{level}: the newest checkpoint in {row['run_dir']} is {checkpoint.name}, not the "
