@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -659,6 +660,9 @@ def test_an_evaluation_a_stop_interrupted_is_made_on_resuming(tmp_path, monkeypa
         quick_run(tmp_path, episodes=2, eval_every=1, eval_episodes=1)
     (run_dir,) = tmp_path.iterdir()
     assert [e.episode for e in read_evaluations(run_dir)] == [1]
+    # The episode that made the evaluation due was logged before it.
+    with (run_dir / "episodes.csv").open() as file:
+        assert [row["episode"] for row in csv.DictReader(file)] == ["1", "2"]
     # The checkpoint counts both episodes; resuming makes the missing evaluation first.
     run = RunConfig(seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False)
     config = dataclasses.replace(QUICK, episodes=2, eval_every=1, eval_episodes=1)

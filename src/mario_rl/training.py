@@ -204,15 +204,17 @@ def train(
                     progress.write(logger.summary(end_frames, progress.fps, **step.postfix))
             if step.scalars:
                 now = time.perf_counter()
-                scalars = {
-                    **step.scalars,
-                    "charts/fps": (trainer.frames - last_frames) / max(now - last_time, 1e-9),
-                }
+                scalars = dict(step.scalars)
+                # A step without frames (a CS229 evaluation) charts no speed; its time counts
+                # in the next step's.
+                if trainer.frames > last_frames:
+                    seconds = max(now - last_time, 1e-9)
+                    scalars["charts/fps"] = (trainer.frames - last_frames) / seconds
+                    last_time, last_frames = now, trainer.frames
                 if snapshot_starts:
                     scalars["charts/snapshot_start_share"] = float(np.mean(snapshot_starts))
                     snapshot_starts.clear()
                 logger.log_scalars(trainer.frames, scalars)
-                last_time, last_frames = now, trainer.frames
             progress.update(trainer.frames, logger, **step.postfix)
             if not last and trainer.frames >= next_checkpoint:
                 checkpoint_now()

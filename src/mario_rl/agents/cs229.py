@@ -903,20 +903,27 @@ class CS229Trainer:
                 e for e in read_evaluations(run_dir.path) if e.frames <= self.frames
             ]
         write_evaluations(run_dir.path / EVALUATIONS_FILE, self.evaluations)
-        # A run stopped during an evaluation (its episodes counted, its checkpoint written)
-        # makes that evaluation on resuming, so that no point of the curves goes missing.
+
+    def evaluation_due(self) -> bool:
+        """Whether `eval_every` more training episodes ended since the last evaluation: also
+        after resuming a run that a stop interrupted during one."""
+        if not self.config.eval_episodes:
+            return False
         every = self.config.eval_every
         last = self.evaluations[-1].episode // every if self.evaluations else 0
-        if self.config.eval_episodes and self.episodes // every > last:
-            logger.log_scalars(self.frames, self._evaluate())
+        return self.episodes // every > last
 
     def done(self, budget: Budget) -> bool:
         episodes_spent = self.config.episodes is not None and self.episodes >= self.config.episodes
-        return budget.spent(self.frames) or episodes_spent
+        return (budget.spent(self.frames) or episodes_spent) and not self.evaluation_due()
 
     def step(self, budget: Budget) -> Step:
         config, table = self.config, self.table
-        episodes_before = self.episodes
+        # An evaluation is a step of its own, after the episodes that made it due have been
+        # logged: a stop during it loses none of them, and the resumed run makes it.
+        if self.evaluation_due():
+            scalars = self._evaluate()
+            return Step([], last=self.done(budget), scalars=scalars, postfix={"states": len(table)})
         if self.side_by_side:
             episodes = self._decide_side_by_side()
         else:
@@ -936,9 +943,6 @@ class CS229Trainer:
             self.episodes += 1
             finished.append((self.frames, episode))
         scalars = {"charts/epsilon": config.epsilon, "q/states": len(table)}
-        evaluations_due = self.episodes // config.eval_every > episodes_before // config.eval_every
-        if config.eval_episodes and evaluations_due:
-            scalars.update(self._evaluate())
         return Step(
             finished, last=self.done(budget), scalars=scalars, postfix={"states": len(table)}
         )
@@ -947,14 +951,21 @@ class CS229Trainer:
         """The report's evaluation now, added to the run's evaluations and curves; returns
         its scalars for the logger."""
         config = self.config
-        evaluation = evaluate_table(
-            self.eval_env,
-            self.table,
-            config.eval_episodes,
-            config.eval_epsilon,
-            self.eval_rng,
-            at=(self.episodes, self.frames, self.logger.wall_seconds),
-        )
+        # A stop during the evaluation checkpoints the generator as it was before it: the
+        # evaluation made on resuming starts from the same draws, not from partway through.
+        eval_rng_before = self.eval_rng.bit_generator.state
+        try:
+            evaluation = evaluate_table(
+                self.eval_env,
+                self.table,
+                config.eval_episodes,
+                config.eval_epsilon,
+                self.eval_rng,
+                at=(self.episodes, self.frames, self.logger.wall_seconds),
+            )
+        except BaseException:
+            self.eval_rng.bit_generator.state = eval_rng_before
+            raise
         self.evaluations.append(evaluation)
         write_evaluations(self.run_dir.path / EVALUATIONS_FILE, self.evaluations)
         plot_curves(
