@@ -39,7 +39,8 @@ def describe(label: str, evaluation: Evaluation | None) -> str:
         f"{label}: win {evaluation.win_rate:.0%} after {evaluation.episode} training episodes, "
         f"{evaluation.frames:,} training frames, {evaluation.wall_s / 60:.1f} min "
         f"(score {evaluation.score:.0f}, enemies killed {evaluation.kill_pct:.0f}%, "
-        f"finish {evaluation.finish_time:.0f} clock / {evaluation.finish_frames:.0f} frames)"
+        f"finish {evaluation.finish_time:.0f} clock / {evaluation.finish_frames:.0f} frames, "
+        f"decisions in unseen states {evaluation.unseen_share:.0%})"
     )
 
 

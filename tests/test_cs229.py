@@ -407,7 +407,13 @@ def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
     evaluations = read_evaluations(run_dir)
     assert [e.episode for e in evaluations] == [1, 2]
     assert all(0.0 <= e.win_rate <= 1.0 and e.mean_x > 0 for e in evaluations)
+    assert all(0.0 <= e.unseen_share <= 1.0 for e in evaluations)
     assert len(np.load(run_dir / "rewards.npy")) == 2
+    # Evaluations saved before unseen_share was measured still read, as nan.
+    path = run_dir / EVALUATIONS_FILE
+    old_columns = [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+    path.write_text("\n".join(old_columns) + "\n")
+    assert all(np.isnan(e.unseen_share) for e in read_evaluations(run_dir))
     table = QTable.load(run_dir / TABLE_FILE, ENCODING, np.random.default_rng(0))
     assert len(table) > 0 and table.visits.sum() > 0
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
@@ -518,16 +524,25 @@ def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
 
 
 def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for():
-    from mario_rl.agents.cs229 import _play_side_by_side, make_symbolic_vector_env
+    from mario_rl.agents.cs229 import (
+        _play_side_by_side,
+        evaluate_table,
+        make_symbolic_vector_env,
+        table_action,
+    )
 
     config = dataclasses.replace(QUICK, num_envs=2)
     envs = make_symbolic_vector_env(config.env_config("1-1"), config, training=False)
     try:
         envs.reset(seed=0)
-        table = QTable(12, ENCODING, np.random.default_rng(0))
+        table, rng = QTable(12, ENCODING, np.random.default_rng(0)), np.random.default_rng(1)
         for episodes in (1, 3):
-            results = _play_side_by_side(envs, table, episodes, 0.5, np.random.default_rng(1))
+            results = _play_side_by_side(
+                envs, lambda state: table_action(table, state, 0.5, rng), episodes
+            )
             assert len(results) == episodes and all(r["mode"] == 0 for r in results)
+        # An empty table has seen no state: every decision is a uniform one.
+        assert evaluate_table(envs, table, 2, 0.5, rng).unseen_share == 1.0
         assert len(table) == 0  # evaluation adds no rows
     finally:
         envs.close()

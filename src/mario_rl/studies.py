@@ -124,7 +124,8 @@ def run_study(
 
 def summary(run_dirs: Sequence[Path]) -> dict[str, Any] | None:
     """A variant's numbers over its seeds: each run's last and best evaluation win rate,
-    and the last evaluation's mean win rate, score and kill %; None without evaluations."""
+    and the last evaluation's mean win rate, score, kill % and share of decisions in unseen
+    states; None without evaluations."""
     runs = [read_evaluations(path) for path in run_dirs]
     if not all(runs):
         return None
@@ -136,4 +137,5 @@ def summary(run_dirs: Sequence[Path]) -> dict[str, Any] | None:
         "mean_last_win_rate": sum(e.win_rate for e in last) / len(last),
         "mean_last_score": sum(e.score for e in last) / len(last),
         "mean_last_kill_pct": sum(e.kill_pct for e in last) / len(last),
+        "mean_last_unseen_share": sum(e.unseen_share for e in last) / len(last),
     }

@@ -646,6 +646,10 @@ class Evaluation:
     """Mean frames from start to flag, over wins (nan without wins)."""
     mean_x: float
     """Mean furthest x."""
+    unseen_share: float = float("nan")
+    """Share of the evaluation's decisions made in a state the table never visited, where
+    the action is uniform (a table too sparse for its state space shows here); nan in
+    evaluations saved before it was measured."""
 
 
 def evaluate_table(
@@ -661,13 +665,18 @@ def evaluate_table(
     (nothing learned) and `epsilon`; `at` = (training episodes, frames, wall seconds).
     `env` may be a vector env of evaluation envs (`make_symbolic_vector_env`): its envs play
     the episodes side by side."""
+    decisions = unseen = 0
+
+    def choose(state: int) -> int:
+        nonlocal decisions, unseen
+        decisions += 1
+        unseen += state not in table
+        return table_action(table, state, epsilon, rng)
+
     if isinstance(env, gym.vector.VectorEnv):
-        results = _play_side_by_side(env, table, episodes, epsilon, rng)
+        results = _play_side_by_side(env, choose, episodes)
     else:
-        results = [
-            play(env, functools.partial(table_action, table, epsilon=epsilon, rng=rng), mode=0)
-            for _ in range(episodes)
-        ]
+        results = [play(env, choose, mode=0) for _ in range(episodes)]
     wins = [r for r in results if r["flag"]]
     enemies_seen = sum(r["enemies"] for r in results)
     return Evaluation(
@@ -687,15 +696,12 @@ def evaluate_table(
         finish_time=float(np.mean([r["game_time"] for r in wins])) if wins else float("nan"),
         finish_frames=float(np.mean([r["play_frames"] for r in wins])) if wins else float("nan"),
         mean_x=float(np.mean([r["max_x"] for r in results])),
+        unseen_share=unseen / max(decisions, 1),
     )
 
 
 def _play_side_by_side(
-    envs: gym.vector.VectorEnv,
-    table: QTable,
-    episodes: int,
-    epsilon: float,
-    rng: np.random.Generator,
+    envs: gym.vector.VectorEnv, choose: Callable[[int], int], episodes: int
 ) -> list[dict[str, Any]]:
     """`episodes` evaluation episodes on a vector env's envs at once, each env starting a
     new one when its last ends until enough have started; `play`'s summaries in the order
@@ -708,7 +714,7 @@ def _play_side_by_side(
     while playing.any():
         actions = np.zeros(n, np.int64)  # envs that have played their share idle on action 0
         for i in np.flatnonzero(playing):
-            actions[i] = table_action(table, int(obs[i]), epsilon, rng)
+            actions[i] = choose(int(obs[i]))
         obs, _, terminated, truncated, info = envs.step(actions)
         for i in np.flatnonzero((terminated | truncated) & playing):
             results.append(vector_episode(info, i))
@@ -738,7 +744,8 @@ def read_evaluations(run_dir: str | Path) -> list[Evaluation]:
     """The evaluations a `train` run wrote (`evaluations.csv` in its directory)."""
     with (Path(run_dir) / EVALUATIONS_FILE).open(newline="") as file:
         return [
-            Evaluation(**{f.name: type_of(row[f.name]) for f, type_of in _CSV_TYPES})
+            # A field added later (`unseen_share`) is nan in older files.
+            Evaluation(**{f.name: type_of(row.get(f.name, "nan")) for f, type_of in _CSV_TYPES})
             for row in csv.DictReader(file)
         ]
 

@@ -136,7 +136,8 @@ def cmd_cs229_study(args: argparse.Namespace) -> None:
         console.print(
             f"{label}: last evaluation win {numbers['mean_last_win_rate']:.0%} on average "
             f"({wins}), score {numbers['mean_last_score']:.0f}, enemies killed "
-            f"{numbers['mean_last_kill_pct']:.0f}%; best win per seed {best}"
+            f"{numbers['mean_last_kill_pct']:.0f}%, decisions in unseen states "
+            f"{numbers['mean_last_unseen_share']:.0%}; best win per seed {best}"
         )
     console.print(f"study plot: [bold]{plot}[/bold]")
 
