@@ -69,7 +69,7 @@ def test_a_later_save_replaces_the_kept_run_and_drops_it_once_the_level_is_done(
     assert [p.name for p in checkpoints.iterdir()] == ["frames_300.pt"]
     state = json.loads((root / "table.json").read_text())
     # Cleared: the run is kept until the level is bundled, which reads its checkpoint.
-    state["rows"]["1-2"] = {"cleared": True}
+    state["rows"]["1-2"] = {"cleared": True, "run_dir": "runs/levels/1-2/1-2__ppo__0__b"}
     write(root / "table.json", json.dumps(state))
     snapshot.save(root, kept)
     assert [p.name for p in checkpoints.iterdir()] == ["frames_300.pt"]
@@ -91,8 +91,8 @@ def test_a_save_drops_what_the_campaign_no_longer_has(tmp_path):
     (root / "levels/1-1/checks.json").unlink()
     (root / "table.1-1.png").unlink()
     shutil.rmtree(root / "models/1-1")
-    shutil.rmtree(root / "levels/1-2")
-    snapshot.save(root, kept)
+    shutil.rmtree(root / "levels/1-2")  # a run lost: dropping it takes --force
+    snapshot.save(root, kept, force=True)
     assert files(kept) == {"table.json", "table.md", "table.log"}
 
 
@@ -147,6 +147,34 @@ def test_a_kill_during_a_save_keeps_the_older_run_whole(tmp_path, monkeypatch):
     snapshot.save(root, kept)
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["frames_300.pt"]
     assert not list((kept / "levels/1-2").glob(".*")), "the interrupted copy was cleared"
+
+
+def test_a_campaign_started_again_without_restore_is_not_saved_over_the_kept_one(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    # runs/ lost, and the campaign's command run again before `restore`.
+    fresh = tmp_path / "fresh"
+    write(fresh / "table.json", json.dumps({"recipe": {}, "rows": {}}))
+    write(fresh / "levels/1-1/1-1__ppo__0__c/checkpoints/frames_10.pt")
+    write(fresh / "levels/1-2/1-2__ppo__0__d/checkpoints/frames_20.pt")
+    with pytest.raises(SystemExit, match="the row of 1-1; 1-2's run at 200 frames"):
+        snapshot.save(fresh, kept)
+    assert (kept / "levels/1-2/run/1-2__ppo__0__b/checkpoints/frames_200.pt").is_file()
+    snapshot.save(fresh, kept, force=True)
+    assert snapshot.table_rows(kept) == {}
+
+
+def test_a_cleared_level_keeps_the_run_its_row_names(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    state = json.loads((root / "table.json").read_text())
+    state["rows"]["1-2"] = {"cleared": True, "run_dir": "runs/levels/1-2/1-2__ppo__0__b"}
+    write(root / "table.json", json.dumps(state))
+    write(root / "levels/1-2/1-2__ppo__0__later/checkpoints/frames_900.pt")
+    write(kept / "levels/NOTES.md", "not a level")
+    snapshot.save(root, kept)
+    assert [p.name for p in (kept / "levels/1-2/run").iterdir()] == ["1-2__ppo__0__b"]
 
 
 def test_save_without_a_campaign_says_so(tmp_path):

@@ -683,3 +683,41 @@ def test_an_evaluation_a_stop_interrupted_is_made_on_resuming(tmp_path, monkeypa
     config = dataclasses.replace(QUICK, episodes=2, eval_every=1, eval_episodes=1)
     assert train(run, EnvConfig(level="1-1"), config, resume=run_dir) == run_dir
     assert [e.episode for e in read_evaluations(run_dir)] == [1, 2]
+
+
+def test_an_evaluation_after_the_last_checkpoint_is_made_again_after_a_crash(tmp_path, monkeypatch):
+    """A crash (no checkpoint on the way out) after an evaluation that followed the last
+    checkpoint: the resumed run makes that evaluation again from the generator state the
+    checkpoint saved, rather than keeping it and then drawing its draws again."""
+    from mario_rl.agents import cs229
+
+    real_play, real_evaluate = cs229.play, cs229.evaluate_table
+    states, training_episodes = [], []
+
+    def recorded(env, table, episodes, epsilon, rng, *, at):
+        states.append((at[0], str(rng.bit_generator.state["state"])))
+        return real_evaluate(env, table, episodes, epsilon, rng, at=at)
+
+    def crash_in_the_third_episode(*args, learn=None, **kwargs):
+        if learn is not None:
+            training_episodes.append(1)
+            if len(training_episodes) == 3:
+                raise RuntimeError("crash")
+        return real_play(*args, learn=learn, **kwargs)
+
+    monkeypatch.setattr(cs229, "evaluate_table", recorded)
+    monkeypatch.setattr(cs229, "play", crash_in_the_third_episode)
+    run = RunConfig(
+        seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False, checkpoint_every=1
+    )
+    config = dataclasses.replace(QUICK, episodes=3, eval_every=1, eval_episodes=1)
+    with pytest.raises(RuntimeError, match="crash"):
+        train(run, EnvConfig(level="1-1"), config)
+    (run_dir,) = tmp_path.iterdir()
+    assert [e.episode for e in read_evaluations(run_dir)] == [1, 2]
+    monkeypatch.setattr(cs229, "play", real_play)
+    train(run, EnvConfig(level="1-1"), config, resume=run_dir)
+    # Evaluation 2 (made after the checkpoint at episode 2) again, with the same draws.
+    assert [episode for episode, _ in states] == [1, 2, 2, 3]
+    assert states[2] == states[1] and states[3][1] != states[1][1]
+    assert [e.episode for e in read_evaluations(run_dir)] == [1, 2, 3]

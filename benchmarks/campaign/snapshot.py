@@ -24,9 +24,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from mario_rl.levels_table import checkpoint_frames
 from mario_rl.runs import list_checkpoints, newest_run
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 TABLE_FILES = ("table.md", "table.json", "table.log")
 RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
@@ -46,7 +48,7 @@ def needs_run(row: dict | None) -> bool:
 
 def copy_run(run_dir: Path, into: Path) -> Path:
     """The run's files and its newest checkpoint, as `into/<run name>/`, replacing what
-    `into` held; copied beside it first, so a kill mid-copy keeps the older run whole."""
+    `into` held; copied beside it first, so a kill during the copy keeps the older run."""
     building = into.with_name(f".{into.name}.building")
     shutil.rmtree(building, ignore_errors=True)
     kept = building / run_dir.name
@@ -70,12 +72,39 @@ def mirror_file(source: Path, target: Path) -> None:
         target.unlink(missing_ok=True)
 
 
-def save(campaign: Path, into: Path) -> list[str]:
+def kept_frames(level_kept: Path) -> int | None:
+    """Frames of the checkpoint kept for a level's run, or None without one."""
+    runs = [run for run in (level_kept / "run").glob("*") if list_checkpoints(run / "checkpoints")]
+    return max((checkpoint_frames(run) for run in runs), default=None)
+
+
+def behind(campaign: Path, into: Path) -> list[str]:
+    """What `into` keeps that `campaign` has lost: rows of levels done, or a level's run
+    further on than the campaign's. Saving such a campaign would erase it; it is usually
+    one started again without `restore`."""
+    rows, lost = table_rows(campaign), []
+    lost += [f"the row of {level}" for level in table_rows(into) if level not in rows]
+    for level_kept in sorted(p for p in (into / "levels").glob("*") if p.is_dir()):
+        frames = kept_frames(level_kept)
+        run_dir = newest_run(campaign / "levels" / level_kept.name)
+        trained = None if run_dir is None else checkpoint_frames(run_dir)
+        if frames is not None and level_kept.name not in rows and (trained or 0) < frames:
+            lost.append(f"{level_kept.name}'s run at {frames:,} frames")
+    return lost
+
+
+def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
     """Make `into` hold the campaign's state as it is in `campaign` (what the campaign no
     longer has goes, so a restore cannot mix in a lost run's files); the lines say what
     was kept."""
     if not (campaign / "table.json").is_file():
         raise SystemExit(f"{campaign / 'table.json'} not found: nothing to save")
+    lost = behind(campaign, into)
+    if lost and not force:
+        raise SystemExit(
+            f"{campaign} lacks what {into} keeps ({'; '.join(lost)}): run `restore` on a "
+            "machine that lost runs/, or save with --force to drop them"
+        )
     said = []
     for name in TABLE_FILES:
         mirror_file(campaign / name, into / name)
@@ -85,13 +114,20 @@ def save(campaign: Path, into: Path) -> list[str]:
     said += [f"death map {name}" for name in sorted(maps)]
     rows = table_rows(campaign)
     levels = {path.name for path in (campaign / "levels").glob("*") if path.is_dir()}
-    for level in sorted(levels | {path.name for path in (into / "levels").glob("*")}):
+    kept_levels = {path.name for path in (into / "levels").glob("*") if path.is_dir()}
+    for level in sorted(levels | kept_levels):
         level_runs, kept = campaign / "levels" / level, into / "levels" / level
         for name in ("checks.json", "piece.json"):
             mirror_file(level_runs / name, kept / name)
         shutil.rmtree(kept / ".run.building", ignore_errors=True)  # a killed save's
-        run_dir = newest_run(level_runs)
-        if run_dir is None or not needs_run(rows.get(level)):
+        row, run_dir = rows.get(level), None
+        if row is None:
+            run_dir = newest_run(level_runs)
+        elif needs_run(row):  # cleared, to be bundled from its row's run
+            run_dir = level_runs / Path(row["run_dir"]).name
+            if not list_checkpoints(run_dir / "checkpoints"):
+                run_dir = None
+        if run_dir is None:
             shutil.rmtree(kept / "run", ignore_errors=True)
             if kept.is_dir() and not any(kept.iterdir()):
                 kept.rmdir()
@@ -152,8 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--campaign",
         type=Path,
-        default=Path("runs/campaign"),
-        help="the campaign's folder (default: runs/campaign)",
+        default=REPO / "runs" / "campaign",
+        help="the campaign's folder (default: runs/campaign in this repository)",
     )
     parser.add_argument(
         "--kept",
@@ -161,9 +197,14 @@ def main(argv: list[str] | None = None) -> None:
         default=HERE,
         help="where its state is kept in git (default: this folder)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="save even when the campaign lacks rows or runs the kept state has (they go)",
+    )
     args = parser.parse_args(argv)
     if args.action == "save":
-        said = save(args.campaign, args.kept)
+        said = save(args.campaign, args.kept, force=args.force)
     else:
         said = restore(args.kept, args.campaign)
     print(

@@ -863,9 +863,14 @@ class CS229Trainer:
         self.rng = np.random.default_rng(run.seed)
         self.eval_rng = np.random.default_rng([run.seed, 1])
         self.frames = self.episodes = 0
+        # The evaluations the checkpoint's state follows (None in checkpoints from before
+        # this count was saved): one made after it is made again on resuming, its draws
+        # from the generator as the checkpoint has it.
+        self.checkpointed_evaluations: int | None = None
         if checkpoint is not None:
             self.frames = int(checkpoint["counters"]["frames"])
             self.episodes = int(checkpoint["counters"]["episodes"])
+            self.checkpointed_evaluations = checkpoint["counters"].get("evaluations")
         self.side_by_side = config.num_envs > 1
         self.env: gym.Env | gym.vector.VectorEnv
         if self.side_by_side:
@@ -906,9 +911,11 @@ class CS229Trainer:
     def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
         self.run_dir, self.logger = run_dir, logger
         if (run_dir.path / EVALUATIONS_FILE).is_file():
-            self.evaluations = [
-                e for e in read_evaluations(run_dir.path) if e.frames <= self.frames
-            ]
+            saved = read_evaluations(run_dir.path)
+            if self.checkpointed_evaluations is not None:
+                self.evaluations = saved[: self.checkpointed_evaluations]
+            else:
+                self.evaluations = [e for e in saved if e.frames <= self.frames]
         write_evaluations(run_dir.path / EVALUATIONS_FILE, self.evaluations)
 
     def evaluation_due(self) -> bool:
@@ -1025,6 +1032,7 @@ class CS229Trainer:
                 "frames": self.frames,
                 "episodes": self.episodes,
                 "updates": self.agent.updates,
+                "evaluations": len(self.evaluations),
             },
             "table_rng": self.rng.bit_generator.state,
             "eval_rng": self.eval_rng.bit_generator.state,
