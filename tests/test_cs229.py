@@ -560,6 +560,10 @@ def test_train_algo_tabular_command(tmp_path, capsys):
     after = load_checkpoint(run_dir)["counters"]
     assert after["frames"] >= 400 and after["episodes"] > before["episodes"]
     assert after["updates"] > before["updates"]
+    # With --algo as well, the message says what a resume takes.
+    resumed = ["train", "--algo", "tabular", "--resume", str(run_dir), "--frames", "600"]
+    assert main(resumed) == 2
+    assert "--resume continues the run with its own config.json" in capsys.readouterr().err
 
 
 def test_train_algo_tabular_takes_num_envs(tmp_path):

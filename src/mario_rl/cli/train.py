@@ -128,7 +128,8 @@ def _train_tabular(args: argparse.Namespace) -> Path:
     Takes the shared train flags (level, seed, budgets, runs dir, checkpoints, quiet) and,
     of the agent flags, --gamma, --noop-max, --no-progress-steps (decisions) and --num-envs
     (envs in worker processes feeding the one table); the others belong to the network
-    agents and are refused, as are --resume and --preset.
+    agents and are refused, as is --preset. A run is continued with `mario-rl train --resume
+    RUN_DIR`, which reads its config.json (`cmd_train`).
     """
     from mario_rl.agents.cs229 import CS229Config
     from mario_rl.env.pipeline import EnvConfig
@@ -183,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mario_rl.presets import get_preset
     from mario_rl.runs import RunConfig, RunDir, resolve_checkpoint
 
-    if args.algo == "tabular":
+    if args.algo == "tabular" and not args.resume:  # a resume takes the run's own config
         if args.ray is not None or args.env_actors is not None:
             raise UsageError("--ray: the tabular agent steps one env here (PPO and DQN use Ray)")
         run_dir = _train_tabular(args)
