@@ -627,6 +627,13 @@ def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path,
     assert folders == ["default__seed4", "default__seed5", "rings__seed4", "rings__seed5"]
     state = json.loads((out / "study.json").read_text())
     assert sorted(state["finished"]) == folders
+    # Seed by seed, so that a study stopped part-way has both variants on its first seeds.
+    assert list(state["finished"]) == [
+        "default__seed4",
+        "rings__seed4",
+        "default__seed5",
+        "rings__seed5",
+    ]
     # Kept relative to the study's folder, which may move.
     assert all((out / path / "config.json").is_file() for path in state["finished"].values())
     assert not any(Path(path).is_absolute() for path in state["finished"].values())

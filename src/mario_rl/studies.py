@@ -89,9 +89,9 @@ def run_study(
 
     # Before the first run, so that a stopped run is continued under these settings only.
     save()
-    for variant in variants:
-        changes = STUDY_VARIANTS[variant][1]
-        for seed in seeds:
+    # Seed by seed, every variant on each: a study stopped part-way has paired runs.
+    for seed in seeds:
+        for variant in variants:
             name = run_name(variant, seed)
             if name in finished:
                 continue
@@ -99,7 +99,7 @@ def run_study(
             run_dir = train(
                 replace(run, seed=seed, runs_dir=str(folder)),
                 EnvConfig(level=level),
-                replace(base, **changes),
+                replace(base, **STUDY_VARIANTS[variant][1]),
                 resume=newest_run(folder),
             )
             finished[name] = os.path.relpath(run_dir, out)

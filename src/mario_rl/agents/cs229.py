@@ -121,10 +121,12 @@ STUDY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fixed-alpha": ("fixed alpha 0.15", {"decay_alpha": False, "alpha": 0.15}),
     "gamma-0.2": ("gamma 0.2", {"gamma": 0.2}),
     "rings": ("enemy bits as rings (24)", {"enemy_rings": True}),
+    "gap": ("pit-ahead bit (ours)", {"gap_feature": True}),
 }
 """Study variants by name: a label and the `CS229Config` fields changed from the study's
 base. The report's studies are the first three (`REPORT_STUDIES`); "rings" keys the table
-by the report's 24 enemy bits read as rings instead of the nearest range per direction."""
+by the report's 24 enemy bits read as rings instead of the nearest range per direction;
+"gap" adds the pit-ahead bit (`CS229Config.gap_feature`)."""
 REPORT_STUDIES = ("default", "fixed-alpha", "gamma-0.2")
 """The CS229 report's studies: its defaults, a fixed alpha of 0.15, and gamma 0.2."""
 

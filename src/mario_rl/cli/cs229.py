@@ -22,7 +22,7 @@ STUDY_EPISODES = 100
 """Training episodes per variant of `cs229-study` by default: a small budget."""
 STUDY_EVAL_EPISODES = 5
 """Evaluation episodes of `cs229-study` by default (the report: 100)."""
-STUDY_VARIANT_NAMES = ("default", "fixed-alpha", "gamma-0.2", "rings")
+STUDY_VARIANT_NAMES = ("default", "fixed-alpha", "gamma-0.2", "rings", "gap")
 """`mario_rl.agents.cs229.STUDY_VARIANTS`' names, spelled here: that module imports torch,
 too slow for every command's start (a test checks they agree)."""
 REPORT_STUDY_NAMES = STUDY_VARIANT_NAMES[:3]
@@ -149,10 +149,11 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the CS229 report's studies: fixed alpha 0.15 and gamma 0.2 against the defaults",
         description="Trains the CS229 tabular agent (symbolic RAM state, Q-table) once per "
         "variant and seed: by default the report's defaults (alpha0 0.8 / visits, gamma 0.6), "
-        "a fixed alpha 0.15, and gamma 0.2 (--variants; rings: the 24 enemy bits as rings), "
+        "a fixed alpha 0.15, and gamma 0.2 (--variants; rings: the 24 enemy bits as rings; "
+        "gap: a pit-ahead bit), "
         "on --seeds seeds; each for --episodes training episodes with an evaluation (alpha 0, "
         "epsilon 0.01) every --eval-every. Plots the learning curves together, the mean over "
-        "the seeds with their range: win probability, composite score, %% of enemies killed, "
+        "the seeds with their range: win probability, composite score, share of enemies killed, "
         "time to finish. A study stopped part-way is continued by the same command with "
         "--out its folder.",
     )
@@ -173,7 +174,8 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
         default=list(REPORT_STUDY_NAMES),
         metavar="NAME",
         help=f"which variants: {', '.join(STUDY_VARIANT_NAMES)} (default: the report's "
-        f"{', '.join(REPORT_STUDY_NAMES)}; rings: the report's 24 enemy bits as rings)",
+        f"{', '.join(REPORT_STUDY_NAMES)}; rings: the report's 24 enemy bits as rings; gap: "
+        "ours, the pit-ahead bit of --gap-feature)",
     )
     study.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
     study.add_argument(
