@@ -177,6 +177,22 @@ def test_a_cleared_level_keeps_the_run_its_row_names(tmp_path):
     assert [p.name for p in (kept / "levels/1-2/run").iterdir()] == ["1-2__ppo__0__b"]
 
 
+def test_a_level_stopped_uncleared_at_the_cap_keeps_its_run(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    state = json.loads((root / "table.json").read_text())
+    # The cap reached without a clear: kept so that it can be trained on past the cap.
+    state["rows"]["1-2"] = {"cleared": False, "run_dir": "runs/levels/1-2/1-2__ppo__0__b"}
+    write(root / "table.json", json.dumps(state))
+    kept.mkdir()
+    snapshot.save(root, kept)
+    run = kept / "levels/1-2/run/1-2__ppo__0__b"
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["frames_200.pt"]
+    said = snapshot.restore(kept, tmp_path / "restored")
+    assert "1-2: done, its run 1-2__ppo__0__b back with frames_200.pt" in said
+    restored = tmp_path / "restored/levels/1-2/1-2__ppo__0__b/checkpoints/frames_200.pt"
+    assert restored.is_file()
+
+
 def test_save_without_a_campaign_says_so(tmp_path):
     with pytest.raises(SystemExit, match="nothing to save"):
         snapshot.save(tmp_path / "none", tmp_path)

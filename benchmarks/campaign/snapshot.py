@@ -3,15 +3,16 @@
 The campaign trains in `runs/campaign/`, which git ignores and a machine may lose between
 sessions. `save` copies into this folder what the campaign needs to go on where it
 stopped: the table and its state, each level's checks, the bundles and death maps of the
-levels done, and, for a level still in training, the newest checkpoint of its run with the
-run's config, episode log and piece target. `restore` rebuilds `runs/campaign/` from it;
+levels done, and, for a level still in training (or cleared and not yet bundled, or stopped
+uncleared at the frame cap), the newest checkpoint of its run with the run's config,
+episode log and piece target. `restore` rebuilds `runs/campaign/` from it;
 the campaign's own command then continues the level in training from that checkpoint.
 
     python benchmarks/campaign/snapshot.py save      # after stopping the campaign (SIGTERM)
     python benchmarks/campaign/snapshot.py restore   # on a machine without runs/campaign
 
-Only the newest checkpoint of the level in training is kept (about 2 MB with ppo-levels'
-small torso), replaced at each save; its TensorBoard events are not kept, so a restored
+Only the newest checkpoint of such a run is kept (about 2 MB with ppo-levels' small torso),
+replaced at each save; its TensorBoard events are not kept, so a restored
 run's charts start at the checkpoint. Save after the campaign has stopped: a check still
 running when the files are copied would not match the checkpoint.
 """
@@ -41,9 +42,10 @@ def table_rows(folder: Path) -> dict[str, dict]:
 
 
 def needs_run(row: dict | None) -> bool:
-    """Whether a level's run is still needed: while it trains (no row), and once cleared
-    until it is bundled, since bundling reads its checkpoint."""
-    return row is None or (bool(row.get("cleared")) and "bundle" not in row)
+    """Whether a level's run is still needed: while it trains (no row), once cleared until
+    it is bundled, since bundling reads its checkpoint, and when it stopped at the cap
+    uncleared, so that it can be trained on past the cap or fine-tuned for that level."""
+    return row is None or not row.get("cleared") or "bundle" not in row
 
 
 def copy_run(run_dir: Path, into: Path) -> Path:
@@ -123,7 +125,7 @@ def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
         row, run_dir = rows.get(level), None
         if row is None:
             run_dir = newest_run(level_runs)
-        elif needs_run(row):  # cleared, to be bundled from its row's run
+        elif needs_run(row):  # done: to be bundled, or uncleared at the cap; its row's run
             run_dir = level_runs / Path(row["run_dir"]).name
             if not list_checkpoints(run_dir / "checkpoints"):
                 run_dir = None
@@ -166,7 +168,8 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         if level not in rows and not runs:
             said.append(f"{level}: no run kept, it starts over")
             continue
-        if needs_run(rows.get(level)) and not runs:
+        row = rows.get(level)
+        if row is not None and row.get("cleared") and "bundle" not in row and not runs:
             said.append(f"{level}: cleared, but its run was not kept to bundle it")
         level_runs.mkdir(parents=True, exist_ok=True)
         for name in ("checks.json", "piece.json"):
@@ -175,7 +178,10 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         for run in runs:
             shutil.copytree(run, level_runs / run.name)
             checkpoint = next((run / "checkpoints").iterdir()).name
-            said.append(f"{level}: continues {run.name} from {checkpoint}")
+            if row is None:
+                said.append(f"{level}: continues {run.name} from {checkpoint}")
+            else:
+                said.append(f"{level}: done, its run {run.name} back with {checkpoint}")
     for bundle in sorted(p for p in (kept / "models").glob("*") if p.is_dir()):
         shutil.copytree(bundle, campaign / "models" / bundle.name)
         said.append(f"bundle {bundle.name}")
