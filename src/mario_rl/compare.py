@@ -1,7 +1,8 @@
 """Learning curves of several runs in one PNG: mean and spread across seeds, per group.
 
 Runs are grouped by their preset (or algo when they have none), so `mario-rl compare
-runs/*tutorial-dqn* runs/*tutorial-ddqn*` draws the write-ups' DQN-vs-DDQN plot.
+runs/*tutorial-dqn* runs/*tutorial-ddqn*` draws the write-ups' DQN-vs-DDQN plot. Random-agent
+runs (`train --algo random`) form their own group, named after the pipeline they played.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def load_curve(run_dir: Path, metric: str, window: int) -> tuple[str, np.ndarray
     smoothed = np.convolve(values, kernel, "full")[: len(values)]
     counts = np.convolve(np.ones_like(values), kernel, "full")[: len(values)]
     label = config.get("preset") or config.get("algo", run_dir.name)
+    if config.get("algo") == "random":  # not the preset's agent: its pipeline only
+        label = f"random ({label} pipeline)" if config.get("preset") else "random"
     return str(label), frames, smoothed / counts
 
 

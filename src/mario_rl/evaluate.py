@@ -212,7 +212,10 @@ def _mean(values: list[float]) -> float | None:
 
 
 def acting_mode(policy: Policy, epsilon: float) -> str:
-    """How the policy picks actions: greedy, sampled, or either with epsilon."""
+    """How the policy picks actions: greedy, sampled, or either with epsilon (the random
+    agent: uniform, either way)."""
+    if policy.algo == "random":
+        return "uniform"
     mode = "sampled" if policy.sample else "greedy"
     return f"{mode}, epsilon {epsilon:g}" if epsilon > 0 else mode
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mario_rl.agents import cs229, dqn, ppo
+from mario_rl.agents import cs229, dqn, ppo, random_actions
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.runs import (
     SUMMARY_EVERY,
@@ -39,12 +39,13 @@ from mario_rl.runs import (
     set_rng_states,
 )
 
-AgentConfig = dqn.DQNConfig | ppo.PPOConfig | cs229.CS229Config
+AgentConfig = dqn.DQNConfig | ppo.PPOConfig | cs229.CS229Config | random_actions.RandomConfig
 
 TRAINERS: dict[type, type] = {
     dqn.DQNConfig: dqn.DQNTrainer,
     ppo.PPOConfig: ppo.PPOTrainer,
     cs229.CS229Config: cs229.CS229Trainer,
+    random_actions.RandomConfig: random_actions.RandomTrainer,
 }
 """The `Trainer` class of each agent config type."""
 ALGO_CONFIGS: dict[str, type] = {
@@ -53,6 +54,7 @@ ALGO_CONFIGS: dict[str, type] = {
     "ppo": ppo.PPOConfig,
     "ppo-icm": ppo.PPOConfig,
     cs229.ALGO: cs229.CS229Config,
+    random_actions.ALGO: random_actions.RandomConfig,
 }
 """The config type of each `algo` a run's config.json may name (for `--resume`)."""
 

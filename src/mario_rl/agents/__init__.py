@@ -28,7 +28,7 @@ from mario_rl.policy import Policy
 from mario_rl.runs import CheckpointError, load_checkpoint
 
 AGENTS_PACKAGE = "mario_rl.agents."
-AGENT_MODULES = tuple(AGENTS_PACKAGE + name for name in ("dqn", "ppo", "cs229"))
+AGENT_MODULES = tuple(AGENTS_PACKAGE + name for name in ("dqn", "ppo", "cs229", "random_actions"))
 """The modules a checkpoint may name: only this package's own agents are ever imported."""
 __all__ = ["AGENT_MODULES", "Policy", "load_policy"]
 

@@ -95,21 +95,30 @@ def _agent_overrides(args: argparse.Namespace, agent: object) -> dict[str, objec
 
     given = _given(args, AGENT_FLAGS)
     known = {f.name for f in fields(agent)}
-    foreign = sorted(name for name in given if name not in known)
+    # Named as typed: the flag, not the field it sets (--lr, not --learning-rate).
+    foreign = sorted(
+        dest for dest, field in AGENT_FLAGS.items() if field in given and field not in known
+    )
     if foreign:
-        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        flags = ", ".join("--" + dest.replace("_", "-") for dest in foreign)
         raise UsageError(f"{flags} do(es) not apply to {type(agent).__name__}; drop them")
     return given
 
 
 def _with_algo(agent: object, algo: str | None) -> object:
-    """The agent with `--algo` applied: the DQN target, or PPO with or without curiosity."""
+    """The agent with `--algo` applied: the DQN target, PPO with or without curiosity, or
+    the random agent on the preset's pipeline."""
     from dataclasses import replace
 
     from mario_rl.agents.ppo import PPOConfig
 
     if algo is None:
         return agent
+    if algo == "random":
+        from mario_rl.agents.random_actions import RandomConfig
+
+        # As many envs as the preset's agent plays, so the two runs share their pipeline.
+        return RandomConfig(num_envs=getattr(agent, "num_envs", 1))
     if isinstance(agent, PPOConfig) != (algo in PPO_ALGOS):
         raise UsageError(
             f"--algo {algo} does not fit a {type(agent).__name__} preset; pick a preset of "
@@ -230,8 +239,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             run = replace(run, ray=args.ray)
         preset_name = saved.get("preset")
     else:
-        default_preset = {"ppo": "ppo-fast", "ppo-icm": "curiosity-ppo"}.get(args.algo, "dqn-fast")
-        preset = get_preset(args.preset or default_preset)
+        default_preset = {"ppo": "ppo-fast", "ppo-icm": "curiosity-ppo", "random": "ppo-fast"}
+        preset = get_preset(args.preset or default_preset.get(args.algo, "dqn-fast"))
         preset_name = preset.name
         env_config = replace(preset.env, level=args.level or "1-1", **_given(args, ENV_FLAGS))
         agent = _with_algo(preset.agent, args.algo)
@@ -275,11 +284,13 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--preset", choices=list(PRESETS), default=None, help="default dqn-fast")
     train.add_argument(
         "--algo",
-        choices=("dqn", "ddqn", *PPO_ALGOS, "tabular"),
+        choices=("dqn", "ddqn", *PPO_ALGOS, "tabular", "random"),
         default=None,
         help="DQN or Double DQN target (default: the preset's); ppo (game reward only) or "
-        "ppo-icm (with curiosity; default presets ppo-fast and curiosity-ppo); or tabular: "
-        "the CS229 symbolic-state Q-table (mario_rl.cli.cs229)",
+        "ppo-icm (with curiosity; default presets ppo-fast and curiosity-ppo); tabular: "
+        "the CS229 symbolic-state Q-table (mario_rl.cli.cs229); or random: uniformly random "
+        "actions on the preset's pipeline (default ppo-fast), logged as a run, the baseline "
+        "for `mario-rl compare`",
     )
     train.add_argument("--level", type=level_name, default=None, help="level (default 1-1)")
     train.add_argument(

@@ -1,0 +1,82 @@
+"""The random agent as a training run (`train --algo random`): logged, resumed, compared
+and evaluated like the learning agents."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mario_rl.agents import load_policy
+from mario_rl.cli.main import main
+from mario_rl.compare import compare
+from mario_rl.evaluate import acting_mode
+from mario_rl.runs import list_checkpoints
+
+# Short episodes: a random Mario that stalls for 20 agent steps is cut off.
+TINY = ["--level", "1-1", "--no-progress-steps", "20", "--num-envs", "1", "--quiet"]
+
+
+def random_run(runs: Path, frames: int, seed: int = 0) -> Path:
+    args = ["train", "--algo", "random", "--frames", str(frames), "--seed", str(seed), *TINY]
+    assert main([*args, "--runs-dir", str(runs)]) == 0
+    (run_dir,) = runs.iterdir()
+    return run_dir
+
+
+def episodes(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        return [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(file)]
+
+
+def test_a_random_run_is_logged_resumed_and_compared_like_a_training_run(tmp_path):
+    run_dir = random_run(tmp_path / "runs", 1500)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["algo"], config["preset"], config["agent"]) == (
+        "random",
+        "ppo-fast",
+        {"num_envs": 1},
+    )
+    first = episodes(run_dir)
+    assert first and all(int(row["flag"]) == 0 for row in first)
+    assert int(first[-1]["frames"]) <= 1500 + 4 * 32  # stops within a runner step of the budget
+    assert main(["train", "--resume", str(run_dir), "--frames", "3000", "--quiet"]) == 0
+    newest = list_checkpoints(run_dir / "checkpoints")[-1]
+    assert int(newest.stem.removeprefix("frames_")) >= 3000
+    assert len(episodes(run_dir)) > len(first)
+    summary = compare([run_dir], tmp_path / "curves.png", metric="max_x")
+    assert list(summary) == ["random (ppo-fast pipeline)"]
+    assert (tmp_path / "curves.png").is_file()
+
+
+def test_a_seed_fixes_a_random_run(tmp_path):
+    one = random_run(tmp_path / "one", 1200, seed=3)
+    two = random_run(tmp_path / "two", 1200, seed=3)
+    other = random_run(tmp_path / "other", 1200, seed=4)
+    assert episodes(one) == episodes(two)
+    assert episodes(one) != episodes(other)
+
+
+def test_the_random_agent_takes_no_learning_flags(tmp_path, capsys):
+    args = ["train", "--algo", "random", "--lr", "1e-3", "--frames", "100", *TINY]
+    assert main([*args, "--runs-dir", str(tmp_path)]) == 2
+    assert "--lr" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_random_checkpoint_evaluates_as_uniform_actions(tmp_path):
+    run_dir = random_run(tmp_path / "runs", 600)
+    policy = load_policy(run_dir)
+    assert acting_mode(policy, 0.0) == "uniform"
+    obs = np.zeros((4000, 1), np.uint8)  # what it sees does not matter
+    policy.rng = np.random.default_rng(7)
+    actions = policy.act(obs)
+    counts = np.bincount(actions, minlength=policy.num_actions)
+    # Every action, about equally often (the expected count is 4000 / actions each).
+    assert counts.min() > 0.8 * len(obs) / policy.num_actions
+    policy.rng = np.random.default_rng(7)
+    assert np.array_equal(policy.act(obs), actions)
+    policy.set_sampling(True)
+    assert set(policy.act(obs[:200])) <= set(range(policy.num_actions))
