@@ -80,3 +80,14 @@ def test_a_random_checkpoint_evaluates_as_uniform_actions(tmp_path):
     assert np.array_equal(policy.act(obs), actions)
     policy.set_sampling(True)
     assert set(policy.act(obs[:200])) <= set(range(policy.num_actions))
+
+
+def test_a_random_run_on_a_normalised_pipeline_skips_measuring_it(tmp_path):
+    # curiosity-ppo normalises by 10,000 random moves first; a random agent does not look.
+    args = ["train", "--preset", "curiosity-ppo", "--algo", "random", "--frames", "600", *TINY]
+    assert main([*args, "--runs-dir", str(tmp_path)]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "config.json").read_text())["env"]["actions"] == "curiosity"
+    policy = load_policy(run_dir)
+    assert policy.env_config.normalize_moves == 0
+    assert policy.num_actions == 14

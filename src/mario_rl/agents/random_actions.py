@@ -12,7 +12,7 @@ evaluation does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,10 @@ class RandomTrainer:
         device: torch.device,
         checkpoint: dict[str, Any] | None = None,
     ) -> None:
-        self.env_config, self.config, self.algo = env_config, config, ALGO
+        # Normalisation changes only what a network would see, and measuring it costs
+        # thousands of moves (curiosity-ppo's pipeline): left out.
+        self.env_config = replace(env_config, normalize_moves=0)
+        self.config, self.algo = config, ALGO
         self.frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
         self.steps = 0 if checkpoint is None else int(checkpoint["counters"]["steps"])
         self.rng = np.random.default_rng(run.seed)
@@ -66,7 +69,7 @@ class RandomTrainer:
         # As PPO does: a resumed run starts its envs afresh, seeded past the frames done.
         seed = run.seed + self.frames
         build = make_vector_env if config.num_envs > 1 else make_local_vector_env
-        self.envs = build(config.num_envs, env_config, seed=seed)
+        self.envs = build(config.num_envs, self.env_config, seed=seed)
         self.num_actions = int(self.envs.single_action_space.n)
         self.frame_counter = FrameCounter(config.num_envs)
         self.frame_counter.total = self.frames
