@@ -13,7 +13,7 @@ from mario_rl.agents import load_policy
 from mario_rl.cli.main import main
 from mario_rl.compare import compare
 from mario_rl.evaluate import acting_mode
-from mario_rl.runs import list_checkpoints
+from mario_rl.runs import list_checkpoints, load_checkpoint
 
 # Short episodes: a random Mario that stalls for 20 agent steps is cut off.
 TINY = ["--level", "1-1", "--no-progress-steps", "20", "--num-envs", "1", "--quiet"]
@@ -41,11 +41,23 @@ def test_a_random_run_is_logged_resumed_and_compared_like_a_training_run(tmp_pat
     )
     first = episodes(run_dir)
     assert first and all(int(row["flag"]) == 0 for row in first)
-    assert int(first[-1]["frames"]) <= 1500 + 4 * 32  # stops within a runner step of the budget
+    # The budget stops it within one agent step (a 4-frame span) of 1,500 frames.
+    (checkpoint,) = list_checkpoints(run_dir / "checkpoints")
+    first_state = load_checkpoint(checkpoint)
+    assert 1500 <= first_state["counters"]["frames"] <= 1500 + 4
     assert main(["train", "--resume", str(run_dir), "--frames", "3000", "--quiet"]) == 0
-    newest = list_checkpoints(run_dir / "checkpoints")[-1]
-    assert int(newest.stem.removeprefix("frames_")) >= 3000
-    assert len(episodes(run_dir)) > len(first)
+    newest = load_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])
+    assert 3000 <= newest["counters"]["frames"] <= 3000 + 4
+    # The resume goes on from the checkpoint: its frames, and the action generator's draws.
+    resumed = episodes(run_dir)
+    assert resumed[: len(first)] == first and len(resumed) > len(first)
+    assert int(resumed[len(first)]["frames"]) > first_state["counters"]["frames"]
+    generator = np.random.default_rng()
+    generator.bit_generator.state = first_state["action_rng"]
+    steps = newest["counters"]["steps"] - first_state["counters"]["steps"]
+    for _ in range(steps):  # one env: one draw per agent step
+        generator.integers(0, newest["num_actions"], 1)
+    assert generator.bit_generator.state == newest["action_rng"]
     summary = compare([run_dir], tmp_path / "curves.png", metric="max_x")
     assert list(summary) == ["random (ppo-fast pipeline)"]
     assert (tmp_path / "curves.png").is_file()

@@ -104,6 +104,7 @@ TRAINING_ONLY_FIELDS = (
     "rng_states",
     "explore_rng",
     "sampler_rng",
+    "action_rng",
 )
 """Checkpoint fields only `--resume` reads: a bundled agent acts, it does not train on."""
 
@@ -231,6 +232,8 @@ def bundle_agent(
 
 def bundled_table_row(report: dict, folder: Path) -> str:
     """The README table's row for a bundled agent, from its eval.json."""
+    from mario_rl.runs import run_label  # here: runs imports torch, which only this row needs
+
     config = json.loads((folder / "config.json").read_text())
     frames = report["mean_frames_to_clear"]
     deterministic = report.get("deterministic_eval", report if report["deterministic"] else None)
@@ -240,7 +243,7 @@ def bundled_table_row(report: dict, folder: Path) -> str:
         return "-" if numbers is None else f"{numbers['clears']}/{numbers['episodes']}"
 
     return (
-        f"| {report['level']} | {config.get('preset') or report['algo']} | {report['acting']} | "
+        f"| {report['level']} | {run_label(config, report['algo'])} | {report['acting']} | "
         f"{rate(report)} | {rate(deterministic)} | {rate(control)} | "
         f"{report['distinct_trajectories']} | {report['mean_x']:.0f} | "
         f"{'-' if frames is None else f'{frames:.0f}'} |"

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from mario_rl.runs import run_label
+
 METRICS = {"return": "episode return", "max_x": "furthest x", "flag": "flag rate"}
 """`--metric` choices: episodes.csv columns and their axis labels."""
 GRID_POINTS = 200
@@ -37,10 +39,7 @@ def load_curve(run_dir: Path, metric: str, window: int) -> tuple[str, np.ndarray
     kernel = np.ones(min(window, len(values)))
     smoothed = np.convolve(values, kernel, "full")[: len(values)]
     counts = np.convolve(np.ones_like(values), kernel, "full")[: len(values)]
-    label = config.get("preset") or config.get("algo", run_dir.name)
-    if config.get("algo") == "random":  # not the preset's agent: its pipeline only
-        label = f"random ({label} pipeline)" if config.get("preset") else "random"
-    return str(label), frames, smoothed / counts
+    return run_label(config, run_dir.name), frames, smoothed / counts
 
 
 def compare(

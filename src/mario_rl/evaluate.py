@@ -214,8 +214,8 @@ def _mean(values: list[float]) -> float | None:
 def acting_mode(policy: Policy, epsilon: float) -> str:
     """How the policy picks actions: greedy, sampled, or either with epsilon (the random
     agent: uniform, either way)."""
-    if policy.algo == "random":
-        return "uniform"
+    if policy.algo == "random":  # the same distribution, drawn in two ways
+        return "uniform, sampled" if policy.sample else "uniform"
     mode = "sampled" if policy.sample else "greedy"
     return f"{mode}, epsilon {epsilon:g}" if epsilon > 0 else mode
 

@@ -325,6 +325,16 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_CHECKPOINT_NAME.match(p.name).group(1)))
 
 
+def run_label(config: dict[str, Any], fallback: str) -> str:
+    """How a run (its config.json as a dict) is named in plots and tables: its preset, or
+    its algo without one, or `fallback`; a random-agent run, which plays a preset's
+    pipeline but not its agent, as "random (PRESET pipeline)"."""
+    label = config.get("preset") or config.get("algo") or fallback
+    if config.get("algo") == "random":
+        return f"random ({config['preset']} pipeline)" if config.get("preset") else "random"
+    return str(label)
+
+
 def newest_run(folder: Path) -> Path | None:
     """The newest run directory in `folder` that has a checkpoint, or None: what a command
     that trains in pieces (`levels-table`, `cs229-study`) continues."""

@@ -7,7 +7,8 @@ any training run does: `episodes.csv`, TensorBoard, `log.txt`, checkpoints, resu
 and `mario-rl eval RUN` measures it like any checkpoint. Nothing is learned: a checkpoint
 holds the counters and the action generator's state only. Training-only additions of the
 learning agents (snapshot and death starts) are left out, so every episode starts where
-evaluation does.
+evaluation does, and so is the pipeline's observation normalisation (`normalize_moves`),
+which only a network would see.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step, finish
 
 ALGO = "random"
 NETWORK = "none"
-STEPS_PER_TRAINER_STEP = 32
-"""Vector steps per runner step: a random action costs nothing, so the runner's own work
-per step (progress bar, logs) would otherwise be a visible share of the time."""
+ACTIONS_STREAM = 2
+"""Second word of the action generator's seed: `default_rng(seed)` alone is the stream env
+0 draws its no-ops and sticky actions from after `reset(seed=seed)`, and the two must not
+move together (as `mario_rl.evaluate.acting_rng`, whose stream is 1)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class RandomTrainer:
         self.config, self.algo = config, ALGO
         self.frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
         self.steps = 0 if checkpoint is None else int(checkpoint["counters"]["steps"])
-        self.rng = np.random.default_rng(run.seed)
+        self.rng = np.random.default_rng([run.seed, ACTIONS_STREAM])
         if checkpoint is not None:
             self.rng.bit_generator.state = checkpoint["action_rng"]
         # As PPO does: a resumed run starts its envs afresh, seeded past the frames done.
@@ -88,16 +90,14 @@ class RandomTrainer:
         return budget.spent(self.frames)
 
     def step(self, budget: Budget) -> Step:
-        episodes: list[tuple[int, dict[str, Any]]] = []
-        for _ in range(STEPS_PER_TRAINER_STEP):
-            actions = self.rng.integers(0, self.num_actions, self.config.num_envs)
-            _, _, _, _, info = self.envs.step(actions)
-            self.frame_counter.update(info)
-            self.frames = self.frame_counter.total
-            self.steps += self.config.num_envs
-            episodes += [(self.frames, episode) for episode in finished_episodes(info)]
-            if self.done(budget):
-                break
+        # One vector step: a stop between steps then checkpoints exactly the frames and
+        # episodes logged so far.
+        actions = self.rng.integers(0, self.num_actions, self.config.num_envs)
+        _, _, _, _, info = self.envs.step(actions)
+        self.frame_counter.update(info)
+        self.frames = self.frame_counter.total
+        self.steps += self.config.num_envs
+        episodes = [(self.frames, episode) for episode in finished_episodes(info)]
         return Step(episodes, last=self.done(budget))
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:

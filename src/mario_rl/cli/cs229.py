@@ -175,7 +175,7 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"which variants: {', '.join(STUDY_VARIANT_NAMES)} (default: the report's "
         f"{', '.join(REPORT_STUDY_NAMES)}; rings: the report's 24 enemy bits as rings; gap: "
-        "ours, the pit-ahead bit of --gap-feature)",
+        "ours, the pit-ahead bit of --gap-feature, which gives it to every variant)",
     )
     study.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
     study.add_argument(

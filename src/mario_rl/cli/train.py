@@ -281,7 +281,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "reached ends the run. Presets: "
         + "; ".join(f"{name}: {preset.source}" for name, preset in PRESETS.items()),
     )
-    train.add_argument("--preset", choices=list(PRESETS), default=None, help="default dqn-fast")
+    train.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="default dqn-fast (ppo-fast with --algo ppo or random, curiosity-ppo with ppo-icm)",
+    )
     train.add_argument(
         "--algo",
         choices=("dqn", "ddqn", *PPO_ALGOS, "tabular", "random"),
