@@ -191,6 +191,13 @@ def test_a_level_stopped_uncleared_at_the_cap_keeps_its_run(tmp_path):
     assert "1-2: done, its run 1-2__ppo__0__b back with frames_200.pt" in said
     restored = tmp_path / "restored/levels/1-2/1-2__ppo__0__b/checkpoints/frames_200.pt"
     assert restored.is_file()
+    # A campaign that lost that run does not save over the kept one without --force.
+    shutil.rmtree(root / "levels/1-2/1-2__ppo__0__b")
+    with pytest.raises(SystemExit, match="1-2's kept run"):
+        snapshot.save(root, kept)
+    assert run.is_dir()
+    snapshot.save(root, kept, force=True)
+    assert not run.exists()
 
 
 def test_save_without_a_campaign_says_so(tmp_path):

@@ -81,8 +81,9 @@ def kept_frames(level_kept: Path) -> int | None:
 
 
 def behind(campaign: Path, into: Path) -> list[str]:
-    """What `into` keeps that `campaign` has lost: rows of levels done, or a level's run
-    further on than the campaign's. Saving such a campaign would erase it; it is usually
+    """What `into` keeps that `campaign` has lost: rows of levels done, a level's run
+    further on than the campaign's, or the run kept for a done level (to bundle, or
+    stopped at the cap). Saving such a campaign would erase it; it is usually
     one started again without `restore`."""
     rows, lost = table_rows(campaign), []
     lost += [f"the row of {level}" for level in table_rows(into) if level not in rows]
@@ -92,6 +93,12 @@ def behind(campaign: Path, into: Path) -> list[str]:
         trained = None if run_dir is None else checkpoint_frames(run_dir)
         if frames is not None and level_kept.name not in rows and (trained or 0) < frames:
             lost.append(f"{level_kept.name}'s run at {frames:,} frames")
+        row = rows.get(level_kept.name)
+        if frames is not None and row is not None and needs_run(row):
+            # A done level's run (to bundle, or to train on past the cap) the campaign lost.
+            run_dir = campaign / "levels" / level_kept.name / Path(row["run_dir"]).name
+            if not list_checkpoints(run_dir / "checkpoints"):
+                lost.append(f"{level_kept.name}'s kept run (done, at {frames:,} frames)")
     return lost
 
 
