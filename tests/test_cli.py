@@ -21,6 +21,27 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_a_light_command_starts_without_torch():
+    # Building the parser must not import the agents: torch alone takes seconds to load.
+    code = (
+        "import sys; from mario_rl.cli.main import main; code = main(['levels']); "
+        "sys.exit(3 if 'torch' in sys.modules else code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.returncode == 0, "torch was imported by `mario-rl levels`"
+
+
+def test_the_train_help_names_every_preset_and_its_source(capsys):
+    from mario_rl.cli.args import PRESET_NAMES
+    from mario_rl.presets import PRESETS
+
+    assert tuple(PRESETS) == PRESET_NAMES
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "PyTorch Mario tutorial" in out and "curiosity write-up" in out
+
+
 def test_levels(capsys):
     assert main(["levels"]) == 0
     out = capsys.readouterr().out

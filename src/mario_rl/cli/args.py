@@ -14,6 +14,13 @@ from collections.abc import Callable
 from mario_rl.env.actions import ACTION_SETS
 from mario_rl.env.levels import UnknownLevelError, parse_level
 
+PRESET_NAMES = (
+    "blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast", "curiosity-ppo",
+    "ppo-fast", "ppo-levels", "ppo-levels-icm",
+)  # fmt: skip
+"""`mario_rl.presets.PRESETS`' names, spelled here: that module imports the agents and
+torch, too slow for every command's start (a test checks they agree)."""
+
 
 class UsageError(Exception):
     """Bad input the user can fix; printed as one line, exit code 2."""

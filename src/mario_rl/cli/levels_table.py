@@ -10,6 +10,7 @@ from rich.console import Console
 
 from mario_rl import levels_table
 from mario_rl.cli.args import (
+    PRESET_NAMES,
     add_sticky_argument,
     add_workers_argument,
     frames,
@@ -45,8 +46,6 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
 
 def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     """Add `levels-table` to the `mario-rl` subcommands."""
-    from mario_rl.presets import PRESETS
-
     table = commands.add_parser(
         "levels-table",
         help="train and evaluate one recipe on many levels; write a Markdown table",
@@ -61,7 +60,7 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         help="evaluate every N frames and stop a level at the first check that clears it "
         "(--frames is then the cap); default: train to --frames, then evaluate once",
     )
-    table.add_argument("--preset", choices=list(PRESETS), default="ppo-fast")
+    table.add_argument("--preset", choices=PRESET_NAMES, default="ppo-fast")
     table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
     table.add_argument("--seed", type=non_negative_int, default=0)
     table.add_argument("--episodes", type=positive_int, default=10, help="evaluation episodes")

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mario_rl.cli.args import (
+    PRESET_NAMES,
     UsageError,
     action_set_name,
     frames,
@@ -270,20 +271,33 @@ def cmd_train(args: argparse.Namespace) -> None:
     console.print(f"run saved in [bold]{run_dir}[/bold]; evaluate it with: mario-rl eval {run_dir}")
 
 
-def _add_train_parser(commands: argparse._SubParsersAction) -> None:
-    from mario_rl.presets import PRESETS
+TRAIN_DESCRIPTION = (
+    "Train from a named preset; flags override single fields. Budgets are in emulator frames "
+    "(--frames 2e6) and/or wall-clock minutes (--minutes 30); the first reached ends the run."
+)
 
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train",
         help="train an agent (DQN or PPO family) from a preset",
-        description="Train from a named preset; flags override single fields. Budgets are in "
-        "emulator frames (--frames 2e6) and/or wall-clock minutes (--minutes 30); the first "
-        "reached ends the run. Presets: "
-        + "; ".join(f"{name}: {preset.source}" for name, preset in PRESETS.items()),
+        description=TRAIN_DESCRIPTION,
     )
+    plain_help = train.format_help
+
+    def help_with_presets() -> str:
+        # The presets' sources, only when help is asked for: the presets import the agents,
+        # and so torch, which every other command's start would otherwise wait for.
+        from mario_rl.presets import PRESETS
+
+        sources = "; ".join(f"{name}: {preset.source}" for name, preset in PRESETS.items())
+        train.description = f"{TRAIN_DESCRIPTION} Presets: {sources}"
+        return plain_help()
+
+    train.format_help = help_with_presets  # type: ignore[method-assign]
     train.add_argument(
         "--preset",
-        choices=list(PRESETS),
+        choices=PRESET_NAMES,
         default=None,
         help="default dqn-fast (ppo-fast with --algo ppo or random, curiosity-ppo with ppo-icm)",
     )
