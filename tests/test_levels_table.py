@@ -64,19 +64,21 @@ def test_a_stop_during_the_first_level_keeps_its_recipe(tmp_path, monkeypatch, c
     assert "pass another --out, or the same settings" in capsys.readouterr().err
 
 
-def test_markdown_marks_unknown_lengths_and_uses_measured_ones():
+def test_markdown_gives_the_share_of_the_level_from_the_level_data():
     recipe = {"preset": "ppo-fast", "frames": 1000, "seed": 0, "episodes": 10, "sticky": 0.25}
-    row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2500, "frames": 1000,
-           "minutes": 1.0, "measured_flag_x": 2500}  # fmt: skip
+    row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2425, "frames": 1000,
+           "minutes": 1.0, "measured_flag_x": 2425}  # fmt: skip
     rows = {
-        "1-2": {**row, "exits": {"flag": 10}},
+        "1-2": {**row, "exits": {"flag": 10}},  # its flag is in another area: no share
         "1-3": {**row, "measured_flag_x": None},  # a row from before exits were recorded
         "5-1": {**row, "exits": {"flag": 7, "warp 4-1": 3}},
+        "1-4": {**row, "cleared": False, "clears": 2, "max_x": 1128},  # the axe at x 2256
     }
     text = levels_table.markdown(recipe, rows)
-    assert "| 1-2 | yes | yes | 10/10 | flag | 2500 | 100% | 1,000 | 1.0 | - |" in text
-    assert "| 1-3 | no | yes | 10/10 | ? | 2500 | ? |" in text
-    assert "| 5-1 | - | yes | 10/10 | flag 7, warp 4-1 3 | 2500 |" in text
+    assert "| 1-2 | yes | yes | 10/10 | flag | 2425 | ? | 1,000 | 1.0 | - |" in text
+    assert "| 1-3 | no | yes | 10/10 | ? | 2425 | 100% |" in text
+    assert "| 5-1 | - | yes | 10/10 | flag 7, warp 4-1 3 | 2425 | 76% |" in text
+    assert "| 1-4 | yes | no | 2/10 | ? | 1128 | 50% |" in text
     assert "sticky 0.25, no-ops 0..30" in text
 
 
@@ -86,9 +88,11 @@ def test_clears_needed_is_the_fewest_that_count_as_cleared(episodes, needed):
     assert needed >= levels_table.CLEARED_RATE * episodes > needed - 1
 
 
-@pytest.mark.parametrize("level", ["1-1", "8-4"])
-def test_level_length_is_known_for_1_1_only(level):
-    assert levels_table.level_length(level) == (3161 if level == "1-1" else None)
+@pytest.mark.parametrize(
+    ("level", "length"), [("1-1", 3161), ("1-3", 2425), ("8-4", 4816), ("1-2", None)]
+)
+def test_level_length_is_the_end_in_the_level_data(level, length):
+    assert levels_table.level_length(level) == length
 
 
 def test_progress_says_which_levels_are_done_running_or_pending(tmp_path):

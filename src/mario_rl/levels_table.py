@@ -39,10 +39,11 @@ With a bundle directory (`--bundle DIR`), each cleared level's checkpoint is bun
 clear rate is biased upwards. The bundle's eval.json holds the sticky and deterministic
 clear rates and the blind-replay control, and the table shows them.
 
-Level lengths: the x of the flagpole, where Mario's x stops when he grabs it. Only 1-1's
-is known here (3161, measured on a human finish, `tests/data/1-1-finish.jsonl`); for the
-other levels the length is measured by the evaluation itself when a level is cleared (the
-largest x of a clearing episode), and is `?` until then. Castle levels (x-4) end at the axe.
+Level lengths: Mario's x at the flagpole, or at a castle's (x-4) axe, read from the game's
+level data (`mario_rl.env.level_data`; 1-1's 3161 agrees with a human finish,
+`tests/data/1-1-finish.jsonl`). 1-2, 2-2, 4-2 and 7-2 leave their first area by a pipe,
+and their flag is in another area whose x starts afresh, so their share of the level is
+`?`. A row still records `measured_flag_x`, the largest x of a clearing episode.
 """
 
 from __future__ import annotations
@@ -61,8 +62,6 @@ from rich.console import Console
 
 CLEARED_RATE = 0.9
 """A level counts as cleared when at least this share of evaluation episodes clear it."""
-LEVEL_FLAG_X: dict[str, int] = {"1-1": 3161}
-"""Known level lengths: Mario's x at the flagpole (see the module docstring)."""
 EVAL_NOOP_MAX = 30
 """Random 0..30 no-op frames at each evaluation start."""
 BUNDLE_SEED_OFFSET = 10_000
@@ -101,11 +100,13 @@ COLUMNS = (
 console = Console()
 
 
-def level_length(level: str, row: dict[str, Any] | None = None) -> int | None:
-    """The level's flag x: known, or measured by a clearing evaluation in `row`."""
-    if level in LEVEL_FLAG_X:
-        return LEVEL_FLAG_X[level]
-    return None if row is None else row.get("measured_flag_x")
+def level_length(level: str) -> int | None:
+    """Mario's x at the level's end in its first area, the area its x is measured in: the
+    flagpole, or a castle's axe (None for the levels that leave that area by a pipe)."""
+    from mario_rl.env.level_data import level_end
+
+    end = level_end(level)
+    return None if end is None else end.x
 
 
 def checkpoint_frames(run_dir: Path) -> int:
@@ -210,7 +211,7 @@ def markdown(
         "|" + "|".join("---" for _ in COLUMNS) + "|",
     ]
     for level, row in rows.items():
-        length = level_length(level, row)
+        length = level_length(level)
         share = f"{min(row['max_x'] / length, 1.0):.0%}" if length else "?"
         passed = WRITEUP_PASSED.get(level)
         cells = (
@@ -517,8 +518,7 @@ def build_table(
                 break
         minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
         cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
-        known_length = LEVEL_FLAG_X.get(level) or (max(cleared_x) if cleared_x else None)
-        death_map = plot_death_map(report, death_map_path(out, level), flag_x=known_length)
+        death_map = plot_death_map(report, death_map_path(out, level))
         rows[level] = {
             "cleared": report["clear_rate"] >= CLEARED_RATE,
             "clears": report["clears"],

@@ -65,6 +65,17 @@ ENDING_COLOURS = {"died": "tab:red", "stuck": "tab:orange", "replay ran out": "t
 """One colour per ending in every death map, so two maps compare at a glance."""
 
 
+def end_marker(level: str, flag_x: int | None = None) -> tuple[int, str] | None:
+    """The death map's mark of the level's end, as (x, label): the flag at `flag_x` if
+    given, else the flagpole or axe of the level's first area (None without one)."""
+    from mario_rl.env.level_data import level_end
+
+    if flag_x is not None:
+        return flag_x, f"the flag (x {flag_x})"
+    end = level_end(level)
+    return None if end is None else (end.x, f"the {end.kind} (x {end.x})")
+
+
 def plot_death_map(
     report: dict,
     out: str | Path,
@@ -75,9 +86,13 @@ def plot_death_map(
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
     ended (died, stuck, or, for a blind-replay control merged over its report's
     conditions, out of actions), the x that the cleared episodes reached, and the level's
-    flag at `flag_x` when it is known."""
+    end: the flag at `flag_x` if given, else the flagpole or axe the game's level data
+    has in the level's first area (`mario_rl.env.level_data`; none for a level that
+    leaves that area by a pipe)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    end = end_marker(report["level"], flag_x)
 
     out = Path(out)
     bands = where_episodes_ended(report, band_px)
@@ -103,12 +118,17 @@ def plot_death_map(
                 edgecolor="white" if elsewhere else None,
             )
             bottom += counts
-    cleared_x = sorted({e["max_x"] for e in report["per_episode"] if e["cleared"]})
+    cleared = [e for e in report["per_episode"] if e["cleared"]]
+    cleared_x = sorted({e["max_x"] for e in cleared})
+    # A level left by a pipe (1-2) is cleared in another area, whose x starts afresh.
+    elsewhere = any(e.get("end_area", e.get("start_area")) != e.get("start_area") for e in cleared)
     for index, x in enumerate(cleared_x):
-        label = "x reached by cleared episodes" if index == 0 else None
+        label = None
+        if index == 0:
+            label = "x reached by cleared episodes" + (ANOTHER_AREA if elsewhere else "")
         axes.axvline(x, color="black", linestyle="--", label=label)
-    if flag_x is not None:
-        axes.axvline(flag_x, color="tab:green", linewidth=2, label=f"the flag (x {flag_x})")
+    if end is not None:
+        axes.axvline(end[0], color="tab:green", linewidth=2, label=end[1])
     failed = report["episodes"] - report["clears"]
     conditions = stochasticity_label(report["sticky_probability"], report["noop_max"])
     axes.set_title(
@@ -118,10 +138,10 @@ def plot_death_map(
     )
     axes.set_xlabel(f"Mario's x (pixels from the level's start; bands of {band_px})")
     axes.set_ylabel("episodes")
-    axes.set_xlim(0, max([report["max_x"], *cleared_x, flag_x or 0]) + band_px)
+    axes.set_xlim(0, max([report["max_x"], *cleared_x, end[0] if end else 0]) + band_px)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3, axis="y")
-    if starts or cleared_x or flag_x is not None:
+    if starts or cleared_x or end is not None:
         axes.legend(fontsize="small")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=100)

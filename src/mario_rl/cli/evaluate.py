@@ -158,7 +158,6 @@ EPISODE_FIELDS = ("cleared", "max_x", "stuck")
 
 
 def cmd_death_map(args: argparse.Namespace) -> None:
-    from mario_rl.levels_table import LEVEL_FLAG_X
     from mario_rl.record import plot_death_map
 
     if Path(args.out).suffix.lower() not in PLOT_FORMATS:
@@ -189,9 +188,7 @@ def cmd_death_map(args: argparse.Namespace) -> None:
             f"{args.report}: not an evaluation report with {kind} (`mario-rl eval`'s JSON, "
             f"a bundle's eval.json or a levels-table check's); {type(error).__name__}: {error}"
         ) from error
-    cleared_x = [e["max_x"] for e in episodes["per_episode"] if e["cleared"]]
-    flag_x = args.flag_x or LEVEL_FLAG_X.get(report["level"]) or max(cleared_x, default=0)
-    plot_death_map(episodes, out, flag_x=flag_x or None)
+    plot_death_map(episodes, out, flag_x=args.flag_x)
     failed = sum(not e["cleared"] for e in episodes["per_episode"])
     console.print(f"saved {out}: where {failed} of {len(episodes['per_episode'])} episodes ended")
 
@@ -349,8 +346,9 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         "--flag-x",
         type=positive_int,
         default=None,
-        help="mark the level's flag at this x (default: known for 1-1, else the furthest x "
-        "of a cleared episode, else none)",
+        help="mark the level's flag at this x (default: the flagpole or axe in the level's "
+        "first area, from the game's level data; none for 1-2, 2-2, 4-2 and 7-2, which "
+        "leave that area by a pipe)",
     )
     death_map.set_defaults(func=cmd_death_map)
 
