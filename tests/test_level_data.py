@@ -16,16 +16,20 @@ def test_1_1_ends_at_the_flag_where_a_human_finish_grabbed_it():
     assert level_end("1-1").x == 3161
 
 
-def test_every_level_ends_at_a_flag_or_in_a_castle_at_the_axe_unless_it_leaves_by_a_pipe():
+def test_every_level_ends_at_a_flag_or_in_a_castle_at_the_axe():
     for level in all_levels():
         end = level_end(level.name)
-        if level.name in PIPE_EXITS:
-            assert end is None, level.name
-        else:
-            assert end is not None, level.name
-            assert end.kind == ("axe" if level.stage == 4 else "flag"), level.name
-            # Levels are 8 to 24 pages of 16 columns.
-            assert 8 * 16 <= end.column <= 24 * 16, level.name
+        assert end is not None, level.name
+        assert end.kind == ("axe" if level.stage == 4 else "flag"), level.name
+        # Levels are 8 to 24 pages of 16 columns.
+        assert 8 * 16 <= end.column <= 24 * 16, level.name
+        assert (end.exit_area is not None) == (level.name in PIPE_EXITS), level.name
+
+
+def test_the_levels_left_by_a_pipe_end_at_the_flag_of_1_1s_area():
+    # Their pipes lead into 1-1's area at page 11 (the campaign's 1-2 clears end at 3161).
+    for level in PIPE_EXITS:
+        assert level_end(level) == LevelEnd("flag", 198, exit_area=0x25)
 
 
 def test_levels_that_share_their_area_share_their_end():
@@ -48,10 +52,10 @@ def test_another_rom_is_refused():
         LevelData(bytes(rom))
 
 
-def test_a_death_map_marks_the_flag_the_axe_or_nothing_for_a_level_left_by_a_pipe():
+def test_a_death_map_marks_the_flag_or_the_axe():
     from mario_rl.record import end_marker
 
     assert end_marker("1-1") == (3161, "the flag (x 3161)")
     assert end_marker("4-4") == (2768, "the axe (x 2768)")
-    assert end_marker("1-2") is None
+    assert end_marker("1-2") == (3161, "the flag (x 3161, in the exit area)")
     assert end_marker("1-2", flag_x=3000) == (3000, "the flag (x 3000)")

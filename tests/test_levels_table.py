@@ -69,13 +69,13 @@ def test_markdown_gives_the_share_of_the_level_from_the_level_data():
     row = {"cleared": True, "clears": 10, "episodes": 10, "max_x": 2425, "frames": 1000,
            "minutes": 1.0, "measured_flag_x": 2425}  # fmt: skip
     rows = {
-        "1-2": {**row, "exits": {"flag": 10}},  # its flag is in another area: no share
+        "1-2": {**row, "exits": {"flag": 10}},  # its flag is in its exit area, at x 3161
         "1-3": {**row, "measured_flag_x": None},  # a row from before exits were recorded
         "5-1": {**row, "exits": {"flag": 7, "warp 4-1": 3}},
         "1-4": {**row, "cleared": False, "clears": 2, "max_x": 1128},  # the axe at x 2256
     }
     text = levels_table.markdown(recipe, rows)
-    assert "| 1-2 | yes | yes | 10/10 | flag | 2425 | ? | 1,000 | 1.0 | - |" in text
+    assert "| 1-2 | yes | yes | 10/10 | flag | 2425 | 77% | 1,000 | 1.0 | - |" in text
     assert "| 1-3 | no | yes | 10/10 | ? | 2425 | 100% |" in text
     assert "| 5-1 | - | yes | 10/10 | flag 7, warp 4-1 3 | 2425 | 76% |" in text
     assert "| 1-4 | yes | no | 2/10 | ? | 1128 | 50% |" in text
@@ -89,7 +89,7 @@ def test_clears_needed_is_the_fewest_that_count_as_cleared(episodes, needed):
 
 
 @pytest.mark.parametrize(
-    ("level", "length"), [("1-1", 3161), ("1-3", 2425), ("8-4", 4816), ("1-2", None)]
+    ("level", "length"), [("1-1", 3161), ("1-3", 2425), ("8-4", 4816), ("1-2", 3161)]
 )
 def test_level_length_is_the_end_in_the_level_data(level, length):
     assert levels_table.level_length(level) == length

@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from mario_rl.runs import run_label
-
 METRICS = {"return": "episode return", "max_x": "furthest x", "flag": "flag rate"}
 """`--metric` choices: episodes.csv columns and their axis labels."""
 GRID_POINTS = 200
@@ -26,6 +24,8 @@ GRID_POINTS = 200
 
 def load_curve(run_dir: Path, metric: str, window: int) -> tuple[str, np.ndarray, np.ndarray]:
     """(group label, frames, rolling mean of `metric` over `window` episodes) of one run."""
+    from mario_rl.runs import run_label  # here: runs imports torch, which plotting does not need
+
     config_path, csv_path = run_dir / "config.json", run_dir / "episodes.csv"
     if not config_path.is_file() or not csv_path.is_file():
         raise ValueError(f"{run_dir}: expected a run directory with config.json and episodes.csv")

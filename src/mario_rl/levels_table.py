@@ -41,9 +41,10 @@ clear rates and the blind-replay control, and the table shows them.
 
 Level lengths: Mario's x at the flagpole, or at a castle's (x-4) axe, read from the game's
 level data (`mario_rl.env.level_data`; 1-1's 3161 agrees with a human finish,
-`tests/data/1-1-finish.jsonl`). 1-2, 2-2, 4-2 and 7-2 leave their first area by a pipe,
-and their flag is in another area whose x starts afresh, so their share of the level is
-`?`. A row still records `measured_flag_x`, the largest x of a clearing episode.
+`tests/data/1-1-finish.jsonl`). 1-2, 2-2, 4-2 and 7-2 leave their first area by a pipe
+into an exit area with the flag (x 3161 there): a clear's x is in that area, a failure's
+in the first, so their share of the level is rough. A row also records `measured_flag_x`,
+the largest x of a clearing episode.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ console = Console()
 
 
 def level_length(level: str) -> int | None:
-    """Mario's x at the level's end in its first area, the area its x is measured in: the
-    flagpole, or a castle's axe (None for the levels that leave that area by a pipe)."""
+    """Mario's x at the level's end: the flagpole (for a level left by a pipe, in its exit
+    area), or a castle's axe; None for the full game."""
     from mario_rl.env.level_data import level_end
 
     end = level_end(level)

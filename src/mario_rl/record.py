@@ -73,7 +73,10 @@ def end_marker(level: str, flag_x: int | None = None) -> tuple[int, str] | None:
     if flag_x is not None:
         return flag_x, f"the flag (x {flag_x})"
     end = level_end(level)
-    return None if end is None else (end.x, f"the {end.kind} (x {end.x})")
+    if end is None:
+        return None
+    where = ", in the exit area" if end.exit_area is not None else ""
+    return end.x, f"the {end.kind} (x {end.x}{where})"
 
 
 def plot_death_map(
@@ -86,9 +89,9 @@ def plot_death_map(
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
     ended (died, stuck, or, for a blind-replay control merged over its report's
     conditions, out of actions), the x that the cleared episodes reached, and the level's
-    end: the flag at `flag_x` if given, else the flagpole or axe the game's level data
-    has in the level's first area (`mario_rl.env.level_data`; none for a level that
-    leaves that area by a pipe)."""
+    end: the flag at `flag_x` if given, else the level's flagpole or axe from the game's
+    level data (`mario_rl.env.level_data`; for a level left by a pipe, the flag in its
+    exit area, whose x is not the first area's)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -120,8 +123,12 @@ def plot_death_map(
             bottom += counts
     cleared = [e for e in report["per_episode"] if e["cleared"]]
     cleared_x = sorted({e["max_x"] for e in cleared})
-    # A level left by a pipe (1-2) is cleared in another area, whose x starts afresh.
-    elsewhere = any(e.get("end_area", e.get("start_area")) != e.get("start_area") for e in cleared)
+    # A level left by a pipe (1-2) is cleared in its exit area, whose x is not the first
+    # area's; a warp's clear ends in the first area (its max x is there).
+    elsewhere = any(
+        e.get("exit") == "flag" and e.get("end_area", e.get("start_area")) != e.get("start_area")
+        for e in cleared
+    )
     for index, x in enumerate(cleared_x):
         label = None
         if index == 0:

@@ -346,9 +346,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         "--flag-x",
         type=positive_int,
         default=None,
-        help="mark the level's flag at this x (default: the flagpole or axe in the level's "
-        "first area, from the game's level data; none for 1-2, 2-2, 4-2 and 7-2, which "
-        "leave that area by a pipe)",
+        help="mark the level's flag at this x (default: the level's flagpole or castle axe, "
+        "from the game's level data)",
     )
     death_map.set_defaults(func=cmd_death_map)
 

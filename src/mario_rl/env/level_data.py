@@ -13,10 +13,19 @@ an area's objects sit together in the ROM, starting with the worlds' offsets int
 area pointers; they are found by the area pointers' own bytes. (The format as the SMBDIS
 disassembly documents it, `docs/level-mechanics.md`; the decoding here is our own.)
 
+Four levels have no flag in their first area: 1-2, 2-2, 4-2 and 7-2 leave it by a pipe
+into an exit area with the flag. Where a pipe leads is in the area's enemy data (objects of
+2 bytes, ended by 0xFF, except row 14's, 3 bytes: the destination's area pointer, then the
+world it applies in (3 high bits) and the page it is entered at); the flag is the one in a
+destination of the level's own world. All four lead to 1-1's ground area, entered at page
+11 (x 2816 on), whose flag is at x 3161: the exit area's x goes on from its own start, not
+from the first area's, so an x there is comparable with the flag but not with the first
+area's x.
+
 Mario's x at the flagpole is the pole's column x 16 - 7 (1-1: column 198, x 3161, as a
-human finish measured it). Four levels leave their first area by a pipe (1-2, 4-2 to an
-exit area with the flag; 2-2, 7-2 out of the water): their flag is in another area, whose
-x does not continue the first one's, so they have no end here.
+human finish measured it; an emulator check found the same on 17 levels). At a castle's
+axe he is stopped about 11 px short of the axe tile's column x 16 (1-4 and 3-4 ended at
+2245 against 2256).
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ WORLDS_WITH_INTRO = (1, 2, 4, 7)
 """Worlds whose stage 2 starts with a walk into a pipe, an area of its own, so that their
 stages 2-4 are areas 3-5 (as gym-super-mario-bros' `decode_target` has it)."""
 END_OF_AREA = 0xFD
+END_OF_ENEMIES = 0xFF
 PAGE_ROW = 0x0D
+AREA_CHANGE_ROW = 0x0E
 FLAGPOLE, AXE = 0x01, 0x02
 FLAG_GRAB_OFFSET = -7
 """Mario's x when he grabs the pole, against the pole's column x 16 (1-1: 198 * 16 - 7)."""
@@ -50,11 +61,14 @@ class LevelEnd:
     kind: str
     """"flag" or "axe"."""
     column: int
-    """The object's tile column from the area's start."""
+    """The object's tile column from its area's start."""
+    exit_area: int | None = None
+    """The area pointer of the exit area the flag is in, when it is not the first area."""
 
     @property
     def x(self) -> int:
-        """Mario's x there: at the pole when he grabs it; at the axe's tile's left edge."""
+        """Mario's x there: at the pole when he grabs it; a castle's axe tile's column x 16
+        (he is stopped about 11 px before it)."""
         return self.column * 16 + (FLAG_GRAB_OFFSET if self.kind == "flag" else 0)
 
 
@@ -77,7 +91,11 @@ class LevelData:
         self.area_pointers = self.prg[start : start + len(AREA_POINTERS)]
         # After them: the enemy data's 4 type offsets and 34 low and 34 high address
         # bytes, then the area data's 4 type offsets and its 34 low and 34 high bytes.
-        tables = start + len(AREA_POINTERS) + 4 + 2 * 34
+        enemies = start + len(AREA_POINTERS)
+        self.enemy_type_offsets = self.prg[enemies : enemies + 4]
+        self.enemy_low = self.prg[enemies + 4 : enemies + 4 + 34]
+        self.enemy_high = self.prg[enemies + 4 + 34 : enemies + 4 + 68]
+        tables = enemies + 4 + 2 * 34
         self.type_offsets = self.prg[tables : tables + 4]
         self.address_low = self.prg[tables + 4 : tables + 4 + 34]
         self.address_high = self.prg[tables + 4 + 34 : tables + 4 + 68]
@@ -105,11 +123,37 @@ class LevelData:
             found.append((page * 16 + column, row, second))
         return found
 
-    def level_end(self, world: int, stage: int) -> LevelEnd | None:
-        """The flagpole or axe in the level's first area, or None when it has neither."""
-        for column, row, second in self.objects(self.area_pointer(world, stage)):
+    def exits(self, pointer: int) -> list[tuple[int, int]]:
+        """Where an area's pipes lead, from its enemy data: (area pointer, world index)."""
+        index = self.enemy_type_offsets[(pointer >> 5) & 3] + (pointer & 0x1F)
+        address = (self.enemy_low[index] | self.enemy_high[index] << 8) - PRG_START
+        found = []
+        while self.prg[address] != END_OF_ENEMIES:
+            if self.prg[address] & 0x0F == AREA_CHANGE_ROW:
+                found.append((self.prg[address + 1], self.prg[address + 2] >> 5))
+                address += 3
+            else:
+                address += 2
+        return found
+
+    def area_end(self, pointer: int) -> LevelEnd | None:
+        """The flagpole or axe in an area, or None when it has neither."""
+        for column, row, second in self.objects(pointer):
             if row == PAGE_ROW and second & 0x40 and second & 0x3F in (FLAGPOLE, AXE):
                 return LevelEnd("flag" if second & 0x3F == FLAGPOLE else "axe", column)
+        return None
+
+    def level_end(self, world: int, stage: int) -> LevelEnd | None:
+        """The flagpole or axe in the level's first area, else the flag of an area its
+        pipes lead to in its world; None when neither has one."""
+        first = self.area_pointer(world, stage)
+        end = self.area_end(first)
+        if end is not None:
+            return end
+        for pointer, world_index in reversed(self.exits(first)):
+            exit_end = self.area_end(pointer) if world_index == world - 1 else None
+            if exit_end is not None and exit_end.kind == "flag":
+                return LevelEnd("flag", exit_end.column, exit_area=pointer)
         return None
 
 
@@ -119,8 +163,8 @@ def _packaged() -> LevelData:
 
 
 def level_end(level: str) -> LevelEnd | None:
-    """Where `level` ends in its first area (None for the full game and for the levels
-    that leave their first area by a pipe: 1-2, 2-2, 4-2, 7-2)."""
+    """Where `level` ends: its flag (in its exit area for 1-2, 2-2, 4-2 and 7-2) or its
+    castle's axe; None for the full game."""
     parsed = parse_level(level)
     if parsed.is_full_game:
         return None
