@@ -170,6 +170,12 @@ DEATH_MAP_BAND_PX = 128
 """Width of a death map's bands: half a screen (256 px), so a level's obstacles stay apart."""
 
 
+def ended_in_another_area(episode: dict[str, Any]) -> bool:
+    """Whether an episode of a report ended in another area than it started in (reports
+    from before areas were recorded: no)."""
+    return episode.get("end_area", episode.get("start_area")) != episode.get("start_area")
+
+
 def where_episodes_ended(
     report: dict[str, Any], band_px: int = DEATH_MAP_BAND_PX
 ) -> dict[int, Counter[str]]:
@@ -187,7 +193,7 @@ def where_episodes_ended(
             continue
         x = episode.get("end_x", episode["max_x"])
         ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
-        if episode.get("end_area", episode.get("start_area")) != episode.get("start_area"):
+        if ended_in_another_area(episode):
             ending += ANOTHER_AREA
         bands.setdefault(x // band_px * band_px, Counter())[ending] += 1
     return dict(sorted(bands.items()))

@@ -15,6 +15,7 @@ from mario_rl.evaluate import (
     ENDINGS,
     EVAL_STICKY,
     acting_rng,
+    ended_in_another_area,
     eval_env_config,
     policy_actor,
     run_episode,
@@ -67,7 +68,8 @@ ENDING_COLOURS = {"died": "tab:red", "stuck": "tab:orange", "replay ran out": "t
 
 def end_marker(level: str, flag_x: int | None = None) -> tuple[int, str] | None:
     """The death map's mark of the level's end, as (x, label): the flag at `flag_x` if
-    given, else the flagpole or axe of the level's first area (None without one)."""
+    given, else the level's flagpole (said to be in the exit area for a level left by a
+    pipe) or axe; None for the full game."""
     from mario_rl.env.level_data import level_end
 
     if flag_x is not None:
@@ -125,10 +127,7 @@ def plot_death_map(
     cleared_x = sorted({e["max_x"] for e in cleared})
     # A level left by a pipe (1-2) is cleared in its exit area, whose x is not the first
     # area's; a warp's clear ends in the first area (its max x is there).
-    elsewhere = any(
-        e.get("exit") == "flag" and e.get("end_area", e.get("start_area")) != e.get("start_area")
-        for e in cleared
-    )
+    elsewhere = any(e.get("exit") == "flag" and ended_in_another_area(e) for e in cleared)
     for index, x in enumerate(cleared_x):
         label = None
         if index == 0:

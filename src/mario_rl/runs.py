@@ -329,10 +329,9 @@ def run_label(config: dict[str, Any], fallback: str) -> str:
     """How a run (its config.json as a dict) is named in plots and tables: its preset, or
     its algo without one, or `fallback`; a random-agent run, which plays a preset's
     pipeline but not its agent, as "random (PRESET pipeline)"."""
-    label = config.get("preset") or config.get("algo") or fallback
     if config.get("algo") == "random":
         return f"random ({config['preset']} pipeline)" if config.get("preset") else "random"
-    return str(label)
+    return str(config.get("preset") or config.get("algo") or fallback)
 
 
 def newest_run(folder: Path) -> Path | None:

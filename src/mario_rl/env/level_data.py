@@ -56,7 +56,8 @@ PRG_START, PRG_BYTES, INES_HEADER = 0x8000, 0x8000, 16
 
 @dataclass(frozen=True)
 class LevelEnd:
-    """Where a level ends in its first area: the flagpole, or in a castle the axe."""
+    """Where a level ends: its flagpole (in its first area, or else in the exit area its
+    pipe leads to), or in a castle the axe."""
 
     kind: str
     """"flag" or "axe"."""
@@ -105,11 +106,18 @@ class LevelData:
         area = stage - 1 + (world in WORLDS_WITH_INTRO and stage >= 2)
         return self.area_pointers[self.world_offsets[world - 1] + area]
 
+    @staticmethod
+    def _data_start(pointer: int, type_offsets: bytes, low: bytes, high: bytes) -> int:
+        """Where in the PRG an area's data begins (its objects, or its enemies), from the
+        area pointer's type (bits 6-5) and index (5 low bits) and that data's tables."""
+        index = type_offsets[(pointer >> 5) & 3] + (pointer & 0x1F)
+        return (low[index] | high[index] << 8) - PRG_START
+
     def objects(self, pointer: int) -> list[tuple[int, int, int]]:
         """An area's objects as (column from the area's start, row, second byte); the
         page-setting objects are applied, not listed."""
-        index = self.type_offsets[(pointer >> 5) & 3] + (pointer & 0x1F)
-        address = (self.address_low[index] | self.address_high[index] << 8) - PRG_START + 2
+        tables = (self.type_offsets, self.address_low, self.address_high)
+        address = self._data_start(pointer, *tables) + 2  # past the 2-byte header
         page, found = 0, []
         while self.prg[address] != END_OF_AREA:
             first, second = self.prg[address], self.prg[address + 1]
@@ -125,8 +133,8 @@ class LevelData:
 
     def exits(self, pointer: int) -> list[tuple[int, int]]:
         """Where an area's pipes lead, from its enemy data: (area pointer, world index)."""
-        index = self.enemy_type_offsets[(pointer >> 5) & 3] + (pointer & 0x1F)
-        address = (self.enemy_low[index] | self.enemy_high[index] << 8) - PRG_START
+        tables = (self.enemy_type_offsets, self.enemy_low, self.enemy_high)
+        address = self._data_start(pointer, *tables)
         found = []
         while self.prg[address] != END_OF_ENEMIES:
             if self.prg[address] & 0x0F == AREA_CHANGE_ROW:
