@@ -38,12 +38,15 @@ def on_device[M: nn.Module](module: M, device: torch.device | str) -> M:
 
 
 class _ExpELUFunction(torch.autograd.Function):
-    """ELU (alpha 1) from `exp`, its gradient from the output (as `nn.ELU`'s own)."""
+    """ELU (alpha 1) from `exp`, its gradient from the output by `nn.ELU`'s own backward."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        # exp(min(x, 0)) - 1 + max(x, 0): x above 0, exp(x) - 1 below.
-        out = x.clamp(max=0).exp_().sub_(1).add_(x.clamp(min=0))
+        # max(x, exp(min(x, 0)) - 1): x above 0, and below it exp(x) - 1 >= x. In place
+        # after the first pass: the activation's cost is its passes over memory.
+        out = x.clamp(max=0)
+        torch.exp(out, out=out).sub_(1)
+        torch.maximum(out, x, out=out)
         ctx.save_for_backward(out)
         return out
 
