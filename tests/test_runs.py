@@ -366,3 +366,23 @@ def test_configs_saved_under_the_old_field_names_still_resume_and_load(tmp_path)
 
     with pytest.raises(ValueError, match="snapshot_starts and snapshot_start_probability"):
         with_current_names({"snapshot_starts": 0.5, "snapshot_start_probability": 0.25})
+
+
+def test_retain_freed_memory_stops_a_ppo_updates_page_faults():
+    """The real update of ppo-levels, in fresh processes (benchmarks/bench_page_faults.py):
+    with glibc's defaults each update faults its activations in again; retained, it
+    reuses them."""
+    import importlib.util
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_page_faults.py"
+    spec = importlib.util.spec_from_file_location("bench_page_faults", script)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's mallopt: Linux only")
+    src = script.parents[1] / "src"
+    defaults = bench.measure(src, retain=False, updates=1)
+    retained = bench.measure(src, retain=True, updates=1)
+    assert retained["faults"] * 10 < defaults["faults"], (defaults, retained)

@@ -33,6 +33,7 @@ from mario_rl.runs import (
     check_compatible,
     load_checkpoint,
     resolve_device,
+    retain_freed_memory,
     rng_states,
     save_checkpoint,
     seed_everything,
@@ -143,6 +144,7 @@ def train(
         check_compatible(warm_start, *trainer_class.identity(env_config, agent))
         check_warm_start(warm_start, env_config)
     seed_everything(run.seed)
+    retain_freed_memory()
     trainer: Trainer = trainer_class(run, env_config, agent, device, checkpoint, **options)
     try:
         if warm_start is not None:

@@ -113,9 +113,15 @@ class PPOAgent:
         KL up to 0.16); relabelled, the clip bounds this update's change alone, at the cost
         of treating one-update-old actions as on-policy.
         """
-        logits, _ = self.policy(rollout.obs.flatten(0, 1))
-        logprobs = Categorical(logits=logits).log_prob(rollout.actions.flatten())
-        rollout.logprobs.copy_(logprobs.view_as(rollout.logprobs))
+        obs, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten()
+        logprobs = rollout.logprobs.view(-1)
+        # In minibatches: the whole rollout at once needs activations above the size that
+        # `runs.retain_freed_memory` keeps for reuse (58 MB a layer for 1,024 samples).
+        size = max(1, len(obs) // self.config.num_minibatches)
+        for start in range(0, len(obs), size):
+            chunk = slice(start, start + size)
+            logits, _ = self.policy(obs[chunk])
+            logprobs[chunk] = Categorical(logits=logits).log_prob(actions[chunk])
 
     def update(self, rollout: Rollout, progress: float = 0.0) -> dict[str, float]:
         """One PPO update from `rollout`; `progress` (0..1 of the budget) anneals the LR."""
