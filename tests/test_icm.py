@@ -195,6 +195,22 @@ def test_reward_modes_divide_each_envs_surprisal_by_its_own_std(mode, expected, 
     assert torch.equal(actions, rollout.actions.flatten())
 
 
+def test_surprisal_in_minibatches_is_the_whole_rollouts_in_order():
+    """`rewards` runs the ICM over the rollout one minibatch at a time (the memory it
+    reuses): the same surprisal, element by element, as one pass over the rollout."""
+    agent, rollout = _two_by_two_agent(reward_mode="intrinsic")
+    agent.config = replace(agent.config, num_minibatches=2)
+    assert agent.rollout_chunks(4) == [slice(0, 2), slice(2, 4)]
+    with torch.no_grad():
+        whole = agent.icm.losses(
+            rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1), rollout.actions.flatten()
+        ).surprisal.view(2, 2)
+    expected = normalize_per_env(whole, RunningMeanStd((2,)))
+    rewards, metrics = agent.rewards(rollout)
+    torch.testing.assert_close(rewards, expected)
+    assert metrics["charts/surprisal"] == pytest.approx(float(whole.mean()))
+
+
 def test_the_update_weights_the_icm_losses_by_one_minus_beta_and_beta(monkeypatch):
     # Pathak et al. eq. 7 with beta = 0.25: with inverse = 2w and forward = 4w, the update's
     # loss has d/dw = (1 - 0.25) * 2 + 0.25 * 4 = 2.5 (swapped weights would give 3.5).

@@ -373,15 +373,15 @@ def test_retain_freed_memory_stops_a_ppo_updates_page_faults():
     with glibc's defaults each update faults its activations in again; retained, it
     reuses them."""
     import importlib.util
-    import sys
+    import platform
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_page_faults.py"
     spec = importlib.util.spec_from_file_location("bench_page_faults", script)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc's mallopt: Linux only")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's mallopt: Linux with glibc only")
     src = script.parents[1] / "src"
     defaults = bench.measure(src, retain=False, updates=1)
     retained = bench.measure(src, retain=True, updates=1)

@@ -61,11 +61,12 @@ class ExpELU(nn.Module):
 
     PyTorch's CPU kernel for `expm1` (which `nn.ELU` uses) is scalar, `exp`'s is
     vectorised: on a (256, 32, 21, 21) activation of the small torso, one torch thread,
-    the forward took 34.9 ms against 4.4 ms, and forward with backward 37.0 ms against 6.9
-    ms (`python benchmarks/bench_elu.py`). It was about 40% of the PPO trainer's process
-    time. The values differ from `nn.ELU`'s by float rounding (exp(x) - 1 loses relative
-    precision only where |x| is tiny, a few 1e-8 absolute); the gradient is `nn.ELU`'s
-    own backward, from the output. No parameters: checkpoints of either load in the other.
+    `nn.ELU`'s forward took 34.9 ms and this one 3.3 ms (best calls of two throwaway
+    timings; `python benchmarks/bench_elu.py` times both, alone and in the network). It
+    was about 40% of the PPO trainer's process time. The values differ from `nn.ELU`'s by
+    float rounding (exp(x) - 1 loses relative precision only where |x| is tiny, a few 1e-8
+    absolute); the gradient is `nn.ELU`'s own backward, from the output. No parameters:
+    checkpoints of either load in the other.
     Off the CPU it is `nn.ELU`, whose fused kernel is fast there.
     """
 

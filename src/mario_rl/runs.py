@@ -178,7 +178,10 @@ def retain_freed_memory() -> bool:
     thread, as the trainer runs it): about 110,000 faults and 0.29-0.40 s of system time
     per update before, under 600 faults and 0.003-0.014 s after (with the relabelling in
     minibatches, `PPOAgent.relabel`), user time unchanged at about 0.75 s.
-    The cost: the process keeps up to `TRIM_THRESHOLD` of freed memory mapped.
+    The cost: each of glibc's arenas (one per thread that allocates, up to a few per
+    core) keeps up to `TRIM_THRESHOLD` of freed memory at its top mapped; in practice a
+    training process's peak working set. Under another allocator (jemalloc or tcmalloc
+    preloaded) the call returns True and changes nothing.
     """
     try:
         import ctypes

@@ -91,9 +91,14 @@ class PPOAgent:
         if self.icm is None:
             return extrinsic, {}
         steps, envs = rollout.actions.shape
-        surprise = self.icm.losses(
-            rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1), rollout.actions.flatten()
-        ).surprisal.view(steps, envs)
+        obs, next_obs = rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1)
+        actions = rollout.actions.flatten()
+        surprise = torch.cat(
+            [
+                self.icm.losses(obs[chunk], next_obs[chunk], actions[chunk]).surprisal
+                for chunk in self.rollout_chunks(len(obs))
+            ]
+        ).view(steps, envs)
         intrinsic = normalize_per_env(surprise, self.surprisal_stats)
         metrics = {
             "charts/surprisal": float(surprise.mean()),
@@ -102,6 +107,14 @@ class PPOAgent:
         if config.reward_mode == "intrinsic":
             return intrinsic, metrics
         return extrinsic + config.intrinsic_coef * intrinsic, metrics
+
+    def rollout_chunks(self, samples: int) -> list[slice]:
+        """A rollout's `samples` in minibatch-sized slices, for passes without gradients:
+        the whole rollout at once needs activations above the size that
+        `runs.retain_freed_memory` keeps for reuse (58 MB a layer for 1,024 samples
+        through the small torso), so each pass would fault its memory in afresh."""
+        size = max(1, samples // self.config.num_minibatches)
+        return [slice(start, start + size) for start in range(0, samples, size)]
 
     @torch.no_grad()
     def relabel(self, rollout: Rollout) -> None:
@@ -115,11 +128,7 @@ class PPOAgent:
         """
         obs, actions = rollout.obs.flatten(0, 1), rollout.actions.flatten()
         logprobs = rollout.logprobs.view(-1)
-        # In minibatches: the whole rollout at once needs activations above the size that
-        # `runs.retain_freed_memory` keeps for reuse (58 MB a layer for 1,024 samples).
-        size = max(1, len(obs) // self.config.num_minibatches)
-        for start in range(0, len(obs), size):
-            chunk = slice(start, start + size)
+        for chunk in self.rollout_chunks(len(obs)):
             logits, _ = self.policy(obs[chunk])
             logprobs[chunk] = Categorical(logits=logits).log_prob(actions[chunk])
 
