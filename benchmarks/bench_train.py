@@ -15,6 +15,11 @@ checkout's package, so before/after ratios come from one machine in one sitting:
     git worktree add /tmp/before <commit>
     python benchmarks/bench_train.py --preset ppo-fast --src /tmp/before/src --repeats 3
 
+While it trains, the CPU time of its processes is read from /proc once a second, and
+printed as milliseconds of CPU per training frame over the same window as its frames/s:
+the trainer process (learner, acting, talking to workers) and its other processes (the
+env workers), beside the raw emulator's milliseconds per frame on one process.
+
 `--profile` runs that training under py-spy (`pip install py-spy`), sampling the trainer
 and its env workers, and splits the sampled time into: the emulator, the env pipeline
 around it (wrappers, resize, stacking), talking to workers (pipes, shared memory, and the
@@ -88,9 +93,9 @@ def time_split(raw_profile: Path) -> dict[str, float]:
     return {part: count / total for part, count in samples.most_common()}
 
 
-def training_fps(run_dir: Path) -> tuple[int, float]:
+def training_fps(run_dir: Path) -> tuple[int, float, tuple[float, float]]:
     """Frames and frames/s of a finished run, from its TensorBoard `charts/fps` after the
-    first logged value (which includes start-up)."""
+    first logged value (which includes start-up), and the wall-clock window they span."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
@@ -104,7 +109,50 @@ def training_fps(run_dir: Path) -> tuple[int, float]:
         (later.step - earlier.step) / later.value
         for earlier, later in zip(fps, steady, strict=False)
     )
-    return frames, frames / seconds
+    return frames, frames / seconds, (fps[0].wall_time, steady[-1].wall_time)
+
+
+def process_cpu_seconds(root: int) -> dict[int, float]:
+    """User + system CPU seconds of process `root` and of every descendant alive now, by
+    pid, from /proc (Linux); {} where /proc cannot tell."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces: split after its closing ')'.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # exited meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return {pid: cpu[pid] for pid in tree if pid in cpu}
+
+
+def cpu_per_frame(
+    samples: list[tuple[float, dict[int, float]]],
+    trainer: int,
+    window: tuple[float, float],
+    frames: int,
+) -> dict[str, float]:
+    """Milliseconds of CPU per training frame in `window` (wall-clock seconds), for the
+    trainer process and for all its other processes (env workers, the forkserver), from
+    `samples` of `process_cpu_seconds` taken as (time, {pid: seconds}). Each side is the
+    change between the samples nearest the window's ends, over processes seen in both."""
+    start = min(samples, key=lambda sample: abs(sample[0] - window[0]))[1]
+    end = min(samples, key=lambda sample: abs(sample[0] - window[1]))[1]
+    spent = {pid: end[pid] - start[pid] for pid in start.keys() & end.keys()}
+    trainer_seconds = spent.pop(trainer, 0.0)
+    return {
+        "trainer_ms": trainer_seconds / frames * 1e3,
+        "others_ms": sum(spent.values()) / frames * 1e3,
+    }
 
 
 def train_once(args: argparse.Namespace, py_spy: str) -> dict[str, object]:
@@ -130,10 +178,19 @@ def train_once(args: argparse.Namespace, py_spy: str) -> dict[str, object]:
             environment["PYTHONPATH"] = str(Path(args.src).resolve())
         print("$", " ".join(command), flush=True)
         start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environment)
+        # Its processes' CPU time, once a second: which process spends what per frame.
+        samples = []
+        while child.poll() is None:
+            samples.append((time.time(), process_cpu_seconds(child.pid)))
+            time.sleep(1.0)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, command)
         wall = time.perf_counter() - start
         run_dir = next(p for p in Path(runs_dir).iterdir() if p.is_dir())
-        frames, fps = training_fps(run_dir)
+        frames, fps, window = training_fps(run_dir)
+        # Not when profiling: py-spy, then the child, samples on the same cores.
+        cpu = cpu_per_frame(samples, child.pid, window, frames) if not args.profile else {}
         split = time_split(profile) if args.profile else {}
     raw_after = two_process_raw_fps(args.level, args.raw_frames)
     raw_two = (raw_before + raw_after) / 2
@@ -145,6 +202,13 @@ def train_once(args: argparse.Namespace, py_spy: str) -> dict[str, object]:
         f"{fps / raw_two:.2f}{profiled}",
         flush=True,
     )
+    if cpu:
+        print(
+            f"CPU per training frame: trainer process {cpu['trainer_ms']:.3f} ms, its other "
+            f"processes (env workers) {cpu['others_ms']:.3f} ms; the raw emulator "
+            f"{2e3 / raw_two:.3f} ms a frame per process",
+            flush=True,
+        )
     if split:
         print("time split (share of sampled thread time, all processes):")
         for part, share in split.items():
@@ -155,6 +219,7 @@ def train_once(args: argparse.Namespace, py_spy: str) -> dict[str, object]:
         "raw_fps_2_processes_before_after": [raw_before, raw_after],
         "train_over_raw_2": fps / raw_two,
         "time_split": split,
+        "cpu_ms_per_frame": cpu,
     }
 
 

@@ -1,7 +1,11 @@
-"""benchmarks/bench_train.py: how sampled stacks are split into parts, and the run's fps."""
+"""benchmarks/bench_train.py: how sampled stacks are split into parts, the run's fps, and CPU
+time per frame by process."""
 
 import importlib.util
+import os
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
 spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
@@ -45,3 +49,31 @@ def test_each_stack_goes_to_the_part_of_its_innermost_known_frame(tmp_path):
         "learner update": 0.1,
         "acting: inference, storing steps": 0.05,
     }
+
+
+def test_cpu_per_frame_splits_the_trainer_from_its_workers_over_the_window():
+    # (time, {pid: cumulative CPU seconds}): trainer 10, workers 11 and 12; worker 13
+    # appears late (not in both ends: left out).
+    samples = [
+        (100.0, {10: 1.0, 11: 0.5, 12: 0.5}),
+        (101.0, {10: 1.5, 11: 1.0, 12: 1.0}),
+        (110.0, {10: 4.0, 11: 9.0, 12: 9.5, 13: 3.0}),
+        (111.0, {10: 4.5, 11: 10.0, 12: 10.0, 13: 4.0}),
+    ]
+    split = bench_train.cpu_per_frame(samples, trainer=10, window=(100.9, 110.2), frames=1000)
+    assert split["trainer_ms"] == pytest.approx((4.0 - 1.5) / 1000 * 1e3)
+    assert split["others_ms"] == pytest.approx(((9.0 - 1.0) + (9.5 - 1.0)) / 1000 * 1e3)
+
+
+def test_process_cpu_seconds_sees_this_process_and_a_child():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        seen = bench_train.process_cpu_seconds(os.getpid())
+        assert os.getpid() in seen and child.pid in seen
+        assert seen[os.getpid()] > 0
+    finally:
+        child.kill()
+        child.wait()
