@@ -218,6 +218,20 @@ def test_agent_run_on_another_level_keeps_the_checkpoint_pipeline(policy, window
     assert result.level == "1-2" and result.outcome == "stopped" and result.frames >= 40
 
 
+def test_a_sampling_agent_watched_twice_with_one_seed_plays_the_same(window):
+    from mario_rl.bundled import bundled_checkpoint
+
+    policy = load_policy(bundled_checkpoint("1-1"))
+    policy.set_sampling(True)
+    shown: list[list[str]] = [[], []]
+    original = window.show
+    for run in shown:
+        window.show = lambda frame, lines, run=run: (run.append(lines[0]), original(frame, lines))
+        agent_run(policy, policy.env_config, window, seed=3, max_frames=120)
+    window.show = original
+    assert len(shown[0]) > 100 and shown[0] == shown[1]
+
+
 # -- the race ------------------------------------------------------------------------------
 
 

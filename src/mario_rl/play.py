@@ -546,7 +546,13 @@ def agent_run(
     note: str = "",
     help_line: str = WATCH_HELP,
 ) -> RunResult:
-    """One episode of `policy` in the pipeline `config` describes, every frame shown."""
+    """One episode of `policy` in the pipeline `config` describes, every frame shown. With
+    a `seed`, a sampling or epsilon policy draws its actions as evaluation's episode of that
+    seed does (`evaluate.acting_rng`), so the episode replays."""
+    from mario_rl.evaluate import acting_rng
+
+    if seed is not None:
+        policy.rng = acting_rng(seed)
     env = policy.make_env(config, seed=seed)
     mario = env.unwrapped
     if not isinstance(mario, MarioEnv):
