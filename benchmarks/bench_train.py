@@ -143,11 +143,20 @@ def cpu_per_frame(
 ) -> dict[str, float]:
     """Milliseconds of CPU per training frame in `window` (wall-clock seconds), for the
     trainer process and for all its other processes (env workers, the forkserver), from
-    `samples` of `process_cpu_seconds` taken as (time, {pid: seconds}). Each side is the
-    change between the samples nearest the window's ends, over processes seen in both."""
-    start = min(samples, key=lambda sample: abs(sample[0] - window[0]))[1]
-    end = min(samples, key=lambda sample: abs(sample[0] - window[1]))[1]
-    spent = {pid: end[pid] - start[pid] for pid in start.keys() & end.keys()}
+    `samples` of `process_cpu_seconds` taken as (time, {pid: seconds}), oldest first.
+
+    The two samples used are the last at or before each end of the window (the workers
+    exit right after it ends), over the processes seen in both; their CPU time is scaled
+    from the samples' span to the window's. {} when the window holds no two samples."""
+    before_start = [sample for sample in samples if sample[0] <= window[0]]
+    before_end = [sample for sample in samples if sample[0] <= window[1]]
+    if not before_end:
+        return {}
+    (start_time, start), (end_time, end) = (before_start or samples)[-1], before_end[-1]
+    if end_time <= start_time:
+        return {}
+    scale = (window[1] - window[0]) / (end_time - start_time)
+    spent = {pid: (end[pid] - start[pid]) * scale for pid in start.keys() & end.keys()}
     trainer_seconds = spent.pop(trainer, 0.0)
     return {
         "trainer_ms": trainer_seconds / frames * 1e3,

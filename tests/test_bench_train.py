@@ -53,16 +53,20 @@ def test_each_stack_goes_to_the_part_of_its_innermost_known_frame(tmp_path):
 
 def test_cpu_per_frame_splits_the_trainer_from_its_workers_over_the_window():
     # (time, {pid: cumulative CPU seconds}): trainer 10, workers 11 and 12; worker 13
-    # appears late (not in both ends: left out).
+    # appears late (not in both samples used: left out); at 112 the workers have exited.
     samples = [
         (100.0, {10: 1.0, 11: 0.5, 12: 0.5}),
         (101.0, {10: 1.5, 11: 1.0, 12: 1.0}),
         (110.0, {10: 4.0, 11: 9.0, 12: 9.5, 13: 3.0}),
-        (111.0, {10: 4.5, 11: 10.0, 12: 10.0, 13: 4.0}),
+        (112.0, {10: 4.5}),
     ]
-    split = bench_train.cpu_per_frame(samples, trainer=10, window=(100.9, 110.2), frames=1000)
-    assert split["trainer_ms"] == pytest.approx((4.0 - 1.5) / 1000 * 1e3)
-    assert split["others_ms"] == pytest.approx(((9.0 - 1.0) + (9.5 - 1.0)) / 1000 * 1e3)
+    # The samples at 100 and 110 (the last at or before each end), scaled to the window.
+    split = bench_train.cpu_per_frame(samples, trainer=10, window=(100.5, 110.5), frames=1000)
+    assert split["trainer_ms"] == pytest.approx((4.0 - 1.0) * 10 / 10)
+    assert split["others_ms"] == pytest.approx((9.0 - 0.5) + (9.5 - 0.5))
+    scaled = bench_train.cpu_per_frame(samples, trainer=10, window=(100.0, 105.0), frames=1000)
+    assert scaled["trainer_ms"] == pytest.approx((1.5 - 1.0) * 5 / 1)
+    assert bench_train.cpu_per_frame(samples, trainer=10, window=(99.0, 99.5), frames=10) == {}
 
 
 def test_process_cpu_seconds_sees_this_process_and_a_child():
