@@ -40,6 +40,37 @@ def test_walking_4_4s_wrong_path_ends_at_the_loop_as_a_failure():
     assert reward <= DEATH_PENALTY + 1
 
 
+# RIGHT_ONLY inputs (action index into RIGHT_ONLY_BUTTONS, frames) that reach 8-4's first
+# loop so that Mario crosses from page 4 into page 5 on the very frame the game sends him
+# back: his page drops by 3 (4 -> 1), the screen's by 4 (found by a random search).
+RIGHT_ONLY_BUTTONS = [(), ("right",), ("right", "A"), ("right", "B"), ("right", "A", "B")]
+INTO_8_4S_FIRST_LOOP = [
+    (3, 19), (1, 15), (2, 8), (4, 11), (3, 8), (2, 5), (0, 10), (4, 7), (2, 14), (4, 20),
+    (3, 16), (4, 20), (3, 8), (3, 13), (4, 12), (1, 5), (4, 19), (1, 24), (4, 8), (4, 18),
+    (1, 17), (2, 12), (3, 11), (3, 23), (4, 19), (3, 12), (1, 5), (0, 23), (4, 5), (1, 7),
+    (3, 18), (3, 14), (2, 17), (4, 20), (0, 11), (4, 19), (4, 4), (2, 13), (1, 17), (2, 4),
+    (2, 13), (2, 17), (0, 11), (3, 3),
+]  # fmt: skip
+
+
+def test_a_loop_that_sends_mario_back_as_he_crosses_a_page_is_still_a_loop():
+    env = MarioEnv("8-4", RIGHT_ONLY_BUTTONS, obs_type="gray")
+    env.reset(seed=0)
+    steps = [action for action, frames in INTO_8_4S_FIRST_LOOP for _ in range(frames)]
+    best_x, taken = 0, 0
+    for action in steps:
+        env.ram[STAR_TIMER] = 0x20
+        _, reward, terminated, _, info = env.step(action)
+        taken += 1
+        if terminated:
+            break
+        best_x = max(best_x, info["x_pos"])
+    env.close()
+    assert terminated and taken == len(steps), f"ended at step {taken} of {len(steps)}: {info}"
+    assert info["exit"] == "loop" and best_x == 1279 and info["x_pos"] == 256
+    assert reward <= DEATH_PENALTY + 1
+
+
 def test_entering_a_warp_pipe_ends_the_episode_with_the_exit_taken_and_no_penalty():
     env = MarioEnv("1-2", "right_only", obs_type="gray")
     env.reset(seed=0)

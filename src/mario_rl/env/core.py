@@ -308,7 +308,10 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         page, left, *area = pages
         # Page bytes wrap: the screen's left page goes 3 -> 0xFF on 4-4's first loop. A pipe
         # can move both pages too, but into another area (or, in 8-4, never back by 4).
-        if (page_last - page) & 0xFF == 4 and (left_last - left) & 0xFF == 4 and area == area_last:
+        # Mario's page drops by 3, not 4, when he crosses into the next page on the frame
+        # the game sends him back (8-4: x 1279 -> 256, page 4 -> 1, screen 4 -> 0).
+        screen_back = (left_last - left) & 0xFF == 4
+        if screen_back and (page_last - page) & 0xFF in (3, 4) and area == area_last:
             return "loop"
         return None
 
