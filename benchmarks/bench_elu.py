@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from mario_rl.agents.ppo.networks import ActorCritic
+from mario_rl.bench import alternating_ms
 from mario_rl.nets import ExpELU, on_device
 
 
@@ -120,16 +120,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     for name, runs in {**activation_cases(), **network_cases()}.items():
-        seconds = dict.fromkeys(runs, 0.0)
-        for run in runs.values():
-            run()  # warm-up: oneDNN picks its kernels on the first call
-        for _ in range(args.rounds):
-            for kind, run in runs.items():
-                start = time.perf_counter()
-                for _ in range(args.repeats):
-                    run()
-                seconds[kind] += time.perf_counter() - start
-        per_call = {kind: s / (args.rounds * args.repeats) * 1e3 for kind, s in seconds.items()}
+        per_call = alternating_ms(runs, args.rounds, args.repeats)
         print(
             f"{name}: nn.ELU {per_call['nn.ELU']:.2f} ms, ExpELU {per_call['ExpELU']:.2f} ms; "
             f"ratio {per_call['nn.ELU'] / per_call['ExpELU']:.2f}"

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from mario_rl.agents.ppo.networks import ActorCritic
+from mario_rl.bench import alternating_ms
 from mario_rl.nets import QNetwork, on_device
 
 
@@ -60,16 +60,7 @@ def main() -> None:
                 on_device(copy.deepcopy(net), "cpu"), batch, (4, 42, 42)
             ),
         }
-        seconds = dict.fromkeys(steps, 0.0)
-        for step in steps.values():
-            step()  # warm-up: oneDNN picks its kernels on the first call
-        for _ in range(args.rounds):
-            for kind, step in steps.items():
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    step()
-                seconds[kind] += time.perf_counter() - start
-        per_step = {kind: s / (args.rounds * args.steps) * 1e3 for kind, s in seconds.items()}
+        per_step = alternating_ms(steps, args.rounds, args.steps)
         print(
             f"{name}: contiguous {per_step['contiguous']:.1f} ms, channels-last "
             f"{per_step['channels-last']:.1f} ms a step; ratio "

@@ -20,10 +20,12 @@ from mario_rl.env.ram import (
 LOWER_PATH_OF_4_4 = [(0, 35), (1, 22), (0, 152), (1, 22), (0, 141)]
 
 
-def test_walking_4_4s_wrong_path_ends_at_the_loop_as_a_failure():
-    env = MarioEnv("4-4", [("right", "B"), ("right", "A", "B")], obs_type="gray")
+def replay_with_star(env: MarioEnv, inputs: list[tuple[int, int]]) -> tuple[int, int, dict]:
+    """Play (action, frames) `inputs` from a reset, a star's invincibility poked in every
+    frame; returns (steps taken, the best x before the last step, the last step's result:
+    reward, terminated and info)."""
     env.reset(seed=0)
-    steps = [action for action, frames in LOWER_PATH_OF_4_4 for _ in range(frames)]
+    steps = [action for action, frames in inputs for _ in range(frames)]
     best_x, taken = 0, 0
     for action in steps:
         env.ram[STAR_TIMER] = 0x20
@@ -33,11 +35,18 @@ def test_walking_4_4s_wrong_path_ends_at_the_loop_as_a_failure():
             break
         best_x = max(best_x, info["x_pos"])
     env.close()
-    assert taken == len(steps), f"ended at step {taken} of {len(steps)}: {info}"
-    assert terminated and info["exit"] == "loop"
+    return taken, best_x, {"reward": reward, "terminated": terminated, "info": info}
+
+
+def test_walking_4_4s_wrong_path_ends_at_the_loop_as_a_failure():
+    env = MarioEnv("4-4", [("right", "B"), ("right", "A", "B")], obs_type="gray")
+    taken, best_x, last = replay_with_star(env, LOWER_PATH_OF_4_4)
+    info = last["info"]
+    assert taken == sum(frames for _, frames in LOWER_PATH_OF_4_4), f"ended early: {info}"
+    assert last["terminated"] and info["exit"] == "loop"
     # Sent back 4 pages (1024 px): the 1000-px drop is not paid, the failure is.
     assert best_x > 1000 and info["x_pos"] < 100
-    assert reward <= DEATH_PENALTY + 1
+    assert last["reward"] <= DEATH_PENALTY + 1
 
 
 # RIGHT_ONLY inputs (action index into RIGHT_ONLY_BUTTONS, frames) that reach 8-4's first
@@ -55,20 +64,12 @@ INTO_8_4S_FIRST_LOOP = [
 
 def test_a_loop_that_sends_mario_back_as_he_crosses_a_page_is_still_a_loop():
     env = MarioEnv("8-4", RIGHT_ONLY_BUTTONS, obs_type="gray")
-    env.reset(seed=0)
-    steps = [action for action, frames in INTO_8_4S_FIRST_LOOP for _ in range(frames)]
-    best_x, taken = 0, 0
-    for action in steps:
-        env.ram[STAR_TIMER] = 0x20
-        _, reward, terminated, _, info = env.step(action)
-        taken += 1
-        if terminated:
-            break
-        best_x = max(best_x, info["x_pos"])
-    env.close()
-    assert terminated and taken == len(steps), f"ended at step {taken} of {len(steps)}: {info}"
-    assert info["exit"] == "loop" and best_x == 1279 and info["x_pos"] == 256
-    assert reward <= DEATH_PENALTY + 1
+    taken, best_x, last = replay_with_star(env, INTO_8_4S_FIRST_LOOP)
+    info = last["info"]
+    assert taken == sum(frames for _, frames in INTO_8_4S_FIRST_LOOP), f"ended early: {info}"
+    assert last["terminated"] and info["exit"] == "loop"
+    assert best_x == 1279 and info["x_pos"] == 256
+    assert last["reward"] <= DEATH_PENALTY + 1
 
 
 def test_entering_a_warp_pipe_ends_the_episode_with_the_exit_taken_and_no_penalty():

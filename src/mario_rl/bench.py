@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,24 @@ class Throughput:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds
+
+
+def alternating_ms(
+    calls: dict[str, Callable[[], object]], rounds: int, repeats: int
+) -> dict[str, float]:
+    """Milliseconds per call of each of `calls`, timed in alternating rounds (`repeats`
+    calls of each per round, after one warm-up call each), so drift in the machine's speed
+    falls on all of them alike."""
+    seconds = dict.fromkeys(calls, 0.0)
+    for call in calls.values():
+        call()  # warm-up: oneDNN, for one, picks its kernels on the first call
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(repeats):
+                call()
+            seconds[name] += time.perf_counter() - start
+    return {name: total / (rounds * repeats) * 1e3 for name, total in seconds.items()}
 
 
 def raw_emulator_fps(level: str, frames: int, seed: int) -> Throughput:
