@@ -158,7 +158,7 @@ def test_dueling_head_recombines_v_plus_a_minus_mean_a_by_hand():
     torch.testing.assert_close(q, torch.tensor([[0.5, 1.5, 2.5], [9.5, 3.5, 6.5]]))
 
 
-@pytest.mark.parametrize(("network", "activation"), [("small", "ELU"), ("small-relu", "ReLU")])
+@pytest.mark.parametrize(("network", "activation"), [("small", "ExpELU"), ("small-relu", "ReLU")])
 def test_small_torsos_differ_only_in_activation(network, activation):
     net = QNetwork((4, 42, 42), 5, network, dueling=True)
     convs = [m for m in net.torso[0] if isinstance(m, torch.nn.Conv2d)]
