@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from mario_rl.agents.ppo.networks import ActorCritic
-from mario_rl.bench import alternating_ms
+from mario_rl.bench import alternating_ms, gradient_step
 from mario_rl.nets import ExpELU, on_device
 
 
@@ -36,20 +36,6 @@ def with_activation(net: nn.Module, activation: type[nn.Module]) -> nn.Module:
             if isinstance(child, nn.ELU | ExpELU):
                 setattr(module, name, activation())
     return net
-
-
-def gradient_step(net: nn.Module, batch: int) -> Callable[[], None]:
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    obs = torch.randint(0, 256, (batch, 4, 42, 42), dtype=torch.uint8)
-
-    def step() -> None:
-        logits, value = net(obs)
-        loss = logits.pow(2).mean() + value.pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
 
 
 def acting(net: nn.Module) -> Callable[[], None]:
@@ -91,8 +77,8 @@ def network_cases() -> dict[str, dict[str, Callable[[], object]]]:
     native, ours = with_activation(net, nn.ELU), with_activation(net, ExpELU)
     return {
         "ppo-fast actor-critic, gradient step on 256": {
-            "nn.ELU": gradient_step(native, 256),
-            "ExpELU": gradient_step(ours, 256),
+            "nn.ELU": gradient_step(native, 256, (4, 42, 42)),
+            "ExpELU": gradient_step(ours, 256, (4, 42, 42)),
         },
         "ppo-fast actor-critic, acting on 4": {"nn.ELU": acting(native), "ExpELU": acting(ours)},
     }

@@ -14,32 +14,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from mario_rl.agents.ppo.networks import ActorCritic
-from mario_rl.bench import alternating_ms
+from mario_rl.bench import alternating_ms, gradient_step
 from mario_rl.nets import QNetwork, on_device
-
-
-def gradient_step(net: nn.Module, batch: int, shape: tuple[int, ...]) -> Callable[[], None]:
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    obs = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8)
-
-    def step() -> None:
-        output = net(obs)
-        loss = (
-            sum(part.float().pow(2).mean() for part in output)
-            if isinstance(output, tuple)
-            else output.pow(2).mean()
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
 
 
 def main() -> None:

@@ -6,12 +6,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mario_rl.env.core import MarioEnv
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.vector import FrameCounter, make_vector_env
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,25 @@ def alternating_ms(
                 call()
             seconds[name] += time.perf_counter() - start
     return {name: total / (rounds * repeats) * 1e3 for name, total in seconds.items()}
+
+
+def gradient_step(net: nn.Module, batch: int, shape: tuple[int, ...]) -> Callable[[], None]:
+    """One Adam step of `net` on a fixed batch of random uint8 observations shaped
+    `shape`, as a call for `alternating_ms`; the loss is the mean square of each output."""
+    import torch  # here: `mario-rl bench env` never needs it
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    obs = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8)
+
+    def step() -> None:
+        output = net(obs)
+        parts = output if isinstance(output, tuple) else (output,)
+        loss = sum(part.float().pow(2).mean() for part in parts)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 def raw_emulator_fps(level: str, frames: int, seed: int) -> Throughput:

@@ -549,7 +549,7 @@ def agent_run(
     """One episode of `policy` in the pipeline `config` describes, every frame shown. With
     a `seed`, a sampling or epsilon policy draws its actions as evaluation's episode of that
     seed does (`evaluate.acting_rng`), so the episode replays."""
-    from mario_rl.evaluate import acting_rng
+    from mario_rl.evaluate import acting_rng  # here: it imports torch, `play` does not
 
     if seed is not None:
         policy.rng = acting_rng(seed)
