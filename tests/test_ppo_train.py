@@ -127,6 +127,17 @@ def test_the_mixed_curiosity_preset_learns_from_both_rewards(tmp_path):
     assert get_preset("ppo-levels-icm").env == get_preset("ppo-levels").env
 
 
+def test_the_campaigns_per_level_preset_is_its_recipe_with_left_and_down():
+    from mario_rl.env.actions import action_set
+
+    recipe, complex_ = get_preset("ppo-levels"), get_preset("ppo-levels-complex")
+    assert complex_.agent == recipe.agent
+    assert replace(complex_.env, actions=recipe.env.actions) == recipe.env
+    buttons = {button for combo in action_set(complex_.env.actions) for button in combo}
+    assert {"left", "down"} <= buttons
+    assert not {"left", "down"} & {b for c in action_set(recipe.env.actions) for b in c}
+
+
 def test_one_model_trains_on_several_levels_and_is_evaluated_per_level(tmp_path):
     # ppo-levels: snapshot and death starts on, so their per-level pools run too.
     run = _train(

@@ -115,7 +115,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
         get_preset("x")
 
 
-OUR_PRESETS = ("dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm")
+OUR_PRESETS = ("dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex")
 
 
 @pytest.mark.parametrize("name", OUR_PRESETS)
