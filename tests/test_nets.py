@@ -1,9 +1,13 @@
-"""The shared torsos' activation: `ExpELU` is `nn.ELU` computed from `exp`."""
+"""The shared torsos' activations (`ExpELU` is `nn.ELU` computed from `exp`; ReLUs work in
+place) and the optimiser every learner uses (`adam`, fused)."""
 
+import copy
+
+import pytest
 import torch
 from torch import nn
 
-from mario_rl.nets import ExpELU, build_torso, on_device
+from mario_rl.nets import ExpELU, QNetwork, adam, build_torso, load_optimizer_state, on_device
 
 
 def test_exp_elu_matches_nn_elu_in_value_and_gradient():
@@ -49,3 +53,65 @@ def test_the_small_torso_uses_exp_elu_and_trains_as_before():
     for ours, theirs in zip(torso.parameters(), native.parameters(), strict=True):
         assert ours.grad is not None and theirs.grad is not None
         assert torch.allclose(ours.grad, theirs.grad, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("network", ["nature", "small-relu"])
+def test_in_place_relus_give_the_same_q_values_and_gradients(network):
+    torch.manual_seed(0)
+    shape = (4, 84, 84) if network == "nature" else (4, 42, 42)
+    ours = on_device(QNetwork(shape, 5, network, dueling=True), "cpu")
+    relus = [m for m in ours.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all(m.inplace for m in relus)
+    copy = on_device(QNetwork(shape, 5, network, dueling=True), "cpu")
+    copy.load_state_dict(ours.state_dict())
+    for module in copy.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(module, name, nn.ReLU())
+    obs = torch.randint(0, 256, (8, *shape), dtype=torch.uint8)
+    ours_q, copy_q = ours(obs), copy(obs)
+    assert torch.equal(ours_q, copy_q)
+    ours_q.square().mean().backward()
+    copy_q.square().mean().backward()
+    for mine, theirs in zip(ours.parameters(), copy.parameters(), strict=True):
+        assert mine.grad is not None and torch.equal(mine.grad, theirs.grad)
+
+
+def _adam_steps(optimizer, net, batches):
+    for batch in batches:
+        optimizer.zero_grad()
+        net(batch).square().mean().backward()
+        optimizer.step()
+
+
+def test_adam_is_fused_and_steps_as_the_default_adam():
+    torch.manual_seed(0)
+    fused_net = QNetwork((4, 42, 42), 5, "small-relu", dueling=True)
+    plain_net = QNetwork((4, 42, 42), 5, "small-relu", dueling=True)
+    plain_net.load_state_dict(fused_net.state_dict())
+    fused = adam(fused_net.parameters(), 1e-3, 1e-8)
+    plain = torch.optim.Adam(plain_net.parameters(), lr=1e-3, eps=1e-8)
+    assert fused.param_groups[0]["fused"] and not plain.param_groups[0]["fused"]
+    batches = [torch.randint(0, 256, (8, 4, 42, 42), dtype=torch.uint8) for _ in range(5)]
+    _adam_steps(fused, fused_net, batches)
+    _adam_steps(plain, plain_net, batches)
+    for mine, theirs in zip(fused_net.parameters(), plain_net.parameters(), strict=True):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_an_unfused_checkpoint_resumes_fused_where_it_left_off():
+    torch.manual_seed(1)
+    net = QNetwork((4, 42, 42), 5, "small-relu", dueling=False)
+    old = torch.optim.Adam(net.parameters(), lr=1e-3)  # as checkpoints before `adam` saved it
+    batches = [torch.randint(0, 256, (8, 4, 42, 42), dtype=torch.uint8) for _ in range(4)]
+    _adam_steps(old, net, batches[:2])
+    resumed_net = QNetwork((4, 42, 42), 5, "small-relu", dueling=False)
+    resumed_net.load_state_dict(net.state_dict())
+    resumed = adam(resumed_net.parameters(), 1e-3, 1e-8)
+    load_optimizer_state(resumed, copy.deepcopy(old.state_dict()))  # as from a file
+    assert resumed.param_groups[0]["fused"] is True
+    assert int(resumed.state[next(resumed_net.parameters())]["step"]) == 2
+    _adam_steps(old, net, batches[2:])
+    _adam_steps(resumed, resumed_net, batches[2:])
+    for mine, theirs in zip(resumed_net.parameters(), net.parameters(), strict=True):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-6)

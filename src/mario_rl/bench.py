@@ -54,7 +54,9 @@ def gradient_step(net: nn.Module, batch: int, shape: tuple[int, ...]) -> Callabl
     `shape`, as a call for `alternating_ms`; the loss is the mean square of each output."""
     import torch  # here: `mario-rl bench env` never needs it
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    from mario_rl.nets import adam  # training's own optimiser
+
+    optimizer = adam(net.parameters(), 1e-4, 1e-8)
     obs = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8)
 
     def step() -> None:

@@ -13,6 +13,7 @@ the replay and scale them by 1/255 inside `forward`, so observations travel as b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -76,6 +77,31 @@ class ExpELU(nn.Module):
         return _ExpELUFunction.apply(x)
 
 
+def relu() -> nn.ReLU:
+    """ReLU writing over its input: every ReLU here follows a layer whose output nothing
+    else reads, and in place it skips allocating and filling a second activation (the
+    DQN update's ReLUs took about 15% of its time; README, "DQN learner throughput")."""
+    return nn.ReLU(inplace=True)
+
+
+def adam(parameters: Any, lr: float, eps: float) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel, on the CPU as on CUDA: one kernel per parameter
+    where the default runs a dozen small ops each, which on these small networks cost
+    about a tenth of a DQN update. The same update rule; the values differ by float
+    rounding. `load_optimizer_state` keeps it fused when resuming an older checkpoint."""
+    return torch.optim.Adam(parameters, lr=lr, eps=eps, fused=True)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """`optimizer.load_state_dict(state)`, keeping an `adam` fused: a checkpoint saved
+    before it was (fused None) would otherwise switch it back to the slower kernels."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        if "fused" in group:
+            group["fused"] = True
+            group["foreach"] = None
+
+
 def as_float(obs: torch.Tensor) -> torch.Tensor:
     """uint8 pixels to float32 in [0, 1]; float inputs unchanged."""
     if obs.dtype == torch.uint8:
@@ -87,20 +113,23 @@ def nature_cnn(in_channels: int, height: int = 84, width: int = 84) -> tuple[nn.
     """The Nature DQN torso for (in_channels, height, width) inputs; returns (torso, out size)."""
     convs = nn.Sequential(
         nn.Conv2d(in_channels, 32, kernel_size=8, stride=4),
-        nn.ReLU(),
+        relu(),
         nn.Conv2d(32, 64, kernel_size=4, stride=2),
-        nn.ReLU(),
+        relu(),
         nn.Conv2d(64, 64, kernel_size=3, stride=1),
-        nn.ReLU(),
+        relu(),
         nn.Flatten(),
     )
     with torch.no_grad():
         flat = convs(torch.zeros(1, in_channels, height, width)).shape[1]
-    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), nn.ReLU()), HIDDEN
+    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), relu()), HIDDEN
 
 
 def small_cnn(
-    in_channels: int, height: int = 42, width: int = 42, activation: type[nn.Module] = ExpELU
+    in_channels: int,
+    height: int = 42,
+    width: int = 42,
+    activation: Callable[[], nn.Module] = ExpELU,
 ) -> tuple[nn.Module, int]:
     """4 x (conv 32 3x3 stride 2, `activation`), then a fully connected layer of 512 and ReLU.
 
@@ -114,7 +143,7 @@ def small_cnn(
     convs = nn.Sequential(*layers, nn.Flatten())
     with torch.no_grad():
         flat = convs(torch.zeros(1, in_channels, height, width)).shape[1]
-    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), nn.ReLU()), HIDDEN
+    return nn.Sequential(convs, nn.Linear(flat, HIDDEN), relu()), HIDDEN
 
 
 def mlp(in_features: int) -> tuple[nn.Module, int]:
@@ -122,9 +151,9 @@ def mlp(in_features: int) -> tuple[nn.Module, int]:
     torso = nn.Sequential(
         nn.Flatten(),
         nn.Linear(in_features, MLP_HIDDEN),
-        nn.ReLU(),
+        relu(),
         nn.Linear(MLP_HIDDEN, MLP_HIDDEN),
-        nn.ReLU(),
+        relu(),
     )
     return torso, MLP_HIDDEN
 
@@ -141,7 +170,7 @@ def build_torso(network: str, obs_shape: tuple[int, ...]) -> tuple[nn.Module, in
             )
         if network == "nature":
             return nature_cnn(*obs_shape)
-        return small_cnn(*obs_shape, activation=ExpELU if network == "small" else nn.ReLU)
+        return small_cnn(*obs_shape, activation=ExpELU if network == "small" else relu)
     if network == "mlp":
         return mlp(math.prod(obs_shape))
     raise ValueError(f"network: expected one of {', '.join(NETWORKS)}, got {network!r}")

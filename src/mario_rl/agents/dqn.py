@@ -35,7 +35,7 @@ from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
 from mario_rl.env.vector import FrameCounter, make_vector_env
-from mario_rl.nets import QNetwork, network_name, on_device
+from mario_rl.nets import QNetwork, adam, load_optimizer_state, network_name, on_device
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
     Budget,
@@ -322,9 +322,7 @@ class DQNLearner:
             QNetwork(obs_shape, num_actions, config.network, config.dueling), device
         )
         self.target = copy.deepcopy(self.online) if config.target_sync_every else self.online
-        self.optimizer = torch.optim.Adam(
-            self.online.parameters(), lr=config.learning_rate, eps=config.adam_eps
-        )
+        self.optimizer = adam(self.online.parameters(), config.learning_rate, config.adam_eps)
 
     def update(self, replay: FrameReplay, used: float = 0.0) -> tuple[float, float]:
         """One gradient update on a batch of `replay`; `used` (0..1, the budget's share
@@ -389,7 +387,7 @@ class DQNLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state["model_state"])
         self.target.load_state_dict(state["target_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
+        load_optimizer_state(self.optimizer, state["optimizer_state"])
 
 
 # -- the training loop ------------------------------------------------------------------------

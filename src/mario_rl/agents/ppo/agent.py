@@ -28,7 +28,7 @@ from mario_rl.agents.ppo.networks import ActorCritic
 from mario_rl.agents.ppo.rollout import Rollout, act
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.wrappers import ObservationStats
-from mario_rl.nets import on_device
+from mario_rl.nets import adam, load_optimizer_state, on_device
 
 # --------------------------------------------------------------------------- the agent
 
@@ -66,7 +66,7 @@ class PPOAgent:
         parameters = list(self.policy.parameters())
         if self.icm is not None:
             parameters += list(self.icm.parameters())
-        self.optimizer = torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-5)
+        self.optimizer = adam(parameters, config.learning_rate, 1e-5)
         self.surprisal_stats = RunningMeanStd((config.num_envs,))
 
     def act(
@@ -245,7 +245,7 @@ class PPOAgent:
         self.policy.load_state_dict(checkpoint["model_state"])
         if self.icm is not None:
             self.icm.load_state_dict(checkpoint["icm_state"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        load_optimizer_state(self.optimizer, checkpoint["optimizer_state"])
         self.surprisal_stats.load_state_dict(checkpoint["surprisal_stats"])
 
 
