@@ -256,3 +256,45 @@ def test_bundling_a_cleared_level_whose_run_was_lost_says_so(tmp_path):
     row = {"run_dir": str(tmp_path / "lost"), "frames": 1000, "cleared": True, "checks": []}
     with pytest.raises(ValueError, match="has no checkpoint to bundle"):
         levels_table.bundle_level("1-2", row, {"seed": 0}, tmp_path / "models", 8)
+
+
+def test_one_model_is_evaluated_on_every_level_into_the_same_columns(tmp_path, monkeypatch):
+    out = tmp_path / "model.md"
+    args = [
+        "levels-table", "--model", "models/1-1/model.pt", "--levels", "1-1", "4-1",
+        "--episodes", "1", "--max-stuck-steps", "5", "--eval-workers", "1",
+        "--out", str(out), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    state = json.loads(out.with_suffix(".json").read_text())
+    assert state["recipe"]["trained_on"] == ["1-1"] and state["recipe"]["frames"] == 5_000_474
+    assert list(state["rows"]) == ["1-1", "4-1"]
+    table = out.read_text()
+    assert table.startswith("One model, `models/1-1/model.pt` (5,000,474 frames on 1-1)")
+    for level, row in state["rows"].items():
+        assert row["frames"] == 5_000_474 and row["minutes"] is None and row["episodes"] == 1
+        cleared = "yes" if row["cleared"] else "no"
+        assert f"| {level} | yes | {cleared} | {row['clears']}/1 |" in table
+        assert (tmp_path / f"model.{level}.png").is_file()
+        assert (tmp_path / f"model.{level}.json").is_file()
+    assert "Done: 1-1, 4-1. Pending: none." in table
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a level already in the table was evaluated again")
+
+    monkeypatch.setattr("mario_rl.evaluate.evaluate", no_evaluation)
+    assert main(args) == 0
+    assert json.loads(out.with_suffix(".json").read_text()) == state
+    # Another model, or another evaluation, is refused rather than mixed in.
+    assert main([*args[:2], "models/4-1/model.pt", *args[3:]]) == 2
+    assert main([*args, "--sticky", "0"]) == 2
+
+
+def test_a_model_table_trains_nothing_and_a_training_table_needs_frames(tmp_path, capsys):
+    out = str(tmp_path / "t.md")
+    code = main(["levels-table", "--model", "models/1-1", "--levels", "1-1", "--frames", "1e6",
+                 "--bundle", "models", "--out", out])  # fmt: skip
+    assert code == 2
+    assert "trains nothing: drop --frames, --bundle" in capsys.readouterr().err
+    assert main(["levels-table", "--levels", "1-1", "--out", out]) == 2
+    assert "--frames is required" in capsys.readouterr().err

@@ -115,3 +115,24 @@ def test_an_unfused_checkpoint_resumes_fused_where_it_left_off():
     _adam_steps(resumed, resumed_net, batches[2:])
     for mine, theirs in zip(resumed_net.parameters(), net.parameters(), strict=True):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_a_resumed_optimiser_takes_its_parameters_memory_layout():
+    # Saved from conv weights in the default layout (a CUDA run, or a CPU one from before
+    # channels-last), resumed into channels-last ones: the fused kernel reads raw memory.
+    torch.manual_seed(2)
+    net = QNetwork((4, 42, 42), 5, "small-relu", dueling=False)
+    saved = adam(net.parameters(), 1e-3, 1e-8)
+    batches = [torch.randint(0, 256, (8, 4, 42, 42), dtype=torch.uint8) for _ in range(4)]
+    _adam_steps(saved, net, batches[:2])
+    resumed_net = on_device(QNetwork((4, 42, 42), 5, "small-relu", dueling=False), "cpu")
+    resumed_net.load_state_dict(net.state_dict())
+    conv = next(p for p in resumed_net.parameters() if p.dim() == 4)
+    assert not conv.is_contiguous() and conv.is_contiguous(memory_format=torch.channels_last)
+    resumed = adam(resumed_net.parameters(), 1e-3, 1e-8)
+    load_optimizer_state(resumed, copy.deepcopy(saved.state_dict()))
+    assert resumed.state[conv]["exp_avg"].stride() == conv.stride()
+    _adam_steps(saved, net, batches[2:])
+    _adam_steps(resumed, resumed_net, batches[2:])
+    for mine, theirs in zip(resumed_net.parameters(), net.parameters(), strict=True):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-6)

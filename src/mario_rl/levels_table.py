@@ -39,6 +39,11 @@ With a bundle directory (`--bundle DIR`), each cleared level's checkpoint is bun
 clear rate is biased upwards. The bundle's eval.json holds the sticky and deterministic
 clear rates and the blind-replay control, and the table shows them.
 
+With `--model CHECKPOINT` (`evaluate_model_table`) it trains nothing: one trained model,
+e.g. one trained on many levels at once (`train --train-levels`), is evaluated on each
+level the same way, into a table of the same columns (its frames and minutes on every
+row), kept and resumed the same way.
+
 Level lengths: Mario's x at the flagpole, or at a castle's (x-4) axe, read from the game's
 level data (`mario_rl.env.level_data`; 1-1's 3161 agrees with a human finish,
 `tests/data/1-1-finish.jsonl`). 1-2, 2-2, 4-2 and 7-2 leave their first area by a pipe
@@ -202,11 +207,24 @@ def markdown(
     (`progress_lines`) below it."""
     from mario_rl.evaluate import stochasticity_label
 
+    evaluated = (
+        f"evaluated over {recipe['episodes']} episodes from the level's start, "
+        f"{stochasticity_label(recipe['sticky'], EVAL_NOOP_MAX)}; cleared = at least "
+        f"{CLEARED_RATE:.0%} clears."
+    )
+    if "model" in recipe:
+        trained_on = ", ".join(recipe["trained_on"])
+        first = (
+            f"One model, `{recipe['model']}` ({recipe['frames']:,} frames on {trained_on}), "
+            f"on every level, seed {recipe['seed']}; {evaluated}"
+        )
+    else:
+        first = (
+            f"Levels trained with preset `{recipe['preset']}`, {recipe['frames']:,} frames "
+            f"each, seed {recipe['seed']}; {evaluated}"
+        )
     lines = [
-        f"Levels trained with preset `{recipe['preset']}`, {recipe['frames']:,} frames each, "
-        f"seed {recipe['seed']}; evaluated over {recipe['episodes']} episodes from the "
-        f"level's start, {stochasticity_label(recipe['sticky'], EVAL_NOOP_MAX)}; cleared = "
-        f"at least {CLEARED_RATE:.0%} clears.",
+        first,
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
@@ -224,7 +242,7 @@ def markdown(
             str(row["max_x"]),
             share,
             f"{row['frames']:,}",
-            f"{row['minutes']:.1f}",
+            "-" if row["minutes"] is None else f"{row['minutes']:.1f}",
             bundle_text(row.get("bundle")),
         )
         lines.append("| " + " | ".join(cells) + " |")
@@ -538,4 +556,92 @@ def build_table(
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
         bundle(level)
     write_markdown()
+    return rows
+
+
+def evaluate_model_table(
+    model: Path,
+    levels: list[str],
+    out: Path,
+    seed: int = 0,
+    episodes: int = 10,
+    max_stuck_steps: int = 1000,
+    sticky: float | None = None,
+    progress: bool = False,
+    eval_workers: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One trained model (e.g. trained on many levels at once, `train --train-levels`)
+    evaluated on each of `levels` as `build_table` evaluates a level's own model, into a
+    table of the same columns; returns all rows.
+
+    A row's frames and minutes are the model's (the same on every row). Progress is kept
+    in `out`'s .json as `build_table` keeps it, so a stopped table resumes at the level it
+    was on; a state made with another model or evaluation is refused.
+    """
+    from mario_rl.agents import load_policy
+    from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
+    from mario_rl.record import plot_death_map
+    from mario_rl.runs import load_checkpoint, resolve_checkpoint, write_text_atomic
+
+    sticky = EVAL_STICKY if sticky is None else sticky
+    eval_workers = eval_workers or os.process_cpu_count() or 1
+    model = resolve_checkpoint(model)
+    policy = load_policy(model)
+    config = policy.env_config
+    frames = int(load_checkpoint(model)["counters"]["frames"])
+    recipe = {
+        "model": str(model),
+        "frames": frames,
+        "trained_on": list(dict.fromkeys([config.level, *config.levels])),
+        "seed": seed,
+        "episodes": episodes,
+        "max_stuck_steps": max_stuck_steps,
+        "sticky": sticky,
+    }
+    state_path = out.with_suffix(".json")
+    rows = load_state(state_path, recipe)
+    # checkpoints/frames_N.pt of a run: its episodes.csv says how long it trained.
+    run_dir = model.parent.parent if model.parent.name == "checkpoints" else None
+    minutes = training_minutes(run_dir) if run_dir is not None else None
+
+    def save() -> None:
+        write_text_atomic(state_path, json.dumps({"recipe": recipe, "rows": rows}, indent=2) + "\n")
+        pending = [level for level in levels if level not in rows]
+        done = [level for level in levels if level in rows]
+        line = f"Done: {', '.join(done) or 'none'}. Pending: {', '.join(pending) or 'none'}."
+        write_text_atomic(out, markdown(recipe, rows, [line]))
+
+    save()
+    for level in levels:
+        if level in rows:
+            console.print(f"{level}: already in {state_path}, skipped")
+            continue
+        with one_torch_thread():
+            report = evaluate(
+                policy,
+                level=level,
+                episodes=episodes,
+                seed=seed,
+                max_stuck_steps=max_stuck_steps,
+                noop_max=EVAL_NOOP_MAX,
+                sticky=sticky,
+                workers=eval_workers,
+                progress=progress,
+            )
+        save_report(report, out.with_name(f"{out.stem}.{level}.json"))
+        cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
+        rows[level] = {
+            "cleared": report["clear_rate"] >= CLEARED_RATE,
+            "clears": report["clears"],
+            "episodes": episodes,
+            "clear_rate": report["clear_rate"],
+            "max_x": report["max_x"],
+            "measured_flag_x": max(cleared_x) if cleared_x else None,
+            "frames": frames,
+            "minutes": minutes,
+            "death_map": str(plot_death_map(report, death_map_path(out, level))),
+            "exits": report["exits"],
+        }
+        save()
+        console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
     return rows

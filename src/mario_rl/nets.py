@@ -94,12 +94,28 @@ def adam(parameters: Any, lr: float, eps: float) -> torch.optim.Adam:
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """`optimizer.load_state_dict(state)`, keeping an `adam` fused: a checkpoint saved
-    before it was (fused None) would otherwise switch it back to the slower kernels."""
+    before it was (fused None) would otherwise switch it back to the slower kernels.
+
+    Each per-parameter state tensor also takes its parameter's memory layout. The fused
+    kernel walks parameter and state as raw memory, while `load_state_dict` keeps the
+    saved layout, which differs where the parameter's does (`on_device` makes conv
+    weights channels-last on the CPU only): a run resumed on the other device, or from a
+    checkpoint older than channels-last, would apply its moments to the wrong elements.
+    """
     optimizer.load_state_dict(state)
     for group in optimizer.param_groups:
         if "fused" in group:
             group["fused"] = True
             group["foreach"] = None
+        for parameter in group["params"]:
+            moments = optimizer.state.get(parameter, {})
+            for name, value in moments.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == parameter.shape
+                    and value.stride() != parameter.stride()
+                ):
+                    moments[name] = torch.empty_like(parameter).copy_(value)
 
 
 def as_float(obs: torch.Tensor) -> torch.Tensor:

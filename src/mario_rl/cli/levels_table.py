@@ -11,6 +11,7 @@ from rich.console import Console
 from mario_rl import levels_table
 from mario_rl.cli.args import (
     PRESET_NAMES,
+    UsageError,
     add_sticky_argument,
     add_workers_argument,
     frames,
@@ -24,12 +25,42 @@ console = Console()
 
 
 def cmd_levels_table(args: argparse.Namespace) -> None:
+    levels = list(dict.fromkeys(args.levels))
+    if args.model is not None:
+        training_only = {
+            "--frames": args.frames,
+            "--preset": args.preset,
+            "--check-every": args.check_every,
+            "--num-envs": args.num_envs,
+            "--bundle": args.bundle,
+        }
+        given = [flag for flag, value in training_only.items() if value is not None]
+        if given:
+            raise UsageError(
+                f"--model evaluates a trained model and trains nothing: drop {', '.join(given)}"
+            )
+        out = writable_file(args.out)
+        levels_table.evaluate_model_table(
+            Path(args.model),
+            levels,
+            out,
+            seed=args.seed,
+            episodes=args.episodes,
+            max_stuck_steps=args.max_stuck_steps,
+            sticky=args.sticky,
+            progress=not args.quiet,
+            eval_workers=args.eval_workers,
+        )
+        console.print(f"saved {out} (state: {out.with_suffix('.json')})")
+        return
+    if args.frames is None:
+        raise UsageError("--frames is required: the training budget per level (or --model)")
     out = writable_file(args.out)
     levels_table.build_table(
-        list(dict.fromkeys(args.levels)),
+        levels,
         args.frames,
         out,
-        preset=args.preset,
+        preset=args.preset or "ppo-fast",
         seed=args.seed,
         episodes=args.episodes,
         max_stuck_steps=args.max_stuck_steps,
@@ -52,7 +83,9 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         description=levels_table.__doc__.split("\n\n")[1],
     )
     table.add_argument("--levels", nargs="+", type=level_name, required=True, metavar="LEVEL")
-    table.add_argument("--frames", type=frames, required=True, help="budget per level, e.g. 2e6")
+    table.add_argument(
+        "--frames", type=frames, default=None, help="budget per level, e.g. 2e6 (required)"
+    )
     table.add_argument(
         "--check-every",
         type=frames,
@@ -60,7 +93,17 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         help="evaluate every N frames and stop a level at the first check that clears it "
         "(--frames is then the cap); default: train to --frames, then evaluate once",
     )
-    table.add_argument("--preset", choices=PRESET_NAMES, default="ppo-fast")
+    table.add_argument(
+        "--preset", choices=PRESET_NAMES, default=None, help="the recipe (default: ppo-fast)"
+    )
+    table.add_argument(
+        "--model",
+        metavar="CHECKPOINT",
+        default=None,
+        help="evaluate this trained model (a checkpoint or run directory) on every level "
+        "instead of training one per level: e.g. one trained on many levels at once "
+        "(`train --train-levels`); the table has the same columns",
+    )
     table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
     table.add_argument("--seed", type=non_negative_int, default=0)
     table.add_argument("--episodes", type=positive_int, default=10, help="evaluation episodes")
