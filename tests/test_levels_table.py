@@ -258,7 +258,7 @@ def test_bundling_a_cleared_level_whose_run_was_lost_says_so(tmp_path):
         levels_table.bundle_level("1-2", row, {"seed": 0}, tmp_path / "models", 8)
 
 
-def test_one_model_is_evaluated_on_every_level_into_the_same_columns(tmp_path, monkeypatch):
+def test_one_model_is_evaluated_on_every_level_into_the_same_columns(tmp_path, monkeypatch, capsys):
     out = tmp_path / "model.md"
     args = [
         "levels-table", "--model", "models/1-1/model.pt", "--levels", "1-1", "4-1",
@@ -267,7 +267,9 @@ def test_one_model_is_evaluated_on_every_level_into_the_same_columns(tmp_path, m
     ]  # fmt: skip
     assert main(args) == 0
     state = json.loads(out.with_suffix(".json").read_text())
-    assert state["recipe"]["trained_on"] == ["1-1"] and state["recipe"]["frames"] == 5_000_474
+    recipe = state["recipe"]
+    assert recipe["trained_on"] == ["1-1"] and recipe["frames"] == 5_000_474
+    assert recipe["acting"] == "greedy"
     assert list(state["rows"]) == ["1-1", "4-1"]
     table = out.read_text()
     assert table.startswith("One model, `models/1-1/model.pt` (5,000,474 frames on 1-1)")
@@ -286,8 +288,11 @@ def test_one_model_is_evaluated_on_every_level_into_the_same_columns(tmp_path, m
     assert main(args) == 0
     assert json.loads(out.with_suffix(".json").read_text()) == state
     # Another model, or another evaluation, is refused rather than mixed in.
-    assert main([*args[:2], "models/4-1/model.pt", *args[3:]]) == 2
+    capsys.readouterr()
+    assert main([*args[:2], "models/4-1", *args[3:]]) == 2
+    assert "holds a table made with" in capsys.readouterr().err
     assert main([*args, "--sticky", "0"]) == 2
+    assert "holds a table made with" in capsys.readouterr().err
 
 
 def test_a_model_table_trains_nothing_and_a_training_table_needs_frames(tmp_path, capsys):

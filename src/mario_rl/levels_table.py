@@ -585,6 +585,8 @@ def evaluate_model_table(
 
     sticky = EVAL_STICKY if sticky is None else sticky
     eval_workers = eval_workers or os.process_cpu_count() or 1
+    if model.is_dir() and (model / "model.pt").is_file():  # a bundle's folder
+        model = model / "model.pt"
     model = resolve_checkpoint(model)
     policy = load_policy(model)
     config = policy.env_config
@@ -593,6 +595,8 @@ def evaluate_model_table(
         "model": str(model),
         "frames": frames,
         "trained_on": list(dict.fromkeys([config.level, *config.levels])),
+        # A bundle keeps the acting it was measured by, which evaluation then uses.
+        "acting": "sampled" if policy.sample else "greedy",
         "seed": seed,
         "episodes": episodes,
         "max_stuck_steps": max_stuck_steps,

@@ -39,9 +39,15 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
             raise UsageError(
                 f"--model evaluates a trained model and trains nothing: drop {', '.join(given)}"
             )
+        from mario_rl.bundled import resolve_agent
+
+        try:  # as `eval` takes its agent: a checkpoint, a run, a bundle, a level's bundle
+            model, _ = resolve_agent(args.model, levels[0])
+        except ValueError as error:
+            raise UsageError(f"--model {error}") from None
         out = writable_file(args.out)
         levels_table.evaluate_model_table(
-            Path(args.model),
+            model,
             levels,
             out,
             seed=args.seed,
@@ -100,7 +106,8 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         "--model",
         metavar="CHECKPOINT",
         default=None,
-        help="evaluate this trained model (a checkpoint or run directory) on every level "
+        help="evaluate this trained model (a checkpoint, run directory, bundle folder, or a "
+        "level name for its bundled agent) on every level "
         "instead of training one per level: e.g. one trained on many levels at once "
         "(`train --train-levels`); the table has the same columns",
     )
