@@ -366,6 +366,52 @@ def bundle_level(
     }
 
 
+def evaluate_level(
+    policy: Any,
+    level: str,
+    recipe: dict[str, Any],
+    workers: int,
+    stop_after_failures: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """`policy`'s evaluation on `level` as every table makes it: the recipe's episodes,
+    seed, sticky actions and stuck limit, `EVAL_NOOP_MAX` no-ops, one torch thread."""
+    from mario_rl.evaluate import evaluate
+
+    with one_torch_thread():
+        return evaluate(
+            policy,
+            level=level,
+            episodes=recipe["episodes"],
+            seed=recipe["seed"],
+            max_stuck_steps=recipe["max_stuck_steps"],
+            noop_max=EVAL_NOOP_MAX,
+            sticky=recipe["sticky"],
+            workers=workers,
+            stop_after_failures=stop_after_failures,
+            progress=progress,
+        )
+
+
+def table_row(
+    report: dict[str, Any], frames: int, minutes: float | None, death_map: Path
+) -> dict[str, Any]:
+    """A level's row from its evaluation `report`: what `markdown` shows, and more."""
+    cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
+    return {
+        "cleared": report["clear_rate"] >= CLEARED_RATE,
+        "clears": report["clears"],
+        "episodes": report["episodes"],
+        "clear_rate": report["clear_rate"],
+        "max_x": report["max_x"],
+        "measured_flag_x": max(cleared_x) if cleared_x else None,
+        "frames": frames,
+        "minutes": None if minutes is None else round(minutes, 2),
+        "death_map": str(death_map),
+        "exits": report["exits"],
+    }
+
+
 def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
     if not state_path.is_file():
@@ -406,7 +452,7 @@ def build_table(
     the table is the same for any number.
     """
     from mario_rl.agents import load_policy
-    from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
+    from mario_rl.evaluate import EVAL_STICKY, save_report
     from mario_rl.presets import get_preset
     from mario_rl.record import plot_death_map
     from mario_rl.runs import RunConfig, list_checkpoints, newest_run, write_text_atomic
@@ -513,18 +559,13 @@ def build_table(
             checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
             # Past this many failures the check cannot clear; the cap's check plays all.
             can_fail = episodes - clears_needed(episodes)
-            with one_torch_thread():
-                report = evaluate(
-                    load_policy(checkpoint),
-                    level=level,
-                    episodes=episodes,
-                    seed=seed,
-                    max_stuck_steps=max_stuck_steps,
-                    noop_max=EVAL_NOOP_MAX,
-                    sticky=sticky,
-                    workers=eval_workers,
-                    stop_after_failures=None if trained >= frames else can_fail + 1,
-                )
+            report = evaluate_level(
+                load_policy(checkpoint),
+                level,
+                recipe,
+                eval_workers,
+                stop_after_failures=None if trained >= frames else can_fail + 1,
+            )
             check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
             # The whole report, per episode: where a check's failures ended (`plot_death_map`).
             save_report(report, check_report_path(level_runs, trained))
@@ -536,21 +577,11 @@ def build_table(
             if report["clears"] >= clears_needed(episodes) or trained >= frames:
                 break
         minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
-        cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
         death_map = plot_death_map(report, death_map_path(out, level))
         rows[level] = {
-            "cleared": report["clear_rate"] >= CLEARED_RATE,
-            "clears": report["clears"],
-            "episodes": episodes,
-            "clear_rate": report["clear_rate"],
-            "max_x": report["max_x"],
-            "measured_flag_x": max(cleared_x) if cleared_x else None,
-            "frames": trained,
+            **table_row(report, trained, minutes, death_map),
             "checks": checks,
-            "minutes": round(minutes, 2),
             "run_dir": str(run_dir),
-            "death_map": str(death_map),
-            "exits": report["exits"],
         }
         save()
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
@@ -579,7 +610,7 @@ def evaluate_model_table(
     was on; a state made with another model or evaluation is refused.
     """
     from mario_rl.agents import load_policy
-    from mario_rl.evaluate import EVAL_STICKY, evaluate, save_report
+    from mario_rl.evaluate import EVAL_STICKY, save_report
     from mario_rl.record import plot_death_map
     from mario_rl.runs import load_checkpoint, resolve_checkpoint, write_text_atomic
 
@@ -620,32 +651,10 @@ def evaluate_model_table(
         if level in rows:
             console.print(f"{level}: already in {state_path}, skipped")
             continue
-        with one_torch_thread():
-            report = evaluate(
-                policy,
-                level=level,
-                episodes=episodes,
-                seed=seed,
-                max_stuck_steps=max_stuck_steps,
-                noop_max=EVAL_NOOP_MAX,
-                sticky=sticky,
-                workers=eval_workers,
-                progress=progress,
-            )
+        report = evaluate_level(policy, level, recipe, eval_workers, progress=progress)
         save_report(report, out.with_name(f"{out.stem}.{level}.json"))
-        cleared_x = [e["max_x"] for e in report["per_episode"] if e["cleared"]]
-        rows[level] = {
-            "cleared": report["clear_rate"] >= CLEARED_RATE,
-            "clears": report["clears"],
-            "episodes": episodes,
-            "clear_rate": report["clear_rate"],
-            "max_x": report["max_x"],
-            "measured_flag_x": max(cleared_x) if cleared_x else None,
-            "frames": frames,
-            "minutes": minutes,
-            "death_map": str(plot_death_map(report, death_map_path(out, level))),
-            "exits": report["exits"],
-        }
+        death_map = plot_death_map(report, death_map_path(out, level))
+        rows[level] = table_row(report, frames, minutes, death_map)
         save()
         console.print(f"{level}: cleared {report['clears']}/{episodes}, max x {report['max_x']}")
     return rows
