@@ -90,7 +90,7 @@ def test_bad_input_is_one_line_and_nonzero(args, message):
 def test_bench_env_prints_the_table():
     result = run_cli("bench", "env", "--frames", "120", "--max-workers", "2")
     assert result.returncode == 0, result.stderr
-    for setting in ("raw emulator", "in process", "1 worker", "2 workers"):
+    for setting in ("raw emulator", "in process", "1 worker", "2 workers", "2 workers in turn"):
         assert setting in result.stdout
 
 

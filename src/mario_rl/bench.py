@@ -1,4 +1,5 @@
-"""Environment throughput: raw emulator, the full pipeline in-process, and 1..N workers."""
+"""Environment throughput: raw emulator, the full pipeline in-process, and 1..N workers
+(stepped in lock step, and stepped in turn as training steps its env groups)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from mario_rl.env.core import MarioEnv
 from mario_rl.env.pipeline import EnvConfig, make_env
-from mario_rl.env.vector import FrameCounter, make_vector_env
+from mario_rl.env.vector import FrameCounter, make_vector_env, make_vector_env_groups
 
 if TYPE_CHECKING:
     from torch import nn
@@ -120,6 +121,33 @@ def vector_fps(config: EnvConfig, workers: int, frames: int, seed: int) -> Throu
     return Throughput(f"pipeline, {label}", workers, counter.total, seconds)
 
 
+def vector_in_turn_fps(config: EnvConfig, workers: int, frames: int, seed: int) -> Throughput:
+    """`workers` worker processes stepped in turn, as training steps its env groups: each
+    worker gets its next action as soon as its own step is back, instead of all waiting
+    for the slowest and for this process (`vector_fps`); `frames` per worker."""
+    groups = make_vector_env_groups(workers, workers, config, seed=seed)
+    try:
+        counter = FrameCounter(workers)
+        columns = [slice(index, index + 1) for index in range(workers)]
+        for envs, column in zip(groups, columns, strict=True):
+            counter.start(envs.reset(seed=seed + column.start)[1], column)
+        counter.total = 0
+        start = time.perf_counter()
+        for envs in groups:
+            envs.step_async(envs.action_space.sample())
+        while counter.total < frames * workers:
+            for envs, column in zip(groups, columns, strict=True):
+                counter.update(envs.step_wait()[4], column)
+                envs.step_async(envs.action_space.sample())
+        seconds = time.perf_counter() - start
+        for envs in groups:
+            envs.step_wait()
+    finally:
+        for envs in groups:
+            envs.close()
+    return Throughput(f"pipeline, {workers} workers in turn", workers, counter.total, seconds)
+
+
 def bench_env(
     config: EnvConfig,
     frames: int,
@@ -140,6 +168,10 @@ def bench_env(
                 raw_emulator_fps(config.level, per_round, round_seed),
                 pipeline_fps(config, per_round, round_seed),
                 *(vector_fps(config, n, per_round, round_seed) for n in range(1, max_workers + 1)),
+                *(
+                    vector_in_turn_fps(config, n, per_round, round_seed)
+                    for n in range(2, max_workers + 1)
+                ),
             ]
         )
     return [

@@ -60,7 +60,8 @@ def cmd_bench_env(args: argparse.Namespace) -> None:
     from mario_rl.env.pipeline import EnvConfig
 
     config = EnvConfig(level=args.level, actions="right_only")
-    with console.status(f"measuring (raw, pipeline, 1..N workers) x {args.rounds}..."):
+    settings = "raw, pipeline, 1..N workers in lock step and in turn"
+    with console.status(f"measuring ({settings}) x {args.rounds}..."):
         results = bench_env(config, args.frames, args.max_workers, args.seed, args.rounds)
     raw, single = results[0], results[1]
     table = Table(
@@ -119,7 +120,9 @@ def add_basic_commands(commands: argparse._SubParsersAction) -> None:
         help="raw emulator vs the pipeline vs 1..N workers, in one run",
         description="Measures, one after another in this run: the raw emulator "
         "(_frame_advance), the full pipeline in this process, and the pipeline in 1..N worker "
-        "processes, in --rounds interleaved rounds so that the machine's drifting speed "
+        "processes, stepped in lock step (all wait for the slowest) and, from 2 on, in turn "
+        "(each worker gets its next action as soon as its own step is back, as training "
+        "steps its env groups), in --rounds interleaved rounds so that the machine's drifting speed "
         "falls on every setting alike. Prints frames/s and the ratios the project's targets "
         "are stated in.",
     )
