@@ -122,9 +122,9 @@ def add_basic_commands(commands: argparse._SubParsersAction) -> None:
         "(_frame_advance), the full pipeline in this process, and the pipeline in 1..N worker "
         "processes, stepped in lock step (all wait for the slowest) and, from 2 on, in turn "
         "(each worker gets its next action as soon as its own step is back, as training "
-        "steps its env groups), in --rounds interleaved rounds so that the machine's drifting speed "
-        "falls on every setting alike. Prints frames/s and the ratios the project's targets "
-        "are stated in.",
+        "steps its env groups), in --rounds interleaved rounds so that the machine's "
+        "drifting speed falls on every setting alike. Prints frames/s and the ratios the "
+        "project's targets are stated in.",
     )
     bench_env.add_argument("--level", type=level_name, default="1-1")
     bench_env.add_argument(
