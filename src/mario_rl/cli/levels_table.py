@@ -26,6 +26,15 @@ console = Console()
 
 def cmd_levels_table(args: argparse.Namespace) -> None:
     levels = list(dict.fromkeys(args.levels))
+    # How every level is evaluated, whether its model is trained here or given.
+    evaluation = {
+        "seed": args.seed,
+        "episodes": args.episodes,
+        "max_stuck_steps": args.max_stuck_steps,
+        "sticky": args.sticky,
+        "progress": not args.quiet,
+        "eval_workers": args.eval_workers,
+    }
     if args.model is not None:
         training_only = {
             "--frames": args.frames,
@@ -46,17 +55,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         except ValueError as error:
             raise UsageError(f"--model {error}") from None
         out = writable_file(args.out)
-        levels_table.evaluate_model_table(
-            model,
-            levels,
-            out,
-            seed=args.seed,
-            episodes=args.episodes,
-            max_stuck_steps=args.max_stuck_steps,
-            sticky=args.sticky,
-            progress=not args.quiet,
-            eval_workers=args.eval_workers,
-        )
+        levels_table.evaluate_model_table(model, levels, out, **evaluation)
         console.print(f"saved {out} (state: {out.with_suffix('.json')})")
         return
     if args.frames is None:
@@ -67,16 +66,11 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         args.frames,
         out,
         preset=args.preset or "ppo-fast",
-        seed=args.seed,
-        episodes=args.episodes,
-        max_stuck_steps=args.max_stuck_steps,
-        sticky=args.sticky,
         runs_dir=args.runs_dir,
         num_envs=args.num_envs,
-        progress=not args.quiet,
         check_every=args.check_every,
         bundle_dir=None if args.bundle is None else Path(args.bundle),
-        eval_workers=args.eval_workers,
+        **evaluation,
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
 
