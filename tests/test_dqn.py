@@ -4,6 +4,8 @@ and the training loop's reward scaling and snapshot-start wiring."""
 import copy
 import csv
 import functools
+import warnings
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -29,7 +31,7 @@ from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.env.wrappers import EpisodeStatistics
 from mario_rl.evaluate import evaluate
 from mario_rl.nets import QNetwork, on_device
-from mario_rl.runs import RunConfig
+from mario_rl.runs import RunConfig, load_checkpoint
 from mario_rl.training import train
 
 
@@ -113,6 +115,8 @@ def test_bad_config_is_one_clear_error():
         DQNConfig(snapshot_start_probability=1.5)
     with pytest.raises(ValueError, match="snapshot_every: expected a positive integer, got 0"):
         DQNConfig(snapshot_every=0)
+    with pytest.raises(ValueError, match="env_groups: expected a divisor of num_envs=4, got 3"):
+        DQNConfig(num_envs=4, env_groups=3)
 
 
 @pytest.mark.parametrize("dueling", [False, True])
@@ -273,23 +277,63 @@ def replay_episodes(replay) -> int:
     return int(ended.sum())
 
 
+def test_env_groups_of_workers_train_the_same_network_on_the_emulator(tmp_path):
+    """Two groups of worker processes, stepped in turn, against one: the same transitions,
+    updates and greedy actions. Closing after the last step drops the step sent ahead of
+    it without gymnasium's warning about a pending call."""
+    env_config = EnvConfig(
+        level="1-1", actions="right_only", resize=(42, 42), noop_max=8, sticky_probability=0.25
+    )
+    agent = DQNConfig(
+        network="small-relu",
+        n_step=3,
+        batch_size=8,
+        replay_size=2_000,
+        burn_in=60,
+        learn_every=2,
+        target_sync_every=100,
+        epsilon_schedule="three_phase",
+        epsilon_end=0.2,
+        epsilon_anneal=200,
+        num_envs=4,
+        torch_threads=1,
+    )
+    checkpoints = []
+    for groups in (1, 2):
+        run = RunConfig(seed=4, frames=1_600, device="cpu", runs_dir=str(tmp_path / str(groups)))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run_dir = train(
+                replace(run, progress=False), env_config, replace(agent, env_groups=groups)
+            )
+        assert not [w for w in caught if "pending call" in str(w.message)]
+        checkpoints.append(load_checkpoint(run_dir))
+    one, two = checkpoints
+    assert one["counters"] == two["counters"] and one["counters"]["updates"] > 100
+    for name, tensor in one["model_state"].items():
+        assert torch.equal(tensor, two["model_state"][name]), name
+
+
 def test_snapshot_starts_wrap_each_training_env():
     config = DQNConfig(
         snapshot_start_probability=0.5, snapshot_pool=7, num_envs=2, worker_processes=False
     )
-    envs = make_envs(EnvConfig(), config, seed=0)
+    [envs] = make_envs(EnvConfig(), config, seed=0)
     try:
         assert all(isinstance(env, ResetFromOwnSnapshots) for env in envs.envs)
         assert [env.pool.maxlen for env in envs.envs] == [7, 7]
         assert envs.envs[0].pool is not envs.envs[1].pool, "each env keeps its own pool"
     finally:
         envs.close()
-    workers = make_envs(EnvConfig(), DQNConfig(snapshot_start_probability=0.5, num_envs=2), seed=0)
+    groups = make_envs(
+        EnvConfig(), DQNConfig(snapshot_start_probability=0.5, num_envs=2, env_groups=2), seed=0
+    )
     try:  # the worker-process path, which dqn-fast takes
-        assert workers.get_attr("probability") == (0.5, 0.5)
+        assert [group.get_attr("probability") for group in groups] == [(0.5,), (0.5,)]
     finally:
-        workers.close()
-    plain = make_envs(EnvConfig(), DQNConfig(worker_processes=False), seed=0)
+        for group in groups:
+            group.close()
+    [plain] = make_envs(EnvConfig(), DQNConfig(worker_processes=False), seed=0)
     try:
         assert not isinstance(plain.envs[0], ResetFromOwnSnapshots)
     finally:

@@ -104,6 +104,32 @@ def test_same_seed_trains_the_same_network(tmp_path, learner_thread):
     assert adam_steps == {float(first["counters"]["updates"])}
 
 
+@pytest.mark.parametrize("learner_thread", [False, True], ids=["inline", "learner-thread"])
+def test_env_groups_train_the_same_network_as_one_vector_env(tmp_path, learner_thread):
+    agent = replace(CHAIN_AGENT, num_envs=4, prioritized=True, learner_thread=learner_thread)
+    runs = {}
+    for groups in (1, 2, 4):
+        size = 4 // groups
+        run_dir = train(
+            chain_run(tmp_path / str(groups), 400),
+            CHAIN_ENV,
+            replace(agent, env_groups=groups),
+            envs_fn=lambda s, size=size, groups=groups: [
+                chain_envs(size, s + i * size) for i in range(groups)
+            ],
+        )
+        runs[groups] = (load_checkpoint(run_dir), read_rows(run_dir))
+    one, one_rows = runs[1]
+    assert one["counters"]["updates"] > 50 and len(one_rows) > 10
+    for groups in (2, 4):
+        other, other_rows = runs[groups]
+        for name, tensor in one["model_state"].items():
+            assert torch.equal(tensor, other["model_state"][name]), (groups, name)
+        assert one["counters"] == other["counters"]
+        assert one["explore_rng"] == other["explore_rng"]
+        assert [row["return"] for row in one_rows] == [row["return"] for row in other_rows]
+
+
 def test_kill_then_resume_continues_counters_optimizer_and_logs(tmp_path):
     run_dir = train_chain(chain_run(tmp_path, 600, save_replay=True))
     checkpoints = run_dir / "checkpoints"

@@ -17,6 +17,7 @@ start.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
-from mario_rl.env.vector import FrameCounter, make_vector_env
+from mario_rl.env.vector import FrameCounter, drop_pending_step, make_vector_env_groups
 from mario_rl.nets import QNetwork, adam, load_optimizer_state, network_name, on_device
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
@@ -122,6 +123,10 @@ class DQNConfig:
     """Steps of each env between snapshots along its episode."""
     num_envs: int = 1
     """Envs stepped together (one replay stream each)."""
+    env_groups: int = 1
+    """Step the envs in this many groups, in turn: the network acts on one group's
+    observations while the others' workers emulate. A divisor of `num_envs`; speed only,
+    the run is the same for any number of groups."""
     worker_processes: bool = True
     """Run envs in worker processes, emulating while the learner updates."""
     torch_threads: int = 0
@@ -154,6 +159,15 @@ class DQNConfig:
         if not 0.0 <= self.priority_beta_start <= 1.0:
             raise ValueError(
                 f"priority_beta_start: expected a number in [0, 1], got {self.priority_beta_start}"
+            )
+        if (
+            not isinstance(self.env_groups, int)
+            or self.env_groups < 1
+            or (self.num_envs % self.env_groups)
+        ):
+            raise ValueError(
+                f"env_groups: expected a divisor of num_envs={self.num_envs}, "
+                f"got {self.env_groups!r}"
             )
         if self.replay_size < 2 * self.num_envs * (self.n_step + 4):
             raise ValueError(f"replay_size: expected a larger replay, got {self.replay_size}")
@@ -240,21 +254,29 @@ if TYPE_CHECKING:
 # -- envs, network and checkpoints ------------------------------------------------------------
 
 
-def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> VectorEnv:
-    """`num_envs` pipelines: worker processes, or in this process (SAME_STEP autoreset).
+def make_envs(env_config: EnvConfig, config: DQNConfig, seed: int) -> list[VectorEnv]:
+    """`num_envs` pipelines as `env_groups` vector envs, stepped in turn: worker processes,
+    or in this process (SAME_STEP autoreset). Env i, counted across the groups in order, is
+    seeded with `seed + i`.
 
     With `snapshot_start_probability` or `death_start_probability`, each env keeps its
     own snapshot pools.
     """
     wrapper = snapshot_wrapper_for(config)
     if config.worker_processes:
-        return make_vector_env(config.num_envs, env_config, seed=seed, wrapper=wrapper)
+        return make_vector_env_groups(
+            config.num_envs, config.env_groups, env_config, seed=seed, wrapper=wrapper
+        )
 
     def build() -> gym.Env:
         env = make_env(env_config)
         return wrapper(env) if wrapper else env
 
-    return SyncVectorEnv([build] * config.num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    size = config.num_envs // config.env_groups
+    return [
+        SyncVectorEnv([build] * size, autoreset_mode=AutoresetMode.SAME_STEP)
+        for _ in range(config.env_groups)
+    ]
 
 
 def torch_threads(config: DQNConfig) -> int:
@@ -433,9 +455,16 @@ class DQNTrainer:
             obs_space, action_space = probe.observation_space, probe.action_space
             probe.close()
         else:
-            self.envs = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
-            obs_space = self.envs.single_observation_space
-            action_space = self.envs.single_action_space
+            made = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
+            self.env_groups = [made] if isinstance(made, VectorEnv) else list(made)
+            edges = np.cumsum([0, *(group.num_envs for group in self.env_groups)]).tolist()
+            if edges[-1] != config.num_envs:
+                for group in self.env_groups:
+                    group.close()
+                raise ValueError(f"envs: expected {config.num_envs} in all, got {edges[-1]}")
+            self.columns = [slice(a, b) for a, b in itertools.pairwise(edges)]
+            obs_space = self.env_groups[0].single_observation_space
+            action_space = self.env_groups[0].single_action_space
         self.obs_shape = tuple(obs_space.shape)
         self.num_actions = int(action_space.n)
 
@@ -479,10 +508,18 @@ class DQNTrainer:
             return
         self.frame_counter = FrameCounter(config.num_envs)
         self.frame_counter.total = self.counters.frames
-        self.obs, info = self.envs.reset(seed=run.seed + self.counters.frames)
-        self.frame_counter.start(info)
+        observations = []
+        for group, columns in zip(self.env_groups, self.columns, strict=True):
+            obs, info = group.reset(seed=run.seed + self.counters.frames + columns.start)
+            self.frame_counter.start(info, columns)
+            observations.append(obs)
+        self.obs = np.concatenate(observations)
         self.replay.start(np.arange(config.num_envs), self.obs)
-        self.overlap = isinstance(self.envs, AsyncVectorEnv)
+        # The agent step the envs are taking: its actions and epsilon, and the exploration
+        # RNG's state before they were drawn (a checkpoint's, as the step is not counted).
+        self.in_flight_step: tuple[np.ndarray, float] | None = None
+        self.explore_state = self.explore_rng.bit_generator.state
+        self.stepped: dict[int, tuple] = {}
 
     @staticmethod
     def identity(env_config: EnvConfig, config: DQNConfig) -> tuple[str, str, str]:
@@ -616,52 +653,106 @@ class DQNTrainer:
         )
 
     def step(self, budget: Budget) -> Step:
+        """One agent step of every env, pipelined: the updates it is due are made while the
+        envs emulate it; then, group by group, its result is taken and the group sent on
+        its next step, while the other groups still emulate; then it is stored.
+
+        The order of what the networks, the replay and the RNGs see is that of an
+        unpipelined loop (act, step, learn from the replay as it was, store), so a seed gives
+        the same run for any number of groups. The next step is sent before this one is
+        known to be the last: at the end, it is emulated and dropped, never counted.
+        """
         if self.remote is not None:
             return self._step_remote(budget)
-        config, counters, envs = self.config, self.counters, self.envs
-        # Act: epsilon-greedy over the online network.
-        epsilon = epsilon_at(counters.steps, config)
-        actions = self.explore_rng.integers(0, self.num_actions, config.num_envs)
-        greedy = self.explore_rng.random(config.num_envs) >= epsilon
-        if greedy.any():
-            with torch.no_grad():
-                obs = torch.as_tensor(self.obs[greedy], device=self.device)
-                q_now = self.acting_net(obs)
-            actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
-        if self.overlap:
-            envs.step_async(actions)
+        config, counters = self.config, self.counters
+        if self.in_flight_step is None:
+            self.in_flight_step = self._act(self.obs, counters.steps)
+            for group, columns in zip(self.env_groups, self.columns, strict=True):
+                self._send(group, self.in_flight_step[0][columns])
+        actions, epsilon = self.in_flight_step
 
         # Learn while the workers emulate: the updates this step's agent steps are due.
         steps_after = counters.steps + config.num_envs
         self._learn(steps_after, budget)
 
-        if self.overlap:
-            next_obs, rewards, terminated, truncated, info = envs.step_wait()
-        else:
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-        counters.steps = steps_after
-        counters.frames += self.frame_counter.update(info)
+        # Take each group's result and send it on, so it emulates while the next group is
+        # waited for. The next step's random draws are made up front for all envs, as an
+        # unpipelined loop makes them.
+        self.explore_state = self.explore_rng.bit_generator.state
+        next_epsilon = epsilon_at(steps_after, config)
+        random_actions, greedy = self._draw(next_epsilon)
+        results = []
+        for group, columns in zip(self.env_groups, self.columns, strict=True):
+            result = self._receive(group)
+            results.append(result)
+            random_actions[columns] = self._choose(
+                result[0], random_actions[columns], greedy[columns]
+            )
+            self._send(group, random_actions[columns])
+        self.in_flight_step = (random_actions, next_epsilon)
 
+        next_obs = np.concatenate([result[0] for result in results])
+        rewards, terminated, truncated = (
+            np.concatenate([result[k] for result in results]) for k in (1, 2, 3)
+        )
+        counters.steps = steps_after
+        episodes = []
         # Store: the true next observation is `final_obs` where an episode just ended.
         ended = np.flatnonzero(terminated | truncated)
-        stored_next = next_obs
-        if len(ended):
-            stored_next = next_obs.copy()
-            for i in ended:
-                stored_next[i] = info["final_obs"][i]
+        stored_next = next_obs.copy() if len(ended) else next_obs
+        for (_, _, group_terminated, group_truncated, info), columns in zip(
+            results, self.columns, strict=True
+        ):
+            counters.frames += self.frame_counter.update(info, columns)
+            for i in np.flatnonzero(group_terminated | group_truncated):
+                stored_next[columns.start + i] = info["final_obs"][i]
+            episodes += [(counters.frames, episode) for episode in finished_episodes(info)]
         self.replay.add(actions, rewards * config.reward_scale, stored_next, terminated, truncated)
         if len(ended):
             self.replay.start(ended, next_obs[ended])
         self.obs = next_obs
 
-        scalars = self._log_scalars(epsilon)
-        episodes = [(counters.frames, episode) for episode in finished_episodes(info)]
         return Step(
             episodes,
             last=self.done(budget),
-            scalars=scalars,
+            scalars=self._log_scalars(epsilon),
             postfix={"eps": epsilon},
         )
+
+    def _draw(self, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+        """One agent step's exploration draws for every env: a random action each, and
+        which envs act greedily instead."""
+        actions = self.explore_rng.integers(0, self.num_actions, self.config.num_envs)
+        greedy = self.explore_rng.random(self.config.num_envs) >= epsilon
+        return actions, greedy
+
+    def _choose(self, obs: np.ndarray, actions: np.ndarray, greedy: np.ndarray) -> np.ndarray:
+        """`actions` with the greedy envs' replaced by the acting network's choice."""
+        if greedy.any():
+            with torch.no_grad():
+                q_now = self.acting_net(torch.as_tensor(obs[greedy], device=self.device))
+            actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
+        return actions
+
+    def _act(self, obs: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+        """Epsilon-greedy actions of every env at agent step `steps`, and the epsilon."""
+        epsilon = epsilon_at(steps, self.config)
+        self.explore_state = self.explore_rng.bit_generator.state
+        actions, greedy = self._draw(epsilon)
+        return self._choose(obs, actions, greedy), epsilon
+
+    def _send(self, group: VectorEnv, actions: np.ndarray) -> None:
+        """Start `group`'s step; a vector env without workers steps here and now."""
+        if isinstance(group, AsyncVectorEnv):
+            group.step_async(actions)
+        else:
+            self.stepped[id(group)] = group.step(actions)
+
+    def _receive(self, group: VectorEnv) -> tuple:
+        """`group`'s step: (obs, rewards, terminated, truncated, info)."""
+        if isinstance(group, AsyncVectorEnv):
+            return group.step_wait()
+        return self.stepped.pop(id(group))
 
     def init_weights(self, checkpoint: dict[str, Any]) -> None:
         """Start from `checkpoint`'s online network (the target starts as its copy); the
@@ -688,7 +779,10 @@ class DQNTrainer:
             "obs_shape": self.obs_shape,
             **self.learner.state_dict(),
             "counters": asdict(self.counters),
-            "explore_rng": self.explore_rng.bit_generator.state,
+            # The RNG as the counted steps left it: the step in flight is not counted.
+            "explore_rng": self.explore_state
+            if self.remote is None
+            else self.explore_rng.bit_generator.state,
         }
 
     def start(self, run_dir: RunDir, logger: MetricsLogger) -> None:
@@ -715,5 +809,8 @@ class DQNTrainer:
             if self.remote is not None:
                 self.remote.close()
             else:
-                self.envs.close()
+                # The step sent ahead of the last one counted is never taken.
+                for group in self.env_groups:
+                    drop_pending_step(group)
+                    group.close()
             torch.set_num_threads(self.threads_before)

@@ -496,8 +496,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--env-groups",
         type=positive_int,
         default=None,
-        help="PPO: step the env workers in this many groups, in turn, so the policy acts on "
-        "one while the others emulate (a divisor of --num-envs; speed only, same rollouts)",
+        help="PPO and DQN: step the env workers in this many groups, in turn, so the network "
+        "acts on one while the others emulate (a divisor of --num-envs; speed only, the same "
+        "run)",
     )
     agent.add_argument(
         "--normalize-moves",

@@ -12,6 +12,7 @@ returned for it is already the first of the next episode, and `info["final_obs"]
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import signal
@@ -86,6 +87,15 @@ class MarioVectorEnv(AsyncVectorEnv):
                 f"{', '.join(dead) or 'a worker'} died during {what}; "
                 "all workers were shut down. Check memory (`free -h`) and the worker's stderr."
             ) from error
+
+
+def drop_pending_step(envs: gym.vector.VectorEnv) -> None:
+    """Wait for a step that `envs` was sent (`step_async`) and drop its result, so its
+    workers are idle when it closes (closing a vector env mid-step warns). A worker that
+    died meanwhile is left to `close`."""
+    if isinstance(envs, AsyncVectorEnv) and envs._state is AsyncState.WAITING_STEP:
+        with contextlib.suppress(WorkerDiedError):
+            envs.step_wait()
 
 
 def make_vector_env(
