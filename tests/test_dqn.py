@@ -18,6 +18,8 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from mario_rl.agents import load_policy
 from mario_rl.agents.dqn import (
     DQNConfig,
+    DQNLearner,
+    DQNTrainer,
     double_dqn_target,
     dqn_target,
     epsilon_at,
@@ -31,6 +33,7 @@ from mario_rl.env.snapshots import ResetFromOwnSnapshots
 from mario_rl.env.wrappers import EpisodeStatistics
 from mario_rl.evaluate import evaluate
 from mario_rl.nets import QNetwork, on_device
+from mario_rl.replay import FrameReplay
 from mario_rl.runs import RunConfig, load_checkpoint
 from mario_rl.training import train
 
@@ -312,6 +315,66 @@ def test_env_groups_of_workers_train_the_same_network_on_the_emulator(tmp_path):
     assert one["counters"] == two["counters"] and one["counters"]["updates"] > 100
     for name, tensor in one["model_state"].items():
         assert torch.equal(tensor, two["model_state"][name]), name
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_env_groups_keep_the_unpipelined_loops_order(tmp_path, monkeypatch, groups):
+    """The step sent ahead changes when work is done, not what it sees: step t's updates
+    sample the replay before step t is stored, and step t+1 acts after them, as in the loop
+    act t, step t, learn, store t."""
+    events: list[str] = []
+    for owner, name, event in (
+        (DQNLearner, "update", "update"),
+        (FrameReplay, "add", "add"),
+        (DQNTrainer, "_choose", "act"),
+    ):
+        original = getattr(owner, name)
+
+        def logged(*args, _original=original, _event=event, **kwargs):
+            # An act is logged once per env it chooses for (the groups' acts add up).
+            events.extend([_event] * (len(args[2]) if _event == "act" else 1))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, logged)
+    num_envs, burn_in = 2, 6
+    config = DQNConfig(
+        network="mlp",
+        batch_size=4,
+        replay_size=400,
+        burn_in=burn_in,
+        learn_every=1,
+        num_envs=num_envs,
+        env_groups=groups,
+        worker_processes=False,
+        torch_threads=1,
+    )
+    run = RunConfig(seed=0, frames=40, device="cpu", runs_dir=str(tmp_path), progress=False)
+    envs = [chain_envs(num_envs // groups, 0) for _ in range(groups)]
+    train(run, EnvConfig(actions="lnr", frame_stack=1), config, envs_fn=lambda seed: envs)
+
+    def updates_owed(steps: int) -> int:  # by `steps` agent steps (learn_every 1)
+        return max(0, steps * num_envs - burn_in)
+
+    # The replay's view: step t's updates, then step t stored.
+    stored = events.count("add")
+    expected: list[str] = []
+    for t in range(stored):
+        expected += ["update"] * (updates_owed(t + 1) - updates_owed(t)) + ["add"]
+    assert [event for event in events if event != "act"] == expected
+    assert stored > 10 and events.count("update") > 10
+    # The network's view: each step's acts (one per env) come after the updates of the
+    # steps before it; the last step acted is the one sent ahead of the end.
+    acts = [i for i, event in enumerate(events) if event == "act"]
+    assert len(acts) == (stored + 1) * num_envs
+    for t in range(stored + 1):
+        step_acts = acts[t * num_envs : (t + 1) * num_envs]
+        assert {events[:i].count("update") for i in step_acts} == {updates_owed(t)}, t
+
+
+def test_env_groups_are_refused_with_ray_actors():
+    run = RunConfig(ray="local", device="cpu")
+    with pytest.raises(ValueError, match="env_groups: Ray actors step their own envs"):
+        DQNTrainer(run, EnvConfig(), DQNConfig(num_envs=2, env_groups=2), torch.device("cpu"))
 
 
 def test_snapshot_starts_wrap_each_training_env():

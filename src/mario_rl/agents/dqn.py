@@ -451,6 +451,11 @@ class DQNTrainer:
         self.counters = Counters() if checkpoint is None else Counters(**checkpoint["counters"])
         self.remote: RayTransitionCollector | None = None
         if run.ray is not None:
+            if config.env_groups > 1:
+                raise ValueError(
+                    "env_groups: Ray actors step their own envs, one chunk at a time; "
+                    f"expected 1 with --ray, got {config.env_groups}"
+                )
             probe = make_env(env_config)
             obs_space, action_space = probe.observation_space, probe.action_space
             probe.close()
@@ -696,7 +701,7 @@ class DQNTrainer:
             np.concatenate([result[k] for result in results]) for k in (1, 2, 3)
         )
         counters.steps = steps_after
-        episodes = []
+        ended_stats = []
         # Store: the true next observation is `final_obs` where an episode just ended.
         ended = np.flatnonzero(terminated | truncated)
         stored_next = next_obs.copy() if len(ended) else next_obs
@@ -706,7 +711,9 @@ class DQNTrainer:
             counters.frames += self.frame_counter.update(info, columns)
             for i in np.flatnonzero(group_terminated | group_truncated):
                 stored_next[columns.start + i] = info["final_obs"][i]
-            episodes += [(counters.frames, episode) for episode in finished_episodes(info)]
+            ended_stats += finished_episodes(info)
+        # Each episode logged at the run's frames after the whole step, however grouped.
+        episodes = [(counters.frames, stats) for stats in ended_stats]
         self.replay.add(actions, rewards * config.reward_scale, stored_next, terminated, truncated)
         if len(ended):
             self.replay.start(ended, next_obs[ended])
@@ -811,6 +818,8 @@ class DQNTrainer:
             else:
                 # The step sent ahead of the last one counted is never taken.
                 for group in self.env_groups:
-                    drop_pending_step(group)
-                    group.close()
+                    try:
+                        drop_pending_step(group)
+                    finally:
+                        group.close()
             torch.set_num_threads(self.threads_before)

@@ -91,10 +91,11 @@ class MarioVectorEnv(AsyncVectorEnv):
 
 def drop_pending_step(envs: gym.vector.VectorEnv) -> None:
     """Wait for a step that `envs` was sent (`step_async`) and drop its result, so its
-    workers are idle when it closes (closing a vector env mid-step warns). A worker that
-    died meanwhile is left to `close`."""
+    workers are idle when it closes (closing a vector env mid-step warns). The step is
+    never used, so an error it raised is dropped with it; a worker that died is left to
+    `close`."""
     if isinstance(envs, AsyncVectorEnv) and envs._state is AsyncState.WAITING_STEP:
-        with contextlib.suppress(WorkerDiedError):
+        with contextlib.suppress(Exception):
             envs.step_wait()
 
 
