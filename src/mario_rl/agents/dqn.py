@@ -35,7 +35,12 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
-from mario_rl.env.vector import FrameCounter, drop_pending_step, make_vector_env_groups
+from mario_rl.env.vector import (
+    FrameCounter,
+    check_env_groups,
+    drop_pending_step,
+    make_vector_env_groups,
+)
 from mario_rl.nets import QNetwork, adam, load_optimizer_state, network_name, on_device
 from mario_rl.replay import FrameReplay, PrioritizedFrameReplay
 from mario_rl.runs import (
@@ -160,15 +165,7 @@ class DQNConfig:
             raise ValueError(
                 f"priority_beta_start: expected a number in [0, 1], got {self.priority_beta_start}"
             )
-        if (
-            not isinstance(self.env_groups, int)
-            or self.env_groups < 1
-            or (self.num_envs % self.env_groups)
-        ):
-            raise ValueError(
-                f"env_groups: expected a divisor of num_envs={self.num_envs}, "
-                f"got {self.env_groups!r}"
-            )
+        check_env_groups(self.num_envs, self.env_groups)
         if self.replay_size < 2 * self.num_envs * (self.n_step + 4):
             raise ValueError(f"replay_size: expected a larger replay, got {self.replay_size}")
 

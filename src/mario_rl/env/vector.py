@@ -161,6 +161,12 @@ def make_local_vector_env(
     return envs
 
 
+def check_env_groups(num_envs: int, groups: object, name: str = "env_groups") -> None:
+    """A clear error unless `groups` is a positive divisor of `num_envs`."""
+    if not isinstance(groups, int) or groups < 1 or num_envs % groups:
+        raise ValueError(f"{name}: expected a divisor of num_envs={num_envs}, got {groups!r}")
+
+
 def make_vector_env_groups(
     num_envs: int,
     groups: int,
@@ -176,8 +182,7 @@ def make_vector_env_groups(
     Env i, counted across the groups in order, is seeded with `seed + i` as in
     `make_vector_env(num_envs, ...)`, and `FrameCounter` columns follow the same order.
     """
-    if not isinstance(groups, int) or groups < 1 or num_envs % groups:
-        raise ValueError(f"groups: expected a divisor of num_envs={num_envs}, got {groups!r}")
+    check_env_groups(num_envs, groups, "groups")
     if config.normalize_moves > 0 and obs_stats is None:
         obs_stats = measure_obs_stats(config, seed)
     size = num_envs // groups

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mario_rl.env.snapshots import check_snapshot_settings
+from mario_rl.env.vector import check_env_groups
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
 REWARD_MODES: tuple[str, ...] = ("extrinsic", "intrinsic", "mixed")
@@ -97,15 +98,7 @@ class PPOConfig:
                 f"num_minibatches: expected a divisor of num_envs x num_steps = "
                 f"{self.batch_size}, got {self.num_minibatches}"
             )
-        if (
-            not isinstance(self.env_groups, int)
-            or self.env_groups < 1
-            or (self.num_envs % self.env_groups)
-        ):
-            raise ValueError(
-                f"env_groups: expected a divisor of num_envs={self.num_envs}, "
-                f"got {self.env_groups!r}"
-            )
+        check_env_groups(self.num_envs, self.env_groups)
         if self.reward_mode not in REWARD_MODES:
             raise ValueError(
                 f"reward_mode: expected one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}"
