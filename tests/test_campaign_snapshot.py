@@ -59,6 +59,19 @@ def test_save_keeps_the_newest_checkpoint_of_the_level_in_training_only(tmp_path
     assert (kept / run / "checkpoints/frames_200.pt").read_text() == "new"
 
 
+def test_a_save_while_the_campaign_appends_keeps_its_logs_whole_lines(tmp_path):
+    root = campaign(tmp_path / "campaign")
+    run = root / "levels/1-2/1-2__ppo__0__b"
+    write(run / "episodes.csv", "frames,return\n100,1.5\n2")  # a row half written
+    write(run / "log.txt", "episode 100: frames 120\n")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    kept_run = kept / "levels/1-2/run/1-2__ppo__0__b"
+    assert (kept_run / "episodes.csv").read_text() == "frames,return\n100,1.5\n"
+    assert (kept_run / "log.txt").read_text() == "episode 100: frames 120\n"
+
+
 def test_a_later_save_replaces_the_kept_run_and_drops_it_once_the_level_is_done(tmp_path):
     root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
     kept.mkdir()
@@ -203,3 +216,17 @@ def test_a_level_stopped_uncleared_at_the_cap_keeps_its_run(tmp_path):
 def test_save_without_a_campaign_says_so(tmp_path):
     with pytest.raises(SystemExit, match="nothing to save"):
         snapshot.save(tmp_path / "none", tmp_path)
+
+
+def test_campaign_script_runs_the_readmes_command_level_order_included():
+    repo = SCRIPT.parents[2]
+    script = (SCRIPT.parent / "campaign.sh").read_text()
+    script_levels = script.split('LEVELS="', 1)[1].split('"', 1)[0].split()
+    readme = (repo / "README.md").read_text()
+    command = readme.split("mario-rl levels-table --preset ppo-levels \\\n", 1)[1]
+    readme_levels = command.split("--levels", 1)[1].split("--frames", 1)[0]
+    assert script_levels == readme_levels.replace("\\", " ").split()
+    assert len(script_levels) == 32 == len(set(script_levels))
+    flags = ("--frames 10e6", "--check-every 1e6", "--episodes 50", "--bundle runs/campaign/models")
+    for flag in flags:
+        assert flag in script and flag in command.split("```", 1)[0]

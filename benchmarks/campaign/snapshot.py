@@ -13,8 +13,14 @@ the campaign's own command then continues the level in training from that checkp
 
 Only the newest checkpoint of such a run is kept (about 2 MB with ppo-levels' small torso),
 replaced at each save; its TensorBoard events are not kept, so a restored
-run's charts start at the checkpoint. Save after the campaign has stopped: a check still
-running when the files are copied would not match the checkpoint.
+run's charts start at the checkpoint.
+
+Save after stopping the campaign at a session's end, so that its newest frames are in a
+checkpoint. A save while it runs (`campaign.sh start` makes one every 20 minutes, so that
+a machine lost mid-session loses at most the frames since the last check) keeps a state
+a kill could have left: the campaign replaces each file it writes whole (written beside
+it, then renamed), the logs it appends to are copied up to their last full line, and a
+checkpoint copied before its check is checked again after a restore.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ REPO = HERE.parents[1]
 TABLE_FILES = ("table.md", "table.json", "table.log")
 RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
+APPENDED_FILES = ("episodes.csv", "log.txt")
+"""Of those, the ones a running campaign appends to, line by line."""
 
 
 def table_rows(folder: Path) -> dict[str, dict]:
@@ -48,6 +56,13 @@ def needs_run(row: dict | None) -> bool:
     return row is None or not row.get("cleared") or "bundle" not in row
 
 
+def copy_whole_lines(source: Path, target: Path) -> None:
+    """`source` up to its last newline: a running campaign may be half-way through
+    appending a line."""
+    text = source.read_bytes()
+    target.write_bytes(text[: text.rfind(b"\n") + 1])
+
+
 def copy_run(run_dir: Path, into: Path) -> Path:
     """The run's files and its newest checkpoint, as `into/<run name>/`, replacing what
     `into` held; copied beside it first, so a kill during the copy keeps the older run."""
@@ -56,7 +71,9 @@ def copy_run(run_dir: Path, into: Path) -> Path:
     kept = building / run_dir.name
     (kept / "checkpoints").mkdir(parents=True)
     for name in RUN_FILES:
-        if (run_dir / name).is_file():
+        if name in APPENDED_FILES and (run_dir / name).is_file():
+            copy_whole_lines(run_dir / name, kept / name)
+        elif (run_dir / name).is_file():
             shutil.copy2(run_dir / name, kept / name)
     newest = list_checkpoints(run_dir / "checkpoints")[-1]
     shutil.copy2(newest, kept / "checkpoints" / newest.name)
