@@ -40,6 +40,51 @@ def ray_local():
     ray.shutdown()
 
 
+class FakeRay:
+    """What `gather` uses of Ray: `get`, and the two errors of a call to a dead actor. Actor
+    0's first `restarting` calls fail, as calls to an actor that Ray is restarting do."""
+
+    class exceptions:  # as Ray names it
+        class RayActorError(Exception):
+            pass
+
+        class ActorUnavailableError(Exception):
+            pass
+
+    def __init__(self, restarting: int) -> None:
+        self.restarting = restarting
+
+    def get(self, ref):
+        index, attempt = ref
+        if index == 0 and attempt < self.restarting:
+            error = (self.exceptions.RayActorError, self.exceptions.ActorUnavailableError)
+            raise error[attempt % 2]()
+        return f"result {index}"
+
+
+def test_gather_waits_out_an_actors_restart_and_gives_up_after_a_time(monkeypatch):
+    from mario_rl.integrations import ray_cluster
+
+    clock = [0.0]
+    monkeypatch.setattr(ray_cluster.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(ray_cluster.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    attempts = {0: 0}
+
+    def resend(index):
+        attempts[index] += 1
+        return (index, attempts[index])
+
+    # Ten failed calls in a row (a slow restart): waited out, each pause longer, none lost.
+    results, lost = ray_cluster.gather(FakeRay(10), {0: (0, 0), 1: (1, 0)}, resend, "rollout")
+    assert results == {0: "result 0", 1: "result 1"} and lost == 10
+    assert clock[0] == 0.5 + 1.0 + 2.0 + 5.0 * 7
+    # An actor that never comes back: a clear error once RESTART_WAIT_S have passed.
+    clock[0], attempts[0] = 0.0, 0
+    with pytest.raises(RuntimeError, match="were not back within 180 s"):
+        ray_cluster.gather(FakeRay(10_000), {0: (0, 0)}, resend, "rollout")
+    assert ray_cluster.RESTART_WAIT_S <= clock[0] < ray_cluster.RESTART_WAIT_S + 5.0
+
+
 def test_the_actor_collects_a_whole_rollout_of_its_envs_in_process():
     worker = RolloutWorker(ENV, TINY_CONFIG, num_envs=2, obs_stats=None)
     probe = make_env(ENV)

@@ -10,14 +10,20 @@ import it. Addresses:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 ACTOR_RESTARTS = 100
 """How many times Ray restarts one actor before the run gives up on it."""
-RETRIES_PER_CALL = 5
-"""How many dead actors in a row one round of calls survives."""
+RESTART_WAIT_S = 180.0
+"""Seconds one round of calls waits, in all, for actors that died to be back: Ray restarts
+an actor in a new Python process that imports torch and builds its env again, which takes
+seconds on an idle machine and more on a loaded one."""
+RETRY_PAUSES_S = (0.5, 1.0, 2.0, 5.0)
+"""Pauses before each call made again to a restarting actor, the last one repeated: a call
+to an actor still restarting fails at once, so calling again at once only spends tries."""
 
 RAY_MISSING = (
     "Ray is not installed: env actors need the optional extra, "
@@ -72,21 +78,26 @@ def gather(
     ray: ModuleType, pending: dict[int, Any], resend: Callable[[int], Any], what: str
 ) -> tuple[dict[int, Any], int]:
     """The results of one round of actor calls (`pending`: actor index -> call), waiting for
-    each; a call whose actor died is made again with `resend(index)` (Ray has restarted the
-    actor by then). Returns the results by actor index and how many calls were lost."""
+    each; a call whose actor died is made again with `resend(index)`, after a pause that
+    grows while Ray restarts the actor, for up to `RESTART_WAIT_S` in all. Returns the
+    results by actor index and how many calls were lost."""
     results: dict[int, Any] = {}
     lost = 0
+    deadline = None
     while pending:
         index, ref = next(iter(pending.items()))
         try:
             results[index] = ray.get(ref)
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
             lost += 1
-            if lost > RETRIES_PER_CALL:
+            deadline = deadline or time.monotonic() + RESTART_WAIT_S
+            if time.monotonic() >= deadline:
                 raise RuntimeError(
-                    f"env actors died {lost} times while collecting one {what}; "
+                    f"env actors died or were unavailable {lost} times while collecting one "
+                    f"{what}, and were not back within {RESTART_WAIT_S:g} s; "
                     "see the Ray logs (/tmp/ray/session_latest/logs)"
                 ) from None
+            time.sleep(RETRY_PAUSES_S[min(lost, len(RETRY_PAUSES_S)) - 1])
             pending[index] = resend(index)
             continue
         del pending[index]
