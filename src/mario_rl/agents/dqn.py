@@ -17,7 +17,6 @@ start.
 from __future__ import annotations
 
 import copy
-import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -30,15 +29,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
 from mario_rl.env.vector import (
     FrameCounter,
+    StepsInTurn,
     check_env_groups,
     drop_pending_step,
+    group_columns,
     make_vector_env_groups,
 )
 from mario_rl.nets import QNetwork, adam, load_optimizer_state, network_name, on_device
@@ -459,12 +460,13 @@ class DQNTrainer:
         else:
             made = envs_fn(run.seed) if envs_fn else make_envs(env_config, config, run.seed)
             self.env_groups = [made] if isinstance(made, VectorEnv) else list(made)
-            edges = np.cumsum([0, *(group.num_envs for group in self.env_groups)]).tolist()
-            if edges[-1] != config.num_envs:
+            self.columns = group_columns(self.env_groups)
+            if self.columns[-1].stop != config.num_envs:
                 for group in self.env_groups:
                     group.close()
-                raise ValueError(f"envs: expected {config.num_envs} in all, got {edges[-1]}")
-            self.columns = [slice(a, b) for a, b in itertools.pairwise(edges)]
+                raise ValueError(
+                    f"envs: expected {config.num_envs} in all, got {self.columns[-1].stop}"
+                )
             obs_space = self.env_groups[0].single_observation_space
             action_space = self.env_groups[0].single_action_space
         self.obs_shape = tuple(obs_space.shape)
@@ -521,7 +523,7 @@ class DQNTrainer:
         # RNG's state before they were drawn (a checkpoint's, as the step is not counted).
         self.in_flight_step: tuple[np.ndarray, float] | None = None
         self.explore_state = self.explore_rng.bit_generator.state
-        self.stepped: dict[int, tuple] = {}
+        self.steps = StepsInTurn()
 
     @staticmethod
     def identity(env_config: EnvConfig, config: DQNConfig) -> tuple[str, str, str]:
@@ -668,9 +670,10 @@ class DQNTrainer:
             return self._step_remote(budget)
         config, counters = self.config, self.counters
         if self.in_flight_step is None:
-            self.in_flight_step = self._act(self.obs, counters.steps)
+            epsilon, actions, greedy = self._draw(counters.steps)
+            self.in_flight_step = (self._choose(self.obs, actions, greedy), epsilon)
             for group, columns in zip(self.env_groups, self.columns, strict=True):
-                self._send(group, self.in_flight_step[0][columns])
+                self.steps.send(group, self.in_flight_step[0][columns])
         actions, epsilon = self.in_flight_step
 
         # Learn while the workers emulate: the updates this step's agent steps are due.
@@ -680,17 +683,15 @@ class DQNTrainer:
         # Take each group's result and send it on, so it emulates while the next group is
         # waited for. The next step's random draws are made up front for all envs, as an
         # unpipelined loop makes them.
-        self.explore_state = self.explore_rng.bit_generator.state
-        next_epsilon = epsilon_at(steps_after, config)
-        random_actions, greedy = self._draw(next_epsilon)
+        next_epsilon, random_actions, greedy = self._draw(steps_after)
         results = []
         for group, columns in zip(self.env_groups, self.columns, strict=True):
-            result = self._receive(group)
+            result = self.steps.receive(group)
             results.append(result)
             random_actions[columns] = self._choose(
                 result[0], random_actions[columns], greedy[columns]
             )
-            self._send(group, random_actions[columns])
+            self.steps.send(group, random_actions[columns])
         self.in_flight_step = (random_actions, next_epsilon)
 
         next_obs = np.concatenate([result[0] for result in results])
@@ -723,12 +724,15 @@ class DQNTrainer:
             postfix={"eps": epsilon},
         )
 
-    def _draw(self, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-        """One agent step's exploration draws for every env: a random action each, and
-        which envs act greedily instead."""
+    def _draw(self, steps: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """The exploration draws of agent step `steps` for every env: epsilon, a random
+        action each, and which envs act greedily instead. Keeps the RNG's state before
+        them for a checkpoint, which counts the steps before this one only."""
+        epsilon = epsilon_at(steps, self.config)
+        self.explore_state = self.explore_rng.bit_generator.state
         actions = self.explore_rng.integers(0, self.num_actions, self.config.num_envs)
         greedy = self.explore_rng.random(self.config.num_envs) >= epsilon
-        return actions, greedy
+        return epsilon, actions, greedy
 
     def _choose(self, obs: np.ndarray, actions: np.ndarray, greedy: np.ndarray) -> np.ndarray:
         """`actions` with the greedy envs' replaced by the acting network's choice."""
@@ -737,26 +741,6 @@ class DQNTrainer:
                 q_now = self.acting_net(torch.as_tensor(obs[greedy], device=self.device))
             actions[greedy] = q_now.argmax(dim=1).cpu().numpy()
         return actions
-
-    def _act(self, obs: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
-        """Epsilon-greedy actions of every env at agent step `steps`, and the epsilon."""
-        epsilon = epsilon_at(steps, self.config)
-        self.explore_state = self.explore_rng.bit_generator.state
-        actions, greedy = self._draw(epsilon)
-        return self._choose(obs, actions, greedy), epsilon
-
-    def _send(self, group: VectorEnv, actions: np.ndarray) -> None:
-        """Start `group`'s step; a vector env without workers steps here and now."""
-        if isinstance(group, AsyncVectorEnv):
-            group.step_async(actions)
-        else:
-            self.stepped[id(group)] = group.step(actions)
-
-    def _receive(self, group: VectorEnv) -> tuple:
-        """`group`'s step: (obs, rewards, terminated, truncated, info)."""
-        if isinstance(group, AsyncVectorEnv):
-            return group.step_wait()
-        return self.stepped.pop(id(group))
 
     def init_weights(self, checkpoint: dict[str, Any]) -> None:
         """Start from `checkpoint`'s online network (the target starts as its copy); the

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -165,6 +166,34 @@ def check_env_groups(num_envs: int, groups: object, name: str = "env_groups") ->
     """A clear error unless `groups` is a positive divisor of `num_envs`."""
     if not isinstance(groups, int) or groups < 1 or num_envs % groups:
         raise ValueError(f"{name}: expected a divisor of num_envs={num_envs}, got {groups!r}")
+
+
+def group_columns(groups: Sequence[gym.vector.VectorEnv]) -> list[slice]:
+    """Where each of `groups` sits among all their envs, counted across the groups in order:
+    the columns of the arrays a caller keeps for all of them."""
+    edges = np.cumsum([0, *(group.num_envs for group in groups)]).tolist()
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
+
+
+class StepsInTurn:
+    """Starts and takes the steps of vector envs stepped in turn: one with worker processes
+    emulates between `send` and `receive` while the caller works; one without workers
+    steps at `send`, here and now, and `receive` hands that step over."""
+
+    def __init__(self) -> None:
+        self._stepped: dict[int, tuple] = {}
+
+    def send(self, group: gym.vector.VectorEnv, actions: np.ndarray) -> None:
+        if isinstance(group, AsyncVectorEnv):
+            group.step_async(actions)
+        else:
+            self._stepped[id(group)] = group.step(actions)
+
+    def receive(self, group: gym.vector.VectorEnv) -> tuple:
+        """`group`'s step: (obs, rewards, terminated, truncated, info)."""
+        if isinstance(group, AsyncVectorEnv):
+            return group.step_wait()
+        return self._stepped.pop(id(group))
 
 
 def make_vector_env_groups(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AsyncVectorEnv, VectorEnv
+from gymnasium.vector import VectorEnv
 from torch import Tensor
 from torch.distributions import Categorical
 
 from mario_rl.agents.ppo.networks import ActorCritic
-from mario_rl.env.vector import FrameCounter
+from mario_rl.env.vector import FrameCounter, StepsInTurn, group_columns
 from mario_rl.runs import finished_episodes
 
 if TYPE_CHECKING:
@@ -125,10 +124,8 @@ class RolloutCollector:
         acting_policy: ActorCritic | None = None,
     ) -> None:
         self.groups = [envs] if isinstance(envs, VectorEnv) else list(envs)
-        sizes = [group.num_envs for group in self.groups]
-        edges = np.cumsum([0, *sizes]).tolist()
-        self.columns = [slice(a, b) for a, b in itertools.pairwise(edges)]
-        self.num_envs = edges[-1]
+        self.columns = group_columns(self.groups)
+        self.num_envs = self.columns[-1].stop
         first = self.groups[0]
         self.policy = acting_policy if acting_policy is not None else agent.policy
         self.device = agent.device
@@ -150,7 +147,7 @@ class RolloutCollector:
             self.frames.start(info, columns)
             observations.append(torch.as_tensor(obs, device=self.device))
         self.obs = torch.cat(observations)
-        self._stepped: dict[int, tuple] = {}
+        self.steps = StepsInTurn()
 
     def collect(self) -> tuple[Rollout, list[tuple[int, dict[str, Any]]]]:
         """Fill the rollout; return it and (frames so far, statistics) of each finished episode.
@@ -172,7 +169,7 @@ class RolloutCollector:
                 if t < num_steps:
                     obs = self.obs[columns]
                     actions, logprobs, values = act(self.policy, obs, uniforms=uniforms[columns])
-                    self._send(group, actions.cpu().numpy())
+                    self.steps.send(group, actions.cpu().numpy())
                     rollout.obs[t, columns] = obs
                     rollout.actions[t, columns] = actions
                     rollout.logprobs[t, columns] = logprobs
@@ -189,21 +186,11 @@ class RolloutCollector:
                 rollout.next_values[rollout.truncated] = self.policy(truncated_obs)[1]
         return rollout, episodes
 
-    def _send(self, group: VectorEnv, actions: np.ndarray) -> None:
-        """Start `group`'s step; a vector env without workers steps here and now."""
-        if isinstance(group, AsyncVectorEnv):
-            group.step_async(actions)
-        else:
-            self._stepped[id(group)] = group.step(actions)
-
     def _finish_step(
         self, group: VectorEnv, columns: slice, rollout: Rollout, t: int
     ) -> list[dict[str, Any]]:
         """Wait for `group`'s step t; store what it returned; its finished episodes."""
-        if isinstance(group, AsyncVectorEnv):
-            obs, rewards, terminated, truncated, info = group.step_wait()
-        else:
-            obs, rewards, terminated, truncated, info = self._stepped.pop(id(group))
+        obs, rewards, terminated, truncated, info = self.steps.receive(group)
         self.frames.update(info, columns)
         next_obs = torch.as_tensor(obs, device=self.device)
         rollout.next_obs[t, columns] = next_obs
