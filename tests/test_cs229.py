@@ -525,19 +525,21 @@ def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
 
 def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for():
     from mario_rl.agents.cs229 import (
-        _play_side_by_side,
+        _play_in_turn,
+        close_in_turn,
         evaluate_table,
-        make_symbolic_vector_env,
+        make_symbolic_envs_in_turn,
+        reset_in_turn,
         table_action,
     )
 
     config = dataclasses.replace(QUICK, num_envs=2)
-    envs = make_symbolic_vector_env(config.env_config("1-1"), config, training=False)
+    envs = make_symbolic_envs_in_turn(config.env_config("1-1"), config, training=False)
     try:
-        envs.reset(seed=0)
+        reset_in_turn(envs, seed=0)
         table, rng = QTable(12, ENCODING, np.random.default_rng(0)), np.random.default_rng(1)
         for episodes in (1, 3):
-            results = _play_side_by_side(
+            results = _play_in_turn(
                 envs, lambda state: table_action(table, state, 0.5, rng), episodes
             )
             assert len(results) == episodes and all(r["mode"] == 0 for r in results)
@@ -545,7 +547,35 @@ def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for():
         assert evaluate_table(envs, table, 2, 0.5, rng).unseen_share == 1.0
         assert len(table) == 0  # evaluation adds no rows
     finally:
-        envs.close()
+        close_in_turn(envs)
+
+
+def test_an_evaluation_stopped_mid_turn_leaves_its_envs_ready_for_the_next():
+    from mario_rl.agents.cs229 import (
+        _play_in_turn,
+        close_in_turn,
+        make_symbolic_envs_in_turn,
+        reset_in_turn,
+    )
+
+    config = dataclasses.replace(QUICK, num_envs=2)
+    envs = make_symbolic_envs_in_turn(config.env_config("1-1"), config, training=False)
+    decisions = 0
+
+    def interrupted(state: int) -> int:
+        nonlocal decisions
+        decisions += 1
+        if decisions == 5:  # the other env's step is in flight
+            raise KeyboardInterrupt
+        return 0
+
+    try:
+        reset_in_turn(envs, seed=0)
+        with pytest.raises(KeyboardInterrupt):
+            _play_in_turn(envs, interrupted, 2)
+        assert len(_play_in_turn(envs, lambda state: 3, 2)) == 2
+    finally:
+        close_in_turn(envs)
 
 
 def test_train_algo_tabular_command(tmp_path, capsys):

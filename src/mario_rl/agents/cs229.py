@@ -82,6 +82,12 @@ from mario_rl.env.ram import (
 from mario_rl.env.ram import (
     enemy_rings as enemy_ring_bits,
 )
+from mario_rl.env.vector import (
+    MarioVectorEnv,
+    StepsInTurn,
+    drop_pending_step,
+    ignore_interrupts_in_workers,
+)
 from mario_rl.env.wrappers import EPISODE_STATS, EpisodeStatistics, NoopStart, StickyAction
 from mario_rl.runs import (
     Budget,
@@ -536,36 +542,55 @@ class ScheduledModes(gym.Wrapper):
 def _symbolic_worker_env(
     env_config: EnvConfig, config: CS229Config, block: int | None, first: int, stride: int
 ) -> gym.Env:
-    from mario_rl.env.vector import ignore_interrupts_in_workers
-
     ignore_interrupts_in_workers()
     return ScheduledModes(make_symbolic_env(env_config, config=config), block, first, stride)
 
 
-def make_symbolic_vector_env(
+def make_symbolic_envs_in_turn(
     env_config: EnvConfig,
     config: CS229Config,
-    seed: int | None = None,
     *,
     training: bool,
     first_episode: int = 0,
-) -> gym.vector.VectorEnv:
-    """`config.num_envs` symbolic envs in worker processes (SAME_STEP autoreset). Training
-    envs rotate Mario's mode by their own episode counts (`ScheduledModes`; env i plays
-    episodes first_episode + i, + n, ...); evaluation envs always start small."""
-    from mario_rl.env.vector import MarioVectorEnv
-
+) -> list[gym.vector.VectorEnv]:
+    """`config.num_envs` symbolic envs, each in its own worker process behind a one-env
+    vector env (SAME_STEP autoreset), to be stepped in turn (`StepsInTurn`): this process
+    takes one env's decision while the others emulate theirs, so no env waits for the
+    slowest one. Training envs rotate Mario's mode by their own episode counts
+    (`ScheduledModes`; env i plays episodes first_episode + i, + n, ...); evaluation envs
+    always start small."""
     n = config.num_envs
     block = config.mode_block if training else None
-    env_fns = [
-        functools.partial(_symbolic_worker_env, env_config, config, block, first_episode + i, n)
-        for i in range(n)
-    ]
-    envs = MarioVectorEnv(
-        env_fns, context="forkserver", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
-    envs.action_space.seed(seed)
-    return envs
+    made: list[gym.vector.VectorEnv] = []
+    try:
+        for i in range(n):
+            make = functools.partial(
+                _symbolic_worker_env, env_config, config, block, first_episode + i, n
+            )
+            made.append(
+                MarioVectorEnv(
+                    [make], context="forkserver", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+                )
+            )
+    except BaseException:
+        close_in_turn(made)
+        raise
+    return made
+
+
+def reset_in_turn(envs: list[gym.vector.VectorEnv], seed: int | None = None) -> list[int]:
+    """Resets every env at once (env i with `seed + i`, as a vector env seeds its envs);
+    their first states."""
+    for i, env in enumerate(envs):
+        env.reset_async(seed=None if seed is None else seed + i)
+    return [int(env.reset_wait()[0][0]) for env in envs]
+
+
+def close_in_turn(envs: list[gym.vector.VectorEnv]) -> None:
+    """Closes envs that may have a step in flight (a stop mid-turn)."""
+    for env in envs:
+        drop_pending_step(env)
+        env.close()
 
 
 def vector_episode(info: dict[str, Any], index: int) -> dict[str, Any]:
@@ -655,7 +680,7 @@ class Evaluation:
 
 
 def evaluate_table(
-    env: gym.Env | gym.vector.VectorEnv,
+    env: gym.Env | list[gym.vector.VectorEnv],
     table: QTable,
     episodes: int,
     epsilon: float,
@@ -665,8 +690,8 @@ def evaluate_table(
 ) -> Evaluation:
     """`episodes` episodes from the level's true start (small Mario, no-op start) with alpha 0
     (nothing learned) and `epsilon`; `at` = (training episodes, frames, wall seconds).
-    `env` may be a vector env of evaluation envs (`make_symbolic_vector_env`): its envs play
-    the episodes side by side."""
+    `env` may be a list of evaluation envs (`make_symbolic_envs_in_turn`): they play the
+    episodes side by side."""
     decisions = unseen = 0
 
     def choose(state: int) -> int:
@@ -675,8 +700,8 @@ def evaluate_table(
         unseen += state not in table
         return table_action(table, state, epsilon, rng)
 
-    if isinstance(env, gym.vector.VectorEnv):
-        results = _play_side_by_side(env, choose, episodes)
+    if isinstance(env, list):
+        results = _play_in_turn(env, choose, episodes)
     else:
         results = [play(env, choose, mode=0) for _ in range(episodes)]
     wins = [r for r in results if r["flag"]]
@@ -702,28 +727,37 @@ def evaluate_table(
     )
 
 
-def _play_side_by_side(
-    envs: gym.vector.VectorEnv, choose: Callable[[int], int], episodes: int
+def _play_in_turn(
+    envs: list[gym.vector.VectorEnv], choose: Callable[[int], int], episodes: int
 ) -> list[dict[str, Any]]:
-    """`episodes` evaluation episodes on a vector env's envs at once, each env starting a
-    new one when its last ends until enough have started; `play`'s summaries in the order
-    they ended. Random draws go env by env, so a seed fixes the result."""
-    n = envs.num_envs
-    obs, _ = envs.reset()
-    playing = np.arange(n) < episodes
-    started = int(playing.sum())
+    """`episodes` evaluation episodes on one-env vector envs stepped in turn
+    (`make_symbolic_envs_in_turn`), each env starting a new one when its last ends until
+    enough have started; `play`'s summaries in the order they ended. Decisions are chosen
+    env by env in a fixed order, so a seed fixes the result."""
+    steps = StepsInTurn()
+    states = reset_in_turn(envs)
+    playing = [i < episodes for i in range(len(envs))]
+    started = sum(playing)
     results: list[dict[str, Any]] = []
-    while playing.any():
-        actions = np.zeros(n, np.int64)  # envs that have played their share idle on action 0
+    try:
         for i in np.flatnonzero(playing):
-            actions[i] = choose(int(obs[i]))
-        obs, _, terminated, truncated, info = envs.step(actions)
-        for i in np.flatnonzero((terminated | truncated) & playing):
-            results.append(vector_episode(info, i))
-            if started < episodes:
-                started += 1
-            else:
-                playing[i] = False
+            steps.send(envs[i], np.array([choose(states[i])]))
+        while any(playing):
+            for i, env in enumerate(envs):
+                if not playing[i]:
+                    continue
+                obs, _, terminated, truncated, info = steps.receive(env)
+                if terminated[0] or truncated[0]:
+                    results.append(vector_episode(info, 0))
+                    if started == episodes:
+                        playing[i] = False
+                        continue
+                    started += 1
+                steps.send(env, np.array([choose(int(obs[0]))]))
+    except BaseException:
+        for env in envs:
+            drop_pending_step(env)
+        raise
     return results
 
 
@@ -874,18 +908,25 @@ class CS229Trainer:
             self.episodes = int(checkpoint["counters"]["episodes"])
             self.checkpointed_evaluations = checkpoint["counters"].get("evaluations")
         self.side_by_side = config.num_envs > 1
-        self.env: gym.Env | gym.vector.VectorEnv
+        self.env: gym.Env | list[gym.vector.VectorEnv]
+        self.eval_env: gym.Env | list[gym.vector.VectorEnv]
         if self.side_by_side:
-            self.env = make_symbolic_vector_env(
+            self.env = make_symbolic_envs_in_turn(
                 self.env_config, config, training=True, first_episode=self.episodes
             )
-            self.eval_env: gym.Env | gym.vector.VectorEnv = make_symbolic_vector_env(
-                self.env_config, config, training=False
-            )
-            obs, _ = self.env.reset(seed=run.seed + self.frames)
-            self.eval_env.reset(seed=run.seed + self.frames + config.num_envs)
-            self.states = obs
-            num_actions = int(self.env.single_action_space.n)
+            try:
+                self.eval_env = make_symbolic_envs_in_turn(self.env_config, config, training=False)
+            except BaseException:
+                close_in_turn(self.env)
+                raise
+            self.states = reset_in_turn(self.env, run.seed + self.frames)
+            reset_in_turn(self.eval_env, run.seed + self.frames + config.num_envs)
+            num_actions = int(self.env[0].single_action_space.n)
+            self.steps = StepsInTurn()
+            # Each env's action in flight (None: not sent yet) and the env whose step is
+            # taken next: the turn goes on across `step` calls.
+            self.sent: list[int] | None = None
+            self.next_env = 0
         else:
             self.env = self.eval_env = make_symbolic_env(self.env_config, config=config)
             num_actions = int(self.env.action_space.n)
@@ -998,25 +1039,32 @@ class CS229Trainer:
         }
 
     def _decide_side_by_side(self) -> list[dict[str, Any]]:
-        """Decision steps of every env until an episode ends: each env's action chosen and
-        its transition learned in env order (so a seed fixes the run); the ended episodes."""
-        config, agent = self.config, self.agent
-        ended_episodes: list[dict[str, Any]] = []
-        while not ended_episodes:
-            states = self.states
-            actions = np.array([agent.act(int(state), config.epsilon) for state in states])
-            obs, rewards, terminated, truncated, info = self.env.step(actions)
-            ended = terminated | truncated
-            for i in range(len(states)):
-                next_state = int(info["final_obs"][i]) if ended[i] else int(obs[i])
-                agent.learn(
-                    int(states[i]), int(actions[i]), float(rewards[i]), next_state,
-                    bool(terminated[i]),
-                )  # fmt: skip
-                if ended[i]:
-                    ended_episodes.append(vector_episode(info, i))
-            self.states = obs
-        return ended_episodes
+        """Decision steps of the envs in turn until an episode ends: as each env's step
+        comes back, its transition is learned and its next action chosen and sent while the
+        other envs emulate. The turn follows env order, so a seed fixes the run; the ended
+        episode."""
+        agent, envs = self.agent, self.env
+        if self.sent is None:
+            self.sent = [self._send(i) for i in range(len(envs))]
+        while True:
+            i = self.next_env
+            self.next_env = (i + 1) % len(envs)
+            obs, rewards, terminated, truncated, info = self.steps.receive(envs[i])
+            ended = bool(terminated[0] or truncated[0])
+            next_state = int(info["final_obs"][0]) if ended else int(obs[0])
+            agent.learn(
+                self.states[i], self.sent[i], float(rewards[0]), next_state, bool(terminated[0])
+            )
+            self.states[i] = int(obs[0])
+            self.sent[i] = self._send(i)
+            if ended:
+                return [vector_episode(info, 0)]
+
+    def _send(self, i: int) -> int:
+        """Chooses env i's next action and starts its step; the action."""
+        action = self.agent.act(self.states[i], self.config.epsilon)
+        self.steps.send(self.env[i], np.array([action]))
+        return action
 
     def checkpoint(self, run_dir: RunDir) -> dict[str, Any]:
         table_file = f"table_{self.frames}.npz"
@@ -1051,9 +1099,11 @@ class CS229Trainer:
         self.table.save(run_dir.path / TABLE_FILE)
 
     def close(self) -> None:
-        self.env.close()
-        if self.eval_env is not self.env:
-            self.eval_env.close()
+        if isinstance(self.env, list):
+            close_in_turn(self.env)
+            close_in_turn(self.eval_env)
+        else:
+            self.env.close()
 
 
 # -- the trained policy ---------------------------------------------------------------------------
