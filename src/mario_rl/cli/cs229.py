@@ -84,8 +84,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-envs",
         type=positive_int,
         default=1,
-        help="envs in worker processes feeding the one table, each decision learned in env "
-        "order (default 1: one env in this process)",
+        help="envs in worker processes feeding the one table, stepped in turn, each decision "
+        "learned in env order (default 1: one env in this process; 3 keeps 2 cores busy)",
     )
     parser.add_argument(
         "--eval-every",
