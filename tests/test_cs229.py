@@ -639,6 +639,35 @@ def test_cs229_study_command_plots_the_three_variants_together(tmp_path, capsys)
     assert "fixed alpha 0.15" in out and "gamma 0.2" in out and "study plot" in out
 
 
+def test_a_study_s_episodes_are_its_budget_with_no_frame_limit(tmp_path, monkeypatch):
+    import mario_rl.studies
+
+    def record(level, base, run, out, variants, seeds):
+        seen.append((run, base))
+        raise ValueError("recorded")
+
+    seen: list = []
+    monkeypatch.setattr(mario_rl.studies, "run_study", record)
+    assert main(["cs229-study", "--episodes", "3000", "--out", str(tmp_path), "--quiet"]) == 2
+    ((run, base),) = seen
+    # RunConfig's default of 2M frames would end 3,000 episodes of 1-1 near episode 1,900.
+    assert run.frames is None and run.minutes is None and base.episodes == 3000
+
+
+def test_an_episode_count_alone_bounds_a_run_and_nothing_else_runs_unbounded(tmp_path):
+    from mario_rl.agents.ppo.config import PPOConfig
+
+    run = RunConfig(seed=3, frames=None, runs_dir=str(tmp_path), progress=False)
+    run_dir = train(
+        run, EnvConfig(level="1-1"), dataclasses.replace(QUICK, episodes=2, eval_episodes=0)
+    )
+    assert load_checkpoint(run_dir)["counters"]["episodes"] == 2
+    with pytest.raises(ValueError, match="expected frames, minutes or both"):
+        train(run, EnvConfig(level="1-1"), dataclasses.replace(QUICK, episodes=None))
+    with pytest.raises(ValueError, match="expected frames, minutes or both"):
+        train(run, EnvConfig(level="1-1"), PPOConfig())
+
+
 def test_the_study_command_names_the_variants_the_agent_defines():
     from mario_rl.agents.cs229 import REPORT_STUDIES, STUDY_VARIANTS
     from mario_rl.cli.cs229 import REPORT_STUDY_NAMES, STUDY_VARIANT_NAMES

@@ -637,13 +637,13 @@ class MetricsLogger:
 
 
 class Budget:
-    """Frames and/or minutes; `spent(frames)` once either is reached."""
+    """Frames and/or minutes; `spent(frames)` once either is reached. Neither: never spent,
+    for a trainer that stops on its own (the CS229 agent after its `episodes`; `train`
+    refuses it for any other)."""
 
     def __init__(
         self, frames: int | None, minutes: float | None, schedule_frames: int | None = None
     ) -> None:
-        if frames is None and minutes is None:
-            raise ValueError("budget: expected --frames, --minutes or both, got neither")
         if (frames is not None and frames < 1) or (minutes is not None and minutes <= 0):
             raise ValueError(f"budget: expected positive values, got {frames=} {minutes=}")
         if schedule_frames is not None and schedule_frames < 1:

@@ -127,6 +127,11 @@ def train(
             f"ray: {trainer_class.__name__} collects with local env workers only "
             "(PPO and DQN run on Ray actors)"
         )
+    if run.frames is None and run.minutes is None and getattr(agent, "episodes", None) is None:
+        raise ValueError(
+            "budget: expected frames, minutes or both (or an agent that stops after its own "
+            "number of episodes), got neither"
+        )
     device = resolve_device(run.device)
     # Fail on a mismatch before starting any env worker.
     checkpoint = warm_start = None

@@ -108,7 +108,9 @@ def cmd_cs229_study(args: argparse.Namespace) -> None:
     from mario_rl.studies import run_study, summary
 
     base = config_from_args(args)
-    run = RunConfig(seed=args.seed, minutes=args.minutes, progress=not args.quiet)
+    # The episodes are the budget: no frame limit (RunConfig's default would cut a long
+    # study short), only --minutes if given.
+    run = RunConfig(seed=args.seed, frames=None, minutes=args.minutes, progress=not args.quiet)
     level = parse_level(args.level).name
     seeds = list(range(args.seed, args.seed + args.seeds))
     if args.out:
