@@ -7,8 +7,8 @@ processes, then trains the CS229 agent (the report's settings, no evaluations) f
 `--frames` frames with 1 env in this process and with 2 envs in worker processes
 (`CS229Config.num_envs`; `--num-envs` picks other counts), each speed read from the run's
 episodes.csv (frames over wall-clock between its first and last episode, so start-up is
-left out). Prints each speed as a share of the mean raw rate (the issue's goal: 0.7 with
-2 envs). Before/after comparisons run another checkout's package in turn with this one:
+left out). Prints each speed as a share of the mean raw rate (the issue's goal: 0.7 on
+2 cores). Before/after comparisons run another checkout's package in turn with this one:
 
     PYTHONPATH=/tmp/before/src python benchmarks/bench_cs229_speed.py --num-envs 2
 """

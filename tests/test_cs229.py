@@ -501,6 +501,69 @@ def test_envs_side_by_side_feed_one_table_and_one_seed_fixes_it(tmp_path):
     )
 
 
+def test_envs_in_turn_learn_each_envs_own_transitions(tmp_path, monkeypatch):
+    from mario_rl.agents import cs229
+
+    events: list[tuple] = []
+    real_send, real_learn = cs229.CS229Trainer._send, TabularAgent.learn
+
+    def send(trainer, i):
+        action = real_send(trainer, i)
+        events.append(("send", i, trainer.states[i], action))
+        return action
+
+    def learn(agent, state, action, reward, next_state, terminated):
+        events.append(("learn", state, action, next_state))
+        return real_learn(agent, state, action, reward, next_state, terminated)
+
+    monkeypatch.setattr(cs229.CS229Trainer, "_send", send)
+    monkeypatch.setattr(TabularAgent, "learn", learn)
+    run_dir = quick_run(tmp_path, episodes=6, num_envs=3, eval_episodes=0)
+    episodes = load_checkpoint(run_dir)["counters"]["episodes"]
+    sent: dict[int, tuple[int, int]] = {}
+    learned = chained = 0
+    for index, event in enumerate(events):
+        if event[0] == "send" and event[1] not in sent:
+            sent[event[1]] = event[2:]  # the turn's first round: nothing learned before
+            continue
+        if event[0] != "learn":
+            continue
+        _, state, action, next_state = event
+        kind, i, new_state, new_action = events[index + 1]
+        # Each learned step is that env's own (state, action) as sent, and the env's next
+        # decision, sent right after, starts from the step's next state (unless its
+        # episode ended there and the env was reset).
+        assert kind == "send" and (state, action) == sent[i], (index, event, sent)
+        chained += next_state == new_state
+        learned += 1
+        sent[i] = (new_state, new_action)
+    assert len(sent) == 3 and learned > 0
+    assert learned - chained <= episodes
+
+
+@pytest.mark.filterwarnings("error:.*pending call")
+def test_envs_in_turn_stop_and_resume_mid_turn(tmp_path, monkeypatch):
+    real_learn, calls = TabularAgent.learn, []
+
+    def learn_then_interrupt(agent, *args):
+        calls.append(1)
+        if len(calls) == 40:  # the other envs' steps are in flight
+            raise KeyboardInterrupt
+        return real_learn(agent, *args)
+
+    monkeypatch.setattr(TabularAgent, "learn", learn_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        quick_run(tmp_path, episodes=4, num_envs=2, eval_episodes=0)
+    monkeypatch.setattr(TabularAgent, "learn", real_learn)
+    (run_dir,) = tmp_path.iterdir()
+    before = load_checkpoint(run_dir)["counters"]
+    run = RunConfig(seed=3, frames=100_000, runs_dir=str(tmp_path), progress=False)
+    config = dataclasses.replace(QUICK, episodes=4, num_envs=2, eval_episodes=0)
+    assert train(run, EnvConfig(level="1-1"), config, resume=run_dir) == run_dir
+    after = load_checkpoint(run_dir)["counters"]
+    assert after["episodes"] >= 4 and after["updates"] > before["updates"] >= 39
+
+
 def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
     from mario_rl.agents.cs229 import ScheduledModes
 

@@ -735,11 +735,11 @@ def _play_in_turn(
     enough have started; `play`'s summaries in the order they ended. Decisions are chosen
     env by env in a fixed order, so a seed fixes the result."""
     steps = StepsInTurn()
-    states = reset_in_turn(envs)
     playing = [i < episodes for i in range(len(envs))]
     started = sum(playing)
     results: list[dict[str, Any]] = []
     try:
+        states = reset_in_turn(envs)
         for i in np.flatnonzero(playing):
             steps.send(envs[i], np.array([choose(states[i])]))
         while any(playing):
@@ -907,29 +907,8 @@ class CS229Trainer:
             self.frames = int(checkpoint["counters"]["frames"])
             self.episodes = int(checkpoint["counters"]["episodes"])
             self.checkpointed_evaluations = checkpoint["counters"].get("evaluations")
-        self.side_by_side = config.num_envs > 1
-        self.env: gym.Env | list[gym.vector.VectorEnv]
-        self.eval_env: gym.Env | list[gym.vector.VectorEnv]
-        if self.side_by_side:
-            self.env = make_symbolic_envs_in_turn(
-                self.env_config, config, training=True, first_episode=self.episodes
-            )
-            try:
-                self.eval_env = make_symbolic_envs_in_turn(self.env_config, config, training=False)
-            except BaseException:
-                close_in_turn(self.env)
-                raise
-            self.states = reset_in_turn(self.env, run.seed + self.frames)
-            reset_in_turn(self.eval_env, run.seed + self.frames + config.num_envs)
-            num_actions = int(self.env[0].single_action_space.n)
-            self.steps = StepsInTurn()
-            # Each env's action in flight (None: not sent yet) and the env whose step is
-            # taken next: the turn goes on across `step` calls.
-            self.sent: list[int] | None = None
-            self.next_env = 0
-        else:
-            self.env = self.eval_env = make_symbolic_env(self.env_config, config=config)
-            num_actions = int(self.env.action_space.n)
+        # The table first: a checkpoint that cannot be read fails before any env starts.
+        num_actions = len(action_set(ACTION_SET))
         if checkpoint is None:
             table = QTable(num_actions, config.encoding, self.rng)
         else:
@@ -940,6 +919,28 @@ class CS229Trainer:
         self.agent = TabularAgent(config.tabular(), table, self.rng)
         if checkpoint is not None:
             self.agent.updates = int(checkpoint["counters"]["updates"])
+        self.side_by_side = config.num_envs > 1
+        self.env: gym.Env | list[gym.vector.VectorEnv]
+        self.eval_env: gym.Env | list[gym.vector.VectorEnv]
+        if self.side_by_side:
+            self.env, self.eval_env = [], []
+            try:
+                self.env += make_symbolic_envs_in_turn(
+                    self.env_config, config, training=True, first_episode=self.episodes
+                )
+                self.eval_env += make_symbolic_envs_in_turn(self.env_config, config, training=False)
+                self.states = reset_in_turn(self.env, run.seed + self.frames)
+                reset_in_turn(self.eval_env, run.seed + self.frames + config.num_envs)
+            except BaseException:
+                self.close()
+                raise
+            self.steps = StepsInTurn()
+            # Each env's action in flight (None: not sent yet) and the env whose step is
+            # taken next: the turn goes on across `step` calls.
+            self.sent: list[int] | None = None
+            self.next_env = 0
+        else:
+            self.env = self.eval_env = make_symbolic_env(self.env_config, config=config)
         # The first episode seeds the env: of a new run with its seed, of a resumed one with
         # the seed and frame count, as the pixel agents reseed their envs.
         self.reset_seed: int | None = run.seed + self.frames

@@ -91,13 +91,17 @@ class MarioVectorEnv(AsyncVectorEnv):
 
 
 def drop_pending_step(envs: gym.vector.VectorEnv) -> None:
-    """Wait for a step that `envs` was sent (`step_async`) and drop its result, so its
-    workers are idle when it closes (closing a vector env mid-step warns). The step is
-    never used, so an error it raised is dropped with it; a worker that died is left to
-    `close`."""
-    if isinstance(envs, AsyncVectorEnv) and envs._state is AsyncState.WAITING_STEP:
-        with contextlib.suppress(Exception):
+    """Wait for a step (or reset) that `envs` was sent (`step_async`, `reset_async`) and
+    drop its result, so its workers are idle when it closes or is reset again (either
+    warns or raises mid-call). The result is never used, so an error it raised is dropped
+    with it; a worker that died is left to `close`."""
+    if not isinstance(envs, AsyncVectorEnv):
+        return
+    with contextlib.suppress(Exception):
+        if envs._state is AsyncState.WAITING_STEP:
             envs.step_wait()
+        elif envs._state is AsyncState.WAITING_RESET:
+            envs.reset_wait()
 
 
 def make_vector_env(
