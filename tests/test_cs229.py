@@ -586,43 +586,38 @@ def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
     assert evaluation.env.modes[-1] == 0  # evaluation always starts small
 
 
-def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for():
-    from mario_rl.agents.cs229 import (
-        _play_in_turn,
-        close_in_turn,
-        evaluate_table,
-        make_symbolic_envs_in_turn,
-        reset_in_turn,
-        table_action,
-    )
+@pytest.fixture
+def evaluation_envs_in_turn() -> Iterator[list[gym.vector.VectorEnv]]:
+    """Two evaluation envs in worker processes, stepped in turn, reset with seed 0."""
+    from mario_rl.agents.cs229 import close_in_turn, make_symbolic_envs_in_turn, reset_in_turn
 
     config = dataclasses.replace(QUICK, num_envs=2)
     envs = make_symbolic_envs_in_turn(config.env_config("1-1"), config, training=False)
     try:
         reset_in_turn(envs, seed=0)
-        table, rng = QTable(12, ENCODING, np.random.default_rng(0)), np.random.default_rng(1)
-        for episodes in (1, 3):
-            results = _play_in_turn(
-                envs, lambda state: table_action(table, state, 0.5, rng), episodes
-            )
-            assert len(results) == episodes and all(r["mode"] == 0 for r in results)
-        # An empty table has seen no state: every decision is a uniform one.
-        assert evaluate_table(envs, table, 2, 0.5, rng).unseen_share == 1.0
-        assert len(table) == 0  # evaluation adds no rows
+        yield envs
     finally:
         close_in_turn(envs)
 
 
-def test_an_evaluation_stopped_mid_turn_leaves_its_envs_ready_for_the_next():
-    from mario_rl.agents.cs229 import (
-        _play_in_turn,
-        close_in_turn,
-        make_symbolic_envs_in_turn,
-        reset_in_turn,
-    )
+def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for(evaluation_envs_in_turn):
+    from mario_rl.agents.cs229 import _play_in_turn, evaluate_table, table_action
 
-    config = dataclasses.replace(QUICK, num_envs=2)
-    envs = make_symbolic_envs_in_turn(config.env_config("1-1"), config, training=False)
+    envs = evaluation_envs_in_turn
+    table, rng = QTable(12, ENCODING, np.random.default_rng(0)), np.random.default_rng(1)
+    for episodes in (1, 3):
+        results = _play_in_turn(envs, lambda state: table_action(table, state, 0.5, rng), episodes)
+        assert len(results) == episodes and all(r["mode"] == 0 for r in results)
+    # An empty table has seen no state: every decision is a uniform one.
+    assert evaluate_table(envs, table, 2, 0.5, rng).unseen_share == 1.0
+    assert len(table) == 0  # evaluation adds no rows
+
+
+def test_an_evaluation_stopped_mid_turn_leaves_its_envs_ready_for_the_next(
+    evaluation_envs_in_turn,
+):
+    from mario_rl.agents.cs229 import _play_in_turn
+
     decisions = 0
 
     def interrupted(state: int) -> int:
@@ -632,13 +627,9 @@ def test_an_evaluation_stopped_mid_turn_leaves_its_envs_ready_for_the_next():
             raise KeyboardInterrupt
         return 0
 
-    try:
-        reset_in_turn(envs, seed=0)
-        with pytest.raises(KeyboardInterrupt):
-            _play_in_turn(envs, interrupted, 2)
-        assert len(_play_in_turn(envs, lambda state: 3, 2)) == 2
-    finally:
-        close_in_turn(envs)
+    with pytest.raises(KeyboardInterrupt):
+        _play_in_turn(evaluation_envs_in_turn, interrupted, 2)
+    assert len(_play_in_turn(evaluation_envs_in_turn, lambda state: 3, 2)) == 2
 
 
 def test_train_algo_tabular_command(tmp_path, capsys):
