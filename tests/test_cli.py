@@ -32,10 +32,12 @@ def test_a_light_command_starts_without_torch():
 
 
 def test_the_train_help_names_every_preset_and_its_source(capsys):
-    from mario_rl.cli.args import PRESET_NAMES
+    from mario_rl.agents.ppo import config as ppo_config
+    from mario_rl.cli.args import PRESET_NAMES, TERMINAL_NEXT_OBS
     from mario_rl.presets import PRESETS
 
     assert tuple(PRESETS) == PRESET_NAMES
+    assert TERMINAL_NEXT_OBS == ppo_config.TERMINAL_NEXT_OBS
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())

@@ -245,17 +245,26 @@ class _Scripted:
         return EpisodeStatistics(TruncateOnNoProgress(env, self.patience))
 
 
-def test_collector_bootstraps_truncations_from_the_final_observation(scripted_env):
-    # Env 0 is truncated after 3 steps without progress; env 1 terminates after 2 steps.
+def _collect_scripted(scripted_env, **overrides):
+    """One 5-step rollout of two scripted envs: env 0 is truncated after 3 steps without
+    progress, env 1 terminates after 2 steps. The frame after step t is filled with t + 1."""
     envs = SyncVectorEnv(
         [_Scripted(scripted_env, 50, 3), _Scripted(scripted_env, 2, 50)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
-    config = PPOConfig(num_envs=2, num_steps=5, num_minibatches=1, network="small")
+    config = PPOConfig(num_envs=2, num_steps=5, num_minibatches=1, network="small", **overrides)
     torch.manual_seed(0)
     agent = PPOAgent(config, envs.single_observation_space, 3)
     collector = RolloutCollector(envs, agent, config.num_steps, seed=0)
-    rollout, episodes = collector.collect()
+    try:
+        rollout, episodes = collector.collect()
+    finally:
+        envs.close()
+    return agent, collector, rollout, episodes
+
+
+def test_collector_bootstraps_truncations_from_the_final_observation(scripted_env):
+    agent, collector, rollout, episodes = _collect_scripted(scripted_env)
 
     assert rollout.truncated[:, 0].tolist() == [False, False, True, False, False]
     assert rollout.terminated[:, 1].tolist() == [False, True, False, True, False]
@@ -269,7 +278,22 @@ def test_collector_bootstraps_truncations_from_the_final_observation(scripted_en
     torch.testing.assert_close(rollout.next_values[-1], agent.value(collector.obs))
     assert [(frames, e["length"]) for frames, e in episodes] == [(4, 2), (6, 3), (8, 2)]
     assert collector.frames.total == 10
-    envs.close()
+
+
+def test_the_death_pairing_ablation_stores_the_next_start_at_terminations_only(scripted_env):
+    _, _, rollout, _ = _collect_scripted(scripted_env, terminal_next_obs="next-start")
+    assert rollout.terminated[:, 1].tolist() == [False, True, False, True, False]
+    # Env 1's terminations store the next episode's first frame (a reset's, filled with 0)...
+    assert rollout.next_obs[1, 1].unique().tolist() == [0]
+    assert rollout.next_obs[3, 1].unique().tolist() == [0]
+    assert rollout.next_obs[0, 1].unique().tolist() == [1]
+    # ...and env 0's truncation still its own final frame, which its value bootstraps from.
+    assert rollout.next_obs[2, 0].unique().tolist() == [3]
+
+
+def test_terminal_next_obs_must_be_a_known_pairing():
+    with pytest.raises(ValueError, match="terminal_next_obs: expected one of final, next-start"):
+        PPOConfig(terminal_next_obs="reset")
 
 
 def test_short_real_rollout_on_1_1_and_an_update_with_curiosity():

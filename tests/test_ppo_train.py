@@ -116,11 +116,13 @@ def test_the_mixed_curiosity_preset_learns_from_both_rewards(tmp_path):
     run = _train(
         tmp_path, "--preset", "ppo-levels-icm", "--frames", "300", "--num-envs", "2",
         "--num-steps", "8", "--num-minibatches", "2", "--num-epochs", "1",
+        "--terminal-next-obs", "next-start",
     )  # fmt: skip
     checkpoint = load_checkpoint(run)
     config = checkpoint["agent_config"]
     assert checkpoint["algo"] == "ppo-icm"
     assert config["reward_mode"] == "mixed" and config["intrinsic_coef"] == 0.1
+    assert config["terminal_next_obs"] == "next-start"  # the death-pairing ablation's flag
     # The ICM on the policy's small torso: 42x42 frames, a stack of 4, RIGHT_ONLY's 5.
     icm = ICM((4, 42, 42), 5, "small", config["icm_residual_blocks"])
     icm.load_state_dict(checkpoint["icm_state"])

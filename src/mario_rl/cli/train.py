@@ -13,6 +13,7 @@ from rich.console import Console
 
 from mario_rl.cli.args import (
     PRESET_NAMES,
+    TERMINAL_NEXT_OBS,
     UsageError,
     action_set_name,
     frames,
@@ -59,6 +60,7 @@ AGENT_FLAGS = {
     "env_groups": "env_groups",
     "entropy_coef": "entropy_coef",
     "entropy_coef_end": "entropy_coef_end",
+    "terminal_next_obs": "terminal_next_obs",
 }
 ENV_FLAGS = {
     "actions": "actions",
@@ -468,6 +470,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=non_negative_float,
         default=None,
         help="PPO: anneal the entropy weight linearly to this over the budget",
+    )
+    agent.add_argument(
+        "--terminal-next-obs",
+        choices=TERMINAL_NEXT_OBS,
+        default=None,
+        help="PPO with curiosity: what a step that ended its episode stores as its next "
+        "observation, the one the ICM's surprisal is taken on: final (default; the "
+        "episode's own last frame) or next-start (the next episode's first frame, as a "
+        "rollout ignoring Gymnasium's final_obs would: pays curiosity for dying; an ablation)",
     )
     agent.add_argument(
         "--snapshot-start-probability",

@@ -11,6 +11,8 @@ from mario_rl.env.vector import check_env_groups
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
 REWARD_MODES: tuple[str, ...] = ("extrinsic", "intrinsic", "mixed")
+TERMINAL_NEXT_OBS: tuple[str, ...] = ("final", "next-start")
+"""What a terminated step stores as its next observation: see `PPOConfig.terminal_next_obs`."""
 NETWORKS: tuple[str, ...] = ("nature", "small")
 """Torso names: the Nature CNN (84x84) and the ICM paper's small torso (42x42)."""
 INVERSE_HIDDEN = 256
@@ -70,6 +72,14 @@ class PPOConfig:
     """beta of Pathak et al. eq. 7: ICM loss = (1 - beta) inverse + beta forward."""
     icm_residual_blocks: int = 4
     """Residual blocks in the ICM's forward model (Burda et al. use 4)."""
+    terminal_next_obs: str = "final"
+    """What a step that ended its episode (a death, the flag) stores as the next
+    observation, the one the ICM pairs it with: `final`, the episode's own last observation
+    (Gymnasium's `final_obs`); or `next-start`, the next episode's first, as a rollout that
+    ignores `final_obs` stores it. The curiosity write-up warns that this jump is the least
+    predictable transition there is, so its surprisal pays for dying: `next-start` is the
+    ablation that measures it. Values never bootstrap past a termination, so only the ICM
+    (its reward and its training) sees the difference."""
     snapshot_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot of the env's own best runs
     (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
@@ -102,6 +112,11 @@ class PPOConfig:
         if self.reward_mode not in REWARD_MODES:
             raise ValueError(
                 f"reward_mode: expected one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}"
+            )
+        if self.terminal_next_obs not in TERMINAL_NEXT_OBS:
+            raise ValueError(
+                f"terminal_next_obs: expected one of {', '.join(TERMINAL_NEXT_OBS)}, got "
+                f"{self.terminal_next_obs!r}"
             )
         if self.network not in NETWORKS:
             raise ValueError(

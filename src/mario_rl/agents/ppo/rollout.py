@@ -60,7 +60,8 @@ class Rollout:
     """num_steps x num_envs transitions, all on the device, shaped (T, N, ...).
 
     `next_obs[t]` is the real s_{t+1}: the final observation where the episode ended at t
-    (Gymnasium's `final_obs`), not the first one of the next episode.
+    (Gymnasium's `final_obs`), not the first one of the next episode (unless
+    `PPOConfig.terminal_next_obs` asks for that, at terminations, as an ablation).
     """
 
     obs: Tensor
@@ -129,6 +130,7 @@ class RolloutCollector:
         first = self.groups[0]
         self.policy = acting_policy if acting_policy is not None else agent.policy
         self.device = agent.device
+        self.terminal_pairs_next_start = agent.config.terminal_next_obs == "next-start"
         self.rollouts = [
             Rollout.allocate(num_steps, self.num_envs, first.single_observation_space, self.device)
             for _ in range(1 if acting_policy is None else 2)
@@ -195,6 +197,8 @@ class RolloutCollector:
         next_obs = torch.as_tensor(obs, device=self.device)
         rollout.next_obs[t, columns] = next_obs
         for i in np.flatnonzero(info.get("_final_obs", ())):
+            if terminated[i] and self.terminal_pairs_next_start:
+                continue  # the ablation: keep the next episode's first observation
             final_obs = torch.as_tensor(info["final_obs"][i], device=self.device)
             rollout.next_obs[t, columns.start + i] = final_obs
         rollout.rewards[t, columns] = torch.as_tensor(rewards, device=self.device)

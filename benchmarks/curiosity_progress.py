@@ -1,0 +1,144 @@
+"""How a training run progresses toward the flag: in training, and checkpoint by checkpoint.
+
+    python benchmarks/curiosity_progress.py RUN_DIR [--episodes 10] [--sticky 0.25]
+
+Written for issue 19's curiosity-only run (`mario-rl train --preset curiosity-ppo`), and
+good for any run with checkpoints. From the run's episodes.csv: the frames and training
+wall-clock to the first flag in training, and per million frames the furthest x and the
+mean of the episodes' furthest x. Then each checkpoint is evaluated as `mario-rl eval`
+does (greedy, random no-op starts, sticky actions `--sticky`, `--episodes` episodes, no
+blind-replay control), and the first checkpoint with at least half of them cleared is
+named. Evaluations are kept in RUN_DIR/eval/progress.json, so a rerun on a run that has
+gone on only evaluates its new checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mario_rl.agents import load_policy
+from mario_rl.evaluate import evaluate
+from mario_rl.runs import list_checkpoints, load_checkpoint, write_text_atomic
+
+MILLION = 1_000_000
+
+
+def training_progress(run_dir: Path) -> dict[str, Any]:
+    """First flag and furthest x per million frames, from the run's episodes.csv."""
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    first_flag = next((row for row in rows if row["flag"] in ("1", "True")), None)
+    bins: dict[int, list[int]] = {}
+    for row in rows:
+        bins.setdefault(int(row["frames"]) // MILLION, []).append(int(row["max_x"]))
+    return {
+        "episodes": len(rows),
+        "frames": int(rows[-1]["frames"]) if rows else 0,
+        "wall_s": float(rows[-1]["wall_s"]) if rows else 0.0,
+        "flags": sum(row["flag"] in ("1", "True") for row in rows),
+        "first_flag": None
+        if first_flag is None
+        else {
+            "frames": int(first_flag["frames"]),
+            "wall_s": float(first_flag["wall_s"]),
+            "episode": int(first_flag["episode"]),
+        },
+        "per_million": [
+            {
+                "million": million,
+                "episodes": len(xs),
+                "best_x": max(xs),
+                "mean_x": sum(xs) / len(xs),
+            }
+            for million, xs in sorted(bins.items())
+        ],
+    }
+
+
+def checkpoint_evaluations(
+    run_dir: Path, episodes: int, sticky: float, workers: int, kept: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One evaluation per checkpoint, reusing those in `kept` made with the same settings."""
+    results = []
+    for path in list_checkpoints(run_dir / "checkpoints"):
+        key = f"{path.name} episodes={episodes} sticky={sticky}"
+        if key not in kept:
+            policy = load_policy(path)
+            report = evaluate(policy, episodes=episodes, sticky=sticky, workers=workers)
+            checkpoint = load_checkpoint(path)
+            kept[key] = {
+                "checkpoint": path.name,
+                "frames": int(checkpoint["counters"]["frames"]),
+                "episodes": report["episodes"],
+                "clears": report["clears"],
+                "mean_max_x": report["mean_x"],
+            }
+        results.append(kept[key])
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="a run directory")
+    parser.add_argument("--episodes", type=int, default=10, help="per checkpoint (default 10)")
+    parser.add_argument("--sticky", type=float, default=0.25, help="default 0.25")
+    parser.add_argument("--workers", type=int, default=1, help="evaluation processes")
+    parser.add_argument("--no-eval", action="store_true", help="training numbers only")
+    args = parser.parse_args()
+    if not (args.run / "episodes.csv").is_file():
+        parser.error(f"{args.run}: expected a run directory with an episodes.csv")
+    if args.episodes < 1:
+        parser.error(f"--episodes: expected a positive integer, got {args.episodes}")
+
+    training = training_progress(args.run)
+    first = training["first_flag"]
+    print(
+        f"{args.run}: {training['episodes']:,} episodes, {training['frames']:,} frames, "
+        f"{training['wall_s'] / 3600:.2f} h of training, {training['flags']} flags; first "
+        + (
+            "flag: none yet"
+            if first is None
+            else f"flag at {first['frames']:,} frames, {first['wall_s'] / 3600:.2f} h "
+            f"(episode {first['episode']:,})"
+        )
+    )
+    for row in training["per_million"]:
+        print(
+            f"  frames {row['million']}M-{row['million'] + 1}M: {row['episodes']:,} episodes, "
+            f"furthest x {row['best_x']}, mean furthest x {row['mean_x']:.0f}"
+        )
+    out = args.run / "eval" / "progress.json"
+    kept = json.loads(out.read_text())["kept"] if out.is_file() else {}
+    evaluations = []
+    if not args.no_eval:
+        evaluations = checkpoint_evaluations(
+            args.run, args.episodes, args.sticky, args.workers, kept
+        )
+        for row in evaluations:
+            print(
+                f"  checkpoint at {row['frames']:,} frames: {row['clears']} of "
+                f"{row['episodes']} cleared (sticky {args.sticky}), mean furthest x "
+                f"{row['mean_max_x']:.0f}"
+            )
+        half = next((r for r in evaluations if 2 * r["clears"] >= r["episodes"]), None)
+        print(
+            "first checkpoint with at least half cleared: "
+            + ("none yet" if half is None else f"{half['frames']:,} frames")
+        )
+    out.parent.mkdir(exist_ok=True)
+    write_text_atomic(
+        out,
+        json.dumps({"training": training, "evaluations": evaluations, "kept": kept}, indent=2)
+        + "\n",
+    )
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
