@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,18 @@ from gymnasium import spaces
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 # One torch thread: a second spins on the cores the env worker processes need.
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def stop_signals_at_their_defaults():
+    """Stop signals as a foreground shell leaves them: the suite run under `nohup` or as a
+    background job inherits SIGHUP or SIGINT ignored, which the code rightly keeps."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    defaults[signal.SIGHUP] = signal.SIG_DFL
+    before = {number: signal.signal(number, handler) for number, handler in defaults.items()}
+    yield
+    for number, handler in before.items():
+        signal.signal(number, handler)
 
 
 class ScriptedFrameEnv(gym.Env):

@@ -195,6 +195,38 @@ def test_reward_modes_divide_each_envs_surprisal_by_its_own_std(mode, expected, 
     assert torch.equal(actions, rollout.actions.flatten())
 
 
+def test_return_std_divides_surprisal_by_the_std_of_its_discounted_returns(monkeypatch):
+    agent, rollout = _two_by_two_agent(
+        reward_mode="intrinsic", gamma=0.5, intrinsic_normalization="return-std"
+    )
+    surprise = torch.tensor([1.0, 2.0, 3.0, 4.0])  # (T=2, N=2) [[1, 2], [3, 4]], time-major
+
+    def losses(obs, next_obs, actions):
+        return ICMLosses(torch.tensor(0.0), torch.tensor(0.0), surprise)
+
+    monkeypatch.setattr(agent.icm, "losses", losses)
+    rewards, _ = agent.rewards(rollout)
+    # Each env's return, step by step: [1, 2], then [3 + 0.5 x 1, 4 + 0.5 x 2] = [3.5, 5];
+    # one std over all four, (np.std of [1, 2, 3.5, 5]): the reward is surprisal over it.
+    std = np.std([1.0, 2.0, 3.5, 5.0])
+    expected = torch.tensor([[1.0, 2.0], [3.0, 4.0]]) / std
+    torch.testing.assert_close(rewards, expected, rtol=1e-3, atol=0)
+    # The returns run on into the next rollout (not reset): [2.75, 4.5], then [4.375, 6.25].
+    rewards, _ = agent.rewards(rollout)
+    np.testing.assert_allclose(agent.intrinsic_returns.returns, [4.375, 6.25])
+    std = np.std([1.0, 2.0, 3.5, 5.0, 2.75, 4.5, 4.375, 6.25])
+    torch.testing.assert_close(
+        rewards, torch.tensor([[1.0, 2.0], [3.0, 4.0]]) / std, rtol=1e-3, atol=0
+    )
+    # The per-env statistics of the other normalisation are left alone.
+    assert agent.surprisal_stats.count == pytest.approx(0.0, abs=1e-3)
+
+
+def test_intrinsic_normalization_must_be_known():
+    with pytest.raises(ValueError, match="intrinsic_normalization: expected one of"):
+        PPOConfig(intrinsic_normalization="reward-std")
+
+
 def test_surprisal_in_minibatches_is_the_whole_rollouts_in_order():
     """`rewards` runs the ICM over the rollout one minibatch at a time (the memory it
     reuses): the same surprisal, element by element, as one pass over the rollout."""
@@ -248,12 +280,12 @@ def test_the_curiosity_preset_collects_and_updates_on_its_own_pipeline():
         assert rollout.obs.dtype == torch.float32
         assert collector.frames.total == 2 * 4 * 12
         metrics = agent.update(rollout)
-        # The reward is each env's surprisal over that env's running std, mean kept: its
-        # mean is mean_e(mean surprisal_e / std_e), from the stats this rollout updated.
-        stats = agent.surprisal_stats
-        assert stats.count == pytest.approx(config.num_steps, abs=1e-3)
-        assert metrics["charts/surprisal"] == pytest.approx(stats.mean.mean(), rel=1e-3)
-        expected = (stats.mean / stats.std).mean()
+        # The reward is the surprisal over the std of its discounted returns, one scale
+        # for all envs, from the statistics this rollout's 2 x 4 returns started.
+        assert config.intrinsic_normalization == "return-std"
+        stats = agent.intrinsic_return_stats
+        assert stats.count == pytest.approx(config.num_envs * config.num_steps, abs=1e-3)
+        expected = metrics["charts/surprisal"] / stats.std
         assert metrics["charts/intrinsic_reward"] == pytest.approx(expected, rel=1e-3)
     finally:
         envs.close()

@@ -330,10 +330,16 @@ def test_short_real_rollout_on_1_1_and_an_update_with_curiosity():
         envs.close()
 
 
-def test_a_checkpoint_resumes_the_agent_and_loads_as_a_policy(tmp_path):
+@pytest.mark.parametrize("normalization", ["surprisal-std", "return-std"])
+def test_a_checkpoint_resumes_the_agent_and_loads_as_a_policy(tmp_path, normalization):
     obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
     config = PPOConfig(
-        num_envs=2, num_steps=4, num_minibatches=1, network="small", reward_mode="mixed"
+        num_envs=2,
+        num_steps=4,
+        num_minibatches=1,
+        network="small",
+        reward_mode="mixed",
+        intrinsic_normalization=normalization,
     )
     env_config = EnvConfig(actions="right_only", resize=(42, 42))
     agent = PPOAgent(config, obs_space, 5)
@@ -346,6 +352,13 @@ def test_a_checkpoint_resumes_the_agent_and_loads_as_a_policy(tmp_path):
     torch.testing.assert_close(resumed.policy(obs), agent.policy(obs))
     torch.testing.assert_close(resumed.icm.features(obs), agent.icm.features(obs))
     np.testing.assert_array_equal(resumed.surprisal_stats.var, agent.surprisal_stats.var)
+    returns, stats = agent.intrinsic_returns, agent.intrinsic_return_stats
+    assert (returns.returns != 0).all() == (normalization == "return-std")
+    np.testing.assert_array_equal(resumed.intrinsic_returns.returns, returns.returns)
+    assert (resumed.intrinsic_return_stats.var, resumed.intrinsic_return_stats.count) == (
+        stats.var,
+        stats.count,
+    )
 
     policy = load_policy(path)
     assert (policy.algo, policy.env_config, policy.num_actions) == ("ppo-icm", env_config, 5)

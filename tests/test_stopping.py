@@ -13,18 +13,6 @@ def send(signum: int) -> None:
     signal.sigtimedwait([], 0)  # let a handler run before the next line
 
 
-@pytest.fixture
-def stop_signals_at_their_defaults():
-    """Stop signals as a foreground shell leaves them: the suite run under `nohup` or as a
-    background job inherits SIGHUP or SIGINT ignored, which the code rightly keeps."""
-    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-    defaults[signal.SIGHUP] = signal.SIG_DFL
-    before = {number: signal.signal(number, handler) for number, handler in defaults.items()}
-    yield
-    for number, handler in before.items():
-        signal.signal(number, handler)
-
-
 @pytest.mark.usefixtures("stop_signals_at_their_defaults")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_kill_and_a_closed_terminal_stop_a_command_as_ctrl_c_does(signum):

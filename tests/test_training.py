@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ from dqn_chain import chain_envs
 from mario_rl import training
 from mario_rl.agents.cs229 import CS229Config, CS229Trainer
 from mario_rl.agents.dqn import DQNConfig, DQNTrainer
-from mario_rl.agents.ppo import PPOTrainer
+from mario_rl.agents.ppo import PPOAgent, PPOTrainer, RolloutCollector
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.presets import get_preset
 from mario_rl.runs import RunConfig, Step, list_checkpoints, load_checkpoint
+from mario_rl.stopping import Terminated, stop_signals_interrupt
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
@@ -137,6 +140,64 @@ def test_the_runner_saves_on_ctrl_c_and_resume_continues_the_log(tmp_path, count
     assert load_checkpoint(run_dir)["counters"] == {"frames": 700, "steps": 7}
     assert [int(r["episode"]) for r in rows(run_dir)] == [1, 2, 3, 4, 5]
     assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4, 5, 7]
+
+
+def test_a_stop_noted_during_a_step_ends_the_run_after_logging_it(tmp_path, counting, monkeypatch):
+    real_step = CountingTrainer.step
+
+    def noted_a_stop(self, budget):
+        step = real_step(self, budget)
+        return dataclasses.replace(step, stop=signal.SIGTERM) if self.steps == 4 else step
+
+    monkeypatch.setattr(CountingTrainer, "step", noted_a_stop)
+    with pytest.raises(Terminated):
+        training.train(counting_run(tmp_path, 1_000), EnvConfig(), CountingConfig())
+    (run_dir,) = tmp_path.iterdir()
+    # The checkpoint holds the fourth step whole, and the log its episode (x 4).
+    assert load_checkpoint(run_dir)["counters"] == {"frames": 400, "steps": 4}
+    assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4]
+    assert CountingTrainer.last_made.closed
+
+
+@pytest.mark.usefixtures("stop_signals_at_their_defaults")
+def test_ppo_finishes_its_update_before_a_stop(tmp_path, monkeypatch):
+    _, env_config, config, options, _ = ppo_setting()
+    # Truncated at every step without a new best x: episodes end in every rollout.
+    env_config = dataclasses.replace(env_config, no_progress_steps=1)
+    run = RunConfig(
+        frames=10**6, runs_dir=str(tmp_path), checkpoint_every=10**9, progress=False,
+        device="cpu",
+    )  # fmt: skip
+    real_update, updates = PPOAgent.update, []
+
+    def update_killed_midway(self, rollout, progress=0.0):
+        updates.append(1)
+        if len(updates) == 2:  # `kill PID` while the second update is being made
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0)
+        return real_update(self, rollout, progress=progress)
+
+    real_collect, collected = RolloutCollector.collect, []
+
+    def collect(self):
+        result = real_collect(self)
+        collected.append(self.frames.total)
+        return result
+
+    monkeypatch.setattr(PPOAgent, "update", update_killed_midway)
+    monkeypatch.setattr(RolloutCollector, "collect", collect)
+    with pytest.raises(Terminated), stop_signals_interrupt():
+        training.train(run, env_config, config, **options)
+    (run_dir,) = tmp_path.iterdir()
+    # The checkpoint holds the two rollouts collected and both updates made on them, and
+    # the log every episode they ended (without the deferral: the second rollout's frames
+    # with one update made, and its episodes lost). ppo-fast collects a third in the
+    # background (overlap) while it updates on the second.
+    assert len(collected) >= 2
+    counters = load_checkpoint(run_dir)["counters"]
+    assert counters == {"frames": collected[1], "updates": 2}
+    logged = [int(r["frames"]) for r in rows(run_dir)]
+    assert logged and max(logged) > collected[0]
 
 
 def test_a_run_resumed_at_its_budget_takes_no_step(tmp_path, counting):

@@ -739,6 +739,10 @@ class Step:
     """TensorBoard scalars at the trainer's `frames` (empty: nothing to log this step)."""
     postfix: dict[str, float] = dataclasses.field(default_factory=dict)
     """Numbers shown after the progress bar and in the `log.txt` summaries."""
+    stop: int | None = None
+    """A stop signal the trainer noted while it finished something that must not be cut in
+    half (`mario_rl.stopping.stop_signals_deferred`): the runner logs this step, then
+    stops as that signal would have (checkpoint, `KeyboardInterrupt` or `Terminated`)."""
 
 
 class Trainer(Protocol):

@@ -65,3 +65,9 @@ def stop_signals_deferred() -> Iterator[list[int]]:
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
+
+
+def stop_exception(signum: int) -> KeyboardInterrupt:
+    """What a stop signal noted by `stop_signals_deferred` raises once the caller may stop:
+    `KeyboardInterrupt` for SIGINT, `Terminated` for SIGTERM and SIGHUP."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()

@@ -39,6 +39,7 @@ from mario_rl.runs import (
     seed_everything,
     set_rng_states,
 )
+from mario_rl.stopping import stop_exception
 
 AgentConfig = dqn.DQNConfig | ppo.PPOConfig | cs229.CS229Config | random_actions.RandomConfig
 
@@ -225,6 +226,8 @@ def train(
                     snapshot_starts.clear()
                 logger.log_scalars(trainer.frames, scalars)
             progress.update(trainer.frames, logger, **step.postfix)
+            if step.stop is not None:
+                raise stop_exception(step.stop)  # its checkpoint now holds the whole step
             if not last and trainer.frames >= next_checkpoint:
                 checkpoint_now()
                 next_checkpoint = run.next_checkpoint(trainer.frames)

@@ -3,7 +3,7 @@
 Read in this order, each file top to bottom: `config` (PPOConfig; presets: `mario_rl.presets`),
 `losses` (the maths as pure functions: GAE, the clipped policy loss, the value loss,
 entropy, surprisal), `networks` (the conv torso and the actor-critic), `icm` (the curiosity
-module and the running std that normalises surprisal per env), `rollout` (the rollout
+module and the running statistics that scale its surprisal into a reward), `rollout` (the rollout
 storage and its collection from a vector env), `agent` (the agent that acts and updates,
 and the policy of a checkpoint), `trainer` (the loop `mario-rl train` runs through
 `mario_rl.training`). At its core it is only this, plus the budget, logging and
@@ -20,8 +20,10 @@ References: PPO, Schulman et al. 2017, "Proximal Policy Optimization Algorithms"
 the clipped surrogate; eq. 9: the combined loss); GAE, Schulman et al. 2016,
 "High-Dimensional Continuous Control Using Generalized Advantage Estimation" (eq. 16);
 ICM, Pathak et al. 2017, "Curiosity-driven Exploration by Self-supervised Prediction"
-(eq. 2-7); the forward model's residual blocks and the surprisal normalisation follow
-Burda et al. 2018, "Large-Scale Study of Curiosity-Driven Learning".
+(eq. 2-7); the forward model's residual blocks and the `return-std` normalisation of
+surprisal (by the std of its discounted return) follow Burda et al. 2018, "Large-Scale
+Study of Curiosity-Driven Learning"; the default `surprisal-std` (each env's surprisal by
+its own std) is ours.
 """
 
 from mario_rl.agents.ppo.agent import (
@@ -37,9 +39,11 @@ from mario_rl.agents.ppo.config import (
 )
 from mario_rl.agents.ppo.icm import (
     ICM,
+    DiscountedReturnFilter,
     ForwardResidualBlock,
     ICMLosses,
     RunningMeanStd,
+    normalize_by_return_std,
     normalize_per_env,
 )
 from mario_rl.agents.ppo.losses import (
@@ -76,6 +80,7 @@ __all__ = [
     "REWARD_MODES",
     "TORCH_THREADS",
     "ActorCritic",
+    "DiscountedReturnFilter",
     "ForwardResidualBlock",
     "ICMLosses",
     "PPOAgent",
@@ -93,6 +98,7 @@ __all__ = [
     "explained_variance",
     "image_torso",
     "make_training_envs",
+    "normalize_by_return_std",
     "normalize_per_env",
     "orthogonal_init",
     "policy_from_checkpoint",

@@ -14,7 +14,13 @@ from torch.distributions import Categorical
 
 from mario_rl.agents import Policy
 from mario_rl.agents.ppo.config import PPOConfig
-from mario_rl.agents.ppo.icm import ICM, RunningMeanStd, normalize_per_env
+from mario_rl.agents.ppo.icm import (
+    ICM,
+    DiscountedReturnFilter,
+    RunningMeanStd,
+    normalize_by_return_std,
+    normalize_per_env,
+)
 from mario_rl.agents.ppo.losses import (
     annealed_entropy_coef,
     annealed_learning_rate,
@@ -68,6 +74,8 @@ class PPOAgent:
             parameters += list(self.icm.parameters())
         self.optimizer = adam(parameters, config.learning_rate, 1e-5)
         self.surprisal_stats = RunningMeanStd((config.num_envs,))
+        self.intrinsic_returns = DiscountedReturnFilter(config.num_envs, config.gamma)
+        self.intrinsic_return_stats = RunningMeanStd(())
 
     def act(
         self, obs: Tensor, greedy: bool = False, generator: torch.Generator | None = None
@@ -84,7 +92,8 @@ class PPOAgent:
     def rewards(self, rollout: Rollout) -> tuple[Tensor, dict[str, float]]:
         """The rewards PPO learns from, (T, N), by the config's reward mode.
 
-        Intrinsic reward: the ICM's surprisal divided by its running std, per env.
+        Intrinsic reward: the ICM's surprisal divided by a running std, by the config's
+        `intrinsic_normalization`: each env's own, or that of the discounted returns.
         """
         config = self.config
         extrinsic = rollout.rewards * config.reward_scale
@@ -99,7 +108,12 @@ class PPOAgent:
                 for chunk in self.rollout_chunks(len(obs))
             ]
         ).view(steps, envs)
-        intrinsic = normalize_per_env(surprise, self.surprisal_stats)
+        if config.intrinsic_normalization == "return-std":
+            intrinsic = normalize_by_return_std(
+                surprise, self.intrinsic_returns, self.intrinsic_return_stats
+            )
+        else:
+            intrinsic = normalize_per_env(surprise, self.surprisal_stats)
         metrics = {
             "charts/surprisal": float(surprise.mean()),
             "charts/intrinsic_reward": float(intrinsic.mean()),
@@ -237,6 +251,8 @@ class PPOAgent:
             "icm_state": None if self.icm is None else self.icm.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "surprisal_stats": self.surprisal_stats.state_dict(),
+            "intrinsic_returns": self.intrinsic_returns.state_dict(),
+            "intrinsic_return_stats": self.intrinsic_return_stats.state_dict(),
             "obs_stats": None if obs_stats is None else obs_stats.to_dict(),
         }
 
@@ -247,6 +263,10 @@ class PPOAgent:
             self.icm.load_state_dict(checkpoint["icm_state"])
         load_optimizer_state(self.optimizer, checkpoint["optimizer_state"])
         self.surprisal_stats.load_state_dict(checkpoint["surprisal_stats"])
+        # Absent from checkpoints written before `intrinsic_normalization` existed.
+        if "intrinsic_returns" in checkpoint:
+            self.intrinsic_returns.load_state_dict(checkpoint["intrinsic_returns"])
+            self.intrinsic_return_stats.load_state_dict(checkpoint["intrinsic_return_stats"])
 
 
 # --------------------------------------------------------------------------- evaluation

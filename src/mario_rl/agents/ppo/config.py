@@ -11,6 +11,8 @@ from mario_rl.env.vector import check_env_groups
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
 REWARD_MODES: tuple[str, ...] = ("extrinsic", "intrinsic", "mixed")
+INTRINSIC_NORMALIZATIONS: tuple[str, ...] = ("surprisal-std", "return-std")
+"""How surprisal is scaled into a reward: see `PPOConfig.intrinsic_normalization`."""
 TERMINAL_NEXT_OBS: tuple[str, ...] = ("final", "next-start")
 """What a terminated step stores as its next observation: see `PPOConfig.terminal_next_obs`."""
 NETWORKS: tuple[str, ...] = ("nature", "small")
@@ -68,6 +70,12 @@ class PPOConfig:
     """The game reward is multiplied by this before learning (logged returns are unscaled)."""
     intrinsic_coef: float = 0.01
     """c in `mixed` mode: weight of the normalised surprisal next to the scaled game reward."""
+    intrinsic_normalization: str = "surprisal-std"
+    """How surprisal becomes a reward: `surprisal-std`, each env's surprisal over that env's
+    running std of it (rewards of about 1 a step, returns near 1 / (1 - gamma)); or
+    `return-std`, over the running std of the surprisal's discounted return, one scale for
+    all envs (Burda et al. 2018; small rewards, returns that spread by about 1, so a value
+    loss sharing the policy's torso does not drown the policy's gradient)."""
     icm_forward_weight: float = 0.2
     """beta of Pathak et al. eq. 7: ICM loss = (1 - beta) inverse + beta forward."""
     icm_residual_blocks: int = 4
@@ -112,6 +120,11 @@ class PPOConfig:
         if self.reward_mode not in REWARD_MODES:
             raise ValueError(
                 f"reward_mode: expected one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}"
+            )
+        if self.intrinsic_normalization not in INTRINSIC_NORMALIZATIONS:
+            raise ValueError(
+                f"intrinsic_normalization: expected one of {', '.join(INTRINSIC_NORMALIZATIONS)}, "
+                f"got {self.intrinsic_normalization!r}"
             )
         if self.terminal_next_obs not in TERMINAL_NEXT_OBS:
             raise ValueError(

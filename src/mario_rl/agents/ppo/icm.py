@@ -1,5 +1,5 @@
 """Curiosity: the Intrinsic Curiosity Module and the running statistics that normalise its
-surprisal per env."""
+surprisal (per env by its own std, or by the std of its discounted return)."""
 
 from __future__ import annotations
 
@@ -132,6 +132,45 @@ class RunningMeanStd:
         self.mean = np.asarray(state["mean"], np.float64).copy()
         self.var = np.asarray(state["var"], np.float64).copy()
         self.count = float(state["count"])
+
+
+class DiscountedReturnFilter:
+    """Each env's running discounted sum of its rewards, G <- gamma * G + r, step by step,
+    carried across rollouts and through episode ends (Burda et al. 2018's reward filter):
+    a stand-in for the returns the value function will be fitted to."""
+
+    def __init__(self, num_envs: int, gamma: float) -> None:
+        self.gamma = gamma
+        self.returns = np.zeros(num_envs, np.float64)
+
+    def update(self, rewards: np.ndarray) -> np.ndarray:
+        """Feed (T, N) rewards, time-major; the (T, N) filtered returns after each step."""
+        filtered = np.empty(rewards.shape, np.float64)
+        for t, step in enumerate(np.asarray(rewards, np.float64)):
+            self.returns = self.gamma * self.returns + step
+            filtered[t] = self.returns
+        return filtered
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"returns": self.returns.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.returns = np.asarray(state["returns"], np.float64).copy()
+
+
+def normalize_by_return_std(
+    values: Tensor, returns: DiscountedReturnFilter, stats: RunningMeanStd
+) -> Tensor:
+    """Divide (T, N) `values` by the running std of their discounted returns, one scalar
+    over all envs (`stats` of shape ()), after merging this rollout's returns into it.
+
+    Burda et al. 2018's normalisation of surprisal: the returns the value function is fitted
+    to then spread by about 1 whatever the surprisal's size, where dividing each reward by
+    the reward's own std (`normalize_per_env`) leaves returns near 1 / (1 - gamma) times
+    the reward's mean over its std (about 90 on `curiosity-ppo` at gamma 0.99).
+    """
+    stats.update(returns.update(values.cpu().numpy()).reshape(-1))
+    return values / torch.as_tensor(stats.std, dtype=values.dtype, device=values.device)
 
 
 def normalize_per_env(values: Tensor, stats: RunningMeanStd) -> Tensor:

@@ -18,6 +18,7 @@ from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
 from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
+from mario_rl.stopping import stop_signals_deferred
 
 # --------------------------------------------------------------------------- training
 
@@ -136,14 +137,21 @@ class PPOTrainer:
         last = self.done(budget)
         if self.background is not None and not last:
             self.pending = self.background.submit(self.collector.collect)
-        metrics = self.agent.update(rollout, progress=budget.schedule(self.frames))
+        # The rollout's frames are counted: a stop now would checkpoint them with half an
+        # update made and never log the rollout's episodes, so the update is finished first.
+        with stop_signals_deferred() as stops:
+            metrics = self.agent.update(rollout, progress=budget.schedule(self.frames))
         self.updates += 1
         metrics["charts/updates"] = self.updates
         if self.remote:
             metrics["charts/lost_rollouts"] = self.collector.lost_rollouts
             metrics["charts/actor_restarts"] = self.collector.restarts
         return Step(
-            episodes, last=last, scalars=metrics, postfix={"kl": metrics["losses/approx_kl"]}
+            episodes,
+            last=last,
+            scalars=metrics,
+            postfix={"kl": metrics["losses/approx_kl"]},
+            stop=stops[0] if stops else None,
         )
 
     def init_weights(self, checkpoint: dict[str, Any]) -> None:
