@@ -8,8 +8,9 @@ wall-clock to the first flag in training, and per million frames the furthest x 
 mean of the episodes' furthest x. Then each checkpoint is evaluated as `mario-rl eval`
 does (greedy, random no-op starts, sticky actions `--sticky`, `--episodes` episodes, no
 blind-replay control), and the first checkpoint with at least half of them cleared is
-named. Evaluations are kept in RUN_DIR/eval/progress.json, so a rerun on a run that has
-gone on only evaluates its new checkpoints.
+named. Evaluations are kept in RUN_DIR/eval/progress.json (saved after each), so a rerun
+on a run that has gone on only evaluates its new checkpoints, and checkpoints deleted by
+`--keep-checkpoints` since stay in the report.
 """
 
 from __future__ import annotations
@@ -61,25 +62,27 @@ def training_progress(run_dir: Path) -> dict[str, Any]:
 
 
 def checkpoint_evaluations(
-    run_dir: Path, episodes: int, sticky: float, workers: int, kept: dict[str, Any]
+    run_dir: Path, episodes: int, sticky: float, workers: int, kept: dict[str, Any], save
 ) -> list[dict[str, Any]]:
-    """One evaluation per checkpoint, reusing those in `kept` made with the same settings."""
-    results = []
+    """One evaluation per checkpoint, by frames: those in `kept` made with the same settings
+    (checkpoints rotated out since included), then each checkpoint not yet evaluated,
+    `save()` called after each so a stopped pass keeps what it made."""
     for path in list_checkpoints(run_dir / "checkpoints"):
         key = f"{path.name} episodes={episodes} sticky={sticky}"
-        if key not in kept:
-            policy = load_policy(path)
-            report = evaluate(policy, episodes=episodes, sticky=sticky, workers=workers)
-            checkpoint = load_checkpoint(path)
-            kept[key] = {
-                "checkpoint": path.name,
-                "frames": int(checkpoint["counters"]["frames"]),
-                "episodes": report["episodes"],
-                "clears": report["clears"],
-                "mean_max_x": report["mean_x"],
-            }
-        results.append(kept[key])
-    return results
+        if key in kept:
+            continue
+        report = evaluate(load_policy(path), episodes=episodes, sticky=sticky, workers=workers)
+        kept[key] = {
+            "checkpoint": path.name,
+            "frames": int(load_checkpoint(path)["counters"]["frames"]),
+            "episodes": report["episodes"],
+            "sticky": sticky,
+            "clears": report["clears"],
+            "mean_max_x": report["mean_x"],
+        }
+        save()
+    same = [e for e in kept.values() if (e["episodes"], e.get("sticky")) == (episodes, sticky)]
+    return sorted(same, key=lambda entry: entry["frames"])
 
 
 def main() -> int:
@@ -114,10 +117,16 @@ def main() -> int:
         )
     out = args.run / "eval" / "progress.json"
     kept = json.loads(out.read_text())["kept"] if out.is_file() else {}
-    evaluations = []
+    evaluations: list[dict[str, Any]] = []
+
+    def save() -> None:
+        out.parent.mkdir(exist_ok=True)
+        report = {"training": training, "evaluations": evaluations, "kept": kept}
+        write_text_atomic(out, json.dumps(report, indent=2) + "\n")
+
     if not args.no_eval:
         evaluations = checkpoint_evaluations(
-            args.run, args.episodes, args.sticky, args.workers, kept
+            args.run, args.episodes, args.sticky, args.workers, kept, save
         )
         for row in evaluations:
             print(
@@ -130,12 +139,7 @@ def main() -> int:
             "first checkpoint with at least half cleared: "
             + ("none yet" if half is None else f"{half['frames']:,} frames")
         )
-    out.parent.mkdir(exist_ok=True)
-    write_text_atomic(
-        out,
-        json.dumps({"training": training, "evaluations": evaluations, "kept": kept}, indent=2)
-        + "\n",
-    )
+    save()
     print(f"saved {out}")
     return 0
 

@@ -22,6 +22,7 @@ from mario_rl.agents.ppo import PPOAgent
 from mario_rl.agents.ppo.remote import RayRolloutCollector, RolloutWorker
 from mario_rl.cli.main import main
 from mario_rl.env.pipeline import make_env
+from mario_rl.integrations import ray_cluster
 from mario_rl.nets import QNetwork
 from mario_rl.presets import get_preset
 from mario_rl.runs import load_checkpoint
@@ -178,6 +179,30 @@ def test_an_actor_killed_during_a_rollout_is_replaced_and_the_rollout_collected_
 def test_ray_flags_come_in_pairs(extra, message, tmp_path, capsys):
     code = main(["train", "--preset", "ppo-fast", *extra, "--runs-dir", str(tmp_path)])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_joining_ray_keeps_the_commands_sigterm_handler(monkeypatch):
+    """`ray.init` installs its own SIGTERM handler (an immediate exit); `kill PID` must still
+    reach the run's own, which checkpoints first."""
+
+    class FakeRay:
+        def is_initialized(self) -> bool:
+            return False
+
+        def init(self, **options) -> None:
+            signal.signal(signal.SIGTERM, lambda signum, frame: None)  # as Ray's does
+
+    monkeypatch.setattr(ray_cluster, "import_ray", FakeRay)
+    before = signal.signal(signal.SIGTERM, _command_handler)
+    try:
+        ray_cluster.connect("local", 2)
+        assert signal.getsignal(signal.SIGTERM) is _command_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _command_handler(signum: int, frame: object) -> None:
+    raise AssertionError("not called")
 
 
 def test_the_tabular_agent_refuses_ray_actors(tmp_path, capsys):

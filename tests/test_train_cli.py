@@ -75,6 +75,10 @@ def test_compare_draws_a_png(run_dir, tmp_path, capsys):
         (["train", "--resume", "a", "--init-from", "b"], "expected one of them"),
         (["train", "--init-from", "nowhere", "--frames", "100"], "nowhere: no such run directory"),
         (["train", "--death-starts", "0.8", "--snapshot-starts", "0.5"], "expected at most 1"),
+        (
+            ["train", "--preset", "ppo-fast", "--terminal-next-obs", "next-start"],
+            "--terminal-next-obs: only curiosity's ICM reads it",
+        ),
         (["eval", "nowhere"], "nowhere: expected a checkpoint file, a run directory or a level"),
         (["record", "nowhere", "--out", "x.avi"], "no such file and not a level"),
         (

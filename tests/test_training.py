@@ -22,7 +22,7 @@ from mario_rl.agents.dqn import DQNConfig, DQNTrainer
 from mario_rl.agents.ppo import PPOAgent, PPOTrainer, RolloutCollector
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.presets import get_preset
-from mario_rl.runs import RunConfig, Step, list_checkpoints, load_checkpoint
+from mario_rl.runs import MetricsLogger, RunConfig, Step, list_checkpoints, load_checkpoint
 from mario_rl.stopping import Terminated, stop_signals_interrupt
 
 
@@ -157,6 +157,24 @@ def test_a_stop_noted_during_a_step_ends_the_run_after_logging_it(tmp_path, coun
     assert load_checkpoint(run_dir)["counters"] == {"frames": 400, "steps": 4}
     assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4]
     assert CountingTrainer.last_made.closed
+
+
+@pytest.mark.usefixtures("stop_signals_at_their_defaults")
+def test_a_kill_while_a_step_is_logged_waits_for_the_whole_step(tmp_path, counting, monkeypatch):
+    real_log_episode = MetricsLogger.log_episode
+
+    def log_episode(self, frames, episode):
+        if episode["max_x"] == 4:  # `kill PID` as the fourth step's episode is logged
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0)
+        real_log_episode(self, frames, episode)
+
+    monkeypatch.setattr(MetricsLogger, "log_episode", log_episode)
+    with pytest.raises(Terminated), stop_signals_interrupt():
+        training.train(counting_run(tmp_path, 1_000), EnvConfig(), CountingConfig())
+    (run_dir,) = tmp_path.iterdir()
+    assert load_checkpoint(run_dir)["counters"] == {"frames": 400, "steps": 4}
+    assert [int(r["max_x"]) for r in rows(run_dir)] == [1, 2, 4]
 
 
 @pytest.mark.usefixtures("stop_signals_at_their_defaults")

@@ -177,7 +177,7 @@ PRESETS |= {
             num_epochs=3,
             num_minibatches=4,
             clip_coef=0.1,
-            # Intrinsic returns reach ~100 at gamma 0.99: a +-0.1 value clip would stall V.
+            # As Burda et al.: the value is fitted to the returns unclipped.
             clip_value_loss=False,
             entropy_coef=0.001,
             network="nature",

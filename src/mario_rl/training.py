@@ -39,7 +39,7 @@ from mario_rl.runs import (
     seed_everything,
     set_rng_states,
 )
-from mario_rl.stopping import stop_exception
+from mario_rl.stopping import stop_exception, stop_signals_deferred
 
 AgentConfig = dqn.DQNConfig | ppo.PPOConfig | cs229.CS229Config | random_actions.RandomConfig
 
@@ -205,29 +205,33 @@ def train(
         while not last:
             step = trainer.step(budget)
             last = step.last
-            for end_frames, episode in step.episodes:
-                snapshot_starts.append(bool(episode.get("snapshot_start", False)))
-                if snapshot_starts[-1]:
-                    continue  # the curves and episodes.csv hold only real starts
-                logger.log_episode(end_frames, episode)
-                if len(logger.rows) % SUMMARY_EVERY == 0:
-                    progress.write(logger.summary(end_frames, progress.fps, **step.postfix))
-            if step.scalars:
-                now = time.perf_counter()
-                scalars = dict(step.scalars)
-                # A step without frames (a CS229 evaluation) charts no speed; its time counts
-                # in the next step's.
-                if trainer.frames > last_frames:
-                    seconds = max(now - last_time, 1e-9)
-                    scalars["charts/fps"] = (trainer.frames - last_frames) / seconds
-                    last_time, last_frames = now, trainer.frames
-                if snapshot_starts:
-                    scalars["charts/snapshot_start_share"] = float(np.mean(snapshot_starts))
-                    snapshot_starts.clear()
-                logger.log_scalars(trainer.frames, scalars)
-            progress.update(trainer.frames, logger, **step.postfix)
-            if step.stop is not None:
-                raise stop_exception(step.stop)  # its checkpoint now holds the whole step
+            # A stop while the step is logged would checkpoint its frames with only some of
+            # its episodes logged: noted, and acted on once the step is logged.
+            with stop_signals_deferred() as stops:
+                for end_frames, episode in step.episodes:
+                    snapshot_starts.append(bool(episode.get("snapshot_start", False)))
+                    if snapshot_starts[-1]:
+                        continue  # the curves and episodes.csv hold only real starts
+                    logger.log_episode(end_frames, episode)
+                    if len(logger.rows) % SUMMARY_EVERY == 0:
+                        progress.write(logger.summary(end_frames, progress.fps, **step.postfix))
+                if step.scalars:
+                    now = time.perf_counter()
+                    scalars = dict(step.scalars)
+                    # A step without frames (a CS229 evaluation) charts no speed; its time counts
+                    # in the next step's.
+                    if trainer.frames > last_frames:
+                        seconds = max(now - last_time, 1e-9)
+                        scalars["charts/fps"] = (trainer.frames - last_frames) / seconds
+                        last_time, last_frames = now, trainer.frames
+                    if snapshot_starts:
+                        scalars["charts/snapshot_start_share"] = float(np.mean(snapshot_starts))
+                        snapshot_starts.clear()
+                    logger.log_scalars(trainer.frames, scalars)
+                progress.update(trainer.frames, logger, **step.postfix)
+            stop = step.stop if step.stop is not None else next(iter(stops), None)
+            if stop is not None:
+                raise stop_exception(stop)  # its checkpoint now holds the whole step
             if not last and trainer.frames >= next_checkpoint:
                 checkpoint_now()
                 next_checkpoint = run.next_checkpoint(trainer.frames)

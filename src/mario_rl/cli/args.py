@@ -18,10 +18,10 @@ PRESET_NAMES = (
     "blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast", "curiosity-ppo",
     "ppo-fast", "ppo-levels", "ppo-levels-complex", "ppo-levels-icm",
 )  # fmt: skip
-TERMINAL_NEXT_OBS = ("final", "next-start")
-"""`mario_rl.agents.ppo.config.TERMINAL_NEXT_OBS`, without importing the agents."""
 """`mario_rl.presets.PRESETS`' names, spelled here: that module imports the agents and
 torch, too slow for every command's start (a test checks they agree)."""
+TERMINAL_NEXT_OBS = ("final", "next-start")
+"""`mario_rl.agents.ppo.config.TERMINAL_NEXT_OBS`, spelled here for the same reason."""
 
 
 class UsageError(Exception):

@@ -248,6 +248,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         env_config = replace(preset.env, level=args.level or "1-1", **_given(args, ENV_FLAGS))
         agent = _with_algo(preset.agent, args.algo)
         agent = replace(agent, **_agent_overrides(args, agent))
+        if args.terminal_next_obs is not None and not getattr(agent, "uses_icm", False):
+            raise UsageError(
+                "--terminal-next-obs: only curiosity's ICM reads it; use --algo ppo-icm or a "
+                "curiosity preset (curiosity-ppo, ppo-levels-icm)"
+            )
         if args.frames is None and args.minutes is None:
             budget["frames"] = DEFAULT_TRAIN_FRAMES
         run = RunConfig(seed=args.seed or 0, **budget, **_given(args, RUN_FLAGS))

@@ -10,6 +10,8 @@ import it. Addresses:
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -54,16 +56,25 @@ def connect(address: str, actors: int) -> tuple[ModuleType, bool]:
     if ray.is_initialized():
         return ray, False
     options = {"include_dashboard": False, "log_to_driver": True}
-    if address == "local":
-        ray.init(num_cpus=max(os.cpu_count() or 1, actors), **options)
-    else:
-        try:
-            ray.init(address=address, **options)
-        except ConnectionError as error:
-            raise ConnectionError(
-                f"ray address {address!r}: no Ray cluster answered ({error}); start one with "
-                "`ray start --head`, or pass --ray local to start a private one for this run"
-            ) from None
+    # `ray.init` installs a SIGTERM handler that exits at once: `kill PID` would then skip
+    # the checkpoint the command's own handler (mario_rl.stopping) writes, so it is put back.
+    in_main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if in_main else None
+    try:
+        if address == "local":
+            ray.init(num_cpus=max(os.cpu_count() or 1, actors), **options)
+        else:
+            try:
+                ray.init(address=address, **options)
+            except ConnectionError as error:
+                raise ConnectionError(
+                    f"ray address {address!r}: no Ray cluster answered ({error}); start one "
+                    "with `ray start --head`, or pass --ray local to start a private one for "
+                    "this run"
+                ) from None
+    finally:
+        if in_main and sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     return ray, True
 
 
