@@ -4,8 +4,10 @@
 
 Written for issue 19's curiosity-only run (`mario-rl train --preset curiosity-ppo`), and
 good for any run with checkpoints. From the run's episodes.csv: the frames and training
-wall-clock to the first flag in training, and per million frames the furthest x and the
-mean of the episodes' furthest x. Then each checkpoint is evaluated as `mario-rl eval`
+wall-clock to the first flag in training, and per million frames the furthest x, the
+mean of the episodes' furthest x, the share of episodes that ended in a death (what the
+death-pairing ablation, `--terminal-next-obs next-start`, should raise if surprisal pays
+for dying) and their mean length. Then each checkpoint is evaluated as `mario-rl eval`
 does (greedy, random no-op starts, sticky actions `--sticky`, `--episodes` episodes, no
 blind-replay control), and the first checkpoint with at least half of them cleared is
 named. Evaluations are kept in RUN_DIR/eval/progress.json (saved after each), so a rerun
@@ -29,14 +31,21 @@ from mario_rl.runs import list_checkpoints, load_checkpoint, write_text_atomic
 MILLION = 1_000_000
 
 
+def ended_in_death(row: dict[str, str]) -> bool:
+    """An episode that ended short of the flag with time on the clock: a death in the envs
+    of `curiosity-ppo`, which have no other cut (the clock running out leaves time 0); with
+    a preset that truncates stuck episodes, those count here too."""
+    return row["flag"] not in ("1", "True") and int(row["time_left"]) > 0
+
+
 def training_progress(run_dir: Path) -> dict[str, Any]:
     """First flag and furthest x per million frames, from the run's episodes.csv."""
     with (run_dir / "episodes.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))
     first_flag = next((row for row in rows if row["flag"] in ("1", "True")), None)
-    bins: dict[int, list[int]] = {}
+    bins: dict[int, list[dict[str, str]]] = {}
     for row in rows:
-        bins.setdefault(int(row["frames"]) // MILLION, []).append(int(row["max_x"]))
+        bins.setdefault(int(row["frames"]) // MILLION, []).append(row)
     return {
         "episodes": len(rows),
         "frames": int(rows[-1]["frames"]) if rows else 0,
@@ -52,11 +61,13 @@ def training_progress(run_dir: Path) -> dict[str, Any]:
         "per_million": [
             {
                 "million": million,
-                "episodes": len(xs),
-                "best_x": max(xs),
-                "mean_x": sum(xs) / len(xs),
+                "episodes": len(episodes),
+                "best_x": max(int(row["max_x"]) for row in episodes),
+                "mean_x": sum(int(row["max_x"]) for row in episodes) / len(episodes),
+                "died": sum(ended_in_death(row) for row in episodes) / len(episodes),
+                "mean_length": sum(int(row["length"]) for row in episodes) / len(episodes),
             }
-            for million, xs in sorted(bins.items())
+            for million, episodes in sorted(bins.items())
         ],
     }
 
@@ -113,7 +124,8 @@ def main() -> int:
     for row in training["per_million"]:
         print(
             f"  frames {row['million']}M-{row['million'] + 1}M: {row['episodes']:,} episodes, "
-            f"furthest x {row['best_x']}, mean furthest x {row['mean_x']:.0f}"
+            f"furthest x {row['best_x']}, mean furthest x {row['mean_x']:.0f}, "
+            f"{row['died']:.0%} ended in a death, mean length {row['mean_length']:.0f} steps"
         )
     out = args.run / "eval" / "progress.json"
     kept = json.loads(out.read_text())["kept"] if out.is_file() else {}
