@@ -8,11 +8,12 @@ wall-clock to the first flag in training, and per million frames the furthest x,
 mean of the episodes' furthest x, the share of episodes that ended in a death (what the
 death-pairing ablation, `--terminal-next-obs next-start`, should raise if surprisal pays
 for dying) and their mean length. Then each checkpoint is evaluated as `mario-rl eval`
-does (greedy, random no-op starts, sticky actions `--sticky`, `--episodes` episodes, no
-blind-replay control), and the first checkpoint with at least half of them cleared is
-named. Evaluations are kept in RUN_DIR/eval/progress.json (saved after each), so a rerun
-on a run that has gone on only evaluates its new checkpoints, and checkpoints deleted by
-`--keep-checkpoints` since stay in the report.
+does (greedy, or sampling with `--sample`; random no-op starts, sticky actions
+`--sticky`, `--episodes` episodes, no blind-replay control), and the first checkpoint
+with at least half of them cleared is named. Evaluations are kept in
+RUN_DIR/eval/progress.json (saved after each), so a rerun on a run that has gone on only
+evaluates its new checkpoints, and checkpoints deleted by `--keep-checkpoints` since stay
+in the report.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +75,36 @@ def training_progress(run_dir: Path) -> dict[str, Any]:
 
 
 def checkpoint_evaluations(
-    run_dir: Path, episodes: int, sticky: float, workers: int, kept: dict[str, Any], save
+    run_dir: Path,
+    episodes: int,
+    sticky: float,
+    sample: bool,
+    workers: int,
+    kept: dict[str, Any],
+    save: Callable[[], None],
 ) -> list[dict[str, Any]]:
     """One evaluation per checkpoint, by frames: those in `kept` made with the same settings
     (checkpoints rotated out since included), then each checkpoint not yet evaluated,
     `save()` called after each so a stopped pass keeps what it made."""
     for path in list_checkpoints(run_dir / "checkpoints"):
-        key = f"{path.name} episodes={episodes} sticky={sticky}"
+        key = f"{path.name} episodes={episodes} sticky={sticky}" + (" sample" if sample else "")
         if key in kept:
             continue
-        report = evaluate(load_policy(path), episodes=episodes, sticky=sticky, workers=workers)
+        report = evaluate(
+            load_policy(path), episodes=episodes, sticky=sticky, sample=sample, workers=workers
+        )
         kept[key] = {
             "checkpoint": path.name,
             "frames": int(load_checkpoint(path)["counters"]["frames"]),
             "episodes": report["episodes"],
             "sticky": sticky,
+            "sample": sample,
             "clears": report["clears"],
             "mean_max_x": report["mean_x"],
         }
         save()
-    same = [e for e in kept.values() if (e["episodes"], e.get("sticky")) == (episodes, sticky)]
+    settings = (episodes, sticky, sample)
+    same = [e for e in kept.values() if (e["episodes"], e["sticky"], e["sample"]) == settings]
     return sorted(same, key=lambda entry: entry["frames"])
 
 
@@ -101,6 +113,11 @@ def main() -> int:
     parser.add_argument("run", type=Path, help="a run directory")
     parser.add_argument("--episodes", type=int, default=10, help="per checkpoint (default 10)")
     parser.add_argument("--sticky", type=float, default=0.25, help="default 0.25")
+    parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="draw each action from the policy, as in training (default: greedy)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="evaluation processes")
     parser.add_argument("--no-eval", action="store_true", help="training numbers only")
     args = parser.parse_args()
@@ -138,12 +155,13 @@ def main() -> int:
 
     if not args.no_eval:
         evaluations = checkpoint_evaluations(
-            args.run, args.episodes, args.sticky, args.workers, kept, save
+            args.run, args.episodes, args.sticky, args.sample, args.workers, kept, save
         )
         for row in evaluations:
             print(
                 f"  checkpoint at {row['frames']:,} frames: {row['clears']} of "
-                f"{row['episodes']} cleared (sticky {args.sticky}), mean furthest x "
+                f"{row['episodes']} cleared ({'sampling' if args.sample else 'greedy'}, sticky "
+                f"{args.sticky}), mean furthest x "
                 f"{row['mean_max_x']:.0f}"
             )
         half = next((r for r in evaluations if 2 * r["clears"] >= r["episodes"]), None)
