@@ -33,18 +33,22 @@ from mario_rl.runs import list_checkpoints, load_checkpoint, write_text_atomic
 MILLION = 1_000_000
 
 
+def reached_the_flag(row: dict[str, str]) -> bool:
+    return row["flag"] in ("1", "True")
+
+
 def ended_in_death(row: dict[str, str]) -> bool:
     """An episode that ended short of the flag with time on the clock: a death in the envs
     of `curiosity-ppo`, which have no other cut (the clock running out leaves time 0); with
     a preset that truncates stuck episodes, those count here too."""
-    return row["flag"] not in ("1", "True") and int(row["time_left"]) > 0
+    return not reached_the_flag(row) and int(row["time_left"]) > 0
 
 
 def training_progress(run_dir: Path) -> dict[str, Any]:
     """First flag and furthest x per million frames, from the run's episodes.csv."""
     with (run_dir / "episodes.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))
-    first_flag = next((row for row in rows if row["flag"] in ("1", "True")), None)
+    first_flag = next(filter(reached_the_flag, rows), None)
     bins: dict[int, list[dict[str, str]]] = {}
     for row in rows:
         bins.setdefault(int(row["frames"]) // MILLION, []).append(row)
@@ -52,7 +56,7 @@ def training_progress(run_dir: Path) -> dict[str, Any]:
         "episodes": len(rows),
         "frames": int(rows[-1]["frames"]) if rows else 0,
         "wall_s": float(rows[-1]["wall_s"]) if rows else 0.0,
-        "flags": sum(row["flag"] in ("1", "True") for row in rows),
+        "flags": sum(map(reached_the_flag, rows)),
         "first_flag": None
         if first_flag is None
         else {

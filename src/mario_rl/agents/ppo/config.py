@@ -117,24 +117,16 @@ class PPOConfig:
                 f"{self.batch_size}, got {self.num_minibatches}"
             )
         check_env_groups(self.num_envs, self.env_groups)
-        if self.reward_mode not in REWARD_MODES:
-            raise ValueError(
-                f"reward_mode: expected one of {', '.join(REWARD_MODES)}, got {self.reward_mode!r}"
-            )
-        if self.intrinsic_normalization not in INTRINSIC_NORMALIZATIONS:
-            raise ValueError(
-                f"intrinsic_normalization: expected one of {', '.join(INTRINSIC_NORMALIZATIONS)}, "
-                f"got {self.intrinsic_normalization!r}"
-            )
-        if self.terminal_next_obs not in TERMINAL_NEXT_OBS:
-            raise ValueError(
-                f"terminal_next_obs: expected one of {', '.join(TERMINAL_NEXT_OBS)}, got "
-                f"{self.terminal_next_obs!r}"
-            )
-        if self.network not in NETWORKS:
-            raise ValueError(
-                f"network: expected one of {', '.join(NETWORKS)}, got {self.network!r}"
-            )
+        named_choices = {
+            "reward_mode": REWARD_MODES,
+            "intrinsic_normalization": INTRINSIC_NORMALIZATIONS,
+            "terminal_next_obs": TERMINAL_NEXT_OBS,
+            "network": NETWORKS,
+        }
+        for name, choices in named_choices.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
         check_snapshot_settings(
