@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import random
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from mario_rl.runs import (
     RunDir,
     atomic_save,
     check_compatible,
+    git_commit,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
@@ -68,6 +70,36 @@ def train_chain(run: RunConfig, agent: DQNConfig = CHAIN_AGENT, resume=None):
 def read_rows(run_dir) -> list[dict]:
     with (run_dir / "episodes.csv").open(newline="") as file:
         return list(csv.DictReader(file))
+
+
+def git(repo: Path, *args: str) -> str:
+    command = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    return subprocess.run([*command, *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_git_commit_reads_a_repository_its_packed_refs_and_its_worktrees(tmp_path):
+    # The long runs start from a `git worktree`, whose .git is a file, not a folder: their
+    # config.json had no commit before.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "f.txt").write_text("one")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "src").mkdir()
+    assert git_commit(repo / "src") == first
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "detached"), "HEAD")
+    (repo / "f.txt").write_text("two")
+    git(repo, "commit", "-qam", "two")
+    second = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "branch"), "HEAD")
+    assert git_commit(repo) == second
+    assert git_commit(tmp_path / "detached" / "f.txt") == first
+    assert git_commit(tmp_path / "branch") == second
+    git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "side").exists()
+    assert git_commit(repo) == second and git_commit(tmp_path / "branch") == second
 
 
 def test_run_directory_holds_config_metrics_and_checkpoints(tmp_path):

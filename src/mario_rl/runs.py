@@ -232,24 +232,44 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(start: Path | None = None) -> str | None:
-    """The commit checked out in the repository holding `start` (read from `.git`), or None."""
+    """The commit checked out in the repository holding `start` (read from `.git`), or None.
+
+    Also in a `git worktree` (the long runs start from one, so that commits made meanwhile
+    do not change their code), whose `.git` is a file naming its own git directory: HEAD is
+    read there, and a branch's ref from the main repository's (`commondir`).
+    """
     here = (start or Path(__file__)).resolve()
     for folder in [here, *here.parents]:
-        git = folder / ".git"
-        if not git.is_dir():
+        git = _git_dir(folder)
+        if git is None:
             continue
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
             return head
         ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = git / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(f" {ref}"):
-                    return line.split()[0]
+        common = git / "commondir"
+        shared = (git / common.read_text().strip()).resolve() if common.is_file() else git
+        for refs in dict.fromkeys([git, shared]):
+            if (refs / ref).is_file():
+                return (refs / ref).read_text().strip()
+            packed = refs / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text().splitlines():
+                    if line.endswith(f" {ref}"):
+                        return line.split()[0]
         return None
+    return None
+
+
+def _git_dir(folder: Path) -> Path | None:
+    """`folder`'s git directory: its `.git` folder, or the one a worktree's `.git` file names."""
+    dot_git = folder / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if dot_git.is_file():
+        text = dot_git.read_text().strip()
+        if text.startswith("gitdir: "):
+            return (folder / text.removeprefix("gitdir: ")).resolve()
     return None
 
 
