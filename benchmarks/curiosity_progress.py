@@ -7,8 +7,10 @@ good for any run with checkpoints. From the run's episodes.csv: the frames and t
 wall-clock to the first flag in training, and per million frames the furthest x, the
 mean of the episodes' furthest x, the share of episodes that ended in a death (what the
 death-pairing ablation, `--terminal-next-obs next-start`, should raise if surprisal pays
-for dying) and their mean length. Then each checkpoint is evaluated as `mario-rl eval`
-does (greedy, or sampling with `--sample`; random no-op starts, sticky actions
+for dying) and their mean length; from its TensorBoard events, the policy's mean entropy
+(against a uniform policy's, the log of the number of actions) and its KL per update, which
+say how far the policy has moved from acting at random. Then each checkpoint is evaluated
+as `mario-rl eval` does (greedy, or sampling with `--sample`; random no-op starts, sticky actions
 `--sticky`, `--episodes` episodes, no blind-replay control), and the first checkpoint
 with at least half of them cleared is named. Evaluations are kept in
 RUN_DIR/eval/progress.json (saved after each), so a rerun on a run that has gone on only
@@ -21,12 +23,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mario_rl.agents import load_policy
+from mario_rl.env.actions import action_set
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import list_checkpoints, load_checkpoint, write_text_atomic
 
@@ -76,6 +80,26 @@ def training_progress(run_dir: Path) -> dict[str, Any]:
             for million, episodes in sorted(bins.items())
         ],
     }
+
+
+def policy_per_million(run_dir: Path) -> dict[int, dict[str, float]]:
+    """Per million frames, the mean of the logged policy entropy (`entropy`) and KL per
+    update (`kl`); a run without TensorBoard events (restored from a snapshot) gives {}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    logged = events.Tags()["scalars"]
+    means: dict[int, dict[str, float]] = {}
+    for name, tag in (("entropy", "losses/entropy"), ("kl", "losses/approx_kl")):
+        if tag not in logged:
+            continue
+        bins: dict[int, list[float]] = {}
+        for event in events.Scalars(tag):
+            bins.setdefault(event.step // MILLION, []).append(event.value)
+        for million, values in bins.items():
+            means.setdefault(million, {})[name] = sum(values) / len(values)
+    return means
 
 
 def checkpoint_evaluations(
@@ -131,6 +155,12 @@ def main() -> int:
         parser.error(f"--episodes: expected a positive integer, got {args.episodes}")
 
     training = training_progress(args.run)
+    actions = json.loads((args.run / "config.json").read_text())["env"]["actions"]
+    uniform_entropy = math.log(len(action_set(actions)))
+    for million, policy in policy_per_million(args.run).items():
+        for row in training["per_million"]:
+            if row["million"] == million:
+                row |= policy
     first = training["first_flag"]
     print(
         f"{args.run}: {training['episodes']:,} episodes, {training['frames']:,} frames, "
@@ -147,6 +177,12 @@ def main() -> int:
             f"  frames {row['million']}M-{row['million'] + 1}M: {row['episodes']:,} episodes, "
             f"furthest x {row['best_x']}, mean furthest x {row['mean_x']:.0f}, "
             f"{row['died']:.0%} ended in a death, mean length {row['mean_length']:.0f} steps"
+            + (
+                f"; policy entropy {row['entropy']:.2f} ({row['entropy'] / uniform_entropy:.0%}"
+                f" of uniform's {uniform_entropy:.2f}), KL per update {row['kl']:.2g}"
+                if "entropy" in row and "kl" in row
+                else ""
+            )
         )
     out = args.run / "eval" / "progress.json"
     kept = json.loads(out.read_text())["kept"] if out.is_file() else {}
