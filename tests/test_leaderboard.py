@@ -178,3 +178,86 @@ def test_a_read_only_board_keeps_the_race_result(board, monkeypatch):
     monkeypatch.setattr(Leaderboard, "_insert", read_only)
     with pytest.raises(LeaderboardError, match=r"could not record bob's run .*readonly"):
         board.record("bob", "human", result("died"))
+
+
+def test_a_board_made_by_another_booth_meanwhile_is_used_not_refused(board):
+    """Two booths starting on one new file: the one that waits for the other's schema uses
+    it (before, it created the table again and failed, or saw a half-made board)."""
+    import threading
+    import time
+
+    from mario_rl.leaderboard import _SCHEMA
+
+    holder = sqlite3.connect(board.path, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    for statement in _SCHEMA:
+        holder.execute(statement)
+
+    def finish() -> None:
+        time.sleep(0.5)
+        holder.commit()
+
+    other = threading.Thread(target=finish)
+    other.start()
+    try:
+        board.record("ann", "human", result("finished"))  # waits for the other's commit
+    finally:
+        other.join()
+        holder.close()
+    assert [e.name for e in board.entries("1-1")] == ["ann"]
+
+
+def test_a_damaged_page_is_one_line_and_the_race_is_not_lost(board, capsys):
+    for frames in range(1200, 1205):
+        board.record(f"p{frames}", "human", result("finished", frames))
+    data = bytearray(board.path.read_bytes())
+    page = sqlite3.connect(board.path).execute("PRAGMA page_size").fetchone()[0]
+    data[2 * page : 3 * page] = b"\xab" * page  # the index's page
+    board.path.write_bytes(bytes(data))
+    with pytest.raises(LeaderboardError, match="could not be read"):
+        board.entries("1-1")
+    with pytest.raises(LeaderboardError, match="could not record ann's run"):
+        board.record("ann", "human", result("died"))
+    assert main(["leaderboard", "--db", str(board.path)]) == 2
+    assert "could not be read" in capsys.readouterr().err
+
+
+def test_an_agent_run_the_same_as_one_on_the_board_is_stored_once(board):
+    agent = "ppo agent (1-1/model.pt)"
+    for _ in range(3):
+        board.record_runs([("ann", "human", result("died")), (agent, "agent", result("finished"))])
+    board.record(agent, "agent", result("finished", frames=1499))
+    entries = board.entries("1-1")
+    assert [(e.name, e.frames) for e in entries] == [
+        (agent, 1499),
+        (agent, 1500),
+        ("ann", None),
+        ("ann", None),
+        ("ann", None),
+    ]
+
+
+def test_a_race_goes_on_the_board_whole_or_not_at_all(board, monkeypatch):
+    calls = []
+    original = Leaderboard._insert
+
+    def second_fails(self, connection, name, kind, run):
+        calls.append(name)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        original(self, connection, name, kind, run)
+
+    monkeypatch.setattr(Leaderboard, "_insert", second_fails)
+    with pytest.raises(LeaderboardError, match="could not record ann's and agent's run"):
+        board.record_runs([("ann", "human", result("died")), ("agent", "agent", result("died"))])
+    assert calls == ["ann", "agent"] and board.entries("1-1") == []
+
+
+def test_a_board_that_cannot_be_made_is_reported_by_ensure(tmp_path):
+    (tmp_path / "afile").write_text("")
+    board = Leaderboard(tmp_path / "afile" / "board.sqlite3")
+    with pytest.raises(LeaderboardError, match="cannot make the folder"):
+        board.ensure()
+    ensured = Leaderboard(tmp_path / "new" / "board.sqlite3")
+    ensured.ensure()
+    assert ensured.path.is_file() and ensured.entries("1-1") == []

@@ -34,6 +34,7 @@ from mario_rl.play import (
     ScriptedInputs,
     Window,
     agent_run,
+    ended_as,
     observe_frames,
     parse_key_bindings,
     play_level,
@@ -143,6 +144,9 @@ def test_key_bindings_text_json_and_errors(tmp_path):
         ("fly=a", "unknown control 'fly'"),
         ("jump=nosuchkey", "unknown key 'nosuchkey' for jump"),
         ("jump=z", "'z' is bound to both jump and run"),
+        # pygame's key names ignore case: X is the x key, Left the left arrow.
+        ("quit=X", "'X' is bound to both jump and quit"),
+        ("run=Left", "'Left' is bound to both left and run"),
         ("jump", "expected control=key pairs"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -158,6 +162,8 @@ def test_key_bindings_text_json_and_errors(tmp_path):
         ('{"frame": 5, "press": "A", "quit": true}', "line 2: expected exactly one of"),
         ('{"frame": 1, "quit": true}', "line 2: expected frame >= 4, got 1"),
         ('{"format": "other/9"}', "line 2: expected format mario-rl-inputs/1"),
+        ('{"frame": 30, "quit": false}', 'line 2: expected "quit": true, got False'),
+        ('{"format": "mario-rl-inputs/1"}', "line 2: the format line must be the first line"),
     ],
 )
 def test_a_malformed_input_file_names_the_line(tmp_path, line, message):
@@ -165,6 +171,37 @@ def test_a_malformed_input_file_names_the_line(tmp_path, line, message):
     path.write_text('{"frame": 4, "buttons": ["right"]}\n' + line + "\n")
     with pytest.raises(InputFileError, match=message):
         ScriptedInputs.from_file(path)
+
+
+def test_an_input_files_format_line_names_its_level_and_nothing_else(tmp_path):
+    path = tmp_path / "keys.jsonl"
+    path.write_text(
+        '{"format": "mario-rl-inputs/1", "level": "1-1", "frame": 0, "buttons": ["right"]}\n'
+    )
+    with pytest.raises(InputFileError, match="line 1: expected a format line of format and"):
+        ScriptedInputs.from_file(path)
+    inputs = ScriptedInputs.from_file(write_inputs(tmp_path / "run.jsonl", RUN_AND_JUMP))
+    assert inputs.level == "1-1"
+    inputs.check_level("SuperMarioBros-1-1-v0")
+    with pytest.raises(InputFileError, match="recorded on 1-1, not 4-1"):
+        inputs.check_level("4-1")
+    path.write_bytes(b'{"frame": 0, "buttons": ["right"]}\n\xff\n')
+    with pytest.raises(InputFileError, match=f"{path}: expected UTF-8 JSON lines, got byte 0xff"):
+        ScriptedInputs.from_file(path)
+
+
+def test_a_warp_is_a_finish_and_a_castle_loop_a_run_cut_short():
+    assert ended_as({"flag_get": True, "exit": "flag"}) == "finished"
+    assert ended_as({"flag_get": False, "exit": "warp 4-1"}) == "finished"
+    assert ended_as({"flag_get": False, "exit": "loop"}) == "stopped"
+    assert ended_as({"flag_get": False}) == "died"
+
+
+def test_closing_the_window_during_a_message_quits(window):
+    window.fast = False
+    pygame.event.post(pygame.event.Event(pygame.QUIT))
+    with pytest.raises(QuitRequested):
+        window.message(["between the runs"], seconds=5.0)
 
 
 def test_pause_step_and_speed_keys(window):
@@ -249,6 +286,54 @@ def test_race_person_finishes_agent_does_not_and_both_go_on_the_board(policy, wi
     ]
 
 
+ESCAPE = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)
+PERSON_FINISH_SHOWS = 1153
+"""Frames the window shows of FINISH_1_1: the start, then one per emulator frame."""
+
+
+def post_before_show(window, monkeypatch, call: int, event) -> list[int]:
+    """Post `event` just before the window's `call`-th frame (from 1); returns [shows]."""
+    original, shows = window.show, [0]
+
+    def show(frame, lines):
+        shows[0] += 1
+        if shows[0] == call:
+            pygame.event.post(event)
+        original(frame, lines)
+
+    monkeypatch.setattr(window, "show", show)
+    return shows
+
+
+def test_a_quit_on_the_frame_that_reaches_the_flag_leaves_the_finish(window, monkeypatch):
+    post_before_show(window, monkeypatch, PERSON_FINISH_SHOWS, ESCAPE)
+    result = play_level("1-1", ScriptedInputs.from_file(FINISH_1_1), window)
+    assert (result.outcome, result.frames) == ("finished", 1152)
+
+
+def test_a_quit_during_the_agents_run_stops_the_race_and_keeps_the_person_alone(
+    policy, window, monkeypatch, tmp_path
+):
+    """Before, the agent's run was recorded as quit and a finished person won."""
+    board = Leaderboard(tmp_path / "board.sqlite3")
+    post_before_show(window, monkeypatch, PERSON_FINISH_SHOWS + 5, ESCAPE)
+    outcome = race("1-1", "ann", policy, ScriptedInputs.from_file(FINISH_1_1), window, board=board)
+    assert outcome.human.finished and outcome.agent is None and outcome.winner == "stopped"
+    assert [(e.name, e.kind) for e in board.entries("1-1")] == [("ann", "human")]
+
+
+def test_a_quit_during_the_persons_run_is_recorded_and_the_agent_does_not_play(
+    policy, window, monkeypatch, tmp_path
+):
+    board = Leaderboard(tmp_path / "board.sqlite3")
+    shows = post_before_show(window, monkeypatch, 0, ESCAPE)
+    inputs = scripted((0, "buttons", ("right",)), (20, "quit", ()))
+    outcome = race("1-1", "ann", policy, inputs, window, board=board)
+    assert (outcome.human.outcome, outcome.agent, outcome.winner) == ("quit", None, "stopped")
+    assert shows == [21]  # the person's frames 0..20, none of the agent's
+    assert [(e.name, e.outcome) for e in board.entries("1-1")] == [("ann", "quit")]
+
+
 def test_race_winner_is_the_faster_finish_and_never_an_unfinished_run():
     def run(outcome: str, frames: int = 1200, clock: int = 50) -> RunResult:
         return RunResult("1-1", outcome, frames, clock, 3161)
@@ -285,7 +370,7 @@ def test_race_names_are_shown_as_typed(untrained_dqn_run, tmp_path, monkeypatch,
     """Markup in a name is data: the race and every later listing print it literally."""
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
-    name = "[/][bold]x"
+    name = "[/][bold]x\\"  # markup, and a backslash last
     args = ["race", "--name", name, "--agent", str(untrained_dqn_run), "--inputs", str(inputs)]
     assert main([*args, "--fast", "--scale", "1", "--max-frames", "40"]) == 0
     assert f"{name}: stopped at x" in capsys.readouterr().out
@@ -307,6 +392,32 @@ def test_a_bad_race_name_is_refused_before_anyone_plays(name, message, capsys):
         main(["race", "--name", name, "--fast"])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_board_that_cannot_be_made_is_refused_before_anyone_plays(
+    untrained_dqn_run, tmp_path, capsys
+):
+    (tmp_path / "afile").write_text("")
+    inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
+    args = ["race", "--name", "bob", "--agent", str(untrained_dqn_run), "--inputs", str(inputs)]
+    db = tmp_path / "afile" / "board.sqlite3"
+    assert main([*args, "--db", str(db), "--fast", "--scale", "1", "--max-frames", "40"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot make the folder" in captured.err and "stopped at x" not in captured.out
+
+
+def test_inputs_recorded_on_another_level_are_refused(untrained_dqn_run, tmp_path, capsys):
+    inputs = write_inputs(tmp_path / "keys.jsonl", RUN_AND_JUMP)
+    args = ["play", "--level", "1-2", "--inputs", str(inputs), "--fast", "--scale", "1"]
+    assert main(args) == 2
+    assert "recorded on 1-1, not 1-2" in capsys.readouterr().err
+
+
+def test_a_board_path_with_brackets_is_printed_as_it_is(tmp_path, capsys):
+    db = tmp_path / "[/oops][red]board.sqlite3"
+    assert main(["leaderboard", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "no runs on 1-1 yet in" in out and str(db) in "".join(out.split())
 
 
 def test_a_huge_window_scale_is_refused(capsys):

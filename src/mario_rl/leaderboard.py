@@ -3,7 +3,9 @@
 Every run is stored, finished or not. A run that died, quit or was stopped keeps its
 outcome and furthest x but never a time: `frames` and `game_time` are NULL unless the run
 finished (a CHECK constraint enforces it). Finished runs rank by emulator frames, then by
-game time, then by who got there first.
+game time, then by who got there first. An agent's run the same as one already on the board
+(a greedy agent plays the race's start the same way every time) is stored once, so a
+booth's board lists people, not copies of the agent.
 
 The file is found at, in order: `--db PATH`; `$MARIO_RL_DATA_DIR/leaderboard.sqlite3`;
 `$XDG_DATA_HOME/mario-rl/leaderboard.sqlite3`; `~/.local/share/mario-rl/leaderboard.sqlite3`.
@@ -28,14 +30,15 @@ APPLICATION_ID = 0x4D52524C
 """SQLite `application_id` of our files ("MRRL"), so a foreign database is never reused."""
 SCHEMA_VERSION = 1
 OUTCOMES = ("finished", "died", "quit", "stopped")
-"""How a run ends: at the flag; by losing the life; the person quit; cut short (a frame
-limit, or an agent stuck without progress)."""
+"""How a run ends: at the flag (or out of the level by a warp pipe); by losing the life;
+the person quit; cut short (a frame limit, a castle's loop, or an agent stuck without
+progress)."""
 KINDS = ("human", "agent")
 NES_FPS = 60.0988
 """Frames per second of the NTSC NES: converts frame counts to seconds."""
 
-_SCHEMA = f"""
-CREATE TABLE runs (
+_SCHEMA = (
+    f"""CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     level TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -45,11 +48,12 @@ CREATE TABLE runs (
     game_time INTEGER CHECK ((game_time IS NOT NULL) = (outcome = 'finished')),
     max_x INTEGER NOT NULL,
     recorded TEXT NOT NULL
-);
-CREATE INDEX runs_by_level ON runs (level, outcome, frames);
-PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+)""",
+    "CREATE INDEX runs_by_level ON runs (level, outcome, frames)",
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+"""The statements that make a new board, run in one write transaction (`_create`)."""
 
 
 LOCK_TIMEOUT_S = 5.0
@@ -162,11 +166,17 @@ class Leaderboard:
         if self.path.is_dir():
             raise LeaderboardError(f"{self.path} is a directory: pass --db a file path")
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise LeaderboardError(
+                    f"cannot make the folder {self.path.parent} for the leaderboard "
+                    f"({error.strerror or error}): pass --db another file"
+                ) from None
         try:
             # A board another process is writing is retried for LOCK_TIMEOUT_S seconds.
             connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
-        except sqlite3.OperationalError as error:
+        except sqlite3.Error as error:
             raise LeaderboardError(f"cannot open {self.path} ({error})") from None
         try:
             self._check(connection)
@@ -176,6 +186,23 @@ class Leaderboard:
         return connection
 
     def _check(self, connection: sqlite3.Connection) -> None:
+        application_id, tables, version = self._header(connection)
+        if application_id == 0 and tables == 0:
+            self._create(connection)
+            application_id, tables, version = self._header(connection)
+        if application_id != APPLICATION_ID:
+            raise LeaderboardError(
+                f"{self.path} is an SQLite database of another program (application id "
+                f"{application_id}); it was left as it is: pass --db another file"
+            )
+        if version != SCHEMA_VERSION:
+            raise LeaderboardError(
+                f"{self.path}: expected leaderboard schema {SCHEMA_VERSION}, got {version}; "
+                "it was made by another version of mario-rl"
+            )
+
+    def _header(self, connection: sqlite3.Connection) -> tuple[int, int, int]:
+        """The file's application id, number of schema objects and schema version."""
         try:
             application_id = connection.execute("PRAGMA application_id").fetchone()[0]
             tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -190,72 +217,105 @@ class Leaderboard:
                 f"{self.path} is not a mario-rl leaderboard ({error}); it was left as it is: "
                 "move it away or pass --db another file"
             ) from None
-        if application_id == 0 and tables == 0:
+        return application_id, tables, version
+
+    def _create(self, connection: sqlite3.Connection) -> None:
+        """Make the schema in an empty file, all of it or none: two booths starting on one
+        new file at once would otherwise each see the other's half-made board."""
+        try:
+            # The write lock first, then look again: the other process may have made it.
+            connection.execute("BEGIN IMMEDIATE")
             try:
-                with connection:
-                    connection.executescript(_SCHEMA)
-            except sqlite3.OperationalError as error:
-                raise LeaderboardError(
-                    f"cannot create a leaderboard in {self.path} ({error})"
-                ) from None
-            return
-        if application_id != APPLICATION_ID:
+                application_id, tables, _ = self._header(connection)
+                if application_id == 0 and tables == 0:
+                    for statement in _SCHEMA:
+                        connection.execute(statement)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+        except sqlite3.Error as error:
             raise LeaderboardError(
-                f"{self.path} is an SQLite database of another program (application id "
-                f"{application_id}); it was left as it is: pass --db another file"
-            )
-        if version != SCHEMA_VERSION:
-            raise LeaderboardError(
-                f"{self.path}: expected leaderboard schema {SCHEMA_VERSION}, got {version}; "
-                "it was made by another version of mario-rl"
-            )
+                f"cannot create a leaderboard in {self.path} ({error})"
+            ) from None
+
+    def ensure(self) -> None:
+        """Open the board, making it if it does not exist: a file that cannot be used is
+        reported before anyone plays, not after."""
+        connection = self._connect(create=True)
+        assert connection is not None
+        connection.close()
 
     def record(self, name: str, kind: str, result: RunResult) -> None:
         """Store one run. Unfinished runs are stored without a time."""
-        if kind not in KINDS:
-            raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
-        # An agent's name is made here (its checkpoint's), a person's is typed.
-        name = racer_name(name) if kind == "human" else shown_name(name.strip())
-        if not name:
-            raise ValueError("name: expected a racer's name, got an empty one")
+        self.record_runs([(name, kind, result)])
+
+    def record_runs(self, runs: list[tuple[str, str, RunResult]]) -> None:
+        """Store (name, kind, result) runs in one transaction: all of them or, on an
+        error, none (a race's two runs go on the board together)."""
+        stored = []
+        for name, kind, result in runs:
+            if kind not in KINDS:
+                raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+            # An agent's name is made here (its checkpoint's), a person's is typed.
+            name = racer_name(name) if kind == "human" else shown_name(name.strip())
+            if not name:
+                raise ValueError("name: expected a racer's name, got an empty one")
+            stored.append((name, kind, result))
         connection = self._connect(create=True)
         assert connection is not None
         try:
-            self._insert(connection, name, kind, result)
-        except sqlite3.OperationalError as error:
+            with closing(connection), connection:
+                for name, kind, result in stored:
+                    self._insert(connection, name, kind, result)
+        except sqlite3.Error as error:
+            names = " and ".join(f"{name}'s" for name, _, _ in stored)
             raise LeaderboardError(
-                f"could not record {name}'s run in {self.path} ({error}); the board is unchanged"
+                f"could not record {names} run in {self.path} ({error}); the board is unchanged"
             ) from None
 
     def _insert(
         self, connection: sqlite3.Connection, name: str, kind: str, result: RunResult
     ) -> None:
-        with closing(connection), connection:
-            connection.execute(
-                "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, "
-                "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    result.level,
-                    name,
-                    kind,
-                    result.outcome,
-                    result.frames if result.finished else None,
-                    result.game_time if result.finished else None,
-                    result.max_x,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
+        values = (
+            result.level,
+            name,
+            kind,
+            result.outcome,
+            result.frames if result.finished else None,
+            result.game_time if result.finished else None,
+            result.max_x,
+        )
+        if kind == "agent":
+            same = connection.execute(
+                "SELECT 1 FROM runs WHERE level = ? AND name = ? AND kind = ? AND outcome = ? "
+                "AND frames IS ? AND game_time IS ? AND max_x = ?",
+                values,
+            ).fetchone()
+            if same:
+                return
+        connection.execute(
+            "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, "
+            "recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*values, datetime.now(UTC).isoformat(timespec="seconds")),
+        )
 
     def entries(self, level: str) -> list[Entry]:
         """The level's runs: finished ones fastest first, then the others newest first."""
         connection = self._connect(create=False)
         if connection is None:
             return []
-        with closing(connection):
-            rows = connection.execute(
-                "SELECT name, kind, outcome, frames, game_time, max_x, recorded FROM runs "
-                "WHERE level = ? ORDER BY frames IS NULL, frames, game_time, "
-                "CASE WHEN frames IS NULL THEN -id ELSE id END",
-                (level,),
-            ).fetchall()
+        try:
+            with closing(connection):
+                rows = connection.execute(
+                    "SELECT name, kind, outcome, frames, game_time, max_x, recorded FROM runs "
+                    "WHERE level = ? ORDER BY frames IS NULL, frames, game_time, "
+                    "CASE WHEN frames IS NULL THEN -id ELSE id END",
+                    (level,),
+                ).fetchall()
+        except sqlite3.Error as error:
+            raise LeaderboardError(
+                f"{self.path} could not be read ({error}); it was left as it is: move it away "
+                "or pass --db another file"
+            ) from None
         return [Entry(*row) for row in rows]

@@ -7,7 +7,9 @@
 - `play_level`: a person plays at one emulator frame per step, 60 frames/s, from the
   keyboard (`KeyboardInputs`) or from a recorded input file (`ScriptedInputs`).
 - `race`: the person plays, then the agent plays the same level from the same start (no
-  no-op frames, no sticky actions); the faster finish wins, in emulator frames.
+  no-op frames, no sticky actions); the faster finish wins, in emulator frames. A quit (the
+  quit key, or closing the window) stops the race: during the person's run the agent does
+  not play, and during the agent's its run is not recorded; either way nobody wins.
 
 The window works headless with `SDL_VIDEODRIVER=dummy`; `fast=True` drops the 60 frames/s
 pacing, so tests and replays run at emulator speed.
@@ -23,13 +25,15 @@ never decreasing from line to line; each line holds exactly one of:
 
 Buttons are the NES names `left`, `right`, `up`, `down`, `A` (jump) and `B` (run/fire).
 Buttons stay held until a later line changes them. An optional first line
-`{"format": "mario-rl-inputs/1", "level": "1-1"}` names the format; `--record-inputs`
-writes it, then one `buttons` line per change of the held buttons, and `quit` if the
-person quit. The emulator is deterministic, so a recorded file replays the run exactly.
+`{"format": "mario-rl-inputs/1", "level": "1-1"}` names the format and the level played
+(a file recorded on another level is refused); `--record-inputs` writes it, then one
+`buttons` line per change of the held buttons, and `quit` if the person quit. The emulator
+is deterministic, so a recorded file replays the run exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -152,11 +156,13 @@ def parse_key_bindings(text: str | None) -> dict[str, str]:
                 f"--keys: unknown key {key!r} for {control}: expected a pygame key name such "
                 "as x, space, left shift, return"
             ) from None
-    taken: dict[str, str] = {}
+    # By key code: pygame's names ignore case, so "X" is the x key.
+    taken: dict[int, str] = {}
     for control, key in keys.items():
-        if key in taken:
-            raise ValueError(f"--keys: {key!r} is bound to both {taken[key]} and {control}")
-        taken[key] = control
+        code = pygame.key.key_code(key)
+        if code in taken:
+            raise ValueError(f"--keys: {key!r} is bound to both {taken[code]} and {control}")
+        taken[code] = control
     return keys
 
 
@@ -237,7 +243,8 @@ class Window:
         self._pace()
 
     def message(self, lines: list[str], seconds: float = MESSAGE_SECONDS) -> None:
-        """Text over the last frame for `seconds` (not at all when fast); any key skips it."""
+        """Text over the last frame for `seconds` (not at all when fast); any key skips it,
+        closing the window raises QuitRequested."""
         shade = pygame.Surface(self.frame_size, pygame.SRCALPHA)
         shade.fill((0, 0, 0, 170))
         self._view.blit(shade, (0, 0))
@@ -251,7 +258,9 @@ class Window:
         deadline = time.perf_counter() + (0.0 if self.fast else seconds)
         while (left := deadline - time.perf_counter()) > 0:
             event = pygame.event.wait(max(1, min(PAUSE_POLL_MS, int(left * 1000))))
-            if event.type in (pygame.KEYDOWN, pygame.QUIT):
+            if event.type == pygame.QUIT:
+                raise QuitRequested
+            if event.type == pygame.KEYDOWN:
                 break
         self.held.clear()
         self._next_frame = time.perf_counter()
@@ -347,8 +356,10 @@ class InputEvent:
 class ScriptedInputs:
     """A recorded or hand-written input file, replayed frame by frame."""
 
-    def __init__(self, events: list[InputEvent]) -> None:
+    def __init__(self, events: list[InputEvent], level: str | None = None) -> None:
         self.events = events
+        self.level = level
+        """The level its format line names (the one it was recorded on), if any."""
         self._next = 0
         self._held: frozenset[str] = frozenset()
 
@@ -356,22 +367,43 @@ class ScriptedInputs:
     def from_file(cls, path: str | Path) -> ScriptedInputs:
         path = Path(path)
         try:
-            lines = path.read_text().splitlines()
+            lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as error:
             raise InputFileError(f"--inputs {path}: cannot read it ({error.strerror})") from None
+        except UnicodeDecodeError as error:
+            raise InputFileError(
+                f"--inputs {path}: expected UTF-8 JSON lines, got byte "
+                f"{error.object[error.start]:#x} at offset {error.start}"
+            ) from None
         events: list[InputEvent] = []
+        level = None
+        first = True
         for number, line in enumerate(lines, 1):
             if line.strip():
-                event = _parse_input_line(line, f"{path} line {number}")
-                if event is None:
+                where = f"{path} line {number}"
+                event = _parse_input_line(line, where)
+                if isinstance(event, InputsHeader):
+                    if not first:
+                        raise InputFileError(f"{where}: the format line must be the first line")
+                    level = event.level
+                    first = False
                     continue
+                first = False
                 if events and event.frame < events[-1].frame:
                     raise InputFileError(
                         f"{path} line {number}: expected frame >= {events[-1].frame}, "
                         f"got {event.frame}"
                     )
                 events.append(event)
-        return cls(events)
+        return cls(events, level)
+
+    def check_level(self, level: str) -> None:
+        """Refuse to replay on `level` a file recorded on another level."""
+        if self.level is not None and parse_level(self.level).name != parse_level(level).name:
+            raise InputFileError(
+                f"--inputs: the file was recorded on {self.level}, not {level}: pass "
+                f"--level {self.level}, or another file"
+            )
 
     def buttons(self, frame: int) -> frozenset[str]:
         while self._next < len(self.events) and self.events[self._next].frame <= frame:
@@ -388,8 +420,15 @@ class ScriptedInputs:
         return self._held
 
 
-def _parse_input_line(line: str, where: str) -> InputEvent | None:
-    """One input-file line as an event; None for the format header."""
+@dataclass(frozen=True)
+class InputsHeader:
+    """An input file's format line."""
+
+    level: str | None
+
+
+def _parse_input_line(line: str, where: str) -> InputEvent | InputsHeader:
+    """One input-file line: an event, or the format line."""
     try:
         record: Any = json.loads(line)
     except json.JSONDecodeError as error:
@@ -401,7 +440,19 @@ def _parse_input_line(line: str, where: str) -> InputEvent | None:
             raise InputFileError(
                 f"{where}: expected format {INPUTS_FORMAT}, got {record['format']!r}"
             )
-        return None
+        if set(record) - {"format", "level"}:
+            raise InputFileError(
+                f"{where}: expected a format line of format and level only, got {sorted(record)}"
+            )
+        level = record.get("level")
+        if level is not None:
+            if not isinstance(level, str):
+                raise InputFileError(f"{where}: expected a level name, got {level!r}")
+            try:
+                parse_level(level)
+            except ValueError as error:
+                raise InputFileError(f"{where}: {error}") from None
+        return InputsHeader(level)
     frame = record.get("frame")
     if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
         raise InputFileError(f"{where}: expected a frame number >= 0, got {frame!r}")
@@ -412,6 +463,8 @@ def _parse_input_line(line: str, where: str) -> InputEvent | None:
         )
     kind = kinds[0]
     if kind == "quit":
+        if record["quit"] is not True:
+            raise InputFileError(f'{where}: expected "quit": true, got {record["quit"]!r}')
         return InputEvent(frame, kind, frozenset())
     value = record[kind]
     names = [value] if isinstance(value, str) else value
@@ -453,6 +506,16 @@ def _buttons_text(buttons: Iterable[str]) -> str:
     return "+".join(buttons) or "none"
 
 
+def ended_as(info: dict[str, Any]) -> str:
+    """The outcome of a run whose last frame ended it: the flag or a warp pipe out of the
+    level is a finish (as evaluation counts it), a castle's loop cuts it short, anything
+    else is a death."""
+    exit_taken = info.get("exit") or ""
+    if info["flag_get"] or exit_taken.startswith("warp"):
+        return "finished"
+    return "stopped" if exit_taken == "loop" else "died"
+
+
 def play_level(
     level: str,
     inputs: Inputs,
@@ -475,9 +538,15 @@ def play_level(
                     f"{level}   buttons {_buttons_text(b for b in PLAYER_BUTTONS if b in buttons)}"
                     f"   x {info['x_pos']}   time {info['time']}   frame {env.frames}"
                 )
-                window.show(frame, [status, help_line])
+                try:
+                    window.show(frame, [status, help_line])
+                except QuitRequested:
+                    # A quit on the frame that ended the run changes nothing: the run
+                    # (and its recording's replay) ended there.
+                    if not terminated:
+                        raise
                 if terminated:
-                    outcome = "finished" if info["flag_get"] else "died"
+                    outcome = ended_as(info)
                     break
                 if max_frames is not None and env.frames >= max_frames:
                     break
@@ -558,32 +627,40 @@ def agent_run(
     if not isinstance(mario, MarioEnv):
         raise ValueError(f"expected the agent's env to wrap a MarioEnv, got {type(mario).__name__}")
     label = agent_label(policy)
+    # A quit is taken at the end of the agent's step, so that one on the step's last
+    # frame, where the run may have ended, leaves the run's outcome as it was.
+    quit_asked = False
 
     def on_frame(action: int | None, info: dict[str, Any]) -> None:
+        nonlocal quit_asked
+        if quit_asked:
+            return
         buttons = "none" if action is None else "+".join(mario.action_buttons[action])
         status = (
             f"{label}   {buttons}   x {info['x_pos']}   time {info['time']}   "
             f"frame {mario.frames}{note}"
         )
-        window.show(mario.screen_rgb(), [status, help_line])
+        try:
+            window.show(mario.screen_rgb(), [status, help_line])
+        except QuitRequested:
+            quit_asked = True
 
     env = observe_frames(env, on_frame)
-    outcome, start_time, max_x, info = "stopped", 0, 0, {"time": 0}
+    outcome = "stopped"
     try:
-        try:
-            obs, info = env.reset(seed=seed)
-            start_time, max_x = info["time"], info["x_pos"]
-            while max_frames is None or mario.frames < max_frames:
-                action = policy.act(np.asarray(obs)[None])[0]
-                obs, _, terminated, truncated, info = env.step(action)
-                max_x = max(max_x, info["x_pos"])
-                if terminated:
-                    outcome = "finished" if info["flag_get"] else "died"
-                    break
-                if truncated:
-                    break
-        except QuitRequested:
-            outcome = "quit"
+        obs, info = env.reset(seed=seed)
+        start_time, max_x = info["time"], info["x_pos"]
+        while not quit_asked and (max_frames is None or mario.frames < max_frames):
+            action = policy.act(np.asarray(obs)[None])[0]
+            obs, _, terminated, truncated, info = env.step(action)
+            max_x = max(max_x, info["x_pos"])
+            if terminated:
+                outcome = ended_as(info)
+                break
+            if truncated:
+                break
+        else:
+            outcome = "quit" if quit_asked else outcome
         return RunResult(config.level, outcome, mario.frames, start_time - info["time"], max_x)
     finally:
         env.close()
@@ -631,11 +708,22 @@ def watch(
 @dataclass(frozen=True)
 class RaceResult:
     human: RunResult
-    agent: RunResult
+    agent: RunResult | None
+    """None when the race was stopped before the agent's run ended."""
     winner: str
-    """human, agent, tie, or nobody (neither finished)."""
+    """human, agent, tie, nobody (neither finished), or stopped (a quit: no winner)."""
     board_error: str | None = None
     """Why the runs could not (all) be put on the leaderboard; None when they were."""
+
+
+RACE_VERDICTS = {
+    "human": "{name} wins!",
+    "agent": "the agent wins",
+    "tie": "a tie",
+    "nobody": "nobody finished",
+    "stopped": "the race was stopped: no winner",
+}
+"""A race's winner (`RaceResult.winner`) in words; `{name}` is the person's."""
 
 
 def race_winner(human: RunResult, agent: RunResult) -> str:
@@ -675,7 +763,13 @@ def race(
     recorder: InputRecorder | None = None,
     board: Leaderboard | None = None,
 ) -> RaceResult:
-    """`name` plays `level`, then `policy` plays it from the same start; both go on `board`."""
+    """`name` plays `level`, then `policy` plays it from the same start; both go on `board`.
+
+    A quit (key or window) before the person's run raises QuitRequested, nothing recorded;
+    during the person's run it is recorded as quit and the agent does not play; during the
+    agent's run (or the message before it) the person's run alone is recorded. Either way
+    the winner is "stopped": a race one side did not run to its end has none.
+    """
     level = race_level(level)
     window.message([f"{name}: your run on {level}", "reach the flag as fast as you can"])
     human = play_level(
@@ -686,26 +780,40 @@ def race(
         max_frames=max_frames,
         recorder=recorder,
     )
-    window.message([f"{name}: {human.describe()}", "now the agent runs from the same start"])
-    # The same start as the person's: no random no-op frames, no sticky actions.
-    config = replace(policy.env_config, level=level, levels=(), noop_max=0, sticky_probability=0.0)
-    agent = agent_run(policy, config, window, max_frames=max_frames, help_line=help_line)
-    winner = race_winner(human, agent)
+    agent = None
+    if human.outcome != "quit":
+        # The same start as the person's: no random no-op frames, no sticky actions.
+        config = replace(
+            policy.env_config, level=level, levels=(), noop_max=0, sticky_probability=0.0
+        )
+        try:
+            window.message(
+                [f"{name}: {human.describe()}", "now the agent runs from the same start"]
+            )
+            agent = agent_run(policy, config, window, max_frames=max_frames, help_line=help_line)
+        except QuitRequested:
+            pass  # closed during the message before the agent's run
+        if agent is not None and agent.outcome == "quit":
+            agent = None
+    winner = "stopped" if agent is None else race_winner(human, agent)
     board_error = None
     if board is not None:
         # The race was run either way: a board that fails (locked, read-only, full disk)
         # costs its entries, not the result.
+        runs = [(name, "human", human)]
+        if agent is not None:
+            runs.append((agent_label(policy), "agent", agent))
         try:
-            board.record(name, "human", human)
-            board.record(agent_label(policy), "agent", agent)
+            board.record_runs(runs)
         except (LeaderboardError, OSError) as error:
             board_error = str(error)
-    verdict = {"human": f"{name} wins!", "agent": "the agent wins", "tie": "a tie"}
-    window.message(
-        [
-            f"{name}: {human.describe()}",
-            f"agent: {agent.describe()}",
-            verdict.get(winner, "nobody finished"),
-        ]
-    )
+    # The race is over and recorded: closing the window on its result is fine.
+    with contextlib.suppress(QuitRequested):
+        window.message(
+            [
+                f"{name}: {human.describe()}",
+                "agent: " + ("did not run to its end" if agent is None else agent.describe()),
+                RACE_VERDICTS[winner].format(name=name),
+            ]
+        )
     return RaceResult(human, agent, winner, board_error)

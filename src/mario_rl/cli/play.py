@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mario_rl.bundled import resolve_agent
 from mario_rl.cli.args import level_name, non_negative_int, positive_int
@@ -33,7 +33,8 @@ INPUTS_HELP = (
     'Input files are JSON lines: {"frame": 0, "buttons": ["right", "B"]} holds '
     'buttons from that emulator frame on; {"frame": N, "press": ["A"]} and '
     '{"frame": N, "release": ["A"]} are key events; {"frame": N, "quit": true} '
-    "quits. Buttons: left, right, up, down, A (jump), B (run)."
+    "quits. Buttons: left, right, up, down, A (jump), B (run). A file recorded on another "
+    "level than --level is refused."
 )
 
 
@@ -60,9 +61,12 @@ def _person(
 ) -> tuple[Inputs, InputRecorder | None]:
     from mario_rl.play import InputRecorder, KeyboardInputs, ScriptedInputs
 
-    inputs: Inputs = (
-        ScriptedInputs.from_file(args.inputs) if args.inputs else KeyboardInputs(window, keys)
-    )
+    inputs: Inputs
+    if args.inputs:
+        inputs = ScriptedInputs.from_file(args.inputs)
+        inputs.check_level(level)
+    else:
+        inputs = KeyboardInputs(window, keys)
     recorder = InputRecorder(args.record_inputs, level) if args.record_inputs else None
     return inputs, recorder
 
@@ -126,20 +130,27 @@ def cmd_play(args: argparse.Namespace) -> None:
         finally:
             if recorder is not None:
                 recorder.close()
-    console.print(f"{args.level}: {result.describe()}")
+    console.print(Text(f"{args.level}: {result.describe()}"))
     if recorder is not None:
-        console.print(f"inputs recorded to {recorder.path}")
+        console.print(Text(f"inputs recorded to {recorder.path}"))
 
 
 def cmd_race(args: argparse.Namespace) -> None:
-    from mario_rl.play import describe_keys, parse_key_bindings, race, race_level
+    from mario_rl.play import (
+        RACE_VERDICTS,
+        QuitRequested,
+        describe_keys,
+        parse_key_bindings,
+        race,
+        race_level,
+    )
 
     race_level(args.level)
     keys = parse_key_bindings(args.keys)
     path, _ = resolve_agent(args.agent, args.level)
     policy = _load(path)
     board = Leaderboard(args.db)
-    board.entries(args.level)  # a damaged board is reported before anyone plays
+    board.ensure()  # a board that cannot be used is reported before anyone plays
     controls = {keys["pause"]: "pause", keys["quit"]: "quit"}
     with _open_window(f"mario-rl race {args.level}: {args.name}", controls, args) as window:
         inputs, recorder = _person(args, args.level, window, keys)
@@ -155,14 +166,17 @@ def cmd_race(args: argparse.Namespace) -> None:
                 recorder=recorder,
                 board=board,
             )
+        except QuitRequested:
+            console.print("the race was stopped before it began; nothing was recorded")
+            return
         finally:
             if recorder is not None:
                 recorder.close()
-    name = escape(args.name)
-    console.print(f"{name}: {result.human.describe()}")
-    console.print(f"agent: {result.agent.describe()}")
-    verdict = {"human": f"{name} wins", "agent": "the agent wins", "tie": "a tie"}
-    console.print(f"[bold]{verdict.get(result.winner, 'nobody finished')}[/bold]")
+    # Text, not markup: a name is printed as typed, whatever brackets or backslashes it holds.
+    console.print(Text(f"{args.name}: {result.human.describe()}"))
+    agent = "did not run to its end" if result.agent is None else result.agent.describe()
+    console.print(Text(f"agent: {agent}"))
+    console.print(Text(RACE_VERDICTS[result.winner].format(name=args.name), style="bold"))
     if result.board_error:
         raise LeaderboardError(f"the race was not (fully) recorded: {result.board_error}")
     print_leaderboard(board, args.level, limit=10)
@@ -171,9 +185,9 @@ def cmd_race(args: argparse.Namespace) -> None:
 def print_leaderboard(board: Leaderboard, level: str, limit: int) -> None:
     entries = board.entries(level)
     if not entries:
-        console.print(f"no runs on {level} yet in {board.path}")
+        console.print(Text(f"no runs on {level} yet in {board.path}"))
         return
-    table = Table(title=f"leaderboard {level} ({board.path})", title_justify="left")
+    table = Table(title=Text(f"leaderboard {level} ({board.path})"), title_justify="left")
     for column in ("#", "name", "kind", "frames", "seconds", "game clock", "result", "UTC"):
         table.add_column(column, justify="right" if column in ("#", "frames") else "left")
     rank = 0
@@ -185,7 +199,7 @@ def print_leaderboard(board: Leaderboard, level: str, limit: int) -> None:
         else:
             row = ("-", "-", "-", "-", f"{entry.outcome} at x {entry.max_x}")
         when = entry.recorded[:16].replace("T", " ")
-        table.add_row(row[0], escape(shown_name(entry.name)), entry.kind, *row[1:], when)
+        table.add_row(row[0], Text(shown_name(entry.name)), entry.kind, *row[1:], when)
     console.print(table)
     finished = sum(entry.frames is not None for entry in entries)
     console.print(
@@ -272,8 +286,10 @@ def add_play_commands(subparsers: argparse._SubParsersAction) -> None:
         help="race an agent on a level; the times go on the leaderboard",
         description="You play the level, then the agent plays it from the same start. The "
         "faster finish wins (emulator frames; the game clock is shown too). Both runs go "
-        "on the leaderboard; a run that dies or quits is kept as not finished, with no time. "
-        + INPUTS_HELP,
+        "on the leaderboard; a run that dies is kept as not finished, with no time. A quit "
+        "(Esc, or closing the window) stops the race with no winner: during your run it is "
+        "kept as not finished and the agent does not play; during the agent's, its run is "
+        "not recorded. " + INPUTS_HELP,
     )
     race.add_argument("--level", type=level_name, default="1-1", help="level (default 1-1)")
     race.add_argument(
