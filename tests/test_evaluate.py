@@ -272,3 +272,12 @@ def test_death_map_plots_a_saved_report(untrained_dqn_run, tmp_path, capsys):
     ]:
         assert main(["death-map", *args]) == 2
         assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_castle_loop_ends_as_looped_and_every_ending_has_a_death_map_colour():
+    from mario_rl.evaluate import ENDINGS, how_it_ended
+    from mario_rl.record import ENDING_COLOURS
+
+    assert how_it_ended(False, False, True, looped=True) == "looped"
+    assert how_it_ended(False, True, True) == "stuck" and how_it_ended(False, False, True) == "died"
+    assert set(ENDINGS[1:]) <= set(ENDING_COLOURS)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mario_rl.env.core import MarioEnv
+from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.ram import AREA_INDEX, AREA_TYPE
 from mario_rl.env.wrappers import (
     ActionSpanKeepFrames,
@@ -162,6 +163,27 @@ def test_sticky_action_repeats_the_previous_action_sometimes(scripted_env):
     assert 0.2 < repeated < 0.3
     with pytest.raises(ValueError, match=r"expected a value in \[0, 1\)"):
         StickyAction(scripted_env(), 1.0)
+
+
+def test_sticky_actions_and_no_op_starts_rest_on_the_action_sets_own_no_op(scripted_env):
+    """Index 0 is not a no-op in every set (lnr: left, cs229: left+A+B): a start's no-op
+    frames, and the previous action sticky actions repeat first, are the set's own no-op."""
+    played = []
+    for seed in range(20):
+        env = NoopStart(StickyAction(scripted_env(), 0.9, noop_action=7), 5, noop_action=7)
+        env.reset(seed=seed)
+        env.step(2)
+        played.append(env.unwrapped.actions)
+    assert {action for actions in played for action in actions} == {2, 7}
+
+
+def test_the_pipelines_starts_do_not_move_mario_whatever_index_its_no_op_has():
+    for actions in ("lnr", "right_only"):
+        config = EnvConfig(level="1-1", actions=actions, noop_max=30, sticky_probability=0.25)
+        env = make_env(config, seed=0)
+        starts = [env.reset(seed=seed)[1]["x_pos"] for seed in range(6)]
+        env.close()
+        assert starts == [40] * 6, actions  # before: lnr's no-ops walked left, x 18..33
 
 
 def test_terminate_on_life_loss(scripted_env):

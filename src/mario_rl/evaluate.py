@@ -130,7 +130,9 @@ def run_episode(
     return {
         "seed": seed,
         "cleared": cleared_at is not None,
-        "ended": how_it_ended(cleared_at is not None, stuck, ended is not None),
+        "ended": how_it_ended(
+            cleared_at is not None, stuck, ended is not None, info.get("exit") == "loop"
+        ),
         "end_x": int(xs[-1]) if xs else int(start_x),
         # x restarts in a pipe's or bonus room's area: end_x is only comparable within one.
         "start_area": start_area,
@@ -150,17 +152,20 @@ def run_episode(
     }
 
 
-ENDINGS = ("cleared", "died", "stuck", "replay ran out")
+ENDINGS = ("cleared", "died", "stuck", "replay ran out", "looped")
 """How an evaluation episode can end: at the flag (or a new stage), by losing the life
 (the clock running out included), truncated after `max_stuck_steps` steps without a new
-best x, or (a blind replay) with no actions left."""
+best x, (a blind replay) with no actions left, or sent back by a castle's loop (4-4, 7-4,
+8-4 on the wrong path)."""
 
 
-def how_it_ended(cleared: bool, stuck: bool, finished: bool) -> str:
+def how_it_ended(cleared: bool, stuck: bool, finished: bool, looped: bool = False) -> str:
     if cleared:
         return "cleared"
     if not finished:
         return "replay ran out"
+    if looped:
+        return "looped"
     return "stuck" if stuck else "died"
 
 

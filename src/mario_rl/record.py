@@ -62,7 +62,12 @@ def record(
     return {**episode, "video": str(out), "video_frames": len(screens), "fps": fps}
 
 
-ENDING_COLOURS = {"died": "tab:red", "stuck": "tab:orange", "replay ran out": "tab:gray"}
+ENDING_COLOURS = {
+    "died": "tab:red",
+    "stuck": "tab:orange",
+    "replay ran out": "tab:gray",
+    "looped": "tab:purple",
+}
 """One colour per ending in every death map, so two maps compare at a glance."""
 
 

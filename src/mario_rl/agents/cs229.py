@@ -50,7 +50,7 @@ from mario_rl.agents.tabular import (
     TabularConfig,
     epsilon_greedy,
 )
-from mario_rl.env.actions import action_set
+from mario_rl.env.actions import action_set, noop_index
 from mario_rl.env.core import MAX_X_STEP_PER_FRAME, MarioEnv
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.ram import (
@@ -499,9 +499,11 @@ def make_symbolic_env(
         env_config.level, env_config.actions, obs_type="gray", render_mode=render_mode
     )
     if env_config.sticky_probability > 0:
-        env = StickyAction(env, env_config.sticky_probability)
+        env = StickyAction(
+            env, env_config.sticky_probability, noop_action=noop_index(env_config.actions)
+        )
     if env_config.noop_max > 0:
-        env = NoopStart(env, env_config.noop_max, noop_action=_noop_action(env_config.actions))
+        env = NoopStart(env, env_config.noop_max, noop_action=noop_index(env_config.actions))
     env = SymbolicDecisions(
         env,
         env_config.frame_skip,
@@ -516,10 +518,6 @@ def make_symbolic_env(
     if seed is not None:
         env.reset(seed=seed)
     return env
-
-
-def _noop_action(actions: str) -> int:
-    return action_set(actions).index(("NOOP",))
 
 
 class ScheduledModes(gym.Wrapper):

@@ -79,6 +79,13 @@ def action_set(name: str) -> list[Buttons]:
     return ACTION_SETS[name]
 
 
+def noop_index(name: str) -> int:
+    """The index of the set's no-op (no button held): what the no-op frames of a start
+    press, and the previous action sticky actions can repeat at an episode's first frame.
+    Not always 0: `lnr` starts with left, `cs229` with left+A+B."""
+    return action_set(name).index(("NOOP",))
+
+
 def action_bytes(name: str) -> list[int]:
     """The controller byte of each action in the named set, in action-index order."""
     return [buttons_to_byte(combo) for combo in action_set(name)]

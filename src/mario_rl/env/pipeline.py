@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from mario_rl.env.actions import noop_index
 from mario_rl.env.core import MarioEnv
 from mario_rl.env.levels import parse_level
 from mario_rl.env.wrappers import (
@@ -105,10 +106,12 @@ def make_env(
         render_mode=render_mode,
         levels=config.levels,
     )
+    # The set's own no-op: index 0 is left in `lnr` and left+A+B in `cs229`.
+    noop = noop_index(config.actions)
     if config.sticky_probability > 0:
-        env = StickyAction(env, config.sticky_probability)
+        env = StickyAction(env, config.sticky_probability, noop_action=noop)
     if config.noop_max > 0:
-        env = NoopStart(env, config.noop_max)
+        env = NoopStart(env, config.noop_max, noop_action=noop)
     if config.keep_frames:
         env = ActionSpanKeepFrames(env, config.frame_skip, config.keep_frames)
     else:

@@ -354,20 +354,24 @@ class StickyAction(gym.Wrapper):
     """With probability `repeat_probability`, the previous action is repeated instead.
 
     Machado et al. (2018) use 0.25 per frame to keep deterministic emulators from rewarding
-    memorised button sequences.
+    memorised button sequences. At an episode's start the previous action is `noop_action`
+    (a controller at rest: pass the action set's no-op, `actions.noop_index`).
     """
 
-    def __init__(self, env: gym.Env, repeat_probability: float = 0.25) -> None:
+    def __init__(
+        self, env: gym.Env, repeat_probability: float = 0.25, noop_action: int = 0
+    ) -> None:
         super().__init__(env)
         if not 0.0 <= repeat_probability < 1.0:
             raise ValueError(
                 f"repeat_probability: expected a value in [0, 1), got {repeat_probability}"
             )
         self.repeat_probability = repeat_probability
-        self._last_action: Any = 0
+        self.noop_action = noop_action
+        self._last_action: Any = noop_action
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        self._last_action = 0
+        self._last_action = self.noop_action
         return self.env.reset(**kwargs)
 
     def step(self, action: Any) -> StepResult:
