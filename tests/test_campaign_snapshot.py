@@ -162,6 +162,60 @@ def test_a_kill_during_a_save_keeps_the_older_run_whole(tmp_path, monkeypatch):
     assert not list((kept / "levels/1-2").glob(".*")), "the interrupted copy was cleared"
 
 
+def test_a_restore_cut_short_is_run_again_and_never_saved_over_the_kept_state(
+    tmp_path, monkeypatch
+):
+    """Before, table.json came first: a restore cut short at the bundles left a campaign
+    that `start` would not restore again, and whose next save dropped the kept bundles."""
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    restored = tmp_path / "restored"
+    copytree = shutil.copytree
+
+    def cut_at_the_bundles(source, target, *args, **kwargs):
+        if Path(target).parent.name == "models":
+            raise OSError("No space left on device")
+        return copytree(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot.shutil, "copytree", cut_at_the_bundles)
+    with pytest.raises(OSError):
+        snapshot.restore(kept, restored)
+    assert not (restored / "table.json").exists()
+    with pytest.raises(SystemExit, match=r"table\.json not found: nothing to save"):
+        snapshot.save(restored, kept)
+    monkeypatch.setattr(snapshot.shutil, "copytree", copytree)
+    snapshot.restore(kept, restored)  # again, over what the first one copied
+    assert files(restored) >= {"table.json", "models/1-1/model.pt"}
+    shutil.rmtree(restored / "models")
+    with pytest.raises(SystemExit, match="the bundle of 1-1"):
+        snapshot.save(restored, kept)
+    assert (kept / "models/1-1/model.pt").is_file()
+
+
+def test_a_bundle_being_built_is_neither_saved_nor_restored(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    write(root / "models/.1-2.building/model.pt", "half")
+    said = snapshot.save(root, kept)
+    assert "bundle .1-2.building" not in said and not (kept / "models/.1-2.building").exists()
+    write(kept / "models/.1-2.building/model.pt", "half")  # kept by an older save
+    restored = tmp_path / "restored"
+    snapshot.restore(kept, restored)
+    assert not (restored / "models/.1-2.building").exists()
+
+
+def test_saves_hold_a_lock_so_two_never_run_at_once(tmp_path):
+    import fcntl
+
+    root = campaign(tmp_path / "campaign")
+    lock = tmp_path / ".campaign-snapshot.lock"
+    with snapshot.locked(root), lock.open("a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with (tmp_path / ".campaign-snapshot.lock").open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+
+
 def test_a_campaign_started_again_without_restore_is_not_saved_over_the_kept_one(tmp_path):
     root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
     kept.mkdir()

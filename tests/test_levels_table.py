@@ -37,6 +37,28 @@ def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkey
     assert json.loads(out.with_suffix(".json").read_text()) == state
 
 
+def test_a_stop_between_a_check_and_its_row_checks_that_checkpoint_once(tmp_path, monkeypatch):
+    """Before, the check written before the stop and the same check made again were both
+    kept: the row listed that checkpoint's frames twice."""
+    out = tmp_path / "table.md"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "200", "--num-envs", "2",
+        "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet",
+    ]  # fmt: skip
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mario_rl.record.plot_death_map", stopped)
+        assert main(args) == 130
+    assert len(json.loads((tmp_path / "runs" / "1-1" / "checks.json").read_text())) == 1
+    assert main(args) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    assert len(row["checks"]) == 1 and row["checks"][0]["frames"] == row["frames"]
+
+
 def test_a_table_of_another_recipe_is_refused(tmp_path, capsys):
     out = tmp_path / "table.md"
     recipe = {"preset": "ppo-fast", "frames": 100}

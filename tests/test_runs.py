@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -100,6 +101,8 @@ def test_git_commit_reads_a_repository_its_packed_refs_and_its_worktrees(tmp_pat
     git(repo, "pack-refs", "--all")
     assert not (repo / ".git" / "refs" / "heads" / "side").exists()
     assert git_commit(repo) == second and git_commit(tmp_path / "branch") == second
+    shutil.rmtree(repo / ".git" / "worktrees")  # the repository moved: the link dangles
+    assert git_commit(tmp_path / "detached") is None
 
 
 def test_run_directory_holds_config_metrics_and_checkpoints(tmp_path):

@@ -36,7 +36,12 @@ start)
   commit="$(git rev-parse --short HEAD)"
   tree="${TMPDIR:-/tmp}/mario-rl-campaign-$commit"
   git worktree prune
-  [ -d "$tree/src" ] || git worktree add -f --detach "$tree" HEAD >/dev/null
+  # A worktree left from another clone of the repository (its git link gone) is made again.
+  if [ "$(git -C "$tree" rev-parse --short HEAD 2>/dev/null)" != "$commit" ]; then
+    rm -rf "$tree"
+    git worktree prune
+    git worktree add -f --detach "$tree" HEAD >/dev/null
+  fi
   echo "=== restart $(date -u) at commit $commit (campaign.sh start)" >> runs/campaign/table.log
   # shellcheck disable=SC2086  # LEVELS is a list of words
   PYTHONUNBUFFERED=1 PYTHONPATH="$tree/src" nohup "$python" -m mario_rl levels-table \
@@ -45,12 +50,16 @@ start)
     --out runs/campaign/table.md --runs-dir runs/campaign/levels \
     --bundle runs/campaign/models --quiet >> runs/campaign/table.log 2>&1 &
   pid=$!
+  # Its saves' output goes to snapshot.log: a save that refuses or fails says so there.
   nohup bash -c "while sleep $SAVE_EVERY_S && kill -0 $pid 2>/dev/null; do
-      nice -n 19 '$python' '$here/snapshot.py' save > /dev/null 2>&1 || true
+      { date -u; nice -n 19 '$python' '$here/snapshot.py' save; } >> runs/campaign/snapshot.log 2>&1 || true
     done" > /dev/null 2>&1 &
   echo "started the campaign (pid $pid) at commit $commit; its log: runs/campaign/table.log"
   ;;
 stop)
+  # The 20-minute saves first: stop's own save is the one that counts (saves also take a
+  # lock, so one in progress is waited for).
+  pkill -f "while sleep $SAVE_EVERY_S && kill -0" || true
   if ! pid=$(campaign_pid); then
     echo "the campaign is not running; saving its state as it is" >&2
   else

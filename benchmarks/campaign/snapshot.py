@@ -20,15 +20,21 @@ checkpoint. A save while it runs (`campaign.sh start` makes one every 20 minutes
 a machine lost mid-session loses at most the frames since the last check) keeps a state
 a kill could have left: the campaign replaces each file it writes whole (written beside
 it, then renamed), the logs it appends to are copied up to their last full line, and a
-checkpoint copied before its check is checked again after a restore.
+checkpoint copied before its check is checked again after a restore. Two saves (the
+20-minute one and `stop`'s) never run at once: each holds a lock on
+`runs/.campaign-snapshot.lock` (beside the campaign's folder). A restore writes
+`table.json` last, so one cut short is simply run again.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from mario_rl.levels_table import checkpoint_frames
@@ -41,6 +47,21 @@ RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
 APPENDED_FILES = ("episodes.csv", "log.txt")
 """Of those, the ones a running campaign appends to, line by line."""
+
+
+@contextlib.contextmanager
+def locked(campaign: Path) -> Iterator[None]:
+    """Hold the campaign's snapshot lock (waiting for a save or restore in progress)."""
+    campaign.parent.mkdir(parents=True, exist_ok=True)
+    with (campaign.parent / ".campaign-snapshot.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def folders(parent: Path) -> list[Path]:
+    """`parent`'s sub-folders, by name, without hidden ones: a bundle or a save being
+    built (`.<name>.building`) is not one yet."""
+    return sorted(p for p in parent.glob("*") if p.is_dir() and not p.name.startswith("."))
 
 
 def table_rows(folder: Path) -> dict[str, dict]:
@@ -70,12 +91,14 @@ def copy_run(run_dir: Path, into: Path) -> Path:
     shutil.rmtree(building, ignore_errors=True)
     kept = building / run_dir.name
     (kept / "checkpoints").mkdir(parents=True)
+    # The checkpoint first: logs copied after it may run past it, and a resume trims the
+    # rows past its checkpoint; logs copied before it would lack the rows up to it.
+    newest = list_checkpoints(run_dir / "checkpoints")[-1]
     for name in RUN_FILES:
         if name in APPENDED_FILES and (run_dir / name).is_file():
             copy_whole_lines(run_dir / name, kept / name)
         elif (run_dir / name).is_file():
             shutil.copy2(run_dir / name, kept / name)
-    newest = list_checkpoints(run_dir / "checkpoints")[-1]
     shutil.copy2(newest, kept / "checkpoints" / newest.name)
     shutil.rmtree(into, ignore_errors=True)
     building.rename(into)
@@ -99,12 +122,19 @@ def kept_frames(level_kept: Path) -> int | None:
 
 def behind(campaign: Path, into: Path) -> list[str]:
     """What `into` keeps that `campaign` has lost: rows of levels done, a level's run
-    further on than the campaign's, or the run kept for a done level (to bundle, or
-    stopped at the cap). Saving such a campaign would erase it; it is usually
-    one started again without `restore`."""
+    further on than the campaign's, the run kept for a done level (to bundle, or
+    stopped at the cap), or a bundled level's bundle. Saving such a campaign would erase
+    it; it is usually one started again without `restore`, or a restore cut short."""
     rows, lost = table_rows(campaign), []
     lost += [f"the row of {level}" for level in table_rows(into) if level not in rows]
-    for level_kept in sorted(p for p in (into / "levels").glob("*") if p.is_dir()):
+    lost += [
+        f"the bundle of {level}"
+        for level, row in rows.items()
+        if "bundle" in row
+        and (into / "models" / level).is_dir()
+        and not (campaign / "models" / level).is_dir()
+    ]
+    for level_kept in folders(into / "levels"):
         frames = kept_frames(level_kept)
         run_dir = newest_run(campaign / "levels" / level_kept.name)
         trained = None if run_dir is None else checkpoint_frames(run_dir)
@@ -139,8 +169,8 @@ def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
         mirror_file(campaign / name, into / name)
     said += [f"death map {name}" for name in sorted(maps)]
     rows = table_rows(campaign)
-    levels = {path.name for path in (campaign / "levels").glob("*") if path.is_dir()}
-    kept_levels = {path.name for path in (into / "levels").glob("*") if path.is_dir()}
+    levels = {path.name for path in folders(campaign / "levels")}
+    kept_levels = {path.name for path in folders(into / "levels")}
     for level in sorted(levels | kept_levels):
         level_runs, kept = campaign / "levels" / level, into / "levels" / level
         for name in ("checks.json", "piece.json"):
@@ -161,7 +191,7 @@ def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
         run = copy_run(run_dir, kept / "run")
         checkpoint = next((run / "checkpoints").iterdir()).name
         said.append(f"{level}: run kept, {run.name}/checkpoints/{checkpoint}")
-    bundles = {path.name for path in (campaign / "models").glob("*") if path.is_dir()}
+    bundles = {path.name for path in folders(campaign / "models")}
     for name in sorted(bundles | {path.name for path in (into / "models").glob("*")}):
         shutil.rmtree(into / "models" / name, ignore_errors=True)
         if name in bundles:
@@ -178,13 +208,15 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         raise SystemExit(f"{kept / 'table.json'} not found: nothing to restore")
     campaign.mkdir(parents=True, exist_ok=True)
     said = []
+    # table.json last: until it is there, a restore cut short is run again (copying over
+    # what it had copied), and `campaign.sh start` restores again.
     for name in TABLE_FILES:
-        if (kept / name).is_file():
+        if (kept / name).is_file() and name != "table.json":
             shutil.copy2(kept / name, campaign / name)
     for death_map in kept.glob("table.*.png"):
         shutil.copy2(death_map, campaign / death_map.name)
     rows = table_rows(kept)
-    for level_kept in sorted(p for p in (kept / "levels").glob("*") if p.is_dir()):
+    for level_kept in folders(kept / "levels"):
         level, level_runs = level_kept.name, campaign / "levels" / level_kept.name
         runs = sorted((level_kept / "run").glob("*")) if (level_kept / "run").is_dir() else []
         # A level in training whose run was not kept starts over: its checks belong to the
@@ -200,15 +232,16 @@ def restore(kept: Path, campaign: Path) -> list[str]:
             if (level_kept / name).is_file():
                 shutil.copy2(level_kept / name, level_runs / name)
         for run in runs:
-            shutil.copytree(run, level_runs / run.name)
+            shutil.copytree(run, level_runs / run.name, dirs_exist_ok=True)
             checkpoint = next((run / "checkpoints").iterdir()).name
             if row is None:
                 said.append(f"{level}: continues {run.name} from {checkpoint}")
             else:
                 said.append(f"{level}: done, its run {run.name} back with {checkpoint}")
-    for bundle in sorted(p for p in (kept / "models").glob("*") if p.is_dir()):
-        shutil.copytree(bundle, campaign / "models" / bundle.name)
+    for bundle in folders(kept / "models"):
+        shutil.copytree(bundle, campaign / "models" / bundle.name, dirs_exist_ok=True)
         said.append(f"bundle {bundle.name}")
+    shutil.copy2(kept / "table.json", campaign / "table.json")
     return said
 
 
@@ -233,10 +266,11 @@ def main(argv: list[str] | None = None) -> None:
         help="save even when the campaign lacks rows or runs the kept state has (they go)",
     )
     args = parser.parse_args(argv)
-    if args.action == "save":
-        said = save(args.campaign, args.kept, force=args.force)
-    else:
-        said = restore(args.kept, args.campaign)
+    with locked(args.campaign):
+        if args.action == "save":
+            said = save(args.campaign, args.kept, force=args.force)
+        else:
+            said = restore(args.kept, args.campaign)
     print(
         f"{args.action}d {args.campaign} {'into' if args.action == 'save' else 'from'} {args.kept}"
     )

@@ -569,7 +569,9 @@ def build_table(
             check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
             # The whole report, per episode: where a check's failures ended (`plot_death_map`).
             save_report(report, check_report_path(level_runs, trained))
-            checks.append(check)
+            # A stop after this write and before the row's leaves the check here, and the
+            # run again checks the same checkpoint: that check replaces this one.
+            checks = [*(c for c in checks if c["frames"] != trained), check]
             write_text_atomic(checks_path, json.dumps(checks) + "\n")
             # The progress line says this check (and the flag rate of training so far).
             write_markdown()

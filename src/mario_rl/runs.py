@@ -243,21 +243,29 @@ def git_commit(start: Path | None = None) -> str | None:
         git = _git_dir(folder)
         if git is None:
             continue
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head.removeprefix("ref: ")
-        common = git / "commondir"
-        shared = (git / common.read_text().strip()).resolve() if common.is_file() else git
-        for refs in dict.fromkeys([git, shared]):
-            if (refs / ref).is_file():
-                return (refs / ref).read_text().strip()
-            packed = refs / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text().splitlines():
-                    if line.endswith(f" {ref}"):
-                        return line.split()[0]
-        return None
+        try:
+            return _checked_out(git)
+        except OSError:  # a worktree whose repository was moved or deleted
+            return None
+    return None
+
+
+def _checked_out(git: Path) -> str | None:
+    """The commit HEAD names in git directory `git`."""
+    head = (git / "HEAD").read_text().strip()
+    if not head.startswith("ref: "):
+        return head
+    ref = head.removeprefix("ref: ")
+    common = git / "commondir"
+    shared = (git / common.read_text().strip()).resolve() if common.is_file() else git
+    for refs in dict.fromkeys([git, shared]):
+        if (refs / ref).is_file():
+            return (refs / ref).read_text().strip()
+        packed = refs / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(f" {ref}"):
+                    return line.split()[0]
     return None
 
 
