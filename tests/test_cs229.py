@@ -42,7 +42,7 @@ from mario_rl.agents.cs229 import (
 from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
 from mario_rl.cli.main import main
 from mario_rl.env import ram as smb
-from mario_rl.env.actions import action_set
+from mario_rl.env.actions import action_set, noop_index
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.wrappers import StickyAction
 from mario_rl.evaluate import evaluate
@@ -429,7 +429,9 @@ def test_training_writes_the_shared_run_files_and_the_evaluations(tmp_path):
     assert third == evaluate(policy, episodes=1, seed=9, **settings)["per_episode"][0]
     # The symbolic agent's own env honours evaluation's sticky actions too.
     env = policy.make_env(dataclasses.replace(policy.env_config, sticky_probability=0.25), 0)
-    assert any(isinstance(layer, StickyAction) for layer in wrapper_layers(env))
+    (sticky,) = [layer for layer in wrapper_layers(env) if isinstance(layer, StickyAction)]
+    # Rests on the set's no-op, not its index 0 (left+A+B in the CS229 set).
+    assert sticky.noop_action == noop_index("cs229") == 11
 
 
 def test_ctrl_c_keeps_the_table_learned_so_far(tmp_path, monkeypatch):

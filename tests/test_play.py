@@ -311,6 +311,25 @@ def test_a_quit_on_the_frame_that_reaches_the_flag_leaves_the_finish(window, mon
     assert (result.outcome, result.frames) == ("finished", 1152)
 
 
+def test_a_quit_on_the_persons_last_frame_keeps_the_finish_and_stops_the_race(
+    policy, window, monkeypatch
+):
+    shows = post_before_show(window, monkeypatch, PERSON_FINISH_SHOWS, ESCAPE)
+    outcome = race("1-1", "ann", policy, ScriptedInputs.from_file(FINISH_1_1), window)
+    assert outcome.human.finished and (outcome.agent, outcome.winner) == (None, "stopped")
+    assert shows == [PERSON_FINISH_SHOWS]  # none of the agent's
+
+
+def test_watch_stops_after_a_quit_on_an_episodes_last_frame(policy, window, monkeypatch):
+    first = post_before_show(window, monkeypatch, 0, ESCAPE)
+    (alone,) = watch(policy, window, episodes=1, seed=3)
+    assert alone.outcome in ("died", "finished", "stopped")
+    monkeypatch.undo()
+    post_before_show(window, monkeypatch, first[0], ESCAPE)  # that episode's last frame
+    results = watch(policy, window, episodes=2, seed=3)
+    assert [r.outcome for r in results] == [alone.outcome], "no second episode"
+
+
 def test_a_quit_during_the_agents_run_stops_the_race_and_keeps_the_person_alone(
     policy, window, monkeypatch, tmp_path
 ):
@@ -404,6 +423,12 @@ def test_a_board_that_cannot_be_made_is_refused_before_anyone_plays(
     assert main([*args, "--db", str(db), "--fast", "--scale", "1", "--max-frames", "40"]) == 2
     captured = capsys.readouterr()
     assert "cannot make the folder" in captured.err and "stopped at x" not in captured.out
+
+
+def test_a_checkpoint_path_with_brackets_loads(untrained_dqn_run, tmp_path):
+    folder = tmp_path / "[/]x"
+    shutil.copytree(untrained_dqn_run, folder)
+    assert main(["watch", str(folder), "--fast", "--scale", "1", "--max-frames", "10"]) == 0
 
 
 def test_inputs_recorded_on_another_level_are_refused(untrained_dqn_run, tmp_path, capsys):

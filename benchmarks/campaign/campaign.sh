@@ -57,9 +57,6 @@ start)
   echo "started the campaign (pid $pid) at commit $commit; its log: runs/campaign/table.log"
   ;;
 stop)
-  # The 20-minute saves first: stop's own save is the one that counts (saves also take a
-  # lock, so one in progress is waited for).
-  pkill -f "while sleep $SAVE_EVERY_S && kill -0" || true
   if ! pid=$(campaign_pid); then
     echo "the campaign is not running; saving its state as it is" >&2
   else
@@ -72,6 +69,9 @@ stop)
       echo "the campaign (pid $pid) did not stop within 120 s; not saving" >&2
       exit 1
     fi
+    # Its 20-minute saves end with it; one in progress holds the lock, which the save
+    # below waits for, so stop's own save is the last.
+    pkill -f "while sleep $SAVE_EVERY_S && kill -0 $pid .*$here/snapshot.py" || true
     echo "=== stopped $(date -u) by SIGTERM (campaign.sh stop)" >> runs/campaign/table.log
   fi
   "$python" "$here/snapshot.py" save

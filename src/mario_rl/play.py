@@ -208,6 +208,9 @@ class Window:
         self.controls = {pygame.key.key_code(key): command for key, command in controls.items()}
         self.fast = fast
         self.paused = False
+        self.quit_requested = False
+        """Whether a quit was asked for (key or window): a run that ended on the same frame
+        keeps its outcome, and `watch` and `race` read this to stop after it."""
         self.held: set[int] = set()
         self._step_once = False
         self._nes = pygame.Surface((NES_WIDTH, NES_HEIGHT), 0, self.screen)
@@ -259,7 +262,7 @@ class Window:
         while (left := deadline - time.perf_counter()) > 0:
             event = pygame.event.wait(max(1, min(PAUSE_POLL_MS, int(left * 1000))))
             if event.type == pygame.QUIT:
-                raise QuitRequested
+                self._quit()
             if event.type == pygame.KEYDOWN:
                 break
         self.held.clear()
@@ -270,7 +273,7 @@ class Window:
         changed = False
         for event in events:
             if event.type == pygame.QUIT:
-                raise QuitRequested
+                self._quit()
             if event.type == pygame.KEYUP:
                 self.held.discard(event.key)
             elif event.type == pygame.KEYDOWN:
@@ -282,9 +285,13 @@ class Window:
                     changed = True
         return changed
 
+    def _quit(self) -> None:
+        self.quit_requested = True
+        raise QuitRequested
+
     def _command(self, command: str) -> None:
         if command == "quit":
-            raise QuitRequested
+            self._quit()
         if command == "pause":
             self.paused = not self.paused
         elif command == "step":
@@ -697,7 +704,7 @@ def watch(
         )
         results.append(result)
         shown += result.frames
-        if result.outcome == "quit":
+        if result.outcome == "quit" or window.quit_requested:
             break
     return results
 
@@ -765,10 +772,12 @@ def race(
 ) -> RaceResult:
     """`name` plays `level`, then `policy` plays it from the same start; both go on `board`.
 
-    A quit (key or window) before the person's run raises QuitRequested, nothing recorded;
-    during the person's run it is recorded as quit and the agent does not play; during the
-    agent's run (or the message before it) the person's run alone is recorded. Either way
-    the winner is "stopped": a race one side did not run to its end has none.
+    Closing the window before the person's run raises QuitRequested, nothing recorded (a
+    key there only skips the message). A quit (key or window) during the person's run is
+    recorded as its outcome, or, on the frame that ended it, leaves its outcome; either way
+    the agent does not play. A quit during the agent's run, or closing the window before
+    it, keeps the person's run alone. The winner is then "stopped": a race one side did
+    not run to its end has none.
     """
     level = race_level(level)
     window.message([f"{name}: your run on {level}", "reach the flag as fast as you can"])
@@ -781,7 +790,7 @@ def race(
         recorder=recorder,
     )
     agent = None
-    if human.outcome != "quit":
+    if human.outcome != "quit" and not window.quit_requested:
         # The same start as the person's: no random no-op frames, no sticky actions.
         config = replace(
             policy.env_config, level=level, levels=(), noop_max=0, sticky_probability=0.0
@@ -793,7 +802,7 @@ def race(
             agent = agent_run(policy, config, window, max_frames=max_frames, help_line=help_line)
         except QuitRequested:
             pass  # closed during the message before the agent's run
-        if agent is not None and agent.outcome == "quit":
+        if agent is not None and (agent.outcome == "quit" or window.quit_requested):
             agent = None
     winner = "stopped" if agent is None else race_winner(human, agent)
     board_error = None

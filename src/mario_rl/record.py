@@ -94,8 +94,8 @@ def plot_death_map(
 ) -> Path:
     """A picture (PNG, SVG or PDF) of where the episodes of an evaluation report that did
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
-    ended (died, stuck, or, for a blind-replay control merged over its report's
-    conditions, out of actions), the x that the cleared episodes reached, and the level's
+    ended (died, stuck, looped by a castle, or, for a blind-replay control merged over its
+    report's conditions, out of actions), the x that the cleared episodes reached, and the level's
     end: the flag at `flag_x` if given, else the level's flagpole or axe from the game's
     level data (`mario_rl.env.level_data`; for a level left by a pipe, the flag in its
     exit area, whose x is not the first area's)."""

@@ -333,7 +333,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         description="Reads an evaluation report (`mario-rl eval`'s JSON, a bundle's eval.json, "
         "or a levels-table check's checks/frames_N.json) and plots, per half-screen band of "
         "the level, how many of its episodes that did not clear ended there, and how (died, "
-        "stuck; hatched: in another area than they started, such as a pipe's).",
+        "stuck, looped: sent back by a castle's loop; hatched: in another area than they "
+        "started, such as a pipe's).",
     )
     death_map.add_argument("report", metavar="REPORT_JSON")
     death_map.add_argument("--out", required=True, help="a .png, .svg or .pdf file")

@@ -46,7 +46,7 @@ def _load(path: Path) -> Policy:
     # The agent acts on one observation at a time: one thread is the fastest there (several
     # times faster when the cores are busy), and it leaves the other core to the emulator.
     torch.set_num_threads(1)
-    with console.status(f"loading {path}"):
+    with console.status(Text(f"loading {path}")):
         return load_policy(path, "cpu")
 
 
