@@ -634,30 +634,26 @@ def agent_run(
     if not isinstance(mario, MarioEnv):
         raise ValueError(f"expected the agent's env to wrap a MarioEnv, got {type(mario).__name__}")
     label = agent_label(policy)
-    # A quit is taken at the end of the agent's step, so that one on the step's last
-    # frame, where the run may have ended, leaves the run's outcome as it was.
-    quit_asked = False
 
+    # A quit is taken at the end of the agent's step (`window.quit_requested`), so that one
+    # on the step's last frame, where the run may have ended, leaves its outcome as it was.
     def on_frame(action: int | None, info: dict[str, Any]) -> None:
-        nonlocal quit_asked
-        if quit_asked:
+        if window.quit_requested:
             return
         buttons = "none" if action is None else "+".join(mario.action_buttons[action])
         status = (
             f"{label}   {buttons}   x {info['x_pos']}   time {info['time']}   "
             f"frame {mario.frames}{note}"
         )
-        try:
+        with contextlib.suppress(QuitRequested):
             window.show(mario.screen_rgb(), [status, help_line])
-        except QuitRequested:
-            quit_asked = True
 
     env = observe_frames(env, on_frame)
     outcome = "stopped"
     try:
         obs, info = env.reset(seed=seed)
         start_time, max_x = info["time"], info["x_pos"]
-        while not quit_asked and (max_frames is None or mario.frames < max_frames):
+        while not window.quit_requested and (max_frames is None or mario.frames < max_frames):
             action = policy.act(np.asarray(obs)[None])[0]
             obs, _, terminated, truncated, info = env.step(action)
             max_x = max(max_x, info["x_pos"])
@@ -667,7 +663,8 @@ def agent_run(
             if truncated:
                 break
         else:
-            outcome = "quit" if quit_asked else outcome
+            if window.quit_requested:
+                outcome = "quit"
         return RunResult(config.level, outcome, mario.frames, start_time - info["time"], max_x)
     finally:
         env.close()

@@ -50,9 +50,9 @@ from mario_rl.agents.tabular import (
     TabularConfig,
     epsilon_greedy,
 )
-from mario_rl.env.actions import action_set, noop_index
+from mario_rl.env.actions import action_set
 from mario_rl.env.core import MAX_X_STEP_PER_FRAME, MarioEnv
-from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.pipeline import EnvConfig, perturbed_starts
 from mario_rl.env.ram import (
     BOWSER_KIND,
     DEFEATED_BIT,
@@ -88,7 +88,7 @@ from mario_rl.env.vector import (
     drop_pending_step,
     ignore_interrupts_in_workers,
 )
-from mario_rl.env.wrappers import EPISODE_STATS, EpisodeStatistics, NoopStart, StickyAction
+from mario_rl.env.wrappers import EPISODE_STATS, EpisodeStatistics
 from mario_rl.runs import (
     Budget,
     MetricsLogger,
@@ -498,12 +498,7 @@ def make_symbolic_env(
     env: gym.Env = MarioEnv(
         env_config.level, env_config.actions, obs_type="gray", render_mode=render_mode
     )
-    if env_config.sticky_probability > 0:
-        env = StickyAction(
-            env, env_config.sticky_probability, noop_action=noop_index(env_config.actions)
-        )
-    if env_config.noop_max > 0:
-        env = NoopStart(env, env_config.noop_max, noop_action=noop_index(env_config.actions))
+    env = perturbed_starts(env, env_config)
     env = SymbolicDecisions(
         env,
         env_config.frame_skip,

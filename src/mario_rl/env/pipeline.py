@@ -88,6 +88,17 @@ class EnvConfig:
         return asdict(self)
 
 
+def perturbed_starts(env: gym.Env, config: EnvConfig) -> gym.Env:
+    """`env` (frame-level) with `config`'s sticky actions and no-op starts, both resting on
+    the action set's own no-op: index 0 is left in `lnr` and left+A+B in `cs229`."""
+    noop = noop_index(config.actions)
+    if config.sticky_probability > 0:
+        env = StickyAction(env, config.sticky_probability, noop_action=noop)
+    if config.noop_max > 0:
+        env = NoopStart(env, config.noop_max, noop_action=noop)
+    return env
+
+
 def make_env(
     config: EnvConfig,
     seed: int | None = None,
@@ -106,12 +117,7 @@ def make_env(
         render_mode=render_mode,
         levels=config.levels,
     )
-    # The set's own no-op: index 0 is left in `lnr` and left+A+B in `cs229`.
-    noop = noop_index(config.actions)
-    if config.sticky_probability > 0:
-        env = StickyAction(env, config.sticky_probability, noop_action=noop)
-    if config.noop_max > 0:
-        env = NoopStart(env, config.noop_max, noop_action=noop)
+    env = perturbed_starts(env, config)
     if config.keep_frames:
         env = ActionSpanKeepFrames(env, config.frame_skip, config.keep_frames)
     else:
