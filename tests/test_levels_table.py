@@ -11,13 +11,18 @@ from mario_rl.cli.main import main
 from mario_rl.runs import list_checkpoints, newest_run
 
 
-def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "table.md"
-    args = [
+def tiny_table_args(tmp_path, out) -> list[str]:
+    """levels-table on 1-1 with a 200-frame budget and one evaluation episode."""
+    return [
         "levels-table", "--levels", "1-1", "--frames", "200", "--num-envs", "2",
         "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
         "--runs-dir", str(tmp_path / "runs"), "--quiet",
     ]  # fmt: skip
+
+
+def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "table.md"
+    args = tiny_table_args(tmp_path, out)
     assert main(args) == 0
     state = json.loads(out.with_suffix(".json").read_text())
     row = state["rows"]["1-1"]
@@ -41,11 +46,7 @@ def test_a_stop_between_a_check_and_its_row_checks_that_checkpoint_once(tmp_path
     """Before, the check written before the stop and the same check made again were both
     kept: the row listed that checkpoint's frames twice."""
     out = tmp_path / "table.md"
-    args = [
-        "levels-table", "--levels", "1-1", "--frames", "200", "--num-envs", "2",
-        "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out),
-        "--runs-dir", str(tmp_path / "runs"), "--quiet",
-    ]  # fmt: skip
+    args = tiny_table_args(tmp_path, out)
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
