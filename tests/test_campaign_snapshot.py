@@ -281,6 +281,7 @@ def test_campaign_script_runs_the_readmes_command_level_order_included():
     readme_levels = command.split("--levels", 1)[1].split("--frames", 1)[0]
     assert script_levels == readme_levels.replace("\\", " ").split()
     assert len(script_levels) == 32 == len(set(script_levels))
-    flags = ("--frames 10e6", "--check-every 1e6", "--episodes 50", "--bundle runs/campaign/models")
+    flags = ("--frames 10e6", "--check-every 1e6", "--episodes 50", "--confirm",
+             "--bundle runs/campaign/models")  # fmt: skip
     for flag in flags:
         assert flag in script and flag in command.split("```", 1)[0]

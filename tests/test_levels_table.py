@@ -326,3 +326,113 @@ def test_a_model_table_trains_nothing_and_a_training_table_needs_frames(tmp_path
     assert "trains nothing: drop --frames, --bundle" in capsys.readouterr().err
     assert main(["levels-table", "--levels", "1-1", "--out", out]) == 2
     assert "--frames is required" in capsys.readouterr().err
+
+
+def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too(
+    tmp_path, monkeypatch
+):
+    """Stopping at the first of many close checks that clears picks a lucky one: with
+    `--confirm` the checkpoint plays the episodes again on other seeds, and a failed
+    confirmation sends the level on to its next check."""
+    real_evaluate = levels_table.evaluate_level
+    seeds_asked = []
+
+    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
+                 seed_offset=0):  # fmt: skip
+        seeds_asked.append(recipe["seed"] + seed_offset)
+        # All episodes played: only the clears are made up.
+        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
+        # Every check clears; the first confirmation does not, the second does.
+        confirmations = seeds_asked.count(levels_table.CONFIRM_SEED_OFFSET)
+        clears = 0 if seed_offset and confirmations == 1 else report["episodes"]
+        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
+
+    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    out = tmp_path / "table.md"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
+        "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
+    ]  # fmt: skip
+    assert main([*args, "--confirm"]) == 0
+    state = json.loads(out.with_suffix(".json").read_text())
+    assert state["recipe"]["confirm"] is True
+    row = state["rows"]["1-1"]
+    first, second = row["checks"]
+    assert first["clears"] == 2 and first["confirm"] == {"clears": 0, "played": 2}
+    assert second["confirm"] == {"clears": 2, "played": 2}
+    assert row["cleared"] is True and row["frames"] == second["frames"] < 3500
+    assert seeds_asked == [0, 5000, 0, 5000]
+    level_runs = tmp_path / "runs" / "1-1"
+    assert levels_table.confirm_report_path(level_runs, first["frames"]).is_file()
+    assert "| 1-1 | yes | yes | 2/2 (2/2) |" in out.read_text()
+    assert "confirmed by as many episodes again on seeds 5000.." in out.read_text()
+    assert levels_table.check_text(first, 2) == (f"2/2 at {first['frames']:,} (confirm 0/2)")
+    # Without it the same checks stop at the first, unconfirmed; and a table made without
+    # confirmation is not continued with it (nor the other way round).
+    seeds_asked.clear()
+    plain = tmp_path / "plain.md"
+    assert main([*args[:-7], "--out", str(plain), "--runs-dir", str(tmp_path / "plain"),
+                 "--quiet", "--eval-workers", "1"]) == 0  # fmt: skip
+    row = json.loads(plain.with_suffix(".json").read_text())["rows"]["1-1"]
+    assert len(row["checks"]) == 1 and "confirm" not in row and seeds_asked == [0]
+    assert main([*args[:-7], "--out", str(plain), "--runs-dir", str(tmp_path / "plain"),
+                 "--quiet", "--confirm"]) == 2  # fmt: skip
+
+
+def test_an_unconfirmed_pass_at_the_cap_is_no_clear(tmp_path, monkeypatch):
+    real_evaluate = levels_table.evaluate_level
+
+    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
+                 seed_offset=0):  # fmt: skip
+        # All episodes played: only the clears are made up.
+        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
+        clears = 0 if seed_offset else report["episodes"]
+        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
+
+    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    out = tmp_path / "table.md"
+    assert main([*tiny_table_args(tmp_path, out), "--confirm"]) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    assert row["clears"] == 1 and row["cleared"] is False
+    assert row["confirm"] == {"clears": 0, "played": 1}
+    assert "| 1-1 | yes | no | 1/1 (0/1) |" in out.read_text()
+
+
+def test_a_level_reopened_for_confirmation_confirms_its_checkpoint_before_training(
+    tmp_path, monkeypatch
+):
+    """A level cleared by a table made without `--confirm`, its row removed and the recipe
+    now confirming: its cleared checkpoint is checked again with a confirmation, and only a
+    failed confirmation trains it on."""
+    real_evaluate = levels_table.evaluate_level
+    seeds_asked = []
+
+    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
+                 seed_offset=0):  # fmt: skip
+        seeds_asked.append(recipe["seed"] + seed_offset)
+        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
+        confirmations = seeds_asked.count(levels_table.CONFIRM_SEED_OFFSET)
+        clears = 0 if seed_offset and confirmations == 1 else report["episodes"]
+        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
+
+    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    out = tmp_path / "table.md"
+    args = [
+        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
+        "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
+    ]  # fmt: skip
+    assert main(args) == 0
+    state = json.loads(out.with_suffix(".json").read_text())
+    (cleared_at,) = [check["frames"] for check in state["rows"]["1-1"]["checks"]]
+    state["rows"] = {}
+    state["recipe"]["confirm"] = True
+    out.with_suffix(".json").write_text(json.dumps(state))
+    seeds_asked.clear()
+    assert main([*args, "--confirm"]) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    first, second = row["checks"]
+    assert first["frames"] == cleared_at and first["confirm"]["clears"] == 0
+    assert second["frames"] > cleared_at and row["cleared"] is True
+    assert seeds_asked == [0, 5000, 0, 5000]

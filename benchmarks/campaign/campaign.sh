@@ -46,7 +46,7 @@ start)
   # shellcheck disable=SC2086  # LEVELS is a list of words
   PYTHONUNBUFFERED=1 PYTHONPATH="$tree/src" nohup "$python" -m mario_rl levels-table \
     --preset ppo-levels --levels $LEVELS \
-    --frames 10e6 --check-every 1e6 --episodes 50 \
+    --frames 10e6 --check-every 1e6 --episodes 50 --confirm \
     --out runs/campaign/table.md --runs-dir runs/campaign/levels \
     --bundle runs/campaign/models --quiet >> runs/campaign/table.log 2>&1 &
   pid=$!

@@ -42,6 +42,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
             "--check-every": args.check_every,
             "--num-envs": args.num_envs,
             "--bundle": args.bundle,
+            "--confirm": args.confirm or None,
         }
         given = [flag for flag, value in training_only.items() if value is not None]
         if given:
@@ -70,6 +71,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         num_envs=args.num_envs,
         check_every=args.check_every,
         bundle_dir=None if args.bundle is None else Path(args.bundle),
+        confirm=args.confirm,
         **evaluation,
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
@@ -92,6 +94,14 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="evaluate every N frames and stop a level at the first check that clears it "
         "(--frames is then the cap); default: train to --frames, then evaluate once",
+    )
+    table.add_argument(
+        "--confirm",
+        action="store_true",
+        help="a check that clears counts only when the same checkpoint clears as many "
+        f"episodes again on other seeds (from seed + {levels_table.CONFIRM_SEED_OFFSET}); "
+        "otherwise training goes on. Stopping at the first of many close checks that "
+        "clears picks a lucky one; this makes that less likely",
     )
     table.add_argument(
         "--preset", choices=PRESET_NAMES, default=None, help="the recipe (default: ppo-fast)"
