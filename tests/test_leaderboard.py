@@ -237,6 +237,31 @@ def test_an_agent_run_the_same_as_one_on_the_board_is_stored_once(board):
     ]
 
 
+def test_an_agent_run_stored_by_another_booth_meanwhile_is_not_stored_again(board):
+    """The look for an identical agent run and the insert are one write transaction: before,
+    a booth looked (finding none) while another held the lock to store the same run, then
+    stored it too."""
+    import threading
+    import time
+
+    agent = "ppo agent (1-1/model.pt)"
+    board.record("ann", "human", result("died"))
+    holder = sqlite3.connect(board.path, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    other = threading.Thread(target=board.record, args=(agent, "agent", result("finished")))
+    other.start()
+    time.sleep(0.5)  # the other booth is now waiting on the lock (before: past its look)
+    holder.execute(
+        "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, recorded) "
+        "VALUES ('1-1', ?, 'agent', 'finished', 1500, 62, 3161, '2026-12-05T00:00:00+00:00')",
+        (agent,),
+    )
+    holder.commit()
+    other.join()
+    holder.close()
+    assert [e.name for e in board.entries("1-1")] == [agent, "ann"]
+
+
 def test_a_race_goes_on_the_board_whole_or_not_at_all(board, monkeypatch):
     calls = []
     original = Leaderboard._insert

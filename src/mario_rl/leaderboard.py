@@ -266,6 +266,9 @@ class Leaderboard:
         assert connection is not None
         try:
             with closing(connection), connection:
+                # The write lock before `_insert` looks for an identical agent run: two
+                # booths storing the same one at once would otherwise both find none.
+                connection.execute("BEGIN IMMEDIATE")
                 for name, kind, result in stored:
                     self._insert(connection, name, kind, result)
         except sqlite3.Error as error:
