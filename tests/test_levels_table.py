@@ -208,22 +208,23 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
 def test_a_level_stopped_mid_piece_goes_on_to_its_target_before_checking(tmp_path):
     runs = tmp_path / "runs"
     small = ["--num-envs", "2", "--quiet", "--seed", "0"]
-    rollouts = ["--num-steps", "16", "--num-minibatches", "2"]  # 128 frames a rollout
-    # A piece aiming at 1000 frames, stopped at about 400 (as Ctrl-C leaves it).
-    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "400", *rollouts]
+    # A piece aiming at 3000 frames, stopped after its first rollout (about 1,000 frames:
+    # 2 envs x 128 steps x 4 frames), as Ctrl-C leaves it; the table's own settings, which
+    # it checks before continuing a run.
+    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "400"]
+    first += ["--schedule-frames", "6000"]
     assert main([*first, *small, "--runs-dir", str(runs / "1-1")]) == 0
     (stopped,) = (runs / "1-1").iterdir()
-    assert levels_table.checkpoint_frames(stopped) < 1000
-    (runs / "1-1" / "piece.json").write_text(json.dumps({"target": 1000}))
+    assert levels_table.checkpoint_frames(stopped) < 3000
+    (runs / "1-1" / "piece.json").write_text(json.dumps({"target": 3000}))
     out = tmp_path / "table.md"
-    table = ["levels-table", "--levels", "1-1", "--frames", "2000", "--check-every", "1000"]
+    table = ["levels-table", "--levels", "1-1", "--frames", "6000", "--check-every", "3000"]
     assert main([*table, *small, "--episodes", "1", "--max-stuck-steps", "5",
                  "--out", str(out), "--runs-dir", str(runs)]) == 0  # fmt: skip
     checked = [check["frames"] for check in json.loads(out.with_suffix(".json").read_text())
                ["rows"]["1-1"]["checks"]]  # fmt: skip
-    # No check of the stopped checkpoint; one at the piece's target, one at the cap (the
-    # table trains with the preset's 128-step rollouts, about 1,000 frames each here).
-    assert len(checked) == 2 and checked[0] >= 1000 and checked[1] >= 2000
+    # No check of the stopped checkpoint; one at the piece's target, one at the cap.
+    assert len(checked) == 2 and checked[0] >= 3000 and checked[1] >= 6000
 
 
 def test_a_cleared_level_is_bundled_on_fresh_seeds(tmp_path, monkeypatch):
@@ -354,7 +355,8 @@ def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too
         "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
         "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
     ]  # fmt: skip
-    assert main([*args, "--confirm"]) == 0
+    models = tmp_path / "models"
+    assert main([*args, "--confirm", "--bundle", str(models)]) == 0
     state = json.loads(out.with_suffix(".json").read_text())
     assert state["recipe"]["confirm"] is True
     row = state["rows"]["1-1"]
@@ -363,10 +365,14 @@ def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too
     assert second["confirm"] == {"clears": 2, "played": 2}
     assert row["cleared"] is True and row["frames"] == second["frames"] < 3500
     assert seeds_asked == [0, 5000, 0, 5000]
+    # The bundle's notes say the check was confirmed.
+    command, note = (models / "1-1" / "command.txt").read_text().splitlines()[:2]
+    assert command.endswith(" --confirm")
+    assert note.startswith("# The first checkpoint whose check and its confirmation (seeds 5000..)")
     level_runs = tmp_path / "runs" / "1-1"
     assert levels_table.confirm_report_path(level_runs, first["frames"]).is_file()
     assert "| 1-1 | yes | yes | 2/2 (2/2) |" in out.read_text()
-    assert "confirmed by as many episodes again on seeds 5000.." in out.read_text()
+    assert "of them and of as many episodes again on seeds 5000.." in out.read_text()
     assert levels_table.check_text(first, 2) == (f"2/2 at {first['frames']:,} (confirm 0/2)")
     # Without it the same checks stop at the first, unconfirmed; and a table made without
     # confirmation is not continued with it (nor the other way round).
@@ -378,6 +384,17 @@ def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too
     assert len(row["checks"]) == 1 and "confirm" not in row and seeds_asked == [0]
     assert main([*args[:-7], "--out", str(plain), "--runs-dir", str(tmp_path / "plain"),
                  "--quiet", "--confirm"]) == 2  # fmt: skip
+    # A row decided before the table confirmed, bundled once it does: its command and note
+    # say how it was decided, not what the recipe asks now.
+    state = json.loads(plain.with_suffix(".json").read_text())
+    state["recipe"]["confirm"] = True
+    plain.with_suffix(".json").write_text(json.dumps(state))
+    assert main([*args[:-7], "--out", str(plain), "--runs-dir", str(tmp_path / "plain"),
+                 "--quiet", "--eval-workers", "1", "--confirm",
+                 "--bundle", str(tmp_path / "plain-models")]) == 0  # fmt: skip
+    command, note = (tmp_path / "plain-models" / "1-1" / "command.txt").read_text().splitlines()[:2]
+    assert "--confirm" not in command and "its confirmation" not in note
+    assert "a row without one was decided by its check alone" in plain.read_text()
 
 
 def test_an_unconfirmed_pass_at_the_cap_is_no_clear(tmp_path, monkeypatch):
@@ -436,3 +453,33 @@ def test_a_level_reopened_for_confirmation_confirms_its_checkpoint_before_traini
     assert first["frames"] == cleared_at and first["confirm"]["clears"] == 0
     assert second["frames"] > cleared_at and row["cleared"] is True
     assert seeds_asked == [0, 5000, 0, 5000]
+
+
+def test_a_level_run_begun_under_other_preset_settings_is_not_continued(tmp_path, monkeypatch):
+    """The table resumes a level with the preset as the code defines it: a preset changed
+    since the run began would have trained it on under another recipe, silently."""
+    from dataclasses import replace
+
+    from mario_rl.presets import PRESETS
+
+    out = tmp_path / "table.md"
+    args = [*tiny_table_args(tmp_path, out), "--frames", "2000", "--check-every", "1000"]
+    args.remove("200"), args.remove("--frames")
+
+    def stop_after_one_piece(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mario_rl.levels_table.evaluate_level", stop_after_one_piece)
+        assert main(args) == 130
+    (run,) = [path for path in (tmp_path / "runs" / "1-1").iterdir() if path.is_dir()]
+    changed = replace(PRESETS["ppo-fast"], agent=replace(PRESETS["ppo-fast"].agent, gamma=0.5))
+    monkeypatch.setitem(PRESETS, "ppo-fast", changed)
+    with pytest.raises(ValueError, match=r"agent\.gamma 0\.9 there, 0\.5 now"):
+        levels_table.build_table(["1-1"], 2000, out, runs_dir=str(tmp_path / "runs"),
+                                 episodes=1, max_stuck_steps=5, num_envs=2,
+                                 check_every=1000)  # fmt: skip
+    monkeypatch.undo()
+    assert main(args) == 0  # the same settings continue it
+    row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
+    assert row["run_dir"] == str(run)

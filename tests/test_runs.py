@@ -366,6 +366,26 @@ def test_resume_rewrites_the_episode_log_beside_the_old_one(tmp_path, monkeypatc
     assert all(int(row["frames"]) <= 200 for row in read_rows(run_dir))
 
 
+def test_a_resume_drops_the_episodes_logged_past_its_checkpoint(tmp_path):
+    """Before, the rows a killed run logged within its resumed envs' no-op frames past the
+    checkpoint were kept: the trim used the trainer's frames, which count those no-ops."""
+    from mario_rl.cli.main import main
+
+    runs = tmp_path / "runs"
+    small = ["--num-envs", "2", "--quiet", "--seed", "0"]
+    assert main(["train", "--preset", "ppo-fast", "--frames", "200", *small,
+                 "--runs-dir", str(runs)]) == 0  # fmt: skip
+    (run_dir,) = runs.iterdir()
+    kept = int(load_checkpoint(run_dir)["counters"]["frames"])
+    with (run_dir / "episodes.csv").open(newline="") as file:
+        columns = csv.DictReader(file).fieldnames
+    past = dict.fromkeys(columns, 0) | {"frames": kept + 1, "return": -12345, "level": "1-1"}
+    with (run_dir / "episodes.csv").open("a", newline="") as file:
+        csv.DictWriter(file, columns).writerow(past)
+    assert main(["train", "--resume", str(run_dir), "--frames", str(kept + 400), "--quiet"]) == 0
+    assert -12345.0 not in [float(row["return"]) for row in read_rows(run_dir)]
+
+
 def test_a_checkpoint_from_before_weights_only_loading_converts(tmp_path):
     import importlib.util
 

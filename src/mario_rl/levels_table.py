@@ -35,7 +35,8 @@ its x is known.
 
 With `--confirm`, a check that clears is confirmed before the level counts as cleared:
 the same checkpoint plays as many episodes again on other seeds (`CONFIRM_SEED_OFFSET`),
-and must clear them too; otherwise training goes on to the next check. Checking every
+and must clear at least `CLEARED_RATE` of them too; otherwise training goes on to the
+next check (at the cap, the level is not cleared). Checking every
 `--check-every` frames and stopping at the first check that clears picks the luckiest of
 several close checks: of the campaign's first four levels cleared so, the two checked at 46
 of 50 cleared 42 and 44 of 50 on fresh seeds. Two independent passes make that less
@@ -248,8 +249,9 @@ def markdown(
     )
     if recipe.get("confirm"):
         evaluated += (
-            f", confirmed by as many episodes again on seeds "
-            f"{recipe['seed'] + CONFIRM_SEED_OFFSET}.. (the confirmation in brackets)"
+            f" of them and of as many episodes again on seeds "
+            f"{recipe['seed'] + CONFIRM_SEED_OFFSET}.. (the confirmation, in brackets; a row "
+            "without one was decided by its check alone, before the table confirmed)"
         )
     evaluated += "."
     if "model" in recipe:
@@ -319,9 +321,12 @@ def bundle_text(bundle: dict[str, Any] | None) -> str:
     )
 
 
-def level_command(recipe: dict[str, Any], level: str, default_num_envs: int) -> str:
+def level_command(
+    recipe: dict[str, Any], level: str, default_num_envs: int, confirm: bool = False
+) -> str:
     """The `mario-rl levels-table` command that trains and checks `level` alone exactly as
-    the table did (a level's training does not depend on the other levels)."""
+    the table did (a level's training does not depend on the other levels); `confirm`:
+    its checks were confirmed (a row decided before the recipe confirmed was not)."""
     parts = [
         "mario-rl levels-table",
         f"--preset {recipe['preset']}",
@@ -338,7 +343,7 @@ def level_command(recipe: dict[str, Any], level: str, default_num_envs: int) -> 
     ]
     if recipe["num_envs"] != default_num_envs:
         parts.append(f"--num-envs {recipe['num_envs']}")
-    if recipe.get("confirm"):
+    if confirm:
         parts.append("--confirm")
     return " ".join(parts)
 
@@ -396,18 +401,21 @@ def bundle_level(
         workers=workers,
     )
     checks = ", ".join(check_text(c, recipe["episodes"]) for c in row["checks"])
+    # The row says whether its check was confirmed: one decided before the recipe
+    # confirmed was not, whatever the recipe says now.
+    confirmed = "confirm" in row
+    picked = (
+        f"the first checkpoint whose check and its confirmation (seeds "
+        f"{recipe['seed'] + CONFIRM_SEED_OFFSET}..) both cleared"
+        if confirmed
+        else "the first checkpoint whose check cleared"
+    )
     commands = [
-        level_command(recipe, level, default_num_envs),
-        f"# The first checkpoint whose check cleared at least {CLEARED_RATE:.0%} of "
-        f"{recipe['episodes']} episodes (seeds {recipe['seed']}..)"
-        + (
-            f", confirmed on seeds {recipe['seed'] + CONFIRM_SEED_OFFSET}..,"
-            if recipe.get("confirm")
-            else ""
-        )
-        + f": {checkpoint.name} of "
+        level_command(recipe, level, default_num_envs, confirmed),
+        f"# {picked.capitalize()} at least {CLEARED_RATE:.0%} of {recipe['episodes']} "
+        f"episodes (checks on seeds {recipe['seed']}..): {checkpoint.name} of "
         f"{row['run_dir']}. Checks (clears at frames): {checks}. eval.json measured it "
-        f"afresh on seeds {seed}.., which no check used.",
+        f"afresh on seeds {seed}.., which no check or confirmation used.",
     ]
     folder = bundle_agent(checkpoint, level, commands, measure, bundle_dir)
     report = json.loads((folder / "eval.json").read_text())
@@ -471,6 +479,36 @@ def table_row(
     }
 
 
+def check_run_has_recipe(run_dir: Path, env: Any, agent: Any) -> None:
+    """Refuse to continue a level's run whose saved config (config.json) differs from the
+    recipe's env and agent settings as the code defines them now: a preset changed since the
+    run began would otherwise go on training it silently under another recipe. Fields added
+    since it was saved read as their defaults."""
+    from dataclasses import fields
+
+    from mario_rl.env.pipeline import EnvConfig
+    from mario_rl.runs import RunDir
+
+    saved_run = RunDir(run_dir)
+    saved = {
+        "env": saved_run.config_section("env", EnvConfig),
+        "agent": saved_run.config_section("agent", type(agent)),
+    }
+    differences = [
+        f"{section}.{field.name} {getattr(saved[section], field.name)!r} there, "
+        f"{getattr(now, field.name)!r} now"
+        for section, now in (("env", env), ("agent", agent))
+        for field in fields(now)
+        if getattr(saved[section], field.name) != getattr(now, field.name)
+    ]
+    if differences:
+        raise ValueError(
+            f"{run_dir} was trained under other settings than the recipe's now "
+            f"({'; '.join(differences)}): continue it with the code it began with, or move "
+            "its folder away to train the level again under the recipe as it is"
+        )
+
+
 def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
     if not state_path.is_file():
@@ -508,8 +546,9 @@ def build_table(
     that clears it (at least `CLEARED_RATE` of `episodes`); `frames` is then the cap. None:
     train to `frames`, then evaluate once. `bundle_dir`: bundle each cleared level there
     (`bundle_level`), a cleared row of an earlier piece without a bundle included.
-    `confirm`: a check that clears counts only once its checkpoint clears as many episodes
-    again on seeds `seed + CONFIRM_SEED_OFFSET`..; otherwise training goes on.
+    `confirm`: a check that clears counts only once its checkpoint also clears at least
+    `CLEARED_RATE` of as many episodes again on seeds `seed + CONFIRM_SEED_OFFSET`..;
+    otherwise training goes on to the next check (the cap's check is the last).
     `eval_workers`: processes playing each evaluation's episodes (None: one per core);
     the table is the same for any number.
     """
@@ -579,10 +618,11 @@ def build_table(
         write_markdown()
         level_runs = Path(runs_dir) / level
         stopped = newest_run(level_runs)
+        env = replace(chosen.env, level=level)
         if stopped is not None:
+            check_run_has_recipe(stopped, env, agent)
             console.print(f"{level}: continuing {stopped} from its newest checkpoint")
         start = time.perf_counter()
-        env = replace(chosen.env, level=level)
         # Checks survive a stop: a checkpoint a stopped piece left unchecked is checked
         # before any more training, and one whose check ended the level only re-evaluated.
         checks_path = level_runs / "checks.json"

@@ -175,7 +175,10 @@ def train(
             init_record = config.get("init_from")
         else:
             set_rng_states(checkpoint["rng_states"])
-            logger = MetricsLogger(run_dir, resume_frames=trainer.frames)
+            # The checkpoint's frames, not the trainer's: those already count the no-op
+            # frames of the envs' fresh resets, and the episodes logged in them after the
+            # checkpoint by a killed run would be kept.
+            logger = MetricsLogger(run_dir, resume_frames=int(checkpoint["counters"]["frames"]))
             init_record = run_dir.config().get("init_from")
     except BaseException:
         trainer.close()

@@ -98,10 +98,11 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
     table.add_argument(
         "--confirm",
         action="store_true",
-        help="a check that clears counts only when the same checkpoint clears as many "
-        f"episodes again on other seeds (from seed + {levels_table.CONFIRM_SEED_OFFSET}); "
-        "otherwise training goes on. Stopping at the first of many close checks that "
-        "clears picks a lucky one; this makes that less likely",
+        help="a check that clears counts only when the same checkpoint also clears at least "
+        f"{levels_table.CLEARED_RATE * 100:.0f}%% of as many episodes again on other seeds "
+        f"(from seed + {levels_table.CONFIRM_SEED_OFFSET}); otherwise training goes on to the next "
+        "check. Stopping at the first of many close checks that clears picks a lucky one; "
+        "this makes that less likely",
     )
     table.add_argument(
         "--preset", choices=PRESET_NAMES, default=None, help="the recipe (default: ppo-fast)"

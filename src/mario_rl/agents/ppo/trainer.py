@@ -46,7 +46,10 @@ class PPOTrainer:
 
     `frames`, and what `checkpoint` saves, are those of the last rollout learned from: a
     rollout being collected in the background is not part of a checkpoint. A resumed run
-    continues the networks, optimiser, statistics, counters and sampling RNG.
+    continues the networks, optimiser, statistics, counters and sampling RNG. Not the env
+    workers' pools of snapshot and death starts (`env.snapshots`, kept in each worker
+    process): they start empty again, as at a run's start, so until an env's first episode
+    and death of the resumed run its practice starts are the level's real start.
     """
 
     ray_actors = True
