@@ -193,6 +193,21 @@ def test_a_restore_cut_short_is_run_again_and_never_saved_over_the_kept_state(
     assert (kept / "models/1-1/model.pt").is_file()
 
 
+def test_a_campaign_that_lost_only_its_table_json_is_not_restored_over(tmp_path):
+    """Its runs are newer than the kept ones: a restore would have copied the kept logs and
+    checkpoint over them (it copied into existing folders to finish a restore cut short)."""
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    log = next((root / "levels" / "1-2").glob("*/episodes.csv"))
+    log.write_text(log.read_text() + "newer,row\n")
+    (root / "table.json").unlink()
+    with pytest.raises(SystemExit, match=r"has level runs .* but no table\.json"):
+        snapshot.restore(kept, root)
+    assert log.read_text().endswith("newer,row\n")
+    assert not (root / snapshot.RESTORING_MARK).exists()
+
+
 def test_a_bundle_being_built_is_neither_saved_nor_restored(tmp_path):
     root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
     kept.mkdir()

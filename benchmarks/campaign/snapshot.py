@@ -46,6 +46,8 @@ TABLE_FILES = ("table.md", "table.json", "table.log")
 RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
 APPENDED_FILES = ("episodes.csv", "log.txt")
+RESTORING_MARK = ".restoring"
+"""In the campaign's folder while a restore copies into it (gone once table.json is back)."""
 """Of those, the ones a running campaign appends to, line by line."""
 
 
@@ -206,7 +208,19 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         raise SystemExit(f"{campaign / 'table.json'} exists: the campaign is there, not restored")
     if not (kept / "table.json").is_file():
         raise SystemExit(f"{kept / 'table.json'} not found: nothing to restore")
+    # A restore marks the folder until it is done: runs there without table.json and
+    # without the mark are a campaign whose table.json went some other way, and copying the
+    # kept runs over them would put older logs beside newer checkpoints.
+    restoring = campaign / RESTORING_MARK
+    found = [path for path in folders(campaign / "levels") if newest_run(path) is not None]
+    if found and not restoring.exists():
+        raise SystemExit(
+            f"{campaign} has level runs ({', '.join(path.name for path in found)}) but no "
+            "table.json, and no restore left them: move the folder away to restore, or put "
+            "back its table.json"
+        )
     campaign.mkdir(parents=True, exist_ok=True)
+    restoring.touch()
     said = []
     # table.json last: until it is there, a restore cut short is run again (copying over
     # what it had copied), and `campaign.sh start` restores again.
@@ -242,6 +256,7 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         shutil.copytree(bundle, campaign / "models" / bundle.name, dirs_exist_ok=True)
         said.append(f"bundle {bundle.name}")
     shutil.copy2(kept / "table.json", campaign / "table.json")
+    restoring.unlink()
     return said
 
 
