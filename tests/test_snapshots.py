@@ -75,7 +75,7 @@ def test_a_best_run_fills_the_pool_less_its_last_snapshots():
     env.reset(seed=0)
     info = play(env, 1)  # x 10 .. 200; snapshots at steps 4, 8, 12, 16 (not the last step)
     assert info["mario_episode"]["snapshot_start"] is False
-    assert list(env.pool) == [(40, (4, 40)), (80, (8, 80)), (120, (12, 120))]
+    assert list(env.pool) == [(40, (4, 40), 1), (80, (8, 80), 1), (120, (12, 120), 1)]
     assert env.best_x == 200
 
 
@@ -96,7 +96,7 @@ def test_starts_come_only_from_the_pool_and_are_reproducible():
         seen = [info["snapshot_x"]]
         for _ in range(30):
             play(env, 1)
-            states = {state for _, state in env.pool}
+            states = {start.state for start in env.pool}
             _, info = env.reset()
             if info["snapshot_start"]:
                 assert (env.unwrapped.t, env.unwrapped.x) in states
@@ -136,14 +136,14 @@ def test_with_several_levels_each_level_starts_from_its_own_runs():
         played.add(level)
         play(env, 1)
         # The pool of the level just played holds only its own states.
-        assert env.pool and all(x <= (200 if level == "1-1" else 80) for x, _ in env.pool)
+        assert env.pool and all(start.x <= (200 if level == "1-1" else 80) for start in env.pool)
         assert env.best_x == (200 if level == "1-1" else 80)
         _, info = env.reset()
         if info["snapshot_start"]:
             assert info["snapshot_x"] <= (200 if env.unwrapped.level == "1-1" else 80)
     assert played == {"1-1", "1-2"}
     for level, pools in env._pools.items():
-        assert {state.level for _, state in pools.pool} == {level}
+        assert {start.state.level for start in pools.pool} == {level}
 
 
 def test_with_several_levels_the_seed_fixes_the_first_level_too():
@@ -191,14 +191,14 @@ def test_a_death_keeps_the_snapshot_margin_before_it():
     env.reset(seed=0)
     info = play(env, 1)  # dies at step 15, x 150; snapshots at steps 4, 8, 12
     assert info["flag_get"] is False
-    assert list(env.death_pool) == [(80, (8, 80))]
+    assert list(env.death_pool) == [(80, (8, 80), 1)]
 
 
 def test_a_castle_loop_counts_as_a_death():
     env = death_starts(WalkEnv(20, pit_x=150, pit_exit="loop"), every=4, margin=1)
     env.reset(seed=0)
     assert play(env, 1)["exit"] == "loop"
-    assert list(env.death_pool) == [(80, (8, 80))]
+    assert list(env.death_pool) == [(80, (8, 80), 1)]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_with_death_starts_off_no_death_state_is_kept_and_the_rng_is_untouched()
     plain.reset()
     plain.np_random.random()
     assert off_next == plain.np_random.random()
-    assert run(0.5)[0] == [(80, (8, 80))]
+    assert run(0.5)[0] == [(80, (8, 80), 1)]
 
 
 def test_death_starts_come_from_the_death_pool_in_their_share_of_resets():
@@ -298,3 +298,32 @@ def test_on_mario_a_death_start_resumes_shortly_before_the_death():
     assert info["snapshot_start"] and info["x_pos"] == death_x == death_start[0]
     info = play(env, 1)  # the same walk from there meets the same goomba
     assert not info["flag_get"] and death_x < info["x_pos"] <= death_x + 60
+
+
+def test_on_mario_a_snapshot_start_holds_the_action_taken_into_it_without_no_ops():
+    """The campaign's pipeline (no-op starts, sticky actions, the last action shown).
+    Before, a snapshot start began with 0..30 frames of released buttons (the no-op starts
+    meant for the level's start: a running Mario slowed, a jump cut short), and showed and
+    held "nothing" where play holds the action taken into it."""
+    from mario_rl.env.wrappers import ShowLastAction, StickyAction
+
+    env_config = get_preset("ppo-levels").env
+    assert env_config.noop_max > 0 and env_config.sticky_probability > 0
+    env = ResetFromOwnSnapshots(make_env(env_config, seed=0), probability=1.0, every=2, margin=0)
+    env.reset(seed=0)
+    play(env, 4)  # right + A + B
+    obs, info = env.reset()
+    assert info["snapshot_start"] and info["noops"] == 0
+    assert info["x_pos"] == info["snapshot_x"]
+    wrappers = {}
+    layer = env.env
+    while isinstance(layer, gym.Wrapper):
+        wrappers[type(layer)] = layer
+        layer = layer.env
+    assert wrappers[StickyAction]._last_action == 4
+    strip = wrappers[ShowLastAction]
+    assert (obs[-1, : strip.rows] == strip._strips[4]).all()
+    # A start at the level's own beginning still shows and holds nothing.
+    obs, info = ResetFromOwnSnapshots(make_env(env_config, seed=0), probability=1.0).reset(seed=0)
+    assert not info["snapshot_start"]
+    assert (obs[-1, : strip.rows] == strip._strips[strip.actions]).all()

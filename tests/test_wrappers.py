@@ -302,7 +302,11 @@ def test_a_death_during_no_ops_restarts_from_the_same_start():
 
     inner = DiesAtOnce()
     env = NoopStart(inner, max_noops=30)
-    start = {"snapshot": "a state", "level": "4-1"}
+    start = {"level": "4-1"}  # one level of several
     env.reset(seed=1, options=start)
     assert len(inner.options) > 1  # it died during the no-ops and was reset again
     assert all(options == start for options in inner.options)
+    # A snapshot is a moment of play: no no-ops after it.
+    inner.options.clear()
+    _, info = env.reset(seed=1, options={"snapshot": "a state", "level": "4-1"})
+    assert info["noops"] == 0 and len(inner.options) == 1

@@ -17,25 +17,34 @@ import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
 from mario_rl.env.levels import parse_level
-from mario_rl.env.wrappers import EPISODE_STATS, require_positive
+from mario_rl.env.wrappers import EPISODE_STATS, START_LAST_ACTION, require_positive
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
+
+
+class Start(NamedTuple):
+    """A moment to start from: Mario's x, the emulator state, and the action the agent
+    took into it (the buttons held there)."""
+
+    x: int
+    state: Any
+    last_action: Any = None
 
 
 @dataclass
 class LevelPools:
     """One level's starts: snapshots along its best runs and shortly before its deaths,
-    each (x, state), and the furthest x of its episodes (-1 before one ends)."""
+    each a `Start`, and the furthest x of its episodes (-1 before one ends)."""
 
-    pool: deque[tuple[int, Any]]
-    death_pool: deque[tuple[int, Any]]
+    pool: deque[Start]
+    death_pool: deque[Start]
     best_x: int = -1
 
 
@@ -100,7 +109,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         # The levels episodes are drawn from (a MarioEnv's; one unnamed level otherwise).
         self._levels = [level.name for level in getattr(self.env.unwrapped, "levels", ())] or [""]
         self._level = self._levels[0]
-        self._trail: list[tuple[int, Any]] = []
+        self._trail: list[Start] = []
         self._trail_x = 0
         self._max_x = 0
         self._steps = 0
@@ -155,7 +164,9 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             else:
                 pool = None
             if pool:
-                start_x, options["snapshot"] = pool[int(self.np_random.integers(len(pool)))]
+                start = pool[int(self.np_random.integers(len(pool)))]
+                start_x, options["snapshot"] = start.x, start.state
+                options[START_LAST_ACTION] = start.last_action
                 self._from_snapshot = True
         obs, info = self.env.reset(options=options or None, **kwargs)
         self._level = info.get("level", self._level)
@@ -172,7 +183,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         x = info["x_pos"]
         self._max_x = max(self._max_x, x)
         if self._steps % self.every == 0 and x > self._trail_x and not (terminated or truncated):
-            self._trail.append((x, self.env.unwrapped.snapshot()))
+            self._trail.append(Start(x, self.env.unwrapped.snapshot(), action))
             self._trail_x = x
         if terminated or truncated:
             # A flag or a warp is a way out; a castle loop ends the episode as a failure.

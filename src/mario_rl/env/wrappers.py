@@ -180,7 +180,9 @@ class ShowLastAction(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        return self._marked(obs, self.actions), info
+        # A start from a snapshot shows the action taken into it (`START_LAST_ACTION`).
+        last = (kwargs.get("options") or {}).get(START_LAST_ACTION)
+        return self._marked(obs, self.actions if last is None else int(last)), info
 
     def step(self, action: Any) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -335,15 +337,25 @@ class NoopStart(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
+        if (kwargs.get("options") or {}).get("snapshot") is not None:
+            # A snapshot is a moment of play (Mario running, mid-jump): released buttons
+            # there are a pause play never has. No-ops perturb the level's own start only.
+            info["noops"] = 0
+            return obs, info
         noops = int(self.np_random.integers(0, self.max_noops + 1))
         for _ in range(noops):
             obs, _, terminated, truncated, info = self.env.step(self.noop_action)
             if terminated or truncated:
-                # The same start again (a snapshot, a level of several), not a new draw.
+                # The same start again (a level of several), not a new draw.
                 obs, info = self.env.reset(options=kwargs.get("options"))
         info["noops"] = noops
         return obs, info
 
+
+START_LAST_ACTION = "last_action"
+"""The reset option naming the action taken into a snapshot (`ResetFromOwnSnapshots`):
+the controller's state there, which `StickyAction` goes on holding and `ShowLastAction`
+shows, where a fresh start has released buttons."""
 
 EVAL_STICKY = 0.25
 """Per-frame probability of repeating the previous action in evaluation (the ALE's,
@@ -371,7 +383,9 @@ class StickyAction(gym.Wrapper):
         self._last_action: Any = noop_action
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        self._last_action = self.noop_action
+        # A start from a snapshot goes on holding the action taken into it, as play would.
+        last = (kwargs.get("options") or {}).get(START_LAST_ACTION)
+        self._last_action = self.noop_action if last is None else last
         return self.env.reset(**kwargs)
 
     def step(self, action: Any) -> StepResult:
