@@ -329,32 +329,45 @@ def test_a_model_table_trains_nothing_and_a_training_table_needs_frames(tmp_path
     assert "--frames is required" in capsys.readouterr().err
 
 
+def made_up_clears(monkeypatch, failed_confirmations: set[int]) -> list[int]:
+    """Evaluations that play every episode but report all of them cleared, except the
+    confirmations numbered in `failed_confirmations` (1: the first), which clear none;
+    returns the list the seeds asked for are appended to."""
+    real_evaluate = levels_table.evaluate_level
+    seeds_asked: list[int] = []
+
+    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
+                 seed_offset=0):  # fmt: skip
+        seeds_asked.append(recipe["seed"] + seed_offset)
+        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
+        confirmations = seeds_asked.count(recipe["seed"] + levels_table.CONFIRM_SEED_OFFSET)
+        failed = seed_offset and confirmations in failed_confirmations
+        clears = 0 if failed else report["episodes"]
+        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
+
+    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    return seeds_asked
+
+
+def confirm_table_args(tmp_path, out) -> list[str]:
+    """levels-table on 1-1, checks every 1,000 frames to a 3,500-frame cap, 2 episodes."""
+    return [
+        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
+        "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
+        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
+    ]  # fmt: skip
+
+
 def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too(
     tmp_path, monkeypatch
 ):
     """Stopping at the first of many close checks that clears picks a lucky one: with
     `--confirm` the checkpoint plays the episodes again on other seeds, and a failed
     confirmation sends the level on to its next check."""
-    real_evaluate = levels_table.evaluate_level
-    seeds_asked = []
-
-    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
-                 seed_offset=0):  # fmt: skip
-        seeds_asked.append(recipe["seed"] + seed_offset)
-        # All episodes played: only the clears are made up.
-        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
-        # Every check clears; the first confirmation does not, the second does.
-        confirmations = seeds_asked.count(levels_table.CONFIRM_SEED_OFFSET)
-        clears = 0 if seed_offset and confirmations == 1 else report["episodes"]
-        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
-
-    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    # Every check clears; the first confirmation does not, the second does.
+    seeds_asked = made_up_clears(monkeypatch, failed_confirmations={1})
     out = tmp_path / "table.md"
-    args = [
-        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
-        "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
-        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
-    ]  # fmt: skip
+    args = confirm_table_args(tmp_path, out)
     models = tmp_path / "models"
     assert main([*args, "--confirm", "--bundle", str(models)]) == 0
     state = json.loads(out.with_suffix(".json").read_text())
@@ -398,16 +411,7 @@ def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too
 
 
 def test_an_unconfirmed_pass_at_the_cap_is_no_clear(tmp_path, monkeypatch):
-    real_evaluate = levels_table.evaluate_level
-
-    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
-                 seed_offset=0):  # fmt: skip
-        # All episodes played: only the clears are made up.
-        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
-        clears = 0 if seed_offset else report["episodes"]
-        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
-
-    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    made_up_clears(monkeypatch, failed_confirmations={1})
     out = tmp_path / "table.md"
     assert main([*tiny_table_args(tmp_path, out), "--confirm"]) == 0
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
@@ -422,24 +426,9 @@ def test_a_level_reopened_for_confirmation_confirms_its_checkpoint_before_traini
     """A level cleared by a table made without `--confirm`, its row removed and the recipe
     now confirming: its cleared checkpoint is checked again with a confirmation, and only a
     failed confirmation trains it on."""
-    real_evaluate = levels_table.evaluate_level
-    seeds_asked = []
-
-    def evaluate(policy, level, recipe, workers, stop_after_failures=None, progress=False,
-                 seed_offset=0):  # fmt: skip
-        seeds_asked.append(recipe["seed"] + seed_offset)
-        report = real_evaluate(policy, level, recipe, 1, None, progress, seed_offset)
-        confirmations = seeds_asked.count(levels_table.CONFIRM_SEED_OFFSET)
-        clears = 0 if seed_offset and confirmations == 1 else report["episodes"]
-        return {**report, "clears": clears, "clear_rate": clears / report["episodes"]}
-
-    monkeypatch.setattr(levels_table, "evaluate_level", evaluate)
+    seeds_asked = made_up_clears(monkeypatch, failed_confirmations={1})
     out = tmp_path / "table.md"
-    args = [
-        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
-        "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
-        "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
-    ]  # fmt: skip
+    args = confirm_table_args(tmp_path, out)
     assert main(args) == 0
     state = json.loads(out.with_suffix(".json").read_text())
     (cleared_at,) = [check["frames"] for check in state["rows"]["1-1"]["checks"]]
