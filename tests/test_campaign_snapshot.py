@@ -206,6 +206,12 @@ def test_a_campaign_that_lost_only_its_table_json_is_not_restored_over(tmp_path)
         snapshot.restore(kept, root)
     assert log.read_text().endswith("newer,row\n")
     assert not (root / snapshot.RESTORING_MARK).exists()
+    # A mark a restore killed after its table.json left behind goes with the next save,
+    # so that it cannot let a later restore through.
+    shutil.copy2(kept / "table.json", root / "table.json")
+    (root / snapshot.RESTORING_MARK).touch()
+    snapshot.save(root, kept)
+    assert not (root / snapshot.RESTORING_MARK).exists()
 
 
 def test_a_bundle_being_built_is_neither_saved_nor_restored(tmp_path):

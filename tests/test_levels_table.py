@@ -468,6 +468,12 @@ def test_a_level_run_begun_under_other_preset_settings_is_not_continued(tmp_path
         levels_table.build_table(["1-1"], 2000, out, runs_dir=str(tmp_path / "runs"),
                                  episodes=1, max_stuck_steps=5, num_envs=2,
                                  check_every=1000)  # fmt: skip
+    dqn = replace(PRESETS["dqn-fast"], env=PRESETS["ppo-fast"].env)
+    monkeypatch.setitem(PRESETS, "ppo-fast", dqn)  # another algorithm's fields altogether
+    with pytest.raises(ValueError, match="was not trained by this recipe's algorithm"):
+        levels_table.build_table(["1-1"], 2000, out, runs_dir=str(tmp_path / "runs"),
+                                 episodes=1, max_stuck_steps=5, num_envs=2,
+                                 check_every=1000)  # fmt: skip
     monkeypatch.undo()
     assert main(args) == 0  # the same settings continue it
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]

@@ -157,6 +157,9 @@ def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
     was kept."""
     if not (campaign / "table.json").is_file():
         raise SystemExit(f"{campaign / 'table.json'} not found: nothing to save")
+    # A restore killed between copying table.json and removing its mark left the mark,
+    # which would let a later restore copy over runs this folder made since.
+    (campaign / RESTORING_MARK).unlink(missing_ok=True)
     lost = behind(campaign, into)
     if lost and not force:
         raise SystemExit(

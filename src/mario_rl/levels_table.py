@@ -487,13 +487,22 @@ def check_run_has_recipe(run_dir: Path, env: Any, agent: Any) -> None:
     from dataclasses import fields
 
     from mario_rl.env.pipeline import EnvConfig
-    from mario_rl.runs import RunDir
+    from mario_rl.runs import CheckpointError, RunDir
 
     saved_run = RunDir(run_dir)
-    saved = {
-        "env": saved_run.config_section("env", EnvConfig),
-        "agent": saved_run.config_section("agent", type(agent)),
-    }
+    advice = (
+        "continue it with the code it began with, or move its folder away to train the "
+        "level again under the recipe as it is"
+    )
+    try:
+        saved = {
+            "env": saved_run.config_section("env", EnvConfig),
+            "agent": saved_run.config_section("agent", type(agent)),
+        }
+    except CheckpointError as error:  # another algorithm's fields, or a damaged file
+        raise ValueError(
+            f"{run_dir} was not trained by this recipe's algorithm ({error}): {advice}"
+        ) from None
     differences = [
         f"{section}.{field.name} {getattr(saved[section], field.name)!r} there, "
         f"{getattr(now, field.name)!r} now"
@@ -504,8 +513,7 @@ def check_run_has_recipe(run_dir: Path, env: Any, agent: Any) -> None:
     if differences:
         raise ValueError(
             f"{run_dir} was trained under other settings than the recipe's now "
-            f"({'; '.join(differences)}): continue it with the code it began with, or move "
-            "its folder away to train the level again under the recipe as it is"
+            f"({'; '.join(differences)}): {advice}"
         )
 
 
