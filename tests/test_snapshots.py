@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from mario_rl.env.core import LevelSnapshot
 from mario_rl.env.pipeline import make_env
-from mario_rl.env.snapshots import ResetFromOwnSnapshots
+from mario_rl.env.snapshots import ResetFromOwnSnapshots, Start
 from mario_rl.presets import get_preset
 
 
@@ -75,7 +75,7 @@ def test_a_best_run_fills_the_pool_less_its_last_snapshots():
     env.reset(seed=0)
     info = play(env, 1)  # x 10 .. 200; snapshots at steps 4, 8, 12, 16 (not the last step)
     assert info["mario_episode"]["snapshot_start"] is False
-    assert list(env.pool) == [(40, (4, 40), 1), (80, (8, 80), 1), (120, (12, 120), 1)]
+    assert list(env.pool) == [Start(x, (x // 10, x), 1) for x in (40, 80, 120)]
     assert env.best_x == 200
 
 
@@ -191,14 +191,14 @@ def test_a_death_keeps_the_snapshot_margin_before_it():
     env.reset(seed=0)
     info = play(env, 1)  # dies at step 15, x 150; snapshots at steps 4, 8, 12
     assert info["flag_get"] is False
-    assert list(env.death_pool) == [(80, (8, 80), 1)]
+    assert list(env.death_pool) == [Start(80, (8, 80), 1)]
 
 
 def test_a_castle_loop_counts_as_a_death():
     env = death_starts(WalkEnv(20, pit_x=150, pit_exit="loop"), every=4, margin=1)
     env.reset(seed=0)
     assert play(env, 1)["exit"] == "loop"
-    assert list(env.death_pool) == [(80, (8, 80), 1)]
+    assert list(env.death_pool) == [Start(80, (8, 80), 1)]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_with_death_starts_off_no_death_state_is_kept_and_the_rng_is_untouched()
     plain.reset()
     plain.np_random.random()
     assert off_next == plain.np_random.random()
-    assert run(0.5)[0] == [(80, (8, 80), 1)]
+    assert run(0.5)[0] == [Start(80, (8, 80), 1)]
 
 
 def test_death_starts_come_from_the_death_pool_in_their_share_of_resets():
@@ -327,3 +327,20 @@ def test_on_mario_a_snapshot_start_holds_the_action_taken_into_it_without_no_ops
     obs, info = ResetFromOwnSnapshots(make_env(env_config, seed=0), probability=1.0).reset(seed=0)
     assert not info["snapshot_start"]
     assert (obs[-1, : strip.rows] == strip._strips[strip.actions]).all()
+
+
+def test_on_mario_a_snapshot_start_stacks_the_frames_seen_at_that_moment():
+    """Before, the stack began as four copies of the restored frame: a Mario restored
+    mid-jump looked motionless for three steps."""
+    env_config = get_preset("ppo-levels").env
+    env = ResetFromOwnSnapshots(make_env(env_config, seed=0), probability=1.0, every=2, margin=0)
+    env.reset(seed=0)
+    seen, done = [], False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(4)  # right + A + B
+        seen.append((info["x_pos"], obs))
+        done = terminated or truncated
+    obs, info = env.reset()
+    assert info["snapshot_start"]
+    assert any(x == info["x_pos"] and (played == obs).all() for x, played in seen)
+    assert not all((frame == obs[-1]).all() for frame in obs[:-1]), "Mario was running"

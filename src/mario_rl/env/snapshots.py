@@ -24,18 +24,24 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from mario_rl.env.levels import parse_level
-from mario_rl.env.wrappers import EPISODE_STATS, START_LAST_ACTION, require_positive
+from mario_rl.env.wrappers import (
+    EPISODE_STATS,
+    START_FRAMES,
+    START_LAST_ACTION,
+    require_positive,
+)
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
 
 class Start(NamedTuple):
-    """A moment to start from: Mario's x, the emulator state, and the action the agent
-    took into it (the buttons held there)."""
+    """A moment to start from: Mario's x, the emulator state, the action the agent took
+    into it (the buttons held there) and the frames its observation stacked then."""
 
     x: int
     state: Any
     last_action: Any = None
+    frames: Any = None
 
 
 @dataclass
@@ -114,6 +120,11 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         self._max_x = 0
         self._steps = 0
         self._from_snapshot = False
+        # The pipeline's frame stack, whose frames a snapshot keeps (none without one).
+        try:
+            self._stacked_frames = self.env.get_wrapper_attr("stacked_frames")
+        except AttributeError:
+            self._stacked_frames = None
 
     @property
     def current(self) -> LevelPools:
@@ -167,6 +178,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
                 start = pool[int(self.np_random.integers(len(pool)))]
                 start_x, options["snapshot"] = start.x, start.state
                 options[START_LAST_ACTION] = start.last_action
+                options[START_FRAMES] = start.frames
                 self._from_snapshot = True
         obs, info = self.env.reset(options=options or None, **kwargs)
         self._level = info.get("level", self._level)
@@ -183,7 +195,8 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         x = info["x_pos"]
         self._max_x = max(self._max_x, x)
         if self._steps % self.every == 0 and x > self._trail_x and not (terminated or truncated):
-            self._trail.append(Start(x, self.env.unwrapped.snapshot(), action))
+            frames = self._stacked_frames() if self._stacked_frames else None
+            self._trail.append(Start(x, self.env.unwrapped.snapshot(), action, frames))
             self._trail_x = x
         if terminated or truncated:
             # A flag or a warp is a way out; a castle loop ends the episode as a failure.

@@ -220,8 +220,11 @@ class ResizeObservation(gym.ObservationWrapper):
 class FrameStackObservation(gym.Wrapper):
     """Stack the last `stack` frames along a new first axis: (stack, H, W), newest last.
 
-    At reset the first frame fills the stack, as the DQN paper does. Each observation is a
-    new array; the wrapper keeps only `stack` frames of history.
+    At reset the first frame fills the stack, as the DQN paper does; a start from a
+    snapshot (`ResetFromOwnSnapshots`) passes the frames stacked when it was taken instead
+    (reset option `START_FRAMES`), so that a Mario restored mid-jump is seen rising or
+    falling from the first step. Each observation is a new array; the wrapper keeps only
+    `stack` frames of history.
     """
 
     def __init__(self, env: gym.Env, stack: int = 4) -> None:
@@ -233,13 +236,22 @@ class FrameStackObservation(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._frames.extend([obs] * self.stack)
+        frames = (kwargs.get("options") or {}).get(START_FRAMES)
+        if frames is not None and len(frames) == self.stack:
+            self._frames.extend(frames)
+        else:
+            self._frames.extend([obs] * self.stack)
         return np.stack(self._frames), info
 
     def step(self, action: Any) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._frames.append(obs)
         return np.stack(self._frames), reward, terminated, truncated, info
+
+    def stacked_frames(self) -> tuple[np.ndarray, ...]:
+        """The frames the last observation stacked, oldest first (each step's frame is a
+        new array, never written to again)."""
+        return tuple(self._frames)
 
 
 class ClipRewardSign(gym.RewardWrapper):
@@ -356,6 +368,10 @@ START_LAST_ACTION = "last_action"
 """The reset option naming the action taken into a snapshot (`ResetFromOwnSnapshots`):
 the controller's state there, which `StickyAction` goes on holding and `ShowLastAction`
 shows, where a fresh start has released buttons."""
+
+START_FRAMES = "stacked_frames"
+"""The reset option holding the frames `FrameStackObservation` had stacked when a
+snapshot was taken (`ResetFromOwnSnapshots`), which a start from it stacks again."""
 
 EVAL_STICKY = 0.25
 """Per-frame probability of repeating the previous action in evaluation (the ALE's,
