@@ -237,20 +237,35 @@ def test_an_agent_run_the_same_as_one_on_the_board_is_stored_once(board):
     ]
 
 
-def test_an_agent_run_stored_by_another_booth_meanwhile_is_not_stored_again(board):
+def test_an_agent_run_stored_by_another_booth_meanwhile_is_not_stored_again(board, monkeypatch):
     """The look for an identical agent run and the insert are one write transaction: before,
     a booth looked (finding none) while another held the lock to store the same run, then
     stored it too."""
     import threading
-    import time
 
     agent = "ppo agent (1-1/model.pt)"
     board.record("ann", "human", result("died"))
     holder = sqlite3.connect(board.path, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
+    # The other booth's first statement that needs the write lock has started: it waits
+    # there (before the fix, past its look for an identical run).
+    waiting = threading.Event()
+    connect = sqlite3.connect
+
+    def traced_connect(*args, **kwargs):
+        connection = connect(*args, **kwargs)
+
+        def trace(statement: str) -> None:
+            if statement.startswith(("BEGIN IMMEDIATE", "INSERT")):
+                waiting.set()
+
+        connection.set_trace_callback(trace)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", traced_connect)
     other = threading.Thread(target=board.record, args=(agent, "agent", result("finished")))
     other.start()
-    time.sleep(0.5)  # the other booth is now waiting on the lock (before: past its look)
+    assert waiting.wait(timeout=30)
     holder.execute(
         "INSERT INTO runs (level, name, kind, outcome, frames, game_time, max_x, recorded) "
         "VALUES ('1-1', ?, 'agent', 'finished', 1500, 62, 3161, '2026-12-05T00:00:00+00:00')",

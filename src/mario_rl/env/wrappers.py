@@ -181,7 +181,7 @@ class ShowLastAction(gym.Wrapper):
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         # A start from a snapshot shows the action taken into it (`START_LAST_ACTION`).
-        last = (kwargs.get("options") or {}).get(START_LAST_ACTION)
+        last = reset_option(kwargs, START_LAST_ACTION)
         return self._marked(obs, self.actions if last is None else int(last)), info
 
     def step(self, action: Any) -> StepResult:
@@ -236,7 +236,7 @@ class FrameStackObservation(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        frames = (kwargs.get("options") or {}).get(START_FRAMES)
+        frames = reset_option(kwargs, START_FRAMES)
         if frames is not None and len(frames) == self.stack:
             self._frames.extend(frames)
         else:
@@ -349,7 +349,7 @@ class NoopStart(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        if (kwargs.get("options") or {}).get("snapshot") is not None:
+        if reset_option(kwargs, "snapshot") is not None:
             # A snapshot is a moment of play (Mario running, mid-jump): released buttons
             # there are a pause play never has. No-ops perturb the level's own start only.
             info["noops"] = 0
@@ -362,6 +362,11 @@ class NoopStart(gym.Wrapper):
                 obs, info = self.env.reset(options=kwargs.get("options"))
         info["noops"] = noops
         return obs, info
+
+
+def reset_option(reset_kwargs: dict[str, Any], name: str) -> Any:
+    """The reset option `name` among a wrapper's `reset(**kwargs)`, or None."""
+    return (reset_kwargs.get("options") or {}).get(name)
 
 
 START_LAST_ACTION = "last_action"
@@ -400,7 +405,7 @@ class StickyAction(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         # A start from a snapshot goes on holding the action taken into it, as play would.
-        last = (kwargs.get("options") or {}).get(START_LAST_ACTION)
+        last = reset_option(kwargs, START_LAST_ACTION)
         self._last_action = self.noop_action if last is None else last
         return self.env.reset(**kwargs)
 
