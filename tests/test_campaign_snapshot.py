@@ -293,16 +293,27 @@ def test_save_without_a_campaign_says_so(tmp_path):
         snapshot.save(tmp_path / "none", tmp_path)
 
 
-def test_campaign_script_runs_the_readmes_command_level_order_included():
+@pytest.mark.parametrize(
+    ("table", "preset", "runs", "levels"),
+    [("headline", "ppo-levels", "runs/campaign", 32), ("complex", "ppo-levels-complex",
+     "runs/campaign-complex", 6)],
+)  # fmt: skip
+def test_campaign_script_runs_the_readmes_command_level_order_included(
+    table, preset, runs, levels
+):
     repo = SCRIPT.parents[2]
     script = (SCRIPT.parent / "campaign.sh").read_text()
-    script_levels = script.split('LEVELS="', 1)[1].split('"', 1)[0].split()
+    settings = script.split(f"\n{table})\n", 1)[1].split(";;", 1)[0]
+    assert f"PRESET={preset}\n" in settings and f"RUNS={runs}\n" in settings
+    script_levels = settings.split('LEVELS="', 1)[1].split('"', 1)[0].split()
     readme = (repo / "README.md").read_text()
-    command = readme.split("mario-rl levels-table --preset ppo-levels \\\n", 1)[1]
+    command = readme.split(f"mario-rl levels-table --preset {preset} ", 1)[1].split("```", 1)[0]
     readme_levels = command.split("--levels", 1)[1].split("--frames", 1)[0]
     assert script_levels == readme_levels.replace("\\", " ").split()
-    assert len(script_levels) == 32 == len(set(script_levels))
-    flags = ("--frames 10e6", "--check-every 1e6", "--episodes 50", "--confirm",
-             "--bundle runs/campaign/models")  # fmt: skip
+    assert len(script_levels) == levels == len(set(script_levels))
+    flags = ("--frames 10e6", "--check-every 1e6", "--episodes 50", "--confirm")
     for flag in flags:
-        assert flag in script and flag in command.split("```", 1)[0]
+        assert flag in script and flag in command
+    for folder in ("--out {}/table.md", "--runs-dir {}/levels", "--bundle {}/models"):
+        assert folder.format(runs) in command
+        assert folder.format("$RUNS") in script
