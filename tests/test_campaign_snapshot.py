@@ -295,12 +295,12 @@ def test_save_without_a_campaign_says_so(tmp_path):
 
 @pytest.mark.parametrize(
     ("table", "preset", "runs", "levels"),
-    [("headline", "ppo-levels", "runs/campaign", 32), ("complex", "ppo-levels-complex",
-     "runs/campaign-complex", 6)],
-)  # fmt: skip
-def test_campaign_script_runs_the_readmes_command_level_order_included(
-    table, preset, runs, levels
-):
+    [
+        ("headline", "ppo-levels", "runs/campaign", 32),
+        ("complex", "ppo-levels-complex", "runs/campaign-complex", 6),
+    ],
+)
+def test_campaign_script_runs_the_readmes_command_level_order_included(table, preset, runs, levels):
     repo = SCRIPT.parents[2]
     script = (SCRIPT.parent / "campaign.sh").read_text()
     settings = script.split(f"\n{table})\n", 1)[1].split(";;", 1)[0]
