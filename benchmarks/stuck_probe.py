@@ -1,0 +1,108 @@
+"""Where an agent gets stuck, can its own action set get it out?
+
+Plays one evaluation episode of a checkpoint (greedy, sticky actions and no-op starts as
+`mario-rl eval` has them) until Mario's x has not grown for `--stuck-steps` steps, saves the
+screen there, then, from that moment's emulator state, lets go of the controller until
+Mario stands (`--settle` steps of the no-op, so that a held A is released and a jump can
+start), holds each action of the agent's action set for `--hold` steps, and reports how far
+right and how high Mario got. An action
+set that cannot move him on from there is a dead end for the agent, whatever it learns
+(the level campaign's 4-2, README).
+
+    python benchmarks/stuck_probe.py runs/campaign/levels/4-2/<run> --seed 0 --png stuck.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import torch
+
+from mario_rl.agents import load_policy
+from mario_rl.env.actions import action_set, noop_index
+from mario_rl.env.wrappers import EVAL_STICKY
+from mario_rl.evaluate import eval_env_config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("agent", help="a checkpoint file or a run directory (its newest)")
+    parser.add_argument("--level", default=None, help="default: the one it trained on")
+    parser.add_argument("--seed", type=int, default=0, help="the evaluation episode's seed")
+    parser.add_argument("--sticky", type=float, default=EVAL_STICKY)
+    parser.add_argument("--noop-max", type=int, default=30)
+    parser.add_argument(
+        "--stuck-steps", type=int, default=50, help="steps without a new best x that mean stuck"
+    )
+    parser.add_argument("--hold", type=int, default=16, help="steps each action is held")
+    parser.add_argument(
+        "--settle", type=int, default=8, help="no-op steps first: buttons released, landed"
+    )
+    parser.add_argument("--png", type=Path, default=None, help="save the stuck screen here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    policy = load_policy(args.agent)
+    config = eval_env_config(policy.env_config, args.level, args.noop_max, 10**6, args.sticky)
+    env = policy.make_env(config)
+    obs, info = env.reset(seed=args.seed)
+    best_x, since_best, steps = info["x_pos"], 0, 0
+    while since_best < args.stuck_steps:
+        obs, _, terminated, truncated, info = env.step(int(policy.act(obs[None])[0]))
+        steps += 1
+        if info["x_pos"] > best_x:
+            best_x, since_best = info["x_pos"], 0
+        else:
+            since_best += 1
+        if terminated or truncated:
+            print(f"seed {args.seed}: the episode ended at x {info['x_pos']} without a stall")
+            return
+    print(
+        f"seed {args.seed}: stuck after {steps} steps at x {info['x_pos']}, y {info['y_pos']} "
+        f"(best x {best_x}, {args.stuck_steps} steps without a new best)"
+    )
+    if policy.probabilities is not None:
+        chances = policy.probabilities(obs[None])[0]
+        names = ["+".join(b) or "NOOP" for b in action_set(policy.env_config.actions)]
+        print("the policy there: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(names, chances)))
+    if args.png:
+        cv2.imwrite(str(args.png), env.unwrapped.screen_rgb()[..., ::-1])
+        print(f"its screen: {args.png}")
+
+    # From the stall, without sticky actions: what each action held does.
+    probe = policy.make_env(eval_env_config(policy.env_config, args.level, 0, 10**6, 0.0))
+    probe.reset(seed=args.seed)
+    noop = noop_index(policy.env_config.actions)
+    stall = env.unwrapped.snapshot()
+
+    def settled() -> dict:
+        probe.reset(options={"snapshot": stall})
+        for _ in range(args.settle):
+            *_, start_info = probe.step(noop)
+        return start_info
+
+    start = settled()
+    x, y = start["x_pos"], start["y_pos"]
+    print(
+        f"each action held {args.hold} steps after {args.settle} no-ops (Mario at x {x}, "
+        f"y {y}): furthest x, highest y"
+    )
+    for index, buttons in enumerate(action_set(policy.env_config.actions)):
+        settled()
+        xs, ys = [], []
+        for _ in range(args.hold):
+            _, _, terminated, truncated, step_info = probe.step(index)
+            xs.append(step_info["x_pos"])
+            ys.append(step_info["y_pos"])
+            if terminated or truncated:
+                break
+        print(
+            f"  {index:2d} {'+'.join(buttons) or 'NOOP':<20} x {max(xs):5d} ({max(xs) - x:+d}), "
+            f"y {max(ys):4d} ({max(ys) - y:+d})"
+        )
+
+
+if __name__ == "__main__":
+    main()
