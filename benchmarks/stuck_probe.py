@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         f"seed {args.seed}: stuck after {steps} steps at x {info['x_pos']}, y {info['y_pos']} "
         f"(best x {best_x}, {args.stuck_steps} steps without a new best)"
     )
+    names = ["+".join(buttons) or "NOOP" for buttons in action_set(policy.env_config.actions)]
     if policy.probabilities is not None:
         chances = policy.probabilities(obs[None])[0]
-        names = ["+".join(b) or "NOOP" for b in action_set(policy.env_config.actions)]
-        print("the policy there: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(names, chances)))
+        pairs = zip(names, chances, strict=True)
+        print("the policy there: " + ", ".join(f"{name} {p:.2f}" for name, p in pairs))
     if args.png:
         cv2.imwrite(str(args.png), env.unwrapped.screen_rgb()[..., ::-1])
         print(f"its screen: {args.png}")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         f"each action held {args.hold} steps after {args.settle} no-ops (Mario at x {x}, "
         f"y {y}): furthest x, highest y"
     )
-    for index, buttons in enumerate(action_set(policy.env_config.actions)):
+    for index, name in enumerate(names):
         settled()
         xs, ys = [], []
         for _ in range(args.hold):
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             if terminated or truncated:
                 break
         print(
-            f"  {index:2d} {'+'.join(buttons) or 'NOOP':<20} x {max(xs):5d} ({max(xs) - x:+d}), "
+            f"  {index:2d} {name:<20} x {max(xs):5d} ({max(xs) - x:+d}), "
             f"y {max(ys):4d} ({max(ys) - y:+d})"
         )
 
