@@ -78,13 +78,19 @@ def main(argv: list[str] | None = None) -> None:
     noop = noop_index(policy.env_config.actions)
     stall = env.unwrapped.snapshot()
 
-    def settled() -> dict:
-        probe.reset(options={"snapshot": stall})
+    def settled() -> dict | None:
+        """The stall's state after `--settle` no-ops, or None if the episode ended in them."""
+        _, start_info = probe.reset(options={"snapshot": stall})
         for _ in range(args.settle):
-            *_, start_info = probe.step(noop)
+            _, _, terminated, truncated, start_info = probe.step(noop)
+            if terminated or truncated:
+                return None
         return start_info
 
     start = settled()
+    if start is None:
+        print(f"the episode ended within {args.settle} no-ops of the stall: try --settle")
+        return
     x, y = start["x_pos"], start["y_pos"]
     print(
         f"each action held {args.hold} steps after {args.settle} no-ops (Mario at x {x}, "
