@@ -48,12 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     config = eval_env_config(policy.env_config, args.level, args.noop_max, 10**6, args.sticky)
     env = policy.make_env(config)
     obs, info = env.reset(seed=args.seed)
-    best_x, since_best, steps = info["x_pos"], 0, 0
+    # As training's no-progress cut: the best x per area (a pipe's area restarts x).
+    best_x, area, since_best, steps = info["x_pos"], info.get("area"), 0, 0
     while since_best < args.stuck_steps:
         obs, _, terminated, truncated, info = env.step(int(policy.act(obs[None])[0]))
         steps += 1
-        if info["x_pos"] > best_x:
-            best_x, since_best = info["x_pos"], 0
+        if info["x_pos"] > best_x or info.get("area") != area:
+            best_x, area, since_best = info["x_pos"], info.get("area"), 0
         else:
             since_best += 1
         if terminated or truncated:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             return
     print(
         f"seed {args.seed}: stuck after {steps} steps at x {info['x_pos']}, y {info['y_pos']} "
-        f"(best x {best_x}, {args.stuck_steps} steps without a new best)"
+        f"(best x {best_x}, {args.stuck_steps} steps without a new best in its area)"
     )
     names = ["+".join(buttons) or "NOOP" for buttons in action_set(policy.env_config.actions)]
     if policy.probabilities is not None:
@@ -94,20 +95,23 @@ def main(argv: list[str] | None = None) -> None:
     x, y = start["x_pos"], start["y_pos"]
     print(
         f"each action held {args.hold} steps after {args.settle} no-ops (Mario at x {x}, "
-        f"y {y}): furthest x, highest y"
+        f"y {y}): furthest x, highest y, how the hold ended"
     )
     for index, name in enumerate(names):
         settled()
-        xs, ys = [], []
-        for _ in range(args.hold):
+        xs, ys, ending = [], [], f"held {args.hold} steps"
+        for step in range(1, args.hold + 1):
             _, _, terminated, truncated, step_info = probe.step(index)
             xs.append(step_info["x_pos"])
             ys.append(step_info["y_pos"])
             if terminated or truncated:
+                exit_taken = step_info.get("exit")
+                how = f"exit {exit_taken}" if exit_taken else "died" if terminated else "cut"
+                ending = f"{how} at step {step}"
                 break
         print(
             f"  {index:2d} {name:<20} x {max(xs):5d} ({max(xs) - x:+d}), "
-            f"y {max(ys):4d} ({max(ys) - y:+d})"
+            f"y {max(ys):4d} ({max(ys) - y:+d}), {ending}"
         )
 
 

@@ -44,8 +44,14 @@ complex)
   ;;
 esac
 
+# `mario_rl` as campaign.sh runs it, `mario-rl` as the README's command is typed.
 campaign_pid() {
-  pgrep -o -f "mario_rl levels-table --preset $PRESET .*--out $RUNS/table.md"
+  pgrep -o -f "mario[-_]rl levels-table --preset $PRESET .*--out $RUNS/table.md"
+}
+
+# Any campaign table's process, this one's included.
+any_table_pid() {
+  pgrep -o -f "mario[-_]rl levels-table --preset .*--out runs/campaign[-a-z]*/table.md"
 }
 
 save_state() {
@@ -58,7 +64,7 @@ start)
     echo "the $PRESET table is already running (pid $pid)" >&2
     exit 1
   fi
-  if pid=$(pgrep -o -f "mario_rl levels-table --preset .*--out runs/campaign[-a-z]*/table.md"); then
+  if pid=$(any_table_pid); then
     echo "another campaign table is running (pid $pid): stop it first, they share the cores" >&2
     exit 1
   fi
@@ -94,6 +100,10 @@ start)
 stop)
   if ! pid=$(campaign_pid); then
     echo "the $PRESET table is not running; saving its state as it is" >&2
+    if other=$(any_table_pid); then
+      echo "another campaign table is running (pid $other): stop it with its name" \
+        "(campaign.sh stop headline|complex)" >&2
+    fi
   else
     kill -TERM "$pid"
     for _ in $(seq 240); do
@@ -113,7 +123,13 @@ stop)
   echo 'now commit it: git add -A benchmarks/campaign && git commit -m "Campaign state: ..."'
   ;;
 status)
-  if pid=$(campaign_pid); then echo "running (pid $pid)"; else echo "not running"; fi
+  if pid=$(campaign_pid); then
+    echo "running (pid $pid)"
+  elif other=$(any_table_pid); then
+    echo "not running; another campaign table is (pid $other)"
+  else
+    echo "not running"
+  fi
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
