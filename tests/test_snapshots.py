@@ -12,6 +12,7 @@ from gymnasium import spaces
 from mario_rl.env.core import LevelSnapshot
 from mario_rl.env.pipeline import make_env
 from mario_rl.env.snapshots import ResetFromOwnSnapshots, Start
+from mario_rl.env.wrappers import TruncateOnNoProgress
 from mario_rl.presets import get_preset
 
 
@@ -215,6 +216,18 @@ def test_only_deaths_with_a_trail_join_the_death_pool(env, why):
     wrapped.reset(seed=0)
     play(wrapped, 1)
     assert not wrapped.death_pool, why
+
+
+@pytest.mark.parametrize("as_death", [True, False])
+def test_a_stall_ended_as_a_death_joins_the_death_pool(as_death):
+    stalls = TruncateOnNoProgress(WalkEnv(40), patience=3, as_death=as_death)
+    env = death_starts(stalls, every=4, margin=1)
+    env.reset(seed=0)
+    for _ in range(12):  # x 10 .. 120; snapshots at steps 4, 8, 12
+        env.step(1)
+    info = play(env, 0)  # stands still: cut at step 15
+    assert info["no_progress"]
+    assert list(env.death_pool) == ([Start(80, (8, 80), 1)] if as_death else [])
 
 
 def test_with_death_starts_off_no_death_state_is_kept_and_the_rng_is_untouched():

@@ -119,7 +119,20 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
         get_preset("x")
 
 
-OUR_PRESETS = ("dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex")
+OUR_PRESETS = (
+    "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
+    "ppo-levels-stall",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--stall-is-death", True), ("--no-stall-is-death", False), (None, None)]
+)
+def test_a_stall_ends_as_a_death_only_when_asked(flag, value):
+    from mario_rl.cli.train import ENV_FLAGS, _given
+
+    args = build_parser().parse_args(["train", "--preset", "ppo-levels", *filter(None, [flag])])
+    assert _given(args, ENV_FLAGS).get("no_progress_is_death") is value
 
 
 @pytest.mark.parametrize("name", OUR_PRESETS)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mario_rl.env.core import MarioEnv
+from mario_rl.env.core import DEATH_PENALTY, MarioEnv
 from mario_rl.env.pipeline import EnvConfig, make_env
 from mario_rl.env.ram import AREA_INDEX, AREA_TYPE
 from mario_rl.env.wrappers import (
@@ -23,6 +23,8 @@ from mario_rl.env.wrappers import (
     TruncateOnNoProgress,
     measure_observation_stats,
 )
+from mario_rl.evaluate import eval_env_config
+from mario_rl.presets import get_preset
 
 
 def test_max_pool_skip_sums_rewards_and_pools_the_last_two_frames(scripted_env):
@@ -202,6 +204,27 @@ def test_truncate_on_no_progress_truncates_not_terminates(scripted_env):
     # best x 10 at step 2; steps 3, 4, 5 make no progress -> truncated at step 5.
     assert flags[4] == (False, True)
     assert all(flag == (False, False) for flag in flags[:4])
+
+
+def test_a_stall_can_end_as_a_death_with_the_death_penalty(scripted_env):
+    xs = [0, 5, 10, 10, 9, 10, 10, 11, 11, 11, 11, 11]
+    cut = TruncateOnNoProgress(scripted_env(x_script=xs), patience=3)
+    dies = TruncateOnNoProgress(scripted_env(x_script=xs), patience=3, as_death=True)
+    cut.reset(), dies.reset()
+    for _ in range(4):
+        assert cut.step(0)[1:4] == dies.step(0)[1:4]
+    _, cut_reward, *cut_flags, cut_info = cut.step(0)
+    _, reward, *flags, info = dies.step(0)
+    # The same step as the cut (step 5), terminated instead, its reward less 15.
+    assert cut_flags == [False, True] and flags == [True, False]
+    assert reward == cut_reward + DEATH_PENALTY and DEATH_PENALTY == -15.0
+    assert info["no_progress"] and cut_info["no_progress"]
+
+
+def test_evaluation_never_ends_a_stall_as_a_death():
+    config = eval_env_config(get_preset("ppo-levels-stall").env, None, 30, 1000)
+    assert not config.no_progress_is_death and config.no_progress_steps == 1000
+    assert get_preset("ppo-levels-stall").env.no_progress_is_death
 
 
 def test_no_progress_is_judged_within_an_area(scripted_env):

@@ -63,6 +63,7 @@ def eval_env_config(
         levels=(),
         noop_max=noop_max,
         no_progress_steps=max_stuck_steps,
+        no_progress_is_death=False,
         sticky_probability=sticky,
         end_on_life_loss=False,
     )

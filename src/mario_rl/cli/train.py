@@ -66,6 +66,7 @@ ENV_FLAGS = {
     "actions": "actions",
     "noop_max": "noop_max",
     "no_progress_steps": "no_progress_steps",
+    "stall_is_death": "no_progress_is_death",
     "normalize_moves": "normalize_moves",
     "sticky": "sticky_probability",
     "show_last_action": "show_last_action",
@@ -418,6 +419,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=None,
         help="truncate after N steps without a new best x (0: never)",
+    )
+    agent.add_argument(
+        # Not --no-progress-is-death: BooleanOptionalAction reads a leading --no- as "off".
+        "--stall-is-death",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end an episode cut for no progress (a stall) as a death (terminated, with the "
+        "death penalty) instead of truncating it, so that training counts a stall as the "
+        "failure evaluation does",
     )
     agent.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate")
     agent.add_argument("--gamma", type=probability, default=None, help="discount")

@@ -69,6 +69,9 @@ class EnvConfig:
     """End the episode when a life is lost (matters for the full game)."""
     no_progress_steps: int = 0
     """If > 0: truncate an episode whose best x has not grown for this many agent steps."""
+    no_progress_is_death: bool = False
+    """End such an episode as a death (terminated, death penalty) instead of truncating
+    it (`TruncateOnNoProgress`'s `as_death`); for training, evaluation never sets it."""
     show_last_action: bool = False
     """Paint the previous action into the top rows of each frame (`ShowLastAction`)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +128,9 @@ def make_env(
     if config.end_on_life_loss:
         env = TerminateOnLifeLoss(env)
     if config.no_progress_steps > 0:
-        env = TruncateOnNoProgress(env, config.no_progress_steps)
+        env = TruncateOnNoProgress(
+            env, config.no_progress_steps, as_death=config.no_progress_is_death
+        )
     env = EpisodeStatistics(env)
     env = ResizeObservation(env, config.resize)
     if config.crop_top or config.crop_bottom:

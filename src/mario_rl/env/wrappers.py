@@ -18,6 +18,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mario_rl.env.core import DEATH_PENALTY
+
 StepResult = tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]
 
 
@@ -451,12 +453,19 @@ class TruncateOnNoProgress(gym.Wrapper):
     The best x is kept per area (`info["area"]`, where the env reports one): a pipe into a
     bonus room or a level's exit area restarts x, and walking there is progress even below
     the best x of the area left behind. Entering an area counts as progress.
+
+    With `as_death`, the cut ends the episode as a death instead: `terminated`, with the
+    death penalty added to the step's reward (`core.DEATH_PENALTY`). Truncated, a stall
+    costs only the progress it forgoes, so an agent under a ledge it cannot jump through
+    (the level campaign's 4-2) learns nothing against walking under it; evaluation counts
+    the stall a failure, and so does training then. `info["no_progress"]` is set either way.
     """
 
-    def __init__(self, env: gym.Env, patience: int = 200) -> None:
+    def __init__(self, env: gym.Env, patience: int = 200, as_death: bool = False) -> None:
         super().__init__(env)
         require_positive("patience", patience)
         self.patience = patience
+        self.as_death = as_death
         self._best_x: dict[Any, int] = {}
         self._area: Any = None
         self._steps_since_best = 0
@@ -479,8 +488,11 @@ class TruncateOnNoProgress(gym.Wrapper):
         else:
             self._steps_since_best += 1
         if self._steps_since_best >= self.patience and not terminated:
-            truncated = True
             info["no_progress"] = True
+            if self.as_death:
+                terminated, reward = True, float(reward) + DEATH_PENALTY
+            else:
+                truncated = True
         return obs, reward, terminated, truncated, info
 
 
