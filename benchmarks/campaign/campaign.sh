@@ -6,9 +6,10 @@
 #   bash benchmarks/campaign/campaign.sh status [TABLE]  # running or not, and its state line
 #
 # TABLE is `headline` (the default: the one recipe, ppo-levels, on all 32 levels, in
-# runs/campaign/, kept in this folder) or `complex` (the per-level column, ppo-levels-complex,
-# in runs/campaign-complex/, kept in complex/ here). Both tables share the two cores: run
-# one at a time.
+# runs/campaign/, kept in this folder), `complex` (the per-level column, ppo-levels-complex,
+# in runs/campaign-complex/, kept in complex/ here) or `stall` (the trial of
+# ppo-levels-stall on the levels the recipe stalls on, in runs/campaign-stall/, kept in
+# stall/ here). The tables share the two cores: run one at a time.
 #
 # `start` runs the README's command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
@@ -38,8 +39,14 @@ complex)
   RUNS=runs/campaign-complex
   KEPT="$here/complex"
   ;;
+stall)
+  PRESET=ppo-levels-stall
+  LEVELS="4-2 1-2"
+  RUNS=runs/campaign-stall
+  KEPT="$here/stall"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline or complex" >&2
+  echo "unknown table ${2}: expected headline, complex or stall" >&2
   exit 2
   ;;
 esac
@@ -102,7 +109,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex)" >&2
+        "(campaign.sh stop headline|complex|stall)" >&2
     fi
   else
     kill -TERM "$pid"
@@ -133,7 +140,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall]" >&2
   exit 2
   ;;
 esac
