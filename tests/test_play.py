@@ -6,6 +6,7 @@ found by a depth-first search over 8-frame button segments with emulator snapsho
 replays exactly because the emulator is deterministic.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -253,6 +254,17 @@ def test_agent_run_on_another_level_keeps_the_checkpoint_pipeline(policy, window
     config = EnvConfig(**{**policy.env_config.to_dict(), "level": "1-2"})
     result = agent_run(policy, config, window, max_frames=40)
     assert result.level == "1-2" and result.outcome == "stopped" and result.frames >= 40
+
+
+def test_an_agent_that_stalls_on_screen_stopped_even_if_it_trained_with_stalls_as_deaths(
+    policy, window
+):
+    standing = dataclasses.replace(policy, greedy=lambda obs: np.zeros(len(obs), np.int64))
+    config = dataclasses.replace(
+        policy.env_config, no_progress_steps=3, no_progress_is_death=True, noop_max=0
+    )
+    result = agent_run(standing, config, window, max_frames=400)
+    assert result.outcome == "stopped" and result.frames < 400
 
 
 def test_a_sampling_agent_watched_twice_with_one_seed_plays_the_same(window):

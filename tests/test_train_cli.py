@@ -10,6 +10,7 @@ import torch
 
 from mario_rl.agents.dqn import DQNLearner, epsilon_at
 from mario_rl.cli.main import build_parser, main
+from mario_rl.env.pipeline import make_env
 from mario_rl.presets import PRESETS, get_preset
 
 
@@ -133,6 +134,22 @@ def test_a_stall_ends_as_a_death_only_when_asked(flag, value):
 
     args = build_parser().parse_args(["train", "--preset", "ppo-levels", *filter(None, [flag])])
     assert _given(args, ENV_FLAGS).get("no_progress_is_death") is value
+
+
+def test_a_stall_cannot_be_a_death_where_no_stall_is_cut(capsys):
+    assert main(["train", "--preset", "blog-ddqn", "--stall-is-death", "--frames", "10"]) == 2
+    assert "never cuts a stall (no_progress_steps 0)" in capsys.readouterr().err
+
+
+def test_the_pipeline_ends_a_stall_as_its_config_says():
+    config = replace(get_preset("ppo-levels-stall").env, no_progress_steps=3, noop_max=0)
+    env = make_env(config)
+    try:
+        env.reset(seed=0)
+        steps = [env.step(0) for _ in range(3)]  # standing still at the start
+    finally:
+        env.close()
+    assert steps[-1][2:4] == (True, False) and steps[-1][4]["no_progress"]
 
 
 @pytest.mark.parametrize("name", OUR_PRESETS)

@@ -629,7 +629,8 @@ def agent_run(
 
     if seed is not None:
         policy.rng = acting_rng(seed)
-    env = policy.make_env(config, seed=seed)
+    # A stall on screen is a run that stopped, never a death: that is a training rule.
+    env = policy.make_env(replace(config, no_progress_is_death=False), seed=seed)
     mario = env.unwrapped
     if not isinstance(mario, MarioEnv):
         raise ValueError(f"expected the agent's env to wrap a MarioEnv, got {type(mario).__name__}")

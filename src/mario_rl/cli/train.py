@@ -247,6 +247,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         preset = get_preset(args.preset or default_preset.get(args.algo, "dqn-fast"))
         preset_name = preset.name
         env_config = replace(preset.env, level=args.level or "1-1", **_given(args, ENV_FLAGS))
+        if env_config.no_progress_is_death and env_config.no_progress_steps == 0:
+            raise UsageError(
+                f"--stall-is-death: {preset.name} never cuts a stall (no_progress_steps 0); "
+                "give --no-progress-steps N too"
+            )
         agent = _with_algo(preset.agent, args.algo)
         agent = replace(agent, **_agent_overrides(args, agent))
         if args.terminal_next_obs is not None and not getattr(agent, "uses_icm", False):

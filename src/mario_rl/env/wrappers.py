@@ -455,10 +455,11 @@ class TruncateOnNoProgress(gym.Wrapper):
     the best x of the area left behind. Entering an area counts as progress.
 
     With `as_death`, the cut ends the episode as a death instead: `terminated`, with the
-    death penalty added to the step's reward (`core.DEATH_PENALTY`). Truncated, a stall
-    costs only the progress it forgoes, so an agent under a ledge it cannot jump through
-    (the level campaign's 4-2) learns nothing against walking under it; evaluation counts
-    the stall a failure, and so does training then. `info["no_progress"]` is set either way.
+    death penalty added to the step's reward (`core.DEATH_PENALTY`), so that wrappers that
+    act on deaths take the stall for one (`ResetFromOwnSnapshots` then starts episodes
+    shortly before it, on the approach). The penalty itself lands `patience` steps after
+    the last progress, too late to teach much to the steps that walked into the stall
+    (0.9^100 is 3e-5). `info["no_progress"]` is set either way.
     """
 
     def __init__(self, env: gym.Env, patience: int = 200, as_death: bool = False) -> None:
