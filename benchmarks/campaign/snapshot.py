@@ -46,9 +46,9 @@ TABLE_FILES = ("table.md", "table.json", "table.log")
 RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
 """What a stopped run needs to be continued, besides its newest checkpoint."""
 APPENDED_FILES = ("episodes.csv", "log.txt")
+"""Of those, the ones a running campaign appends to, line by line."""
 RESTORING_MARK = ".restoring"
 """In the campaign's folder while a restore copies into it (gone once table.json is back)."""
-"""Of those, the ones a running campaign appends to, line by line."""
 
 
 @contextlib.contextmanager
