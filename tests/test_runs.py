@@ -25,6 +25,7 @@ from mario_rl.runs import (
     atomic_save,
     check_compatible,
     git_commit,
+    keep_copy_of,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
@@ -471,3 +472,69 @@ def test_retain_freed_memory_stops_a_ppo_updates_page_faults():
     defaults = bench.measure(src, retain=False, updates=1)
     retained = bench.measure(src, retain=True, updates=1)
     assert retained["faults"] * 10 < defaults["faults"], (defaults, retained)
+
+
+def test_a_kept_copy_follows_each_checkpoint_and_resumes_after_the_run_is_lost(tmp_path):
+    kept = tmp_path / "kept"
+    run = chain_run(tmp_path / "runs", 600, save_replay=True, keep_copy=str(kept))
+    run_dir = train_chain(run)
+    (copy,) = kept.iterdir()
+    assert copy.name == run_dir.name
+    # The newest checkpoint alone; no TensorBoard events, no replay, nothing half-built.
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == ["frames_600.pt"]
+    assert sorted(p.name for p in copy.iterdir() if p.is_file()) == [
+        "config.json",
+        "episodes.csv",
+        "log.txt",
+        "rewards.npy",
+    ]
+    assert list(run_dir.glob("events.out.tfevents.*")) and list(run_dir.glob("replay_*.pt"))
+    assert (copy / "episodes.csv").read_text() == (run_dir / "episodes.csv").read_text()
+    assert not list(kept.glob(".*"))
+
+    shutil.rmtree(tmp_path / "runs")  # the machine's runs/ is lost
+    # The copy itself is not trained on: the run would be copied onto itself.
+    saved = RunConfig(**json.loads((copy / "config.json").read_text())["run"])
+    with pytest.raises(ValueError, match="kept copy"):
+        train_chain(replace(saved, frames=1_000), resume=copy)
+    restored = tmp_path / "runs" / copy.name
+    shutil.copytree(copy, restored)
+    assert train_chain(replace(saved, frames=1_000), resume=restored) == restored
+    assert load_checkpoint(restored)["counters"]["frames"] == 1_000
+    rows = read_rows(restored)
+    assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
+    # The resumed run refreshes the same copy.
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == ["frames_1000.pt"]
+    assert (copy / "episodes.csv").read_text() == (restored / "episodes.csv").read_text()
+
+
+def test_a_kept_copy_takes_the_files_of_the_newest_checkpoints_frame_count(tmp_path):
+    run_dir = tmp_path / "runs" / "1-1__tabular__0__x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    for name in ("frames_100.pt", "frames_200.pt", "table_100.npz", "table_200.npz"):
+        (run_dir / "checkpoints" / name).write_text(name)
+    for name in ("config.json", "q_table.npz", "events.out.tfevents.1.host", "replay_200.pt"):
+        (run_dir / name).write_text(name)
+    (run_dir / ".episodes.csv.7.tmp").write_text("a kill's leftover")
+    kept = tmp_path / "kept"
+    # A kill between a copy's two renames left the older copy aside: it comes back first,
+    # even when no new copy can be made.
+    (kept / f".{run_dir.name}.old").mkdir(parents=True)
+    (kept / f".{run_dir.name}.old" / "config.json").write_text("older")
+    (kept / f".{run_dir.name}.building").mkdir()
+    (run_dir / "checkpoints").rename(tmp_path / "aside")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        keep_copy_of(run_dir, kept)
+    assert (kept / run_dir.name / "config.json").read_text() == "older"
+    (tmp_path / "aside").rename(run_dir / "checkpoints")
+    copy = keep_copy_of(run_dir, kept)
+    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == [
+        "frames_200.pt",
+        "table_200.npz",
+    ]
+    assert sorted(p.name for p in copy.iterdir() if p.is_file()) == ["config.json", "q_table.npz"]
+    assert [p.name for p in kept.iterdir()] == [run_dir.name]
+    (run_dir / "checkpoints" / "frames_300.pt").write_text("newer")
+    keep_copy_of(run_dir, kept)
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == ["frames_300.pt"]
+    assert (copy / "config.json").read_text() == "config.json"

@@ -189,3 +189,37 @@ def test_our_presets_train_under_evaluations_sticky_actions_the_write_ups_do_not
     for name, preset in PRESETS.items():
         expected = EVAL_STICKY if name in OUR_PRESETS else 0.0
         assert preset.env.sticky_probability == expected, name
+
+
+def test_keep_copy_is_saved_with_the_run_and_may_start_on_a_resume(tmp_path, capsys):
+    tiny = ["--algo", "random", "--level", "1-1", "--num-envs", "1", "--keep-checkpoints", "1"]
+    tiny += ["--quiet"]
+    runs, kept = tmp_path / "runs", tmp_path / "kept"
+    assert main(["train", *tiny, "--frames", "400", "--runs-dir", str(runs)]) == 0
+    (run_dir,) = runs.iterdir()
+    assert not kept.exists()
+    # A run started without a copy may start one when resumed; other run flags are refused.
+    resume = ["train", "--resume", str(run_dir), "--frames", "800", "--quiet"]
+    assert main([*resume, "--keep-checkpoints", "3"]) == 2
+    assert "--resume continues the run with its own config.json" in capsys.readouterr().err
+    assert main([*resume, "--keep-copy", str(kept)]) == 0
+    (copy,) = kept.iterdir()
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == [newest(run_dir)]
+    # From then on it is in config.json (the copy's too), so a plain resume refreshes it.
+    for config in (run_dir / "config.json", copy / "config.json"):
+        assert json.loads(config.read_text())["run"]["keep_copy"] == str(kept)
+    assert main(["train", "--resume", str(run_dir), "--frames", "1200", "--quiet"]) == 0
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == [newest(run_dir)]
+    assert newest(run_dir) != "frames_800.pt" and newest(run_dir).startswith("frames_12")
+    # Given from the start, it is in config.json from the start.
+    other_runs = tmp_path / "other"
+    args = ["train", *tiny, "--frames", "400", "--runs-dir", str(other_runs)]
+    assert main([*args, "--keep-copy", str(kept)]) == 0
+    (other,) = other_runs.iterdir()
+    assert json.loads((other / "config.json").read_text())["run"]["keep_copy"] == str(kept)
+    assert [p.name for p in (kept / other.name / "checkpoints").iterdir()] == [newest(other)]
+
+
+def newest(run_dir: Path) -> str:
+    (newest_checkpoint,) = (run_dir / "checkpoints").iterdir()  # --keep-checkpoints 1
+    return newest_checkpoint.name

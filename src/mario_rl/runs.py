@@ -9,6 +9,9 @@ A run lives in `runs/<level>__<algo>__<seed>__<YYYYmmdd-HHMMSS>/`:
     events.out.tfevents.*   TensorBoard scalars under the shared names (METRICS)
     checkpoints/       `frames_<N>.pt`, the `keep` newest, each written atomically
 
+With `RunConfig.keep_copy` set, each checkpoint also refreshes a copy of what a resume needs
+(`keep_copy_of`) in a folder that outlives the machine; copied back, `--resume` continues it.
+
 A checkpoint is a dict saved with `torch.save` holding at least CHECKPOINT_FIELDS; see
 `mario_rl.agents.load_policy` for how evaluation reads it back.
 
@@ -130,6 +133,10 @@ class RunConfig:
     env_actors: int = 0
     """Ray actors collecting experience when `ray` is set (each owns num_envs / env_actors
     envs)."""
+    keep_copy: str | None = None
+    """A folder that outlives the machine (one git tracks, a mounted disk): after each
+    checkpoint, what a resume needs is copied into `<keep_copy>/<run name>/`, replacing the
+    copy before (`keep_copy_of`). None: no copy."""
 
     def next_checkpoint(self, frames: int) -> int:
         """The first checkpoint frame count after `frames` on the `checkpoint_every` grid, so
@@ -454,6 +461,51 @@ def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep:
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink()
     return path
+
+
+KEPT_OUT = ("events.out.tfevents.*", "replay_*.pt")
+"""Run files a kept copy leaves out: TensorBoard's events (the charts start again at the
+checkpoint), and a DQN replay (hundreds of MB; a resume without it burns in again)."""
+
+
+def keep_copy_of(run_dir: str | Path, into: str | Path) -> Path:
+    """Copy what a resume of `run_dir` needs into `into/<run name>/`, replacing the copy
+    there, and return it: the run's own files (config, episode log, returns, log, a
+    tabular agent's table) but `KEPT_OUT`, and its newest checkpoint with the files beside
+    it of the same frame count (`table_<N>.npz`).
+
+    Built beside it first, then swapped in: a kill leaves the older copy, or the newer one
+    complete, under `.<run name>.old` at worst, which the next copy puts back before it
+    starts. Copied back into a runs folder, `mario-rl train --resume` continues it; the
+    episodes logged after the checkpoint, if any, are dropped there as after a kill."""
+    import shutil
+
+    run_dir, into = Path(run_dir), Path(into)
+    kept, building = into / run_dir.name, into / f".{run_dir.name}.building"
+    old = into / f".{run_dir.name}.old"
+    if old.is_dir() and not kept.exists():
+        old.rename(kept)  # a kill between the two renames below
+    newest = list_checkpoints(run_dir / "checkpoints")
+    if not newest:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to keep a copy of")
+    frames = int(_CHECKPOINT_NAME.match(newest[-1].name).group(1))
+    shutil.rmtree(building, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    (building / "checkpoints").mkdir(parents=True)
+    # The checkpoint first: a log copied after it may run past it (a resume trims that),
+    # one copied before it could lack episodes the checkpoint counts.
+    for path in sorted((run_dir / "checkpoints").iterdir()):
+        if path.is_file() and re.fullmatch(rf"[A-Za-z]+_{frames}\.[a-z]+", path.name):
+            shutil.copy2(path, building / "checkpoints" / path.name)
+    for path in sorted(run_dir.iterdir()):
+        left_out = any(path.match(pattern) for pattern in KEPT_OUT)
+        if path.is_file() and not path.name.startswith(".") and not left_out:
+            shutil.copy2(path, building / path.name)
+    if kept.exists():
+        kept.rename(old)
+    building.rename(kept)
+    shutil.rmtree(old, ignore_errors=True)
+    return kept
 
 
 def file_beside(checkpoint: str | Path, name: object) -> Path:

@@ -12,6 +12,8 @@ in `ALGO_CONFIGS`.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +33,7 @@ from mario_rl.runs import (
     RunDir,
     Trainer,
     check_compatible,
+    keep_copy_of,
     load_checkpoint,
     resolve_device,
     retain_freed_memory,
@@ -38,6 +41,7 @@ from mario_rl.runs import (
     save_checkpoint,
     seed_everything,
     set_rng_states,
+    write_text_atomic,
 )
 from mario_rl.stopping import stop_exception, stop_signals_deferred
 
@@ -138,6 +142,15 @@ def train(
     checkpoint = warm_start = None
     if resume is not None:
         run_dir = RunDir(resume)
+        if (
+            run.keep_copy is not None
+            and run_dir.path.resolve().parent == Path(run.keep_copy).resolve()
+        ):
+            # Trained on in place, the copy would become the run and be copied onto itself.
+            raise ValueError(
+                f"resume: {resume} is the run's kept copy; copy it into a runs folder and "
+                f"resume that (cp -r {resume} {run.runs_dir}/)"
+            )
         checkpoint = load_checkpoint(run_dir.path, device)
         check_compatible(checkpoint, *trainer_class.identity(env_config, agent))
     if init_from is not None:
@@ -179,7 +192,13 @@ def train(
             # frames of the envs' fresh resets, and the episodes logged in them after the
             # checkpoint by a killed run would be kept.
             logger = MetricsLogger(run_dir, resume_frames=int(checkpoint["counters"]["frames"]))
-            init_record = run_dir.config().get("init_from")
+            saved = run_dir.config()
+            init_record = saved.get("init_from")
+            if saved.get("run", {}).get("keep_copy") != run.keep_copy and run.keep_copy:
+                # A copy started on a resume goes on at the next plain resume (and the
+                # copy's own config.json, copied back after a loss, names it too).
+                saved["run"] = {**saved.get("run", {}), "keep_copy": run.keep_copy}
+                write_text_atomic(run_dir.path / "config.json", json.dumps(saved, indent=2) + "\n")
     except BaseException:
         trainer.close()
         raise
@@ -196,6 +215,11 @@ def train(
         save_checkpoint(run_dir.checkpoints, trainer.frames, payload, run.keep_checkpoints)
         trainer.after_checkpoint(run_dir)
         logger.save()
+        if run.keep_copy is not None:
+            try:
+                keep_copy_of(run_dir.path, run.keep_copy)
+            except OSError as error:  # the run itself is saved: it goes on, and says so
+                print(f"keep_copy: {run.keep_copy} not refreshed: {error}", file=sys.stderr)
 
     budget = Budget(run.frames, run.minutes, run.schedule_frames)
     progress = Progress(budget, trainer.frames, run.progress)

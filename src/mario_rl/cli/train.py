@@ -82,6 +82,7 @@ RUN_FLAGS = {
     "runs_dir": "runs_dir",
     "ray": "ray",
     "env_actors": "env_actors",
+    "keep_copy": "keep_copy",
 }
 
 
@@ -184,6 +185,7 @@ def _train_tabular(args: argparse.Namespace) -> Path:
         "runs_dir": args.runs_dir,
         "checkpoint_every": args.checkpoint_every,
         "keep_checkpoints": args.keep_checkpoints,
+        "keep_copy": args.keep_copy,
     }
     run = replace(run, **{name: value for name, value in overrides.items() if value is not None})
     return train(run, EnvConfig(level=args.level or "1-1"), config)
@@ -221,14 +223,17 @@ def cmd_train(args: argparse.Namespace) -> None:
             "collect experience on it"
         )
     if args.resume:
-        # A resumed Ray run may find its cluster at another address.
-        resume_run_flags = {dest: field for dest, field in RUN_FLAGS.items() if dest != "ray"}
+        # A resumed Ray run may find its cluster at another address, and any run may start
+        # (or move) its kept copy.
+        resume_run_flags = {
+            dest: field for dest, field in RUN_FLAGS.items() if dest not in ("ray", "keep_copy")
+        }
         changed = _given(args, AGENT_FLAGS | ENV_FLAGS | resume_run_flags)
         if changed or args.preset or args.algo or args.level or args.seed is not None:
             raise UsageError(
                 "--resume continues the run with its own config.json; drop the flags that "
                 "change it (only --frames, --minutes, --schedule-frames, --device, "
-                "--save-replay, --quiet and, "
+                "--save-replay, --keep-copy, --quiet and, "
                 "for a Ray run, --ray apply)"
             )
         saved_run = RunDir(args.resume)
@@ -241,6 +246,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             if run.ray is None:
                 raise UsageError(f"--ray: {args.resume} was trained with local env workers")
             run = replace(run, ray=args.ray)
+        if args.keep_copy is not None:
+            run = replace(run, keep_copy=args.keep_copy)
         preset_name = saved.get("preset")
     else:
         default_preset = {"ppo": "ppo-fast", "ppo-icm": "curiosity-ppo", "random": "ppo-fast"}
@@ -273,6 +280,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Before any env starts: a run that cannot save would train for nothing.
     folder = args.resume or run.runs_dir
     writable_folder(folder, f"cannot write the run's files into {folder}")
+    if run.keep_copy is not None:
+        writable_folder(run.keep_copy, f"--keep-copy: cannot write into {run.keep_copy}")
     run_dir = training.train(
         run,
         env_config,
@@ -379,6 +388,15 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-every", type=frames, default=None, help="frames")
     train.add_argument("--keep-checkpoints", type=positive_int, default=None)
     train.add_argument("--runs-dir", default=None, help="default runs/")
+    train.add_argument(
+        "--keep-copy",
+        metavar="DIR",
+        default=None,
+        help="after each checkpoint, copy what a resume needs (config, episode log, the "
+        "newest checkpoint; not TensorBoard's events or a replay) into DIR/<run name>/, "
+        "replacing the copy before: a run that outlives the machine when DIR does (a folder "
+        "git tracks, a mounted disk); copy it back into a runs folder and --resume it",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = train.add_argument_group(
         "Ray (PPO and DQN; the optional extra: pip install -e '.[ray]')"
