@@ -495,7 +495,7 @@ def test_a_kept_copy_follows_each_checkpoint_and_resumes_after_the_run_is_lost(t
     shutil.rmtree(tmp_path / "runs")  # the machine's runs/ is lost
     # The copy itself is not trained on: the run would be copied onto itself.
     saved = RunConfig(**json.loads((copy / "config.json").read_text())["run"])
-    with pytest.raises(ValueError, match="kept copy"):
+    with pytest.raises(ValueError, match="the folder the run lives in"):
         train_chain(replace(saved, frames=1_000), resume=copy)
     restored = tmp_path / "runs" / copy.name
     shutil.copytree(copy, restored)
@@ -508,7 +508,7 @@ def test_a_kept_copy_follows_each_checkpoint_and_resumes_after_the_run_is_lost(t
     assert (copy / "episodes.csv").read_text() == (restored / "episodes.csv").read_text()
 
 
-def test_a_kept_copy_takes_the_files_of_the_newest_checkpoints_frame_count(tmp_path):
+def test_a_kept_copy_takes_the_files_of_the_newest_checkpoints_frame_count(tmp_path, monkeypatch):
     run_dir = tmp_path / "runs" / "1-1__tabular__0__x"
     (run_dir / "checkpoints").mkdir(parents=True)
     for name in ("frames_100.pt", "frames_200.pt", "table_100.npz", "table_200.npz"):
@@ -538,3 +538,34 @@ def test_a_kept_copy_takes_the_files_of_the_newest_checkpoints_frame_count(tmp_p
     keep_copy_of(run_dir, kept)
     assert [p.name for p in (copy / "checkpoints").iterdir()] == ["frames_300.pt"]
     assert (copy / "config.json").read_text() == "config.json"
+
+    # A kill between the swap's two renames leaves the older copy aside, never no copy.
+    real_rename = Path.rename
+
+    def killed_at_the_swap(self, target):
+        if Path(target) == copy:
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    (run_dir / "checkpoints" / "frames_400.pt").write_text("newest")
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "rename", killed_at_the_swap)
+        with pytest.raises(KeyboardInterrupt):
+            keep_copy_of(run_dir, kept)
+    assert not copy.exists()
+    aside = kept / f".{run_dir.name}.old" / "checkpoints"
+    assert [p.name for p in aside.iterdir()] == ["frames_300.pt"]
+    keep_copy_of(run_dir, kept)
+    assert [p.name for p in (copy / "checkpoints").iterdir()] == ["frames_400.pt"]
+    assert [p.name for p in kept.iterdir()] == [run_dir.name]
+
+
+def test_a_kept_copy_is_never_the_folder_the_run_lives_in(tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(ValueError, match="the folder the run lives in"):
+        train_chain(chain_run(runs, 400, keep_copy=str(runs)))
+    assert not runs.exists()  # refused before the run was made
+    run_dir = train_chain(chain_run(runs, 400))
+    with pytest.raises(ValueError, match="the folder the run lives in"):
+        keep_copy_of(run_dir, runs)
+    assert (run_dir / "checkpoints" / "frames_400.pt").is_file()

@@ -463,6 +463,18 @@ def save_checkpoint(directory: Path, frames: int, payload: dict[str, Any], keep:
     return path
 
 
+def check_keep_copy(keep_copy: str | Path, runs_dir: str | Path) -> None:
+    """Refuse a kept copy in the folder the run lives in: the run would be its own copy,
+    renamed away and replaced at each checkpoint (and resumed, the copy would become the
+    run). A copy of a run resumed from the kept folder lands there too."""
+    if Path(keep_copy).resolve() == Path(runs_dir).resolve():
+        raise ValueError(
+            f"keep_copy: {keep_copy} is the folder the run lives in; keep the copy in "
+            "another folder, and resume a kept copy from a runs folder it was copied into "
+            f"(mkdir -p RUNS && cp -r {Path(keep_copy) / 'RUN'} RUNS/)"
+        )
+
+
 KEPT_OUT = ("events.out.tfevents.*", "replay_*.pt")
 """Run files a kept copy leaves out: TensorBoard's events (the charts start again at the
 checkpoint), and a DQN replay (hundreds of MB; a resume without it burns in again)."""
@@ -474,13 +486,16 @@ def keep_copy_of(run_dir: str | Path, into: str | Path) -> Path:
     tabular agent's table) but `KEPT_OUT`, and its newest checkpoint with the files beside
     it of the same frame count (`table_<N>.npz`).
 
-    Built beside it first, then swapped in: a kill leaves the older copy, or the newer one
-    complete, under `.<run name>.old` at worst, which the next copy puts back before it
-    starts. Copied back into a runs folder, `mario-rl train --resume` continues it; the
-    episodes logged after the checkpoint, if any, are dropped there as after a kill."""
+    Built in `.<run name>.building` beside it, then swapped in: a kill leaves the older
+    copy in place, or, between the swap's two renames, aside as `.<run name>.old`, which
+    the next copy puts back before anything else (a half-built or unswapped newer copy in
+    `.building` is thrown away). Copied back into a runs folder, `mario-rl train --resume`
+    continues it; the episodes logged after the checkpoint, if any, are dropped there as
+    after a kill."""
     import shutil
 
     run_dir, into = Path(run_dir), Path(into)
+    check_keep_copy(into, run_dir.parent)
     kept, building = into / run_dir.name, into / f".{run_dir.name}.building"
     old = into / f".{run_dir.name}.old"
     if old.is_dir() and not kept.exists():

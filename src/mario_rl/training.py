@@ -33,6 +33,7 @@ from mario_rl.runs import (
     RunDir,
     Trainer,
     check_compatible,
+    check_keep_copy,
     keep_copy_of,
     load_checkpoint,
     resolve_device,
@@ -137,20 +138,13 @@ def train(
             "budget: expected frames, minutes or both (or an agent that stops after its own "
             "number of episodes), got neither"
         )
+    if run.keep_copy is not None:
+        check_keep_copy(run.keep_copy, Path(resume).parent if resume else run.runs_dir)
     device = resolve_device(run.device)
     # Fail on a mismatch before starting any env worker.
     checkpoint = warm_start = None
     if resume is not None:
         run_dir = RunDir(resume)
-        if (
-            run.keep_copy is not None
-            and run_dir.path.resolve().parent == Path(run.keep_copy).resolve()
-        ):
-            # Trained on in place, the copy would become the run and be copied onto itself.
-            raise ValueError(
-                f"resume: {resume} is the run's kept copy; copy it into a runs folder and "
-                f"resume that (cp -r {resume} {run.runs_dir}/)"
-            )
         checkpoint = load_checkpoint(run_dir.path, device)
         check_compatible(checkpoint, *trainer_class.identity(env_config, agent))
     if init_from is not None:

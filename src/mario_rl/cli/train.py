@@ -199,6 +199,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mario_rl.presets import get_preset
     from mario_rl.runs import RunConfig, RunDir, resolve_checkpoint
 
+    if args.keep_copy is not None:  # before any run starts, tabular ones too
+        writable_folder(args.keep_copy, f"--keep-copy: cannot write into {args.keep_copy}")
     if args.algo == "tabular" and not args.resume:  # a resume takes the run's own config
         if args.ray is not None or args.env_actors is not None:
             raise UsageError("--ray: the tabular agent steps one env here (PPO and DQN use Ray)")
@@ -280,8 +282,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Before any env starts: a run that cannot save would train for nothing.
     folder = args.resume or run.runs_dir
     writable_folder(folder, f"cannot write the run's files into {folder}")
-    if run.keep_copy is not None:
-        writable_folder(run.keep_copy, f"--keep-copy: cannot write into {run.keep_copy}")
+    if run.keep_copy is not None and args.keep_copy is None:  # a resumed run's own
+        writable_folder(run.keep_copy, f"cannot write the kept copy into {run.keep_copy}")
     run_dir = training.train(
         run,
         env_config,
@@ -395,7 +397,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="after each checkpoint, copy what a resume needs (config, episode log, the "
         "newest checkpoint; not TensorBoard's events or a replay) into DIR/<run name>/, "
         "replacing the copy before: a run that outlives the machine when DIR does (a folder "
-        "git tracks, a mounted disk); copy it back into a runs folder and --resume it",
+        "git tracks, a mounted disk); copy it back into a runs folder and --resume it. "
+        "A relative DIR is taken from the folder train starts in, then and on each resume",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = train.add_argument_group(
