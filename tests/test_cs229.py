@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -698,7 +699,7 @@ def test_cs229_study_command_plots_the_three_variants_together(tmp_path, capsys)
 def test_a_study_s_episodes_are_its_budget_with_no_frame_limit(tmp_path, monkeypatch):
     import mario_rl.studies
 
-    def record(level, base, run, out, variants, seeds):
+    def record(level, base, run, out, variants, seeds, keep=None):
         seen.append((run, base))
         raise ValueError("recorded")
 
@@ -761,6 +762,37 @@ def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path,
     # Other settings in the same folder are refused.
     assert main([*args, "--gamma", "0.3"]) == 2
     assert "holds a study with other settings" in capsys.readouterr().err
+
+
+def test_a_study_kept_elsewhere_continues_on_a_machine_that_lost_its_folder(tmp_path, capsys):
+    out, keep = tmp_path / "runs" / "study", tmp_path / "kept"
+    args = ["cs229-study", "--episodes", "2", "--eval-every", "1", "--eval-episodes", "1"]
+    args += ["--no-progress-decisions", "8", "--quiet", "--out", str(out)]
+    args += ["--variants", "default", "gamma-0.2", "--keep-copy", str(keep)]
+    assert main(args) == 0
+    state = json.loads((keep / "study.json").read_text())
+    assert state == json.loads((out / "study.json").read_text())
+    for path in state["finished"].values():
+        (checkpoint,) = (keep / path / "checkpoints").glob("frames_*.pt")
+        assert (out / path / "checkpoints" / checkpoint.name).is_file()
+        assert (keep / path / "evaluations.csv").read_text() == (
+            out / path / "evaluations.csv"
+        ).read_text()
+    first = capsys.readouterr().out
+    shutil.rmtree(tmp_path / "runs")  # the machine's runs/ is lost
+    shutil.copytree(keep, out)
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    # Nothing trained anew: the same runs, the same evaluations.
+    assert sorted(p.parent.name for p in out.glob("*/*/config.json")) == sorted(
+        Path(path).name for path in state["finished"].values()
+    )
+    assert [line for line in first.splitlines() if "last evaluation" in line] == [
+        line for line in again.splitlines() if "last evaluation" in line
+    ]
+    assert (out / "study_1-1.png").is_file()
+    assert main([*args[:-2], "--keep-copy", str(out)]) == 2  # the study's own folder
+    assert "the study's own folder" in capsys.readouterr().err
 
 
 def test_study_curves_are_the_mean_and_range_over_the_runs_at_each_evaluation():

@@ -46,16 +46,24 @@ def run_study(
     out: Path,
     variants: Sequence[str] = REPORT_STUDIES,
     seeds: Sequence[int] = (0,),
+    keep: Path | None = None,
 ) -> tuple[Path, dict[str, list[Path]]]:
     """Train each variant (`STUDY_VARIANTS`: fields changed from `base`) on each seed
     under the same run settings, and plot their curves together (mean and range over the
     seeds); returns the plot and each variant's run directories, in seed order. Runs
-    `study.json` lists as finished are not trained again."""
+    `study.json` lists as finished are not trained again.
+
+    With `keep`, a folder that outlives the machine, `keep` mirrors `out` as far as a
+    continuation needs: `study.json`, and each run's kept copy (`RunConfig.keep_copy`) in
+    its own `<variant>__seed<N>/` folder, so copying `keep` into an empty `out` continues
+    the study."""
     unknown = [name for name in variants if name not in STUDY_VARIANTS]
     if unknown or not variants:
         raise ValueError(
             f"variants: expected some of {', '.join(STUDY_VARIANTS)}, got {list(variants)}"
         )
+    if keep is not None and keep.resolve() == out.resolve():
+        raise ValueError(f"keep: {keep} is the study's own folder; keep its copy elsewhere")
     level = parse_level(level).name
     # Through JSON, as the state file keeps it, so that tuples compare as lists.
     settings = json.loads(
@@ -84,8 +92,11 @@ def run_study(
         finished = state["finished"]
 
     def save() -> None:
-        state = {"settings": settings, "finished": finished}
-        write_text_atomic(state_path, json.dumps(state, indent=2) + "\n")
+        state = json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
+        write_text_atomic(state_path, state)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(keep / STUDY_FILE, state)
 
     # Before the first run, so that a stopped run is continued under these settings only.
     save()
@@ -96,8 +107,9 @@ def run_study(
             if name in finished:
                 continue
             folder = out / name
+            kept = None if keep is None else str(keep / name)
             run_dir = train(
-                replace(run, seed=seed, runs_dir=str(folder)),
+                replace(run, seed=seed, runs_dir=str(folder), keep_copy=kept),
                 EnvConfig(level=level),
                 replace(base, **STUDY_VARIANTS[variant][1]),
                 resume=newest_run(folder),

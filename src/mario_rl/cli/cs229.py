@@ -124,7 +124,8 @@ def cmd_cs229_study(args: argparse.Namespace) -> None:
         f"each, on {level} in {out} (run the same command with --out {out} to continue it)"
     )
     try:
-        plot, run_dirs = run_study(level, base, run, out, variants, seeds)
+        keep = Path(args.keep_copy) if args.keep_copy else None
+        plot, run_dirs = run_study(level, base, run, out, variants, seeds, keep=keep)
     except ValueError as error:
         raise UsageError(str(error)) from error
     for variant, paths in run_dirs.items():
@@ -194,6 +195,15 @@ def add_cs229_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="the study's folder; an existing one is continued (finished runs kept, a "
         "stopped one resumed from its checkpoint); default: a new one in --runs-dir",
+    )
+    study.add_argument(
+        "--keep-copy",
+        metavar="DIR",
+        default=None,
+        help="keep what continuing the study needs in DIR, a folder that outlives the machine "
+        "(one git tracks): study.json, and each run's newest checkpoint and logs after each "
+        "of its checkpoints (train --keep-copy); on a machine that lost --out, copy DIR into "
+        "it (mkdir -p OUT && cp -r DIR/. OUT/) and run the same command",
     )
     study.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_arguments(study)
