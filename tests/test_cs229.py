@@ -764,11 +764,14 @@ def test_a_study_on_several_seeds_continues_and_refuses_other_settings(tmp_path,
     assert "holds a study with other settings" in capsys.readouterr().err
 
 
+def study_args(out: Path, *more: str) -> list[str]:
+    args = ["cs229-study", "--episodes", "2", "--eval-every", "1", "--eval-episodes", "1"]
+    return [*args, "--no-progress-decisions", "8", "--quiet", "--out", str(out), *more]
+
+
 def test_a_study_kept_elsewhere_continues_on_a_machine_that_lost_its_folder(tmp_path, capsys):
     out, keep = tmp_path / "runs" / "study", tmp_path / "kept"
-    args = ["cs229-study", "--episodes", "2", "--eval-every", "1", "--eval-episodes", "1"]
-    args += ["--no-progress-decisions", "8", "--quiet", "--out", str(out)]
-    args += ["--variants", "default", "gamma-0.2", "--keep-copy", str(keep)]
+    args = study_args(out, "--variants", "default", "gamma-0.2", "--keep-copy", str(keep))
     assert main(args) == 0
     state = json.loads((keep / "study.json").read_text())
     assert state == json.loads((out / "study.json").read_text())
@@ -791,8 +794,42 @@ def test_a_study_kept_elsewhere_continues_on_a_machine_that_lost_its_folder(tmp_
         line for line in again.splitlines() if "last evaluation" in line
     ]
     assert (out / "study_1-1.png").is_file()
-    assert main([*args[:-2], "--keep-copy", str(out)]) == 2  # the study's own folder
-    assert "the study's own folder" in capsys.readouterr().err
+    for inside in (out, out / "kept", tmp_path):  # the study's own folder, in it, around it
+        assert main([*args[:-2], "--keep-copy", str(inside)]) == 2
+        assert "hold one another" in capsys.readouterr().err
+
+    # A run stopped part-way (not yet listed finished) continues from its copied-back run,
+    # not from a kill's leftover beside it, however new.
+    shutil.rmtree(tmp_path / "runs")
+    shutil.copytree(keep, out)
+    for folder in (keep, out):
+        saved = json.loads((folder / "study.json").read_text())
+        del saved["finished"]["gamma-0.2__seed0"]
+        (folder / "study.json").write_text(json.dumps(saved))
+    (gamma_run,) = (out / "gamma-0.2__seed0").iterdir()
+    leftover = out / "gamma-0.2__seed0" / f".{gamma_run.name}.building"
+    shutil.copytree(gamma_run, leftover)
+    (leftover / "evaluations.csv").unlink()
+    assert main(args) == 0
+    finished = json.loads((keep / "study.json").read_text())["finished"]
+    assert finished["gamma-0.2__seed0"] == f"gamma-0.2__seed0/{gamma_run.name}"
+    capsys.readouterr()
+    # The copy is no one else's: another study's settings, or a study behind it, refused.
+    fresh = study_args(tmp_path / "fresh", *args[args.index("--variants") :])
+    assert main([*fresh, "--gamma", "0.5"]) == 2
+    assert "keeps a study with other settings" in capsys.readouterr().err
+    assert main(fresh) == 2
+    assert "copy them back first" in capsys.readouterr().err
+
+
+def test_a_study_kept_only_from_its_continuation_keeps_its_finished_runs(tmp_path):
+    out, keep = tmp_path / "study", tmp_path / "kept"
+    args = study_args(out, "--variants", "default")
+    assert main(args) == 0
+    assert main([*args, "--keep-copy", str(keep)]) == 0
+    (run,) = (out / "default__seed0").iterdir()
+    assert (keep / "default__seed0" / run.name / "config.json").is_file()
+    assert "default__seed0" in json.loads((keep / "study.json").read_text())["finished"]
 
 
 def test_study_curves_are_the_mean_and_range_over_the_runs_at_each_evaluation():

@@ -21,6 +21,7 @@ def test_the_strip_spans_the_last_frames_and_ends_with_the_final_one():
     picture = episode_strip.strip(frames(10), last=5, count=3)
     assert picture.shape == (4, 6, 3)
     assert [int(picture[0, column, 0]) for column in (0, 2, 4)] == [5, 7, 9]
+    assert int(episode_strip.strip(frames(10), last=5, count=1)[0, 0, 0]) == 9
     # Fewer frames than asked for: each once, in order.
     picture = episode_strip.strip(frames(2), last=30, count=5)
     assert [int(picture[0, column, 0]) for column in (0, 2)] == [0, 1]

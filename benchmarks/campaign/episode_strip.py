@@ -23,7 +23,8 @@ def strip(frames: list[np.ndarray], last: int, count: int) -> np.ndarray:
     if not frames:
         raise ValueError("the video has no frames")
     start = max(0, len(frames) - last)
-    picks = np.linspace(start, len(frames) - 1, num=min(count, len(frames) - start))
+    # From the final frame back, so that a strip of one is the final frame.
+    picks = np.linspace(len(frames) - 1, start, num=min(count, len(frames) - start))[::-1]
     return np.concatenate([frames[round(i)] for i in picks], axis=1)
 
 

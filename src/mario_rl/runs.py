@@ -409,11 +409,15 @@ def run_label(config: dict[str, Any], fallback: str) -> str:
 
 def newest_run(folder: Path) -> Path | None:
     """The newest run directory in `folder` that has a checkpoint, or None: what a command
-    that trains in pieces (`levels-table`, `cs229-study`) continues."""
+    that trains in pieces (`levels-table`, `cs229-study`) continues. Hidden folders are not
+    runs: a kept copy's `.building` or `.old` (`keep_copy_of`), copied back along with it,
+    is half a copy or an older one."""
     if not folder.is_dir():
         return None
     runs = [
-        run for run in folder.iterdir() if run.is_dir() and list_checkpoints(run / "checkpoints")
+        run
+        for run in folder.iterdir()
+        if run.is_dir() and not run.name.startswith(".") and list_checkpoints(run / "checkpoints")
     ]
     return max(runs, key=lambda run: run.stat().st_mtime) if runs else None
 

@@ -27,7 +27,7 @@ from mario_rl.agents.cs229 import (
 )
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
-from mario_rl.runs import RunConfig, newest_run, write_text_atomic
+from mario_rl.runs import RunConfig, keep_copy_of, newest_run, write_text_atomic
 from mario_rl.training import train
 
 STUDY_FILE = "study.json"
@@ -62,8 +62,13 @@ def run_study(
         raise ValueError(
             f"variants: expected some of {', '.join(STUDY_VARIANTS)}, got {list(variants)}"
         )
-    if keep is not None and keep.resolve() == out.resolve():
-        raise ValueError(f"keep: {keep} is the study's own folder; keep its copy elsewhere")
+    if keep is not None and (
+        keep.resolve().is_relative_to(out.resolve()) or out.resolve().is_relative_to(keep.resolve())
+    ):
+        raise ValueError(
+            f"keep: {keep} and the study's folder {out} hold one another; keep its copy in a "
+            "folder of its own"
+        )
     level = parse_level(level).name
     # Through JSON, as the state file keeps it, so that tuples compare as lists.
     settings = json.loads(
@@ -90,6 +95,20 @@ def run_study(
                 "pass another folder, or the same settings to continue it"
             )
         finished = state["finished"]
+    kept_state = None if keep is None else keep / STUDY_FILE
+    if kept_state is not None and kept_state.is_file():
+        kept = json.loads(kept_state.read_text())
+        if kept["settings"] != settings:
+            raise ValueError(
+                f"{kept_state} keeps a study with other settings; keep each study's copy in "
+                "a folder of its own"
+            )
+        lacking = sorted(set(kept["finished"]) - set(finished))
+        if lacking:
+            raise ValueError(
+                f"{keep} keeps finished runs {out} lacks ({', '.join(lacking)}); copy them "
+                f"back first (mkdir -p {out} && cp -r {keep}/. {out}/)"
+            )
 
     def save() -> None:
         state = json.dumps({"settings": settings, "finished": finished}, indent=2) + "\n"
@@ -98,6 +117,11 @@ def run_study(
             keep.mkdir(parents=True, exist_ok=True)
             write_text_atomic(keep / STUDY_FILE, state)
 
+    # Runs finished before the study was kept elsewhere: kept now, or a continuation from
+    # the copy would find them listed and missing.
+    for name, path in finished.items():
+        if keep is not None and newest_run(keep / name) is None:
+            keep_copy_of(out / path, keep / name)
     # Before the first run, so that a stopped run is continued under these settings only.
     save()
     # Seed by seed, every variant on each: a study stopped part-way has paired runs.
@@ -114,6 +138,10 @@ def run_study(
                 replace(base, **STUDY_VARIANTS[variant][1]),
                 resume=newest_run(folder),
             )
+            if keep is not None:
+                # Again, so that a copy the run could not refresh (it warned and went on)
+                # stops the study here, before the copy lists the run as finished.
+                keep_copy_of(run_dir, keep / name)
             finished[name] = os.path.relpath(run_dir, out)
             save()
     run_dirs = {
