@@ -32,7 +32,7 @@ def campaign(root: Path) -> Path:
     write(root / "levels/1-1/1-1__ppo__0__a/checkpoints/frames_5.pt")
     write(root / "levels/1-1/1-1__ppo__0__a/events.out.tfevents.1")
     run = root / "levels/1-2/1-2__ppo__0__b"
-    for name in ("config.json", "episodes.csv", "rewards.npy", "log.txt", "events.out.x"):
+    for name in ("config.json", "episodes.csv", "rewards.npy", "log.txt", "events.out.tfevents.1"):
         write(run / name, name)
     write(run / "checkpoints/frames_100.pt", "old")
     write(run / "checkpoints/frames_200.pt", "new")
@@ -161,6 +161,33 @@ def test_a_kill_during_a_save_keeps_the_older_run_whole(tmp_path, monkeypatch):
     snapshot.save(root, kept)
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["frames_300.pt"]
     assert not list((kept / "levels/1-2").glob(".*")), "the interrupted copy was cleared"
+    assert not list((kept / "levels/1-2/run").glob(".*")), "the interrupted copy was cleared"
+
+
+def test_a_level_started_over_keeps_only_its_new_run(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    write(root / "levels/1-2/1-2__ppo__0__c/checkpoints/frames_50.pt", "restarted")
+    shutil.rmtree(root / "levels/1-2/1-2__ppo__0__b")
+    snapshot.save(root, kept, force=True)
+    assert [p.name for p in (kept / "levels/1-2/run").iterdir()] == ["1-2__ppo__0__c"]
+
+
+def test_a_restore_ignores_a_copy_a_kill_left_aside(tmp_path):
+    """A save killed between its swap's two renames leaves the older copy as
+    `.<run>.old` beside the kept run; a restore takes neither it nor a half-built one."""
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    snapshot.save(root, kept)
+    write(kept / "levels/1-2/run/.1-2__ppo__0__a.old/checkpoints/frames_900.pt")
+    write(kept / "levels/1-2/run/.1-2__ppo__0__a.building/checkpoints/frames_950.pt")
+    assert snapshot.kept_frames(kept / "levels/1-2") == 200
+    said = snapshot.restore(kept, tmp_path / "restored")
+    assert "1-2: continues 1-2__ppo__0__b from frames_200.pt" in said
+    assert [p.name for p in (tmp_path / "restored/levels/1-2").iterdir() if p.is_dir()] == [
+        "1-2__ppo__0__b"
+    ]
 
 
 def test_a_restore_cut_short_is_run_again_and_never_saved_over_the_kept_state(

@@ -38,15 +38,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mario_rl.levels_table import checkpoint_frames
-from mario_rl.runs import list_checkpoints, newest_run
+from mario_rl.runs import keep_copy_of, list_checkpoints, newest_run
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TABLE_FILES = ("table.md", "table.json", "table.log")
-RUN_FILES = ("config.json", "episodes.csv", "rewards.npy", "log.txt")
-"""What a stopped run needs to be continued, besides its newest checkpoint."""
-APPENDED_FILES = ("episodes.csv", "log.txt")
-"""Of those, the ones a running campaign appends to, line by line."""
 RESTORING_MARK = ".restoring"
 """In the campaign's folder while a restore copies into it (gone once table.json is back)."""
 
@@ -79,32 +75,16 @@ def needs_run(row: dict | None) -> bool:
     return row is None or not row.get("cleared") or "bundle" not in row
 
 
-def copy_whole_lines(source: Path, target: Path) -> None:
-    """`source` up to its last newline: a running campaign may be half-way through
-    appending a line."""
-    text = source.read_bytes()
-    target.write_bytes(text[: text.rfind(b"\n") + 1])
-
-
 def copy_run(run_dir: Path, into: Path) -> Path:
-    """The run's files and its newest checkpoint, as `into/<run name>/`, replacing what
-    `into` held; copied beside it first, so a kill during the copy keeps the older run."""
-    building = into.with_name(f".{into.name}.building")
-    shutil.rmtree(building, ignore_errors=True)
-    kept = building / run_dir.name
-    (kept / "checkpoints").mkdir(parents=True)
-    # The checkpoint first: logs copied after it may run past it, and a resume trims the
-    # rows past its checkpoint; logs copied before it would lack the rows up to it.
-    newest = list_checkpoints(run_dir / "checkpoints")[-1]
-    for name in RUN_FILES:
-        if name in APPENDED_FILES and (run_dir / name).is_file():
-            copy_whole_lines(run_dir / name, kept / name)
-        elif (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, kept / name)
-    shutil.copy2(newest, kept / "checkpoints" / newest.name)
-    shutil.rmtree(into, ignore_errors=True)
-    building.rename(into)
-    return into / run_dir.name
+    """What a resume of the run needs (`keep_copy_of`: its files, its newest checkpoint),
+    as `into/<run name>/`, replacing the copy there and then any other run `into` held (a
+    level's run started over). The campaign may be training it meanwhile: its appended
+    logs are copied up to their last full line."""
+    kept = keep_copy_of(run_dir, into, while_running=True)
+    for other in folders(into):
+        if other != kept:
+            shutil.rmtree(other)
+    return kept
 
 
 def mirror_file(source: Path, target: Path) -> None:
@@ -118,7 +98,7 @@ def mirror_file(source: Path, target: Path) -> None:
 
 def kept_frames(level_kept: Path) -> int | None:
     """Frames of the checkpoint kept for a level's run, or None without one."""
-    runs = [run for run in (level_kept / "run").glob("*") if list_checkpoints(run / "checkpoints")]
+    runs = [run for run in folders(level_kept / "run") if list_checkpoints(run / "checkpoints")]
     return max((checkpoint_frames(run) for run in runs), default=None)
 
 
@@ -235,7 +215,7 @@ def restore(kept: Path, campaign: Path) -> list[str]:
     rows = table_rows(kept)
     for level_kept in folders(kept / "levels"):
         level, level_runs = level_kept.name, campaign / "levels" / level_kept.name
-        runs = sorted((level_kept / "run").glob("*")) if (level_kept / "run").is_dir() else []
+        runs = folders(level_kept / "run")
         # A level in training whose run was not kept starts over: its checks belong to the
         # lost run, so they stay behind.
         if level not in rows and not runs:

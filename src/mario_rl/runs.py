@@ -484,11 +484,18 @@ KEPT_OUT = ("events.out.tfevents.*", "replay_*.pt")
 checkpoint), and a DQN replay (hundreds of MB; a resume without it burns in again)."""
 
 
-def keep_copy_of(run_dir: str | Path, into: str | Path) -> Path:
+APPENDED_LOGS = ("episodes.csv", "log.txt")
+"""Run files the runner appends to line by line (the others it writes whole)."""
+
+
+def keep_copy_of(run_dir: str | Path, into: str | Path, *, while_running: bool = False) -> Path:
     """Copy what a resume of `run_dir` needs into `into/<run name>/`, replacing the copy
     there, and return it: the run's own files (config, episode log, returns, log, a
     tabular agent's table) but `KEPT_OUT`, and its newest checkpoint with the files beside
     it of the same frame count (`table_<N>.npz`).
+
+    `while_running`: another process may be training the run as it is copied, so the
+    logs it appends to (`APPENDED_LOGS`) are copied up to their last full line.
 
     Built in `.<run name>.building` beside it, then swapped in: a kill leaves the older
     copy in place, or, between the swap's two renames, aside as `.<run name>.old`, which
@@ -518,7 +525,12 @@ def keep_copy_of(run_dir: str | Path, into: str | Path) -> Path:
             shutil.copy2(path, building / "checkpoints" / path.name)
     for path in sorted(run_dir.iterdir()):
         left_out = any(path.match(pattern) for pattern in KEPT_OUT)
-        if path.is_file() and not path.name.startswith(".") and not left_out:
+        if not path.is_file() or path.name.startswith(".") or left_out:
+            continue
+        if while_running and path.name in APPENDED_LOGS:
+            text = path.read_bytes()
+            (building / path.name).write_bytes(text[: text.rfind(b"\n") + 1])
+        else:
             shutil.copy2(path, building / path.name)
     if kept.exists():
         kept.rename(old)
