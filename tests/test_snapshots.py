@@ -202,6 +202,32 @@ def test_a_castle_loop_counts_as_a_death():
     assert list(env.death_pool) == [Start(80, (8, 80), 1)]
 
 
+def test_a_death_start_spread_draws_from_that_many_snapshots_further_back():
+    """Snapshots at steps 4, 8, ..., 28 (x 40..280), death at step 30: margin 1 keeps the
+    snapshot at step 24; a spread of 2 draws among steps 24, 20 and 16, each about a third
+    of the time; a spread beyond the trail stops at its first snapshot."""
+    # Death starts kept but (almost) never drawn: every episode walks from the start.
+    env = death_starts(WalkEnv(40, pit_x=300), death=1e-9, every=4, margin=1, death_spread=2)
+    env.reset(seed=0)
+    for _ in range(300):
+        play(env, 1)
+        env.reset()
+    counts = {x: sum(start.x == x for start in env.death_pool) for x in (160, 200, 240)}
+    assert sum(counts.values()) == len(env.death_pool) == env.pool_size
+    assert all(count >= 4 for count in counts.values()), counts
+    deep = death_starts(WalkEnv(40, pit_x=100), death=1e-9, every=4, margin=1, death_spread=9)
+    deep.reset(seed=0)  # snapshots at steps 4 and 8 (x 40, 80), death at step 10
+    for _ in range(50):
+        play(deep, 1)
+        deep.reset()
+    assert {start.x for start in deep.death_pool} == {40}
+
+
+def test_a_negative_death_start_spread_is_refused():
+    with pytest.raises(ValueError, match="death_spread: expected >= 0"):
+        death_starts(WalkEnv(), death_spread=-1)
+
+
 @pytest.mark.parametrize(
     ("env", "why"),
     [
@@ -357,3 +383,11 @@ def test_on_mario_a_snapshot_start_stacks_the_frames_seen_at_that_moment():
     assert info["snapshot_start"]
     assert any(x == info["x_pos"] and (played == obs).all() for x, played in seen)
     assert not all((frame == obs[-1]).all() for frame in obs[:-1]), "Mario was running"
+
+
+def test_the_agent_configs_spread_reaches_the_workers_wrapper():
+    from mario_rl.env.snapshots import snapshot_wrapper_for
+
+    wrapper = snapshot_wrapper_for(get_preset("ppo-levels-deep").agent)
+    assert wrapper.keywords["death_spread"] == 4
+    assert snapshot_wrapper_for(get_preset("ppo-levels").agent).keywords["death_spread"] == 0

@@ -122,8 +122,24 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
-    "ppo-levels-stall",
+    "ppo-levels-stall", "ppo-levels-deep",
 )  # fmt: skip
+
+
+def test_death_start_spread_reaches_the_agent_and_is_refused_where_there_are_none(capsys):
+    from mario_rl.cli.train import _agent_overrides
+
+    args = build_parser().parse_args(
+        ["train", "--preset", "ppo-levels", "--death-start-spread", "3"]
+    )
+    assert _agent_overrides(args, get_preset("ppo-levels").agent) == {"death_start_spread": 3}
+    assert get_preset("ppo-levels-deep").agent == replace(
+        get_preset("ppo-levels").agent, death_start_spread=4
+    )
+    assert main(["train", "--algo", "tabular", "--death-start-spread", "2", "--frames", "10"]) == 2
+    assert (
+        "got --death-start-spread; the CS229 agent has no such setting" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@
 # runs/campaign/, kept in this folder), `complex` (the per-level column, ppo-levels-complex,
 # in runs/campaign-complex/, kept in complex/ here) or `stall` (the trial of
 # ppo-levels-stall on the levels the recipe stalls on, in runs/campaign-stall/, kept in
-# stall/ here). The tables share the two cores: run one at a time.
+# stall/ here) or `deep` (the trial of ppo-levels-deep, death starts from further back, on
+# 1-3, in runs/campaign-deep/, kept in deep/ here). The tables share the two cores: run one
+# at a time.
 #
 # `start` runs the README's command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
@@ -45,8 +47,14 @@ stall)
   RUNS=runs/campaign-stall
   KEPT="$here/stall"
   ;;
+deep)
+  PRESET=ppo-levels-deep
+  LEVELS="1-3"
+  RUNS=runs/campaign-deep
+  KEPT="$here/deep"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex or stall" >&2
+  echo "unknown table ${2}: expected headline, complex, stall or deep" >&2
   exit 2
   ;;
 esac
@@ -109,7 +117,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex|stall)" >&2
+        "(campaign.sh stop headline|complex|stall|deep)" >&2
     fi
   else
     kill -TERM "$pid"
@@ -140,7 +148,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep]" >&2
   exit 2
   ;;
 esac

@@ -55,6 +55,7 @@ AGENT_FLAGS = {
     "num_minibatches": "num_minibatches",
     "snapshot_start_probability": "snapshot_start_probability",
     "death_start_probability": "death_start_probability",
+    "death_start_spread": "death_start_spread",
     "reward_scale": "reward_scale",
     "overlap": "overlap",
     "env_groups": "env_groups",
@@ -537,6 +538,14 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="chance that a training episode starts shortly before one of the env's own "
         "recent deaths (practice where the agent still fails); at most 1 minus "
         "--snapshot-start-probability",
+    )
+    agent.add_argument(
+        "--death-start-spread",
+        type=non_negative_int,
+        default=None,
+        help="draw each death start from this many snapshots further back too, uniformly "
+        "(0: always the nearest, about 17-24 steps before the death; each snapshot back is "
+        "8 steps more): for deaths whose cause comes earlier than the fall",
     )
     agent.add_argument(
         "--overlap",

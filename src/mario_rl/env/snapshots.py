@@ -69,7 +69,12 @@ class ResetFromOwnSnapshots(gym.Wrapper):
     flag or a warp; a castle loop counts as a death), its last snapshot before those
     `margin` (at least `margin` x `every` + 1 steps before the death; more after a stall,
     since snapshots are taken only when x has grown) joins a second pool of the `pool_size`
-    most recent such states, for the death starts.
+    most recent such states, for the death starts. With `death_spread` > 0 that snapshot
+    is drawn from the trail instead, uniformly among it and the `death_spread` before it
+    (as far back as the trail goes): a death whose cause came earlier than `margin`
+    snapshots before it (a jump taken too early, a path chosen seconds before the fall)
+    leaves starts from before that cause too, where one that shortly precedes the death is
+    past saving.
     Episodes that end by truncation do not count, nor deaths with too short a trail (a
     death within about `margin` x `every` steps of a start). A start drawn from an empty
     pool is a start at the level's start.
@@ -92,6 +97,7 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         every: int = 8,
         margin: int = 2,
         death_probability: float = 0.0,
+        death_spread: int = 0,
     ) -> None:
         super().__init__(env)
         for name, value in (("probability", probability), ("death_probability", death_probability)):
@@ -106,10 +112,13 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         require_positive("every", every)
         if margin < 0:
             raise ValueError(f"margin: expected >= 0, got {margin}")
+        if death_spread < 0:
+            raise ValueError(f"death_spread: expected >= 0, got {death_spread}")
         self.probability = probability
         self.death_probability = death_probability
         self.every = every
         self.margin = margin
+        self.death_spread = death_spread
         self.pool_size = pool_size
         self._pools: dict[str, LevelPools] = {}
         # The levels episodes are drawn from (a MarioEnv's; one unnamed level otherwise).
@@ -202,7 +211,11 @@ class ResetFromOwnSnapshots(gym.Wrapper):
             # A flag or a warp is a way out; a castle loop ends the episode as a failure.
             died = terminated and info.get("exit", "loop") == "loop" and not info.get("flag_get")
             if died and self.death_probability > 0 and len(self._trail) > self.margin:
-                self.death_pool.append(self._trail[len(self._trail) - 1 - self.margin])
+                back = self.margin
+                if self.death_spread > 0:  # no draw without: the RNG stream runs had before
+                    deepest = min(self.margin + self.death_spread, len(self._trail) - 1)
+                    back = int(self.np_random.integers(self.margin, deepest + 1))
+                self.death_pool.append(self._trail[len(self._trail) - 1 - back])
             if self._max_x >= self.best_x:
                 self.current.best_x = self._max_x
                 kept = self._trail[: len(self._trail) - self.margin]
@@ -212,10 +225,12 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
-def check_snapshot_settings(starts: float, pool: int, every: int, death_starts: float) -> None:
+def check_snapshot_settings(
+    starts: float, pool: int, every: int, death_starts: float, death_spread: int = 0
+) -> None:
     """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool`,
-    `snapshot_every` and `death_start_probability`; a ValueError naming the field, at config
-    time rather than when the workers start."""
+    `snapshot_every`, `death_start_probability` and `death_start_spread`; a ValueError
+    naming the field, at config time rather than when the workers start."""
     if not 0.0 <= starts <= 1.0:
         raise ValueError(f"snapshot_start_probability: expected 0..1, got {starts}")
     if not 0.0 <= death_starts <= 1.0:
@@ -227,10 +242,16 @@ def check_snapshot_settings(starts: float, pool: int, every: int, death_starts: 
         )
     require_positive("snapshot_pool", pool)
     require_positive("snapshot_every", every)
+    if not isinstance(death_spread, int) or death_spread < 0:
+        raise ValueError(f"death_start_spread: expected an integer >= 0, got {death_spread!r}")
 
 
 def snapshot_wrapper(
-    probability: float, pool_size: int, every: int, death_probability: float
+    probability: float,
+    pool_size: int,
+    every: int,
+    death_probability: float,
+    death_spread: int = 0,
 ) -> Callable[[gym.Env], gym.Env] | None:
     """A picklable `ResetFromOwnSnapshots` maker for env workers; None when both
     probabilities are 0."""
@@ -242,6 +263,7 @@ def snapshot_wrapper(
         pool_size=pool_size,
         every=every,
         death_probability=death_probability,
+        death_spread=death_spread,
     )
 
 
@@ -252,6 +274,7 @@ class SnapshotSettings(Protocol):
     snapshot_pool: int
     snapshot_every: int
     death_start_probability: float
+    death_start_spread: int
 
 
 def snapshot_wrapper_for(config: SnapshotSettings) -> Callable[[gym.Env], gym.Env] | None:
@@ -261,4 +284,5 @@ def snapshot_wrapper_for(config: SnapshotSettings) -> Callable[[gym.Env], gym.En
         config.snapshot_pool,
         config.snapshot_every,
         config.death_start_probability,
+        config.death_start_spread,
     )

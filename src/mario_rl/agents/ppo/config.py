@@ -94,6 +94,11 @@ class PPOConfig:
     death_start_probability: float = 0.0
     """Chance that a training episode starts from a snapshot taken shortly before one of
     the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
+    death_start_spread: int = 0
+    """How many snapshots further back than the shortest depth a death start may be drawn
+    from, uniformly (0: always the shortest, about 17-24 steps before the death with
+    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost about 24
+    steps before the fall), the shortest depth only practises positions past saving."""
     snapshot_pool: int = 32
     """Snapshots each env keeps for such starts (each kind)."""
     snapshot_every: int = 8
@@ -134,6 +139,7 @@ class PPOConfig:
             self.snapshot_pool,
             self.snapshot_every,
             self.death_start_probability,
+            self.death_start_spread,
         )
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
