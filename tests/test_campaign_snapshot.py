@@ -168,26 +168,29 @@ def test_a_level_started_over_keeps_only_its_new_run(tmp_path):
     root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
     kept.mkdir()
     snapshot.save(root, kept)
+    # A save of the old run killed mid-copy left its half-built copy beside it.
+    write(kept / "levels/1-2/run/.1-2__ppo__0__b.building/checkpoints/frames_250.pt", "half")
     write(root / "levels/1-2/1-2__ppo__0__c/checkpoints/frames_50.pt", "restarted")
     shutil.rmtree(root / "levels/1-2/1-2__ppo__0__b")
     snapshot.save(root, kept, force=True)
     assert [p.name for p in (kept / "levels/1-2/run").iterdir()] == ["1-2__ppo__0__c"]
 
 
-def test_a_restore_ignores_a_copy_a_kill_left_aside(tmp_path):
-    """A save killed between its swap's two renames leaves the older copy as
-    `.<run>.old` beside the kept run; a restore takes neither it nor a half-built one."""
+def test_a_save_killed_between_its_renames_is_restored_from_the_copy_it_set_aside(tmp_path):
+    """The swap renames the kept run to `.<run>.old`, then the new copy in: a kill between
+    the two leaves only `.<run>.old`, which a restore puts back and continues."""
     root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
     kept.mkdir()
     snapshot.save(root, kept)
-    write(kept / "levels/1-2/run/.1-2__ppo__0__a.old/checkpoints/frames_900.pt")
-    write(kept / "levels/1-2/run/.1-2__ppo__0__a.building/checkpoints/frames_950.pt")
+    run = kept / "levels/1-2/run/1-2__ppo__0__b"
+    run.rename(run.with_name(".1-2__ppo__0__b.old"))
+    write(kept / "levels/1-2/run/.1-2__ppo__0__b.building/checkpoints/frames_300.pt", "new")
     assert snapshot.kept_frames(kept / "levels/1-2") == 200
     said = snapshot.restore(kept, tmp_path / "restored")
     assert "1-2: continues 1-2__ppo__0__b from frames_200.pt" in said
-    assert [p.name for p in (tmp_path / "restored/levels/1-2").iterdir() if p.is_dir()] == [
-        "1-2__ppo__0__b"
-    ]
+    restored = tmp_path / "restored/levels/1-2"
+    assert [p.name for p in restored.iterdir() if p.is_dir()] == ["1-2__ppo__0__b"]
+    assert (restored / "1-2__ppo__0__b/checkpoints/frames_200.pt").read_text() == "new"
 
 
 def test_a_restore_cut_short_is_run_again_and_never_saved_over_the_kept_state(

@@ -12,19 +12,35 @@ death_probe = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(death_probe)
 
 
+def probe(run, capsys, *args: str) -> str:
+    death_probe.main([str(run), "--seed", "0", "--max-stuck-steps", "15", *args])
+    return capsys.readouterr().out
+
+
 def test_each_kind_plays_its_continuations_from_before_the_end(untrained_dqn_run, capsys):
-    death_probe.main([
-        str(untrained_dqn_run), "--seed", "0", "--max-stuck-steps", "15", "--back", "5",
-        "--tries", "3", "--steps", "12", "--kinds", "greedy", "sampled", "random",
-    ])  # fmt: skip
-    out = capsys.readouterr().out
+    out = probe(
+        untrained_dqn_run, capsys, "--back", "3", "--tries", "3", "--steps", "12",
+        "--kinds", "greedy", "sampled", "random",
+    )  # fmt: skip
     ended = re.search(r"the episode (died|was cut) at x (\d+) after (\d+) steps", out)
-    assert ended, out
-    assert "3 continuations of each kind from 5 steps before" in out
+    start = re.search(r"from 3 steps before \(x (\d+)\), counted past x (\d+)", out)
+    assert ended and start, out
+    assert int(start.group(2)) == int(ended.group(2)) + 64
     assert "sampled  (a greedy-only agent: skipped)" in out
     for kind in ("greedy", "random"):
-        line = re.search(rf"{kind} +past +(\d+)/3, cleared +0, furthest x median \d+", out)
-        assert line, out
+        line = re.search(rf"{kind} +past +(\d+)/3, cleared +0, furthest x median (\d+)", out)
+        assert line and int(line.group(2)) >= int(start.group(1)), out
+
+
+def test_a_start_before_the_episode_is_its_first_step_and_scripted_runs_every_jump(
+    untrained_dqn_run, capsys
+):
+    out = probe(
+        untrained_dqn_run, capsys, "--back", "100000", "--steps", "1", "--kinds", "scripted"
+    )
+    steps = re.search(r"after (\d+) steps; \d+ continuations of each kind from (\d+) steps", out)
+    assert steps and steps.group(1) == steps.group(2), out
+    assert re.search(r"scripted past +0/280, cleared +0", out), out
 
 
 def test_the_scripted_jumps_are_every_run_up_and_hold_once():

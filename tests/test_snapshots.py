@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 from mario_rl.env.core import LevelSnapshot
 from mario_rl.env.pipeline import make_env
@@ -221,6 +222,22 @@ def test_a_death_start_spread_draws_from_that_many_snapshots_further_back():
         play(deep, 1)
         deep.reset()
     assert {start.x for start in deep.death_pool} == {40}
+
+
+def test_without_a_spread_a_death_draws_nothing_from_the_rng():
+    """Runs without the spread keep the RNG stream (sticky actions, no-op starts, the
+    starts' draws) they had before it existed; with it, each death draws its depth."""
+
+    def next_draw(spread: int) -> float:
+        env = death_starts(WalkEnv(40, pit_x=300), every=4, margin=1, death_spread=spread)
+        env.reset(seed=4)
+        play(env, 1)  # a death with a long trail: the spread has depths to draw from
+        assert env.death_pool
+        return env.np_random.random()
+
+    untouched = seeding.np_random(4)[0].random()
+    assert next_draw(0) == untouched
+    assert next_draw(2) != untouched
 
 
 def test_a_negative_death_start_spread_is_refused():

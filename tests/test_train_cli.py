@@ -77,6 +77,10 @@ def test_compare_draws_a_png(run_dir, tmp_path, capsys):
         (["train", "--init-from", "nowhere", "--frames", "100"], "nowhere: no such run directory"),
         (["train", "--death-starts", "0.8", "--snapshot-starts", "0.5"], "expected at most 1"),
         (
+            ["train", "--preset", "ppo-fast", "--death-start-spread", "2"],
+            "death_start_spread: 2 spreads the death starts, which are off",
+        ),
+        (
             ["train", "--preset", "ppo-fast", "--terminal-next-obs", "next-start"],
             "--terminal-next-obs: only curiosity's ICM reads it",
         ),

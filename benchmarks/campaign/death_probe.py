@@ -35,7 +35,7 @@ import torch
 
 from mario_rl.agents import load_policy
 from mario_rl.env.actions import action_set
-from mario_rl.env.wrappers import EVAL_STICKY
+from mario_rl.env.wrappers import EVAL_STICKY, START_FRAMES, START_LAST_ACTION
 from mario_rl.evaluate import eval_env_config
 
 KINDS = ("greedy", "sampled", "random", "scripted")
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
 
     policy = load_policy(args.agent)
+    policy.rng = np.random.default_rng(args.seed)  # the sampled kind's draws
 
     def env_with(noop_max: int, sticky: float):
         config = eval_env_config(
@@ -82,11 +83,20 @@ def main(argv: list[str] | None = None) -> None:
         return policy.make_env(config)
 
     env = env_with(args.noop_max, args.sticky)
+    try:
+        stacked_frames = env.get_wrapper_attr("stacked_frames")
+    except AttributeError:  # a pipeline without a frame stack (the symbolic agent's)
+        stacked_frames = None
     obs, info = env.reset(seed=args.seed)
-    states, terminated, truncated = [], False, False
+    # Each step's start as a death start has it: the emulator, the frames stacked and the
+    # action taken into it (held by sticky actions, shown by the last-action strip).
+    states, last_action, terminated, truncated = [], None, False, False
     while not (terminated or truncated):
-        states.append((env.unwrapped.snapshot(), info["x_pos"]))
-        obs, _, terminated, truncated, info = env.step(int(policy.act(obs[None])[0]))
+        frames = stacked_frames() if stacked_frames else None
+        options = {"snapshot": env.unwrapped.snapshot(), START_FRAMES: frames}
+        states.append(({**options, START_LAST_ACTION: last_action}, info["x_pos"]))
+        last_action = int(policy.act(obs[None])[0])
+        obs, _, terminated, truncated, info = env.step(last_action)
     if cleared(info):
         print(f"seed {args.seed}: the episode cleared; nothing to probe")
         return
@@ -142,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         passed = clears = 0
         furthest = []
         for attempt in range(tries):
-            obs, info = env_kind.reset(seed=10_000 + attempt, options={"snapshot": start})
+            obs, info = env_kind.reset(seed=10_000 + attempt, options=start)
             held["left"], best = 0, info["x_pos"]
             if kind == "scripted":
                 run, jump = SCRIPTED[attempt]

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mario_rl.levels_table import checkpoint_frames
-from mario_rl.runs import keep_copy_of, list_checkpoints, newest_run
+from mario_rl.runs import keep_copy_of, list_checkpoints, newest_run, put_back_kept_copies
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -81,9 +81,11 @@ def copy_run(run_dir: Path, into: Path) -> Path:
     level's run started over). The campaign may be training it meanwhile: its appended
     logs are copied up to their last full line."""
     kept = keep_copy_of(run_dir, into, while_running=True)
-    for other in folders(into):
-        if other != kept:
+    for other in into.iterdir():  # hidden ones too: an older run's killed copy
+        if other.is_dir() and other != kept:
             shutil.rmtree(other)
+        elif other.is_file():
+            other.unlink()
     return kept
 
 
@@ -97,7 +99,9 @@ def mirror_file(source: Path, target: Path) -> None:
 
 
 def kept_frames(level_kept: Path) -> int | None:
-    """Frames of the checkpoint kept for a level's run, or None without one."""
+    """Frames of the checkpoint kept for a level's run, or None without one (a copy a
+    killed save left aside is put back first)."""
+    put_back_kept_copies(level_kept / "run")
     runs = [run for run in folders(level_kept / "run") if list_checkpoints(run / "checkpoints")]
     return max((checkpoint_frames(run) for run in runs), default=None)
 
@@ -215,6 +219,7 @@ def restore(kept: Path, campaign: Path) -> list[str]:
     rows = table_rows(kept)
     for level_kept in folders(kept / "levels"):
         level, level_runs = level_kept.name, campaign / "levels" / level_kept.name
+        put_back_kept_copies(level_kept / "run")
         runs = folders(level_kept / "run")
         # A level in training whose run was not kept starts over: its checks belong to the
         # lost run, so they stay behind.

@@ -488,6 +488,19 @@ APPENDED_LOGS = ("episodes.csv", "log.txt")
 """Run files the runner appends to line by line (the others it writes whole)."""
 
 
+def put_back_kept_copies(into: str | Path) -> None:
+    """Put back each copy in `into` that a kill left aside (`.<run>.old` without `<run>`:
+    killed between `keep_copy_of`'s two renames), so that what reads the kept copies finds
+    the older copy where the newer was to be."""
+    into = Path(into)
+    if not into.is_dir():
+        return
+    for old in into.glob(".*.old"):
+        kept = into / old.name[1 : -len(".old")]
+        if old.is_dir() and not kept.exists():
+            old.rename(kept)
+
+
 def keep_copy_of(run_dir: str | Path, into: str | Path, *, while_running: bool = False) -> Path:
     """Copy what a resume of `run_dir` needs into `into/<run name>/`, replacing the copy
     there, and return it: the run's own files (config, episode log, returns, log, a
@@ -509,8 +522,7 @@ def keep_copy_of(run_dir: str | Path, into: str | Path, *, while_running: bool =
     check_keep_copy(into, run_dir.parent)
     kept, building = into / run_dir.name, into / f".{run_dir.name}.building"
     old = into / f".{run_dir.name}.old"
-    if old.is_dir() and not kept.exists():
-        old.rename(kept)  # a kill between the two renames below
+    put_back_kept_copies(into)
     newest = list_checkpoints(run_dir / "checkpoints")
     if not newest:
         raise FileNotFoundError(f"{run_dir}: no checkpoint to keep a copy of")

@@ -242,8 +242,13 @@ def check_snapshot_settings(
         )
     require_positive("snapshot_pool", pool)
     require_positive("snapshot_every", every)
-    if not isinstance(death_spread, int) or death_spread < 0:
+    if isinstance(death_spread, bool) or not isinstance(death_spread, int) or death_spread < 0:
         raise ValueError(f"death_start_spread: expected an integer >= 0, got {death_spread!r}")
+    if death_spread > 0 and death_starts == 0:
+        raise ValueError(
+            f"death_start_spread: {death_spread} spreads the death starts, which are off "
+            "(death_start_probability 0); set --death-starts too"
+        )
 
 
 def snapshot_wrapper(
