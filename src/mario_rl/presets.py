@@ -285,7 +285,7 @@ PRESETS["ppo-levels-deep"] = Preset(
     "ppo-levels-deep",
     "ours, in trial: ppo-levels with each death start drawn from up to 4 snapshots further "
     "back (17-56 steps before the death instead of 17-24), since on 1-3 the jump is lost "
-    "about 24 steps before the fall and the nearer starts are past saving",
+    "18-24 steps before the fall and the nearer starts are past saving",
     PRESETS["ppo-levels"].env,
     replace(PRESETS["ppo-levels"].agent, death_start_spread=4),
 )

@@ -126,7 +126,7 @@ class DQNConfig:
     death_start_spread: int = 0
     """How many snapshots further back than the shortest depth a death start may be drawn
     from, uniformly (0: always the shortest, about 17-24 steps before the death with
-    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost about 24
+    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost 18-24
     steps before the fall), the shortest depth only practises positions past saving."""
     snapshot_pool: int = 32
     """Snapshots each env keeps for such starts (each kind)."""
