@@ -60,6 +60,22 @@ def test_a_stop_between_a_check_and_its_row_checks_that_checkpoint_once(tmp_path
     assert len(row["checks"]) == 1 and row["checks"][0]["frames"] == row["frames"]
 
 
+def test_a_stop_after_training_says_the_level_is_running(tmp_path, monkeypatch):
+    """The progress line was written only at a level's start and after its checks, so a
+    stop in between left the level begun since listed as pending."""
+    out = tmp_path / "table.md"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(levels_table, "evaluate_level", stopped)
+    assert main(tiny_table_args(tmp_path, out)) == 130
+    frames = levels_table.checkpoint_frames(newest_run(tmp_path / "runs" / "1-1"))
+    assert out.read_text().splitlines()[-1] == (
+        f"Done: none. Running: 1-1 ({frames:,} frames). Pending: none."
+    )
+
+
 def test_a_table_of_another_recipe_is_refused(tmp_path, capsys):
     out = tmp_path / "table.md"
     recipe = {"preset": "ppo-fast", "frames": 100}

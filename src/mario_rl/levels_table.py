@@ -618,111 +618,125 @@ def build_table(
         kept = rows[level]["bundle"]
         console.print(f"{level}: bundled, {kept['clears']}/{kept['episodes']} on fresh seeds")
 
-    for level in levels:
-        if level in rows:
-            console.print(f"{level}: already in {state_path}, skipped")
-            bundle(level)
-            continue
-        write_markdown()
-        level_runs = Path(runs_dir) / level
-        stopped = newest_run(level_runs)
-        env = replace(chosen.env, level=level)
-        if stopped is not None:
-            check_run_has_recipe(stopped, env, agent)
-            console.print(f"{level}: continuing {stopped} from its newest checkpoint")
-        start = time.perf_counter()
-        # Checks survive a stop: a checkpoint a stopped piece left unchecked is checked
-        # before any more training, and one whose check ended the level only re-evaluated.
-        checks_path = level_runs / "checks.json"
-        checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
-        # The frames the piece in training aims at: a checkpoint short of it was left by a
-        # stop, and training goes on to the target before the next check, so the checks
-        # stay on the grid of `check_every` however often the command is stopped.
-        piece_path = level_runs / "piece.json"
-        while True:
-            # A check that cleared before the recipe confirmed is made again, confirmed.
-            final = {
-                c["frames"]: check_passed(c, episodes, confirm)
-                for c in checks
-                if not (confirm and "confirm" not in c and c["clears"] >= clears_needed(episodes))
-            }
-            trained = 0 if stopped is None else checkpoint_frames(stopped)
-            piece = json.loads(piece_path.read_text())["target"] if piece_path.is_file() else 0
-            interrupted = stopped is not None and trained < min(piece, frames)
-            if (
-                stopped is None
-                or interrupted
-                or (trained in final and not final[trained] and trained < frames)
-            ):
-                if interrupted:
-                    target = min(piece, frames)
-                elif check_every is None:
-                    target = frames
-                else:
-                    target = min(frames, (trained // check_every + 1) * check_every)
-                level_runs.mkdir(parents=True, exist_ok=True)
-                write_text_atomic(piece_path, json.dumps({"target": target}) + "\n")
-                # The schedules span the level's cap, not the piece: each piece would
-                # otherwise anneal the learning rate to 0 at its own end.
-                run = RunConfig(
-                    seed=seed,
-                    frames=target,
-                    schedule_frames=frames,
-                    runs_dir=str(level_runs),
-                    progress=progress,
-                )
-                stopped = train(run, env, agent, resume=stopped, preset=preset)
-            run_dir, trained = stopped, checkpoint_frames(stopped)
-            checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
-            # Past this many failures the check cannot clear; the cap's check plays all.
-            can_fail = episodes - clears_needed(episodes)
-            policy = load_policy(checkpoint)
-            report = evaluate_level(
-                policy,
-                level,
-                recipe,
-                eval_workers,
-                stop_after_failures=None if trained >= frames else can_fail + 1,
-            )
-            check = {"frames": trained, "clears": report["clears"], "played": report["episodes"]}
-            # The whole report, per episode: where a check's failures ended (`plot_death_map`).
-            save_report(report, check_report_path(level_runs, trained))
-            if confirm and report["clears"] >= clears_needed(episodes):
-                confirmation = evaluate_level(
+    # A stop (Ctrl-C, SIGTERM) leaves the progress line saying where training stopped:
+    # the level begun since the last check is running, not pending.
+    try:
+        for level in levels:
+            if level in rows:
+                console.print(f"{level}: already in {state_path}, skipped")
+                bundle(level)
+                continue
+            write_markdown()
+            level_runs = Path(runs_dir) / level
+            stopped = newest_run(level_runs)
+            env = replace(chosen.env, level=level)
+            if stopped is not None:
+                check_run_has_recipe(stopped, env, agent)
+                console.print(f"{level}: continuing {stopped} from its newest checkpoint")
+            start = time.perf_counter()
+            # Checks survive a stop: a checkpoint a stopped piece left unchecked is checked
+            # before any more training, and one whose check ended the level only re-evaluated.
+            checks_path = level_runs / "checks.json"
+            checks = json.loads(checks_path.read_text()) if checks_path.is_file() else []
+            # The frames the piece in training aims at: a checkpoint short of it was left by a
+            # stop, and training goes on to the target before the next check, so the checks
+            # stay on the grid of `check_every` however often the command is stopped.
+            piece_path = level_runs / "piece.json"
+            while True:
+                # A check that cleared before the recipe confirmed is made again, confirmed.
+                final = {
+                    c["frames"]: check_passed(c, episodes, confirm)
+                    for c in checks
+                    if not (
+                        confirm and "confirm" not in c and c["clears"] >= clears_needed(episodes)
+                    )
+                }
+                trained = 0 if stopped is None else checkpoint_frames(stopped)
+                piece = json.loads(piece_path.read_text())["target"] if piece_path.is_file() else 0
+                interrupted = stopped is not None and trained < min(piece, frames)
+                if (
+                    stopped is None
+                    or interrupted
+                    or (trained in final and not final[trained] and trained < frames)
+                ):
+                    if interrupted:
+                        target = min(piece, frames)
+                    elif check_every is None:
+                        target = frames
+                    else:
+                        target = min(frames, (trained // check_every + 1) * check_every)
+                    level_runs.mkdir(parents=True, exist_ok=True)
+                    write_text_atomic(piece_path, json.dumps({"target": target}) + "\n")
+                    # The schedules span the level's cap, not the piece: each piece would
+                    # otherwise anneal the learning rate to 0 at its own end.
+                    run = RunConfig(
+                        seed=seed,
+                        frames=target,
+                        schedule_frames=frames,
+                        runs_dir=str(level_runs),
+                        progress=progress,
+                    )
+                    stopped = train(run, env, agent, resume=stopped, preset=preset)
+                run_dir, trained = stopped, checkpoint_frames(stopped)
+                checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
+                # Past this many failures the check cannot clear; the cap's check plays all.
+                can_fail = episodes - clears_needed(episodes)
+                policy = load_policy(checkpoint)
+                report = evaluate_level(
                     policy,
                     level,
                     recipe,
                     eval_workers,
-                    stop_after_failures=can_fail + 1,
-                    seed_offset=CONFIRM_SEED_OFFSET,
+                    stop_after_failures=None if trained >= frames else can_fail + 1,
                 )
-                check["confirm"] = {
-                    "clears": confirmation["clears"],
-                    "played": confirmation["episodes"],
+                check = {
+                    "frames": trained,
+                    "clears": report["clears"],
+                    "played": report["episodes"],
                 }
-                save_report(confirmation, confirm_report_path(level_runs, trained))
-            # A stop after this write and before the row's leaves the check here, and the
-            # run again checks the same checkpoint: that check replaces this one.
-            checks = [*(c for c in checks if c["frames"] != trained), check]
-            write_text_atomic(checks_path, json.dumps(checks) + "\n")
-            # The progress line says this check (and the flag rate of training so far).
-            write_markdown()
-            console.print(f"{level}: cleared {check_text(check, episodes, ' frames')}")
-            if check_passed(check, episodes, confirm) or trained >= frames:
-                break
-        minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
-        death_map = plot_death_map(report, death_map_path(out, level))
-        rows[level] = {
-            **table_row(report, trained, minutes, death_map),
-            # A check that cleared but whose confirmation did not (at the cap) is no clear.
-            "cleared": check_passed(check, episodes, confirm),
-            **({"confirm": check["confirm"]} if "confirm" in check else {}),
-            "checks": checks,
-            "run_dir": str(run_dir),
-        }
-        save()
-        console.print(f"{level}: cleared {clear_rate_text(rows[level])}, max x {report['max_x']}")
-        bundle(level)
+                # The whole report, per episode: where a check's failures ended (`plot_death_map`).
+                save_report(report, check_report_path(level_runs, trained))
+                if confirm and report["clears"] >= clears_needed(episodes):
+                    confirmation = evaluate_level(
+                        policy,
+                        level,
+                        recipe,
+                        eval_workers,
+                        stop_after_failures=can_fail + 1,
+                        seed_offset=CONFIRM_SEED_OFFSET,
+                    )
+                    check["confirm"] = {
+                        "clears": confirmation["clears"],
+                        "played": confirmation["episodes"],
+                    }
+                    save_report(confirmation, confirm_report_path(level_runs, trained))
+                # A stop after this write and before the row's leaves the check here, and the
+                # run again checks the same checkpoint: that check replaces this one.
+                checks = [*(c for c in checks if c["frames"] != trained), check]
+                write_text_atomic(checks_path, json.dumps(checks) + "\n")
+                # The progress line says this check (and the flag rate of training so far).
+                write_markdown()
+                console.print(f"{level}: cleared {check_text(check, episodes, ' frames')}")
+                if check_passed(check, episodes, confirm) or trained >= frames:
+                    break
+            minutes = training_minutes(run_dir) or (time.perf_counter() - start) / 60
+            death_map = plot_death_map(report, death_map_path(out, level))
+            rows[level] = {
+                **table_row(report, trained, minutes, death_map),
+                # A check that cleared but whose confirmation did not (at the cap) is no clear.
+                "cleared": check_passed(check, episodes, confirm),
+                **({"confirm": check["confirm"]} if "confirm" in check else {}),
+                "checks": checks,
+                "run_dir": str(run_dir),
+            }
+            save()
+            console.print(
+                f"{level}: cleared {clear_rate_text(rows[level])}, max x {report['max_x']}"
+            )
+            bundle(level)
+    except KeyboardInterrupt:
+        write_markdown()
+        raise
     write_markdown()
     return rows
 
