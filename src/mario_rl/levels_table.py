@@ -735,7 +735,10 @@ def build_table(
             )
             bundle(level)
     except KeyboardInterrupt:
-        write_markdown()
+        try:
+            write_markdown()
+        except OSError as error:  # a full disk must not turn the stop into another error
+            console.print(f"{out}: progress line not refreshed ({error})")
         raise
     write_markdown()
     return rows
