@@ -19,6 +19,7 @@ from mario_rl.agents.ppo import (
     annealed_learning_rate,
     compute_gae,
     entropy,
+    entropy_shortfall,
     explained_variance,
     ppo_clip_loss,
     ppo_clip_loss_per_element,
@@ -158,6 +159,60 @@ def test_the_update_combines_the_losses_as_ppo_eq_9(monkeypatch):
     metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.5)  # one backward
     assert w.grad.item() == pytest.approx(1.225)
     assert metrics["charts/entropy_coef"] == pytest.approx(0.05)
+
+
+def test_entropy_shortfall_counts_only_the_states_under_the_floor():
+    # A uniform policy over 4 actions has log 4 = 1.386 nats; one with a logit of 20 against
+    # three of 0 has about 0 nats. Under a floor of 1: shortfalls 0 and about 1, mean 0.5.
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [20.0, 0.0, 0.0, 0.0]])
+    assert entropy_shortfall(logits, 1.0).item() == pytest.approx(0.5, abs=1e-6)
+    assert entropy_shortfall(logits, 0.0).item() == 0.0
+    assert entropy_shortfall(logits[:1], 1.5).item() == pytest.approx(1.5 - math.log(4))
+
+
+def test_the_entropy_floor_adds_its_weighted_shortfall_to_the_loss(monkeypatch):
+    # As the test above, plus the floor's term: 0.3 + 0.5 * 2 - 0.1 * 1.5 + 0.2 * 0.4 = 1.23.
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    config = PPOConfig(
+        num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small",
+        value_coef=0.5, entropy_coef=0.1, entropy_floor=0.5, entropy_floor_coef=0.2,
+    )  # fmt: skip
+    agent = PPOAgent(config, obs_space, num_actions=5)
+    w = torch.tensor(1.0, requires_grad=True)
+    module = "mario_rl.agents.ppo.agent"
+    monkeypatch.setattr(f"{module}.ppo_clip_loss", lambda *_: 0.3 * w)
+    monkeypatch.setattr(f"{module}.value_loss", lambda *_: 2.0 * w)
+    monkeypatch.setattr(f"{module}.entropy", lambda *_: 1.5 * w)
+    floors = []
+    monkeypatch.setattr(
+        f"{module}.entropy_shortfall", lambda _, floor: floors.append(floor) or 0.4 * w
+    )
+    metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.0)
+    assert w.grad.item() == pytest.approx(1.23)
+    assert floors == [0.5] and metrics["losses/entropy_shortfall"] == pytest.approx(0.4)
+
+
+def test_without_a_floor_the_update_neither_pays_nor_charts_one(monkeypatch):
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    config = PPOConfig(num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small")
+    agent = PPOAgent(config, obs_space, num_actions=5)
+
+    def never(*_):
+        raise AssertionError("the floor's loss was computed with the floor off")
+
+    monkeypatch.setattr("mario_rl.agents.ppo.agent.entropy_shortfall", never)
+    assert "losses/entropy_shortfall" not in agent.update(_fake_rollout(obs_space, 2, 2, 5), 0.0)
+
+
+def test_an_entropy_floor_a_uniform_policy_cannot_reach_is_refused():
+    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
+    with pytest.raises(ValueError, match=r"entropy_floor: expected below log\(5\) = 1\.609"):
+        PPOAgent(PPOConfig(network="small", entropy_floor=1.7), obs_space, num_actions=5)
+    PPOAgent(PPOConfig(network="small", entropy_floor=1.6), obs_space, num_actions=5)
+    with pytest.raises(ValueError, match="entropy_floor: expected nats >= 0"):
+        PPOConfig(entropy_floor=-0.5)
+    with pytest.raises(ValueError, match="entropy_floor_coef: expected a weight >= 0"):
+        PPOConfig(entropy_floor_coef=-1.0)
 
 
 @pytest.mark.parametrize(("torso", "shape"), [("nature", (4, 84, 84)), ("small", (4, 42, 42))])

@@ -126,7 +126,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
-    "ppo-levels-stall", "ppo-levels-deep",
+    "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore",
 )  # fmt: skip
 
 
@@ -144,6 +144,21 @@ def test_death_start_spread_reaches_the_agent_and_is_refused_where_there_are_non
     assert (
         "got --death-start-spread; the CS229 agent has no such setting" in capsys.readouterr().err
     )
+
+
+def test_the_entropy_floor_reaches_the_agent_and_is_refused_for_other_agents(capsys):
+    from mario_rl.cli.train import _agent_overrides
+
+    args = build_parser().parse_args(
+        ["train", "--preset", "ppo-levels", "--entropy-floor", "0.3", "--entropy-floor-coef", "1"]
+    )
+    overrides = _agent_overrides(args, get_preset("ppo-levels").agent)
+    assert overrides == {"entropy_floor": 0.3, "entropy_floor_coef": 1.0}
+    assert get_preset("ppo-levels-explore").agent == replace(
+        get_preset("ppo-levels").agent, entropy_floor=0.5, entropy_floor_coef=0.1
+    )
+    assert main(["train", "--preset", "dqn-fast", "--entropy-floor", "0.5", "--frames", "10"]) == 2
+    assert "--entropy-floor" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

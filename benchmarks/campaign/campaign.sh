@@ -10,8 +10,9 @@
 # in runs/campaign-complex/, kept in complex/ here) or `stall` (the trial of
 # ppo-levels-stall on the levels the recipe stalls on, in runs/campaign-stall/, kept in
 # stall/ here) or `deep` (the trial of ppo-levels-deep, death starts from further back, on
-# 1-3, in runs/campaign-deep/, kept in deep/ here). The tables share the two cores: run one
-# at a time.
+# 1-3, in runs/campaign-deep/, kept in deep/ here) or `explore` (the trial of
+# ppo-levels-explore, an entropy floor, on 1-3, in runs/campaign-explore/, kept in explore/
+# here). The tables share the two cores: run one at a time.
 #
 # `start` runs the README's command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
@@ -53,8 +54,14 @@ deep)
   RUNS=runs/campaign-deep
   KEPT="$here/deep"
   ;;
+explore)
+  PRESET=ppo-levels-explore
+  LEVELS="1-3"
+  RUNS=runs/campaign-explore
+  KEPT="$here/explore"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall or deep" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep or explore" >&2
   exit 2
   ;;
 esac
@@ -117,7 +124,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex|stall|deep)" >&2
+        "(campaign.sh stop headline|complex|stall|deep|explore)" >&2
     fi
   else
     kill -TERM "$pid"
@@ -148,7 +155,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore]" >&2
   exit 2
   ;;
 esac

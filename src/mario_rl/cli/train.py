@@ -61,6 +61,8 @@ AGENT_FLAGS = {
     "env_groups": "env_groups",
     "entropy_coef": "entropy_coef",
     "entropy_coef_end": "entropy_coef_end",
+    "entropy_floor": "entropy_floor",
+    "entropy_floor_coef": "entropy_floor_coef",
     "terminal_next_obs": "terminal_next_obs",
 }
 ENV_FLAGS = {
@@ -512,6 +514,22 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=non_negative_float,
         default=None,
         help="PPO: anneal the entropy weight linearly to this over the budget",
+    )
+    agent.add_argument(
+        "--entropy-floor",
+        type=non_negative_float,
+        default=None,
+        metavar="NATS",
+        help="PPO: a state whose policy entropy is under this many nats pays "
+        "--entropy-floor-coef per nat short, besides the bonus, so a policy sure of itself "
+        "keeps trying its other moves there (0: off; below log of the action count: 1.61 "
+        "for RIGHT_ONLY's 5, 2.48 for COMPLEX_MOVEMENT's 12)",
+    )
+    agent.add_argument(
+        "--entropy-floor-coef",
+        type=non_negative_float,
+        default=None,
+        help="PPO: weight of the entropy floor's mean shortfall (default 0.1)",
     )
     agent.add_argument(
         "--terminal-next-obs",

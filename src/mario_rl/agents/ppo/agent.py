@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -26,6 +27,7 @@ from mario_rl.agents.ppo.losses import (
     annealed_learning_rate,
     compute_gae,
     entropy,
+    entropy_shortfall,
     explained_variance,
     ppo_clip_loss,
     value_loss,
@@ -58,6 +60,12 @@ class PPOAgent:
         self.device = torch.device(device)
         self.obs_shape = tuple(observation_space.shape)
         self.num_actions = num_actions
+        if config.entropy_floor >= math.log(num_actions):
+            raise ValueError(
+                f"entropy_floor: expected below log({num_actions}) = {math.log(num_actions):.3f} "
+                f"nats, the entropy of a uniform policy over {num_actions} actions; got "
+                f"{config.entropy_floor}"
+            )
         self.policy = on_device(
             ActorCritic(self.obs_shape, num_actions, config.network), self.device
         )
@@ -200,6 +208,10 @@ class PPOAgent:
                     "losses/value_loss": critic_loss.item(),
                     "losses/entropy": bonus.item(),
                 }
+                if config.entropy_floor > 0:
+                    shortfall = entropy_shortfall(logits, config.entropy_floor)
+                    loss = loss + config.entropy_floor_coef * shortfall
+                    step["losses/entropy_shortfall"] = shortfall.item()
                 if self.icm is not None:
                     icm = self.icm.losses(obs[batch], next_obs[batch], actions[batch])
                     beta = config.icm_forward_weight

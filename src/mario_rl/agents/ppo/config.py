@@ -60,6 +60,13 @@ class PPOConfig:
     entropy_coef_end: float | None = None
     """If set, the entropy weight falls linearly from `entropy_coef` to this over the
     budget, so late training acts nearly as greedy evaluation does; None: constant."""
+    entropy_floor: float = 0.0
+    """Nats of policy entropy below which a state's policy pays `entropy_floor_coef` per nat
+    short, besides the bonus (0: off; must be below the log of the action count). The bonus
+    weighs every state alike, so a policy sure of itself where a rare move pays (1-3's running
+    jump, 4-2's step left) stops trying it; the floor pushes up only the states under it."""
+    entropy_floor_coef: float = 0.1
+    """Weight of the entropy floor's mean shortfall (in nats) in the combined loss."""
     max_grad_norm: float = 0.5
     """Clip the gradient norm of the policy and of the ICM (each separately) to this."""
     network: str = "nature"
@@ -143,7 +150,9 @@ class PPOConfig:
         )
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
-        for name in ("entropy_coef", "entropy_coef_end"):
+        if not self.entropy_floor >= 0.0:
+            raise ValueError(f"entropy_floor: expected nats >= 0, got {self.entropy_floor!r}")
+        for name in ("entropy_coef", "entropy_coef_end", "entropy_floor_coef"):
             value = getattr(self, name)
             if value is not None and not value >= 0.0:
                 raise ValueError(f"{name}: expected a weight >= 0, got {value!r}")

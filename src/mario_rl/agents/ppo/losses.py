@@ -72,6 +72,12 @@ def entropy(logits: Tensor) -> Tensor:
     return Categorical(logits=logits).entropy().mean()
 
 
+def entropy_shortfall(logits: Tensor, floor: float) -> Tensor:
+    """Mean over states of how many nats each policy's entropy falls short of `floor` (0 for
+    a state at or above it): the entropy floor's loss, which only states under it feel."""
+    return torch.relu(floor - Categorical(logits=logits).entropy()).mean()
+
+
 def surprisal(predicted_features: Tensor, next_features: Tensor) -> Tensor:
     """0.5 ||phi_hat(s') - phi(s')||^2 per transition (Pathak et al. 2017, eq. 5)."""
     return 0.5 * ((predicted_features - next_features) ** 2).sum(dim=-1)
