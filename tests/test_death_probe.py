@@ -52,3 +52,21 @@ def test_the_scripted_jumps_are_every_run_up_and_hold_once():
 def test_a_flag_or_a_warp_is_a_clear_and_a_castle_loop_is_not(info):
     assert death_probe.cleared(info)
     assert not death_probe.cleared({"exit": "loop"}) and not death_probe.cleared({})
+
+
+def test_policy_prints_each_step_of_the_episode_with_a_probability_and_an_entropy(capsys):
+    model = Path(__file__).resolve().parents[1] / "models" / "1-1" / "model.pt"
+    death_probe.main([str(model), "--seed", "0", "--policy", "--entropy-under", "0.5"])
+    out = capsys.readouterr().out
+    ended = re.search(r"the episode (cleared|ended at x \d+) after (\d+) steps", out)
+    assert ended, out
+    rows = re.findall(r"^ +(\d+) +(\d+)  (\S+) +([\d.]+) +([\d.]+)$", out, re.MULTILINE)
+    assert [int(row[0]) for row in rows] == list(range(int(ended.group(2))))
+    assert all(0.2 <= float(p) <= 1.0 and 0.0 <= float(h) <= 1.61 for *_, p, h in rows)
+    under = sum(float(h) < 0.5 for *_, h in rows) / len(rows)
+    assert f"steps under 0.5 nats: {under:.0%}" in out
+
+
+def test_policy_needs_an_agent_with_probabilities(untrained_dqn_run):
+    with pytest.raises(SystemExit, match="gives no action probabilities"):
+        death_probe.main([str(untrained_dqn_run), "--seed", "0", "--policy"])

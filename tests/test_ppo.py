@@ -19,7 +19,7 @@ from mario_rl.agents.ppo import (
     annealed_learning_rate,
     compute_gae,
     entropy,
-    entropy_shortfall,
+    entropy_floor_loss,
     explained_variance,
     ppo_clip_loss,
     ppo_clip_loss_per_element,
@@ -161,16 +161,34 @@ def test_the_update_combines_the_losses_as_ppo_eq_9(monkeypatch):
     assert metrics["charts/entropy_coef"] == pytest.approx(0.05)
 
 
-def test_entropy_shortfall_counts_only_the_states_under_the_floor():
-    # A uniform policy over 4 actions has log 4 = 1.386 nats; one with a logit of 20 against
-    # three of 0 has about 0 nats. Under a floor of 1: shortfalls 0 and about 1, mean 0.5.
+def test_the_entropy_floor_loss_counts_only_the_states_under_the_floor():
+    # Uniform over 4 actions: log 4 = 1.386 nats, above a floor of 1, so it counts 0. Logits
+    # (20, 0, 0, 0): about 0 nats, under it; KL(u || pi) = -mean log pi - log 4 with
+    # log pi = (0, -20, -20, -20) (to float rounding): 15 - 1.386. Mean over the 2 states.
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [20.0, 0.0, 0.0, 0.0]])
-    assert entropy_shortfall(logits, 1.0).item() == pytest.approx(0.5, abs=1e-6)
-    assert entropy_shortfall(logits, 0.0).item() == 0.0
-    assert entropy_shortfall(logits[:1], 1.5).item() == pytest.approx(1.5 - math.log(4))
+    loss, under = entropy_floor_loss(logits, 1.0)
+    assert loss.item() == pytest.approx((15.0 - math.log(4)) / 2, abs=1e-4)
+    assert under.item() == 0.5
+    loss, under = entropy_floor_loss(logits, 0.0)
+    assert loss.item() == 0.0 and under.item() == 0.0
 
 
-def test_the_entropy_floor_adds_its_weighted_shortfall_to_the_loss(monkeypatch):
+def test_the_entropy_floor_pulls_a_saturated_state_where_the_entropy_bonus_cannot():
+    # A logit gap of 14: the entropy's gradient has nearly vanished; the floor's is about
+    # pi - u = (0.8, -0.2, ...), of norm 0.89, halved by the mean over the 2 states, and it
+    # raises the entropy. A state above the floor gets none.
+    logits = torch.tensor([[14.0, 0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0, 0.0]])
+    logits.requires_grad_(True)
+    entropy(logits[:1]).backward()
+    assert logits.grad[0].norm() < 1e-3
+    logits.grad = None
+    entropy_floor_loss(logits, 0.5)[0].backward()
+    assert logits.grad[0].norm() > 0.44 and logits.grad[1].abs().max() == 0.0
+    stepped = (logits - 0.5 * logits.grad).detach()
+    assert entropy(stepped[:1]) > entropy(logits[:1].detach())
+
+
+def test_the_entropy_floor_adds_its_weighted_loss_to_the_update(monkeypatch):
     # As the test above, plus the floor's term: 0.3 + 0.5 * 2 - 0.1 * 1.5 + 0.2 * 0.4 = 1.23.
     obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
     config = PPOConfig(
@@ -183,13 +201,19 @@ def test_the_entropy_floor_adds_its_weighted_shortfall_to_the_loss(monkeypatch):
     monkeypatch.setattr(f"{module}.ppo_clip_loss", lambda *_: 0.3 * w)
     monkeypatch.setattr(f"{module}.value_loss", lambda *_: 2.0 * w)
     monkeypatch.setattr(f"{module}.entropy", lambda *_: 1.5 * w)
-    floors = []
-    monkeypatch.setattr(
-        f"{module}.entropy_shortfall", lambda _, floor: floors.append(floor) or 0.4 * w
-    )
+    calls = []
+
+    def floor_loss(logits, floor):
+        calls.append((logits.shape, logits.requires_grad, floor))
+        return 0.4 * w, torch.tensor(0.25)
+
+    monkeypatch.setattr(f"{module}.entropy_floor_loss", floor_loss)
     metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.0)
     assert w.grad.item() == pytest.approx(1.23)
-    assert floors == [0.5] and metrics["losses/entropy_shortfall"] == pytest.approx(0.4)
+    # The policy's own logits for the minibatch, still in the graph, and the configured floor.
+    assert calls == [(torch.Size([4, 5]), True, 0.5)]
+    assert metrics["losses/entropy_floor"] == pytest.approx(0.4)
+    assert metrics["losses/under_entropy_floor"] == pytest.approx(0.25)
 
 
 def test_without_a_floor_the_update_neither_pays_nor_charts_one(monkeypatch):
@@ -200,15 +224,19 @@ def test_without_a_floor_the_update_neither_pays_nor_charts_one(monkeypatch):
     def never(*_):
         raise AssertionError("the floor's loss was computed with the floor off")
 
-    monkeypatch.setattr("mario_rl.agents.ppo.agent.entropy_shortfall", never)
-    assert "losses/entropy_shortfall" not in agent.update(_fake_rollout(obs_space, 2, 2, 5), 0.0)
+    monkeypatch.setattr("mario_rl.agents.ppo.agent.entropy_floor_loss", never)
+    metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), 0.0)
+    assert not any("floor" in key for key in metrics)
 
 
 def test_an_entropy_floor_a_uniform_policy_cannot_reach_is_refused():
     obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
     with pytest.raises(ValueError, match=r"entropy_floor: expected below log\(5\) = 1\.609"):
         PPOAgent(PPOConfig(network="small", entropy_floor=1.7), obs_space, num_actions=5)
+    with pytest.raises(ValueError, match="entropy_floor: expected below log"):
+        PPOAgent(PPOConfig(network="small", entropy_floor=math.log(5)), obs_space, num_actions=5)
     PPOAgent(PPOConfig(network="small", entropy_floor=1.6), obs_space, num_actions=5)
+    PPOAgent(PPOConfig(network="small"), obs_space, num_actions=1)  # no floor, no bound
     with pytest.raises(ValueError, match="entropy_floor: expected nats >= 0"):
         PPOConfig(entropy_floor=-0.5)
     with pytest.raises(ValueError, match="entropy_floor_coef: expected a weight >= 0"):

@@ -22,6 +22,10 @@ scripted jump getting past says the start is past saving for such jumps (the run
 take-off is already lost). Probing at several `--back` depths finds how early the failure
 is decided.
 
+`--policy` prints instead, step by step along the episode, the policy's preferred action,
+its probability and the policy's entropy (nats), and the share of steps under
+`--entropy-under` nats: where the policy is sure of itself and where it still hesitates.
+
     python benchmarks/campaign/death_probe.py runs/campaign/levels/1-3/<run> --seed 0
 """
 
@@ -50,6 +54,27 @@ def cleared(info: dict) -> bool:
     return info.get("exit") not in (None, "loop")
 
 
+def print_policy(
+    along: list[tuple[int, int, float, float]],
+    info: dict,
+    seed: int,
+    under: float,
+    actions: str,
+) -> None:
+    """The policy step by step along an episode, and the share of steps under `under` nats."""
+    if not along:
+        raise SystemExit("--policy: this agent gives no action probabilities (PPO does)")
+    buttons = action_set(actions)
+    end = "cleared" if cleared(info) else f"ended at x {info['x_pos']}"
+    print(f"seed {seed}: the episode {end} after {len(along)} steps")
+    print("  step      x  preferred action      p  entropy (nats)")
+    for step, (x, action, p, entropy) in enumerate(along):
+        name = "+".join(buttons[action])
+        print(f"  {step:4d} {x:6d}  {name:<16s} {p:6.3f} {entropy:8.3f}")
+    share = sum(entropy < under for *_, entropy in along) / len(along)
+    print(f"  steps under {under} nats: {share:.0%}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("agent", help="a checkpoint file or a run directory (its newest)")
@@ -68,6 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=150, help="steps each continuation may run")
     parser.add_argument("--past", type=int, default=64, help="pixels beyond the end that count")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--policy",
+        action="store_true",
+        help="print the policy along the episode (preferred action, its probability, the "
+        "entropy) instead of probing",
+    )
+    parser.add_argument("--entropy-under", type=float, default=0.5, help="nats, for --policy")
     args = parser.parse_args(argv)
     if min(args.back, args.tries, args.steps, args.max_stuck_steps) < 1:
         parser.error("--back, --tries, --steps and --max-stuck-steps must be at least 1")
@@ -91,12 +123,20 @@ def main(argv: list[str] | None = None) -> None:
     # Each step's start as a death start has it: the emulator, the frames stacked and the
     # action taken into it (held by sticky actions, shown by the last-action strip).
     states, last_action, terminated, truncated = [], None, False, False
+    along: list[tuple[int, int, float, float]] = []  # x, preferred action, its p, entropy
     while not (terminated or truncated):
         frames = stacked_frames() if stacked_frames else None
         options = {"snapshot": env.unwrapped.snapshot(), START_FRAMES: frames}
         states.append(({**options, START_LAST_ACTION: last_action}, info["x_pos"]))
+        if args.policy and policy.probabilities is not None:
+            p = policy.probabilities(obs[None])[0]
+            entropy = float(-(p * np.log(np.clip(p, 1e-12, 1.0))).sum())
+            along.append((info["x_pos"], int(p.argmax()), float(p.max()), entropy))
         last_action = int(policy.act(obs[None])[0])
         obs, _, terminated, truncated, info = env.step(last_action)
+    if args.policy:
+        print_policy(along, info, args.seed, args.entropy_under, policy.env_config.actions)
+        return
     if cleared(info):
         print(f"seed {args.seed}: the episode cleared; nothing to probe")
         return

@@ -520,16 +520,17 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=non_negative_float,
         default=None,
         metavar="NATS",
-        help="PPO: a state whose policy entropy is under this many nats pays "
-        "--entropy-floor-coef per nat short, besides the bonus, so a policy sure of itself "
-        "keeps trying its other moves there (0: off; below log of the action count: 1.61 "
-        "for RIGHT_ONLY's 5, 2.48 for COMPLEX_MOVEMENT's 12)",
+        help="PPO: a state whose policy entropy is under this many nats is pulled toward "
+        "the uniform policy (by KL(uniform || policy), whose pull does not fade as the policy "
+        "saturates), so that a policy sure of itself keeps trying its other moves there (0: "
+        "off; below log of the action count: 1.61 for RIGHT_ONLY's 5, 2.48 for "
+        "COMPLEX_MOVEMENT's 12)",
     )
     agent.add_argument(
         "--entropy-floor-coef",
         type=non_negative_float,
         default=None,
-        help="PPO: weight of the entropy floor's mean shortfall (default 0.1)",
+        help="PPO: weight of the entropy floor's loss, its mean over states (default 0.1)",
     )
     agent.add_argument(
         "--terminal-next-obs",

@@ -27,7 +27,7 @@ from mario_rl.agents.ppo.losses import (
     annealed_learning_rate,
     compute_gae,
     entropy,
-    entropy_shortfall,
+    entropy_floor_loss,
     explained_variance,
     ppo_clip_loss,
     value_loss,
@@ -60,7 +60,7 @@ class PPOAgent:
         self.device = torch.device(device)
         self.obs_shape = tuple(observation_space.shape)
         self.num_actions = num_actions
-        if config.entropy_floor >= math.log(num_actions):
+        if config.entropy_floor > 0 and config.entropy_floor >= math.log(num_actions):
             raise ValueError(
                 f"entropy_floor: expected below log({num_actions}) = {math.log(num_actions):.3f} "
                 f"nats, the entropy of a uniform policy over {num_actions} actions; got "
@@ -209,9 +209,10 @@ class PPOAgent:
                     "losses/entropy": bonus.item(),
                 }
                 if config.entropy_floor > 0:
-                    shortfall = entropy_shortfall(logits, config.entropy_floor)
-                    loss = loss + config.entropy_floor_coef * shortfall
-                    step["losses/entropy_shortfall"] = shortfall.item()
+                    floor_loss, under = entropy_floor_loss(logits, config.entropy_floor)
+                    loss = loss + config.entropy_floor_coef * floor_loss
+                    step["losses/entropy_floor"] = floor_loss.item()
+                    step["losses/under_entropy_floor"] = under.item()
                 if self.icm is not None:
                     icm = self.icm.losses(obs[batch], next_obs[batch], actions[batch])
                     beta = config.icm_forward_weight

@@ -61,12 +61,13 @@ class PPOConfig:
     """If set, the entropy weight falls linearly from `entropy_coef` to this over the
     budget, so late training acts nearly as greedy evaluation does; None: constant."""
     entropy_floor: float = 0.0
-    """Nats of policy entropy below which a state's policy pays `entropy_floor_coef` per nat
-    short, besides the bonus (0: off; must be below the log of the action count). The bonus
-    weighs every state alike, so a policy sure of itself where a rare move pays (1-3's running
-    jump, 4-2's step left) stops trying it; the floor pushes up only the states under it."""
+    """Nats of policy entropy under which a state's policy is pulled toward the uniform one
+    (0: off; must be below the log of the action count): the loss adds `entropy_floor_coef`
+    times the mean over states of KL(uniform || policy), counted for the states under the
+    floor only. The bonus weighs every state alike and its pull fades as a policy
+    saturates; this one does not (`losses.entropy_floor_loss`)."""
     entropy_floor_coef: float = 0.1
-    """Weight of the entropy floor's mean shortfall (in nats) in the combined loss."""
+    """Weight of the entropy floor's loss in the combined loss."""
     max_grad_norm: float = 0.5
     """Clip the gradient norm of the policy and of the ICM (each separately) to this."""
     network: str = "nature"
