@@ -1,6 +1,7 @@
 """benchmarks/campaign/death_probe.py: continuations from shortly before an episode's end."""
 
 import importlib.util
+import math
 import re
 from pathlib import Path
 
@@ -63,10 +64,16 @@ def test_policy_prints_each_step_of_the_episode_with_a_probability_and_an_entrop
     rows = re.findall(r"^ +(\d+) +(\d+)  (\S+) +([\d.]+) +([\d.]+)$", out, re.MULTILINE)
     assert [int(row[0]) for row in rows] == list(range(int(ended.group(2))))
     assert all(0.2 <= float(p) <= 1.0 and 0.0 <= float(h) <= 1.61 for *_, p, h in rows)
+    # In nats, no less than the entropy of the preferred action against all the rest (which
+    # falls as p grows past 1/2: p rounded up, as printed to 3 places, bounds it from below).
+    for *_, p, h in rows:
+        p = min(float(p) + 5e-4, 1 - 1e-12)
+        assert float(h) + 5e-4 >= -p * math.log(p) - (1 - p) * math.log(1 - p), (p, h)
     under = sum(float(h) < 0.5 for *_, h in rows) / len(rows)
     assert f"steps under 0.5 nats: {under:.0%}" in out
 
 
-def test_policy_needs_an_agent_with_probabilities(untrained_dqn_run):
-    with pytest.raises(SystemExit, match="gives no action probabilities"):
+def test_policy_needs_an_agent_with_probabilities(untrained_dqn_run, capsys):
+    with pytest.raises(SystemExit):
         death_probe.main([str(untrained_dqn_run), "--seed", "0", "--policy"])
+    assert "gives no action probabilities" in capsys.readouterr().err

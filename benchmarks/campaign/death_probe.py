@@ -62,8 +62,6 @@ def print_policy(
     actions: str,
 ) -> None:
     """The policy step by step along an episode, and the share of steps under `under` nats."""
-    if not along:
-        raise SystemExit("--policy: this agent gives no action probabilities (PPO does)")
     buttons = action_set(actions)
     end = "cleared" if cleared(info) else f"ended at x {info['x_pos']}"
     print(f"seed {seed}: the episode {end} after {len(along)} steps")
@@ -106,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
 
     policy = load_policy(args.agent)
+    if args.policy and policy.probabilities is None:
+        parser.error("--policy: this agent gives no action probabilities (PPO does)")
     policy.rng = np.random.default_rng(args.seed)  # the sampled kind's draws
 
     def env_with(noop_max: int, sticky: float):
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         frames = stacked_frames() if stacked_frames else None
         options = {"snapshot": env.unwrapped.snapshot(), START_FRAMES: frames}
         states.append(({**options, START_LAST_ACTION: last_action}, info["x_pos"]))
-        if args.policy and policy.probabilities is not None:
+        if args.policy:
             p = policy.probabilities(obs[None])[0]
             entropy = float(-(p * np.log(np.clip(p, 1e-12, 1.0))).sum())
             along.append((info["x_pos"], int(p.argmax()), float(p.max()), entropy))

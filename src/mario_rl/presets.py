@@ -295,8 +295,8 @@ PRESETS["ppo-levels-deep"] = Preset(
 PRESETS["ppo-levels-explore"] = Preset(
     "ppo-levels-explore",
     "ours, in trial: ppo-levels with an entropy floor of 0.5 nats (of RIGHT_ONLY's 1.61): "
-    "states under it are pulled toward the uniform policy at weight 0.1, since 1-3's policy "
-    "picks its failing jump at 0.92-0.96 and the entropy bonus's pull fades that sure",
+    "states under it are pulled toward the uniform policy at weight 0.1 (the entropy bonus "
+    "weighs every state alike at 0.01), since 1-3's policy picks its failing jump at 0.92-0.96",
     PRESETS["ppo-levels"].env,
     replace(PRESETS["ppo-levels"].agent, entropy_floor=0.5, entropy_floor_coef=0.1),
 )
