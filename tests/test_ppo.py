@@ -141,22 +141,28 @@ def test_explained_variance_by_hand():
     assert math.isnan(explained_variance(target, torch.full((3,), 2.0)))
 
 
-def test_the_update_combines_the_losses_as_ppo_eq_9(monkeypatch):
-    # loss = policy - c_entropy * entropy + c_value * value. With policy 0.3w, value 2w,
-    # entropy 1.5w, value_coef 0.5 and the entropy weight annealed halfway from 0.1 to 0
-    # (0.05): d loss / dw = 0.3 + 0.5 * 2 - 0.05 * 1.5 = 1.225.
+def _agent_with_losses_of(w: torch.Tensor, monkeypatch, **settings) -> tuple[PPOAgent, Rollout]:
+    """A one-minibatch agent whose clipped, value and entropy losses are 0.3w, 2w and 1.5w
+    (value_coef 0.5, entropy_coef 0.1 unless `settings` say otherwise), and a rollout."""
     obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
     config = PPOConfig(
         num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small",
-        value_coef=0.5, entropy_coef=0.1, entropy_coef_end=0.0,
+        value_coef=0.5, entropy_coef=0.1, **settings,
     )  # fmt: skip
-    agent = PPOAgent(config, obs_space, num_actions=5)
-    w = torch.tensor(1.0, requires_grad=True)
     module = "mario_rl.agents.ppo.agent"
     monkeypatch.setattr(f"{module}.ppo_clip_loss", lambda *_: 0.3 * w)
     monkeypatch.setattr(f"{module}.value_loss", lambda *_: 2.0 * w)
     monkeypatch.setattr(f"{module}.entropy", lambda *_: 1.5 * w)
-    metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.5)  # one backward
+    return PPOAgent(config, obs_space, num_actions=5), _fake_rollout(obs_space, 2, 2, 5)
+
+
+def test_the_update_combines_the_losses_as_ppo_eq_9(monkeypatch):
+    # loss = policy - c_entropy * entropy + c_value * value. With policy 0.3w, value 2w,
+    # entropy 1.5w, value_coef 0.5 and the entropy weight annealed halfway from 0.1 to 0
+    # (0.05): d loss / dw = 0.3 + 0.5 * 2 - 0.05 * 1.5 = 1.225.
+    w = torch.tensor(1.0, requires_grad=True)
+    agent, rollout = _agent_with_losses_of(w, monkeypatch, entropy_coef_end=0.0)
+    metrics = agent.update(rollout, progress=0.5)  # one backward
     assert w.grad.item() == pytest.approx(1.225)
     assert metrics["charts/entropy_coef"] == pytest.approx(0.05)
 
@@ -189,26 +195,20 @@ def test_the_entropy_floor_pulls_a_saturated_state_where_the_entropy_bonus_canno
 
 
 def test_the_entropy_floor_adds_its_weighted_loss_to_the_update(monkeypatch):
-    # As the test above, plus the floor's term: 0.3 + 0.5 * 2 - 0.1 * 1.5 + 0.2 * 0.4 = 1.23.
-    obs_space = spaces.Box(0, 255, (4, 42, 42), np.uint8)
-    config = PPOConfig(
-        num_envs=2, num_steps=2, num_minibatches=1, num_epochs=1, network="small",
-        value_coef=0.5, entropy_coef=0.1, entropy_floor=0.5, entropy_floor_coef=0.2,
-    )  # fmt: skip
-    agent = PPOAgent(config, obs_space, num_actions=5)
+    # As PPO's eq. 9 test, without annealing, plus the floor's term:
+    # 0.3 + 0.5 * 2 - 0.1 * 1.5 + 0.2 * 0.4 = 1.23.
     w = torch.tensor(1.0, requires_grad=True)
-    module = "mario_rl.agents.ppo.agent"
-    monkeypatch.setattr(f"{module}.ppo_clip_loss", lambda *_: 0.3 * w)
-    monkeypatch.setattr(f"{module}.value_loss", lambda *_: 2.0 * w)
-    monkeypatch.setattr(f"{module}.entropy", lambda *_: 1.5 * w)
+    agent, rollout = _agent_with_losses_of(
+        w, monkeypatch, entropy_floor=0.5, entropy_floor_coef=0.2
+    )
     calls = []
 
     def floor_loss(logits, floor):
         calls.append((logits.shape, logits.requires_grad, floor))
         return 0.4 * w, torch.tensor(0.25)
 
-    monkeypatch.setattr(f"{module}.entropy_floor_loss", floor_loss)
-    metrics = agent.update(_fake_rollout(obs_space, 2, 2, 5), progress=0.0)
+    monkeypatch.setattr("mario_rl.agents.ppo.agent.entropy_floor_loss", floor_loss)
+    metrics = agent.update(rollout, progress=0.0)
     assert w.grad.item() == pytest.approx(1.23)
     # The policy's own logits for the minibatch, still in the graph, and the configured floor.
     assert calls == [(torch.Size([4, 5]), True, 0.5)]
