@@ -21,24 +21,30 @@ import cv2
 import torch
 
 from mario_rl.agents import load_policy
+from mario_rl.cli.args import (
+    add_one_episode_arguments,
+    non_negative_int,
+    positive_int,
+)
 from mario_rl.env.actions import action_set, noop_index
-from mario_rl.env.wrappers import EVAL_STICKY
 from mario_rl.evaluate import eval_env_config
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("agent", help="a checkpoint file or a run directory (its newest)")
-    parser.add_argument("--level", default=None, help="default: the one it trained on")
-    parser.add_argument("--seed", type=int, default=0, help="the evaluation episode's seed")
-    parser.add_argument("--sticky", type=float, default=EVAL_STICKY)
-    parser.add_argument("--noop-max", type=int, default=30)
+    add_one_episode_arguments(parser)
     parser.add_argument(
-        "--stuck-steps", type=int, default=50, help="steps without a new best x that mean stuck"
+        "--stuck-steps",
+        type=positive_int,
+        default=50,
+        help="steps without a new best x that mean stuck",
     )
-    parser.add_argument("--hold", type=int, default=16, help="steps each action is held")
+    parser.add_argument("--hold", type=positive_int, default=16, help="steps each action is held")
     parser.add_argument(
-        "--settle", type=int, default=8, help="no-op steps first: buttons released, landed"
+        "--settle",
+        type=non_negative_int,
+        default=8,
+        help="no-op steps first: buttons released, landed",
     )
     parser.add_argument("--png", type=Path, default=None, help="save the stuck screen here")
     args = parser.parse_args(argv)

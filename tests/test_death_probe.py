@@ -77,3 +77,18 @@ def test_policy_needs_an_agent_with_probabilities(untrained_dqn_run, capsys):
     with pytest.raises(SystemExit):
         death_probe.main([str(untrained_dqn_run), "--seed", "0", "--policy"])
     assert "gives no action probabilities" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--back", "0", "expected a positive integer"),
+        ("--noop-max", "-1", "expected a whole number >= 0"),
+        ("--sticky", "2", "expected a number in [0, 1)"),
+        ("--entropy-under", "0", "expected a positive number"),
+    ],
+)
+def test_bad_input_is_refused_before_the_agent_loads(flag, value, expected, capsys):
+    with pytest.raises(SystemExit) as stop:
+        death_probe.main(["no/such/run", flag, value])
+    assert stop.value.code == 2 and expected in capsys.readouterr().err

@@ -38,8 +38,14 @@ import numpy as np
 import torch
 
 from mario_rl.agents import load_policy
+from mario_rl.cli.args import (
+    add_one_episode_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from mario_rl.env.actions import action_set
-from mario_rl.env.wrappers import EVAL_STICKY, START_FRAMES, START_LAST_ACTION
+from mario_rl.env.wrappers import START_FRAMES, START_LAST_ACTION
 from mario_rl.evaluate import eval_env_config
 
 KINDS = ("greedy", "sampled", "random", "scripted")
@@ -75,21 +81,25 @@ def print_policy(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("agent", help="a checkpoint file or a run directory (its newest)")
-    parser.add_argument("--level", default=None, help="default: the one it trained on")
-    parser.add_argument("--seed", type=int, default=0, help="the evaluation episode's seed")
-    parser.add_argument("--sticky", type=float, default=EVAL_STICKY)
-    parser.add_argument("--noop-max", type=int, default=30)
+    add_one_episode_arguments(parser)
     parser.add_argument(
         "--max-stuck-steps",
-        type=int,
+        type=positive_int,
         default=1000,
         help="steps without progress that end an episode, as the campaign's checks have it",
     )
-    parser.add_argument("--back", type=int, default=30, help="steps before the end to start from")
-    parser.add_argument("--tries", type=int, default=100, help="continuations of each kind")
-    parser.add_argument("--steps", type=int, default=150, help="steps each continuation may run")
-    parser.add_argument("--past", type=int, default=64, help="pixels beyond the end that count")
+    parser.add_argument(
+        "--back", type=positive_int, default=30, help="steps before the end to start from"
+    )
+    parser.add_argument(
+        "--tries", type=positive_int, default=100, help="continuations of each kind"
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, default=150, help="steps each continuation may run"
+    )
+    parser.add_argument(
+        "--past", type=non_negative_int, default=64, help="pixels beyond the end that count"
+    )
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument(
         "--policy",
@@ -97,10 +107,10 @@ def main(argv: list[str] | None = None) -> None:
         help="print the policy along the episode (preferred action, its probability, the "
         "entropy) instead of probing",
     )
-    parser.add_argument("--entropy-under", type=float, default=0.5, help="nats, for --policy")
+    parser.add_argument(
+        "--entropy-under", type=positive_float, default=0.5, help="nats, for --policy"
+    )
     args = parser.parse_args(argv)
-    if min(args.back, args.tries, args.steps, args.max_stuck_steps) < 1:
-        parser.error("--back, --tries, --steps and --max-stuck-steps must be at least 1")
     torch.set_num_threads(1)
 
     policy = load_policy(args.agent)

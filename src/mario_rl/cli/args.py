@@ -137,3 +137,20 @@ def add_sticky_argument(parser: argparse.ArgumentParser) -> None:
         "Learning Environment's; 0: deterministic, where no-op starts alone do not perturb "
         "1-1)",
     )
+
+
+def add_one_episode_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent and the evaluation episode of the probes that replay one (`benchmarks/`'s
+    death and stuck probes): a checkpoint or run directory, --level, --seed, --sticky and
+    --noop-max, as `mario-rl eval` has them."""
+    parser.add_argument("agent", help="a checkpoint file or a run directory (its newest)")
+    parser.add_argument(
+        "--level", type=level_name, default=None, help="default: the one it trained on"
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the evaluation episode's seed"
+    )
+    add_sticky_argument(parser)
+    parser.add_argument(
+        "--noop-max", type=non_negative_int, default=30, help="random no-op starts (default 30)"
+    )

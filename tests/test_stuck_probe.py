@@ -1,0 +1,45 @@
+"""benchmarks/stuck_probe.py: each action held from where an agent stalls."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stuck_probe.py"
+spec = importlib.util.spec_from_file_location("stuck_probe", SCRIPT)
+stuck_probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stuck_probe)
+
+
+def test_each_action_of_the_set_is_held_from_the_stall(untrained_dqn_run, capsys, tmp_path):
+    # This untrained agent walks into 2-1's first staircase and stands there: only
+    # a jump gets it further.
+    png = tmp_path / "stuck.png"
+    stuck_probe.main(
+        [str(untrained_dqn_run), "--level", "2-1", "--seed", "0", "--stuck-steps", "3",
+         "--hold", "4", "--settle", "1", "--png", str(png)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    stall = re.search(r"stuck after (\d+) steps at x (\d+)", out)
+    assert stall, out
+    assert png.stat().st_size > 0
+    rows = re.findall(r"^ +(\d) (\S+) +x +\d+ \(([+-]\d+)\), y +\d+ \([+-]\d+\), (.+)$", out, re.M)
+    assert [int(row[0]) for row in rows] == list(range(5)), out  # right_only's 5 actions
+    assert rows[0][1] == "NOOP" and all(row[3] == "held 4 steps" for row in rows), out
+    assert {name for _, name, dx, _ in rows if int(dx) > 0} == {"right+A", "right+A+B"}, out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--sticky", "1", "expected a number in [0, 1)"),
+        ("--seed", "-1", "expected a whole number >= 0"),
+        ("--hold", "0", "expected a positive integer"),
+        ("--level", "9-9", "9-9"),
+    ],
+)
+def test_bad_input_is_refused_before_the_agent_loads(flag, value, expected, capsys):
+    with pytest.raises(SystemExit) as stop:
+        stuck_probe.main(["no/such/run", flag, value])
+    assert stop.value.code == 2 and expected in capsys.readouterr().err
