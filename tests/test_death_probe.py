@@ -92,3 +92,12 @@ def test_bad_input_is_refused_before_the_agent_loads(flag, value, expected, caps
     with pytest.raises(SystemExit) as stop:
         death_probe.main(["no/such/run", flag, value])
     assert stop.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_scripted_passes_are_counted_by_run_up_and_by_hold_out_of_those_tried():
+    lines = death_probe.scripted_breakdown([(5, 6), (5, 9), (7, 9)])
+    assert lines == [
+        "past by steps of right+B first: 5: 2/14, 7: 1/14",
+        "past by steps of right+A+B held: 6: 1/20, 9: 2/20",
+    ]
+    assert death_probe.scripted_breakdown([]) == []

@@ -11,7 +11,8 @@ own seed, until each dies, clears or runs `--steps` steps:
 - `random`: a uniformly random action of its set, held for 1 to 8 steps;
 - `scripted` (without sticky actions, so each is one fixed input): every running jump of
   the form right+B held k steps (k 0-19), then right+A+B held m steps (m 2-15), then
-  right+B; 280 continuations, whatever `--tries` says. Set aside when the action set
+  right+B; 280 continuations, whatever `--tries` says, and those that got past counted
+  by m (how long A was held decides a jump's height). Set aside when the action set
   lacks those two.
 
 It reports for each kind how many got `--past` pixels beyond where the episode ended, how
@@ -32,6 +33,7 @@ its probability and the policy's entropy (nats), and the share of steps under
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -58,6 +60,18 @@ def cleared(info: dict) -> bool:
     """Whether an episode's last step left the level (the flag, a warp; a castle loop is
     a failure)."""
     return info.get("exit") not in (None, "loop")
+
+
+def scripted_breakdown(passed: list[tuple[int, int]]) -> list[str]:
+    """The scripted jumps that got past, counted by their steps of RUN first and by their
+    steps of JUMP held, each out of how many were tried (none: no lines)."""
+    lines = []
+    for name, index in (("right+B first", 0), ("right+A+B held", 1)) if passed else ():
+        tried = Counter(script[index] for script in SCRIPTED)
+        got_past = Counter(script[index] for script in passed)
+        counts = ", ".join(f"{steps}: {n}/{tried[steps]}" for steps, n in sorted(got_past.items()))
+        lines.append(f"past by steps of {name}: {counts}")
+    return lines
 
 
 def print_policy(
@@ -201,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         tries = len(SCRIPTED) if kind == "scripted" else args.tries
         passed = clears = 0
         furthest = []
+        passed_scripts: list[tuple[int, int]] = []  # the scripted kind's (RUN, JUMP) steps
         for attempt in range(tries):
             obs, info = env_kind.reset(seed=10_000 + attempt, options=start)
             held["left"], best = 0, info["x_pos"]
@@ -213,12 +228,16 @@ def main(argv: list[str] | None = None) -> None:
                 if terminated or truncated:
                     break
             passed += best > end_x + args.past
+            if kind == "scripted" and best > end_x + args.past:
+                passed_scripts.append(SCRIPTED[attempt])
             clears += cleared(info)
             furthest.append(best)
         print(
             f"  {kind:<8} past {passed:3d}/{tries}, cleared {clears:3d}, "
             f"furthest x median {int(np.median(furthest))}, max {max(furthest)}"
         )
+        for line in scripted_breakdown(passed_scripts):
+            print(f"           {line}")
 
 
 if __name__ == "__main__":
