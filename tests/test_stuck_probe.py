@@ -36,7 +36,7 @@ def test_each_action_of_the_set_is_held_from_the_stall(untrained_dqn_run, capsys
         ("--sticky", "1", "expected a number in [0, 1)"),
         ("--seed", "-1", "expected a whole number >= 0"),
         ("--hold", "0", "expected a positive integer"),
-        ("--level", "9-9", "9-9"),
+        ("--level", "9-9", "unknown level"),
     ],
 )
 def test_bad_input_is_refused_before_the_agent_loads(flag, value, expected, capsys):

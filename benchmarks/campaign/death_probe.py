@@ -12,8 +12,8 @@ own seed, until each dies, clears or runs `--steps` steps:
 - `scripted` (without sticky actions, so each is one fixed input): every running jump of
   the form right+B held k steps (k 0-19), then right+A+B held m steps (m 2-15), then
   right+B; 280 continuations, whatever `--tries` says, and those that got past counted
-  by m (how long A was held decides a jump's height). Set aside when the action set
-  lacks those two.
+  by k and by m (when a jump starts and how long A is held decide where it lands). Set
+  aside when the action set lacks those two.
 
 It reports for each kind how many got `--past` pixels beyond where the episode ended, how
 many cleared, and the furthest x. Random continuations that get past where the sampled
@@ -65,8 +65,10 @@ def cleared(info: dict) -> bool:
 def scripted_breakdown(passed: list[tuple[int, int]]) -> list[str]:
     """The scripted jumps that got past, counted by their steps of RUN first and by their
     steps of JUMP held, each out of how many were tried (none: no lines)."""
+    if not passed:
+        return []
     lines = []
-    for name, index in (("right+B first", 0), ("right+A+B held", 1)) if passed else ():
+    for name, index in (("right+B first", 0), ("right+A+B held", 1)):
         tried = Counter(script[index] for script in SCRIPTED)
         got_past = Counter(script[index] for script in passed)
         counts = ", ".join(f"{steps}: {n}/{tried[steps]}" for steps, n in sorted(got_past.items()))
@@ -227,8 +229,9 @@ def main(argv: list[str] | None = None) -> None:
                 best = max(best, info["x_pos"])
                 if terminated or truncated:
                     break
-            passed += best > end_x + args.past
-            if kind == "scripted" and best > end_x + args.past:
+            got_past = best > end_x + args.past
+            passed += got_past
+            if kind == "scripted" and got_past:
                 passed_scripts.append(SCRIPTED[attempt])
             clears += cleared(info)
             furthest.append(best)

@@ -283,9 +283,10 @@ PRESETS["ppo-levels-stall"] = Preset(
 # The campaign's recipe with death starts from further back than the fall.
 PRESETS["ppo-levels-deep"] = Preset(
     "ppo-levels-deep",
-    "ours, tried on 1-3 (no effect in 4.2M frames): ppo-levels with each death start drawn from up to 4 snapshots further "
-    "back (17-56 steps before the death instead of 17-24), since on 1-3 the jump is lost "
-    "18-24 steps before the fall and the nearer starts are past saving",
+    "ours, tried on 1-3 (no clear in 4.2M frames): ppo-levels with each death start drawn "
+    "from up to 4 snapshots further back (17-56 steps before the death instead of 17-24), "
+    "since on 1-3 the jump is lost 18-24 steps before the fall and the nearer starts are "
+    "past saving",
     PRESETS["ppo-levels"].env,
     replace(PRESETS["ppo-levels"].agent, death_start_spread=4),
 )
@@ -294,9 +295,10 @@ PRESETS["ppo-levels-deep"] = Preset(
 # The campaign's recipe with each state's exploration kept above a floor.
 PRESETS["ppo-levels-explore"] = Preset(
     "ppo-levels-explore",
-    "ours, tried on 1-3 (no effect in 4.1M frames): ppo-levels with an entropy floor of 0.5 nats (of RIGHT_ONLY's 1.61): "
-    "states under it are pulled toward the uniform policy at weight 0.1 (the entropy bonus "
-    "weighs every state alike at 0.01), since 1-3's policy picks its failing jump at 0.92-0.96",
+    "ours, tried on 1-3 (no clear in 4.1M frames): ppo-levels with an entropy floor of 0.5 "
+    "nats (of RIGHT_ONLY's 1.61): states under it are pulled toward the uniform policy at "
+    "weight 0.1 (the entropy bonus weighs every state alike at 0.01), since 1-3's policy "
+    "picks its failing jump at 0.92-0.96",
     PRESETS["ppo-levels"].env,
     replace(PRESETS["ppo-levels"].agent, entropy_floor=0.5, entropy_floor_coef=0.1),
 )
