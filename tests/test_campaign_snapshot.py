@@ -332,6 +332,7 @@ def test_save_without_a_campaign_says_so(tmp_path):
         ("stall", "ppo-levels-stall", "runs/campaign-stall", 2),
         ("deep", "ppo-levels-deep", "runs/campaign-deep", 1),
         ("explore", "ppo-levels-explore", "runs/campaign-explore", 1),
+        ("long", "ppo-levels-long", "runs/campaign-long", 1),
     ],
 )
 def test_campaign_script_runs_the_readmes_command_level_order_included(table, preset, runs, levels):

@@ -126,7 +126,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
-    "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore",
+    "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
 )  # fmt: skip
 
 
@@ -159,6 +159,17 @@ def test_the_entropy_floor_reaches_the_agent_and_is_refused_for_other_agents(cap
     )
     assert main(["train", "--preset", "dqn-fast", "--entropy-floor", "0.5", "--frames", "10"]) == 2
     assert "--entropy-floor" in capsys.readouterr().err
+
+
+def test_the_long_horizon_preset_keeps_steady_progress_worth_what_it_was():
+    levels, long = get_preset("ppo-levels").agent, get_preset("ppo-levels-long").agent
+    assert long == replace(levels, gamma=0.99, reward_scale=0.01)
+    # A steady progress reward r returns r x scale / (1 - gamma): the value targets keep
+    # their scale while a fall 24 steps on weighs 0.79 instead of 0.08.
+    assert long.reward_scale / (1 - long.gamma) == pytest.approx(
+        levels.reward_scale / (1 - levels.gamma)
+    )
+    assert long.gamma**24 > 0.78 > 0.08 > levels.gamma**24
 
 
 @pytest.mark.parametrize(

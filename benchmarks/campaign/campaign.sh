@@ -12,7 +12,8 @@
 # stall/ here) or `deep` (the trial of ppo-levels-deep, death starts from further back, on
 # 1-3, in runs/campaign-deep/, kept in deep/ here) or `explore` (the trial of
 # ppo-levels-explore, an entropy floor, on 1-3, in runs/campaign-explore/, kept in explore/
-# here). The tables share the two cores: run one at a time.
+# here) or `long` (the trial of ppo-levels-long, gamma 0.99, on 1-3, in runs/campaign-long/,
+# kept in long/ here). The tables share the two cores: run one at a time.
 #
 # `start` runs the README's command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
@@ -60,8 +61,14 @@ explore)
   RUNS=runs/campaign-explore
   KEPT="$here/explore"
   ;;
+long)
+  PRESET=ppo-levels-long
+  LEVELS="1-3"
+  RUNS=runs/campaign-long
+  KEPT="$here/long"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep or explore" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore or long" >&2
   exit 2
   ;;
 esac
@@ -124,7 +131,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex|stall|deep|explore)" >&2
+        "(campaign.sh stop headline|complex|stall|deep|explore|long)" >&2
     fi
   else
     kill -TERM "$pid"
@@ -155,7 +162,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore|long]" >&2
   exit 2
   ;;
 esac
