@@ -127,6 +127,26 @@ def test_restore_gives_the_campaign_its_newest_run_back(tmp_path):
         snapshot.restore(kept, restored)
 
 
+def test_the_checks_reports_are_kept_restored_and_dropped_with_the_campaigns(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    write(root / "levels/1-2/checks/frames_100.json", '{"per_episode": []}')
+    write(root / "levels/1-2/checks/.frames_200.json.7.tmp", "half")  # being written
+    snapshot.save(root, kept)
+    assert files(kept / "levels/1-2/checks") == {"frames_100.json"}
+    restored = tmp_path / "restored"
+    snapshot.restore(kept, restored)
+    report = restored / "levels/1-2/checks/frames_100.json"
+    assert report.read_text() == '{"per_episode": []}'
+    (root / "levels/1-2/checks/frames_100.json").unlink()
+    write(root / "levels/1-2/checks/frames_200.json", "{}")
+    snapshot.save(root, kept)
+    assert files(kept / "levels/1-2/checks") == {"frames_200.json"}
+    shutil.rmtree(root / "levels/1-2/checks")
+    snapshot.save(root, kept)
+    assert not (kept / "levels/1-2/checks").exists()
+
+
 def test_a_level_in_training_without_a_kept_run_starts_over_without_its_checks(tmp_path):
     root = campaign(tmp_path / "campaign")
     kept = tmp_path / "kept"

@@ -281,3 +281,19 @@ def test_a_castle_loop_ends_as_looped_and_every_ending_has_a_death_map_colour():
     assert how_it_ended(False, False, True, looped=True) == "looped"
     assert how_it_ended(False, True, True) == "stuck" and how_it_ended(False, False, True) == "died"
     assert set(ENDINGS[1:]) <= set(ENDING_COLOURS)
+
+
+def test_a_report_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from mario_rl import evaluate as evaluate_module
+    from mario_rl import runs
+
+    path = evaluate_module.save_report({"clears": 1}, tmp_path / "checks" / "frames_5.json")
+    assert json.loads(path.read_text()) == {"clears": 1}
+
+    def killed(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_module.save_report({"clears": 2, "per_episode": [1] * 1000}, path)
+    assert json.loads(path.read_text()) == {"clears": 1}

@@ -2,10 +2,11 @@
 
 The campaign trains in `runs/campaign/`, which git ignores and a machine may lose between
 sessions. `save` copies into this folder what the campaign needs to go on where it
-stopped: the table and its state, each level's checks, the bundles and death maps of the
-levels done, and, for a level still in training (or cleared and not yet bundled, or stopped
-uncleared at the frame cap), the newest checkpoint of its run with the run's config,
-episode log and piece target. `restore` rebuilds `runs/campaign/` from it;
+stopped: the table and its state, each level's checks (and each check's report, episode by
+episode, from which a death map or a note's numbers are read again), the bundles and death
+maps of the levels done, and, for a level still in training (or cleared and not yet
+bundled, or stopped uncleared at the frame cap), the newest checkpoint of its run with the
+run's config, episode log and piece target. `restore` rebuilds `runs/campaign/` from it;
 the campaign's own command then continues the level in training from that checkpoint.
 
     python benchmarks/campaign/snapshot.py save      # after stopping the campaign (SIGTERM)
@@ -98,6 +99,21 @@ def mirror_file(source: Path, target: Path) -> None:
         target.unlink(missing_ok=True)
 
 
+def mirror_folder(source: Path, target: Path) -> None:
+    """`target` becomes a copy of `source`'s files (hidden ones, a write in progress, left
+    out), or goes when `source` is not there."""
+    if not source.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        return
+    names = {p.name for p in source.iterdir() if p.is_file() and not p.name.startswith(".")}
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.iterdir():
+        if old.name not in names:
+            old.unlink()
+    for name in names:
+        shutil.copy2(source / name, target / name)
+
+
 def kept_frames(level_kept: Path) -> int | None:
     """Frames of the checkpoint kept for a level's run, or None without one (a copy a
     killed save left aside is put back first)."""
@@ -164,6 +180,7 @@ def save(campaign: Path, into: Path, force: bool = False) -> list[str]:
         level_runs, kept = campaign / "levels" / level, into / "levels" / level
         for name in ("checks.json", "piece.json"):
             mirror_file(level_runs / name, kept / name)
+        mirror_folder(level_runs / "checks", kept / "checks")
         shutil.rmtree(kept / ".run.building", ignore_errors=True)  # a killed save's
         row, run_dir = rows.get(level), None
         if row is None:
@@ -233,6 +250,8 @@ def restore(kept: Path, campaign: Path) -> list[str]:
         for name in ("checks.json", "piece.json"):
             if (level_kept / name).is_file():
                 shutil.copy2(level_kept / name, level_runs / name)
+        if (level_kept / "checks").is_dir():
+            shutil.copytree(level_kept / "checks", level_runs / "checks", dirs_exist_ok=True)
         for run in runs:
             shutil.copytree(run, level_runs / run.name, dirs_exist_ok=True)
             checkpoint = next((run / "checkpoints").iterdir()).name

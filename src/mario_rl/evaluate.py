@@ -40,6 +40,7 @@ from mario_rl.agents import Policy
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.wrappers import EPISODE_STATS, EVAL_STICKY
+from mario_rl.runs import write_text_atomic
 
 Actor = Callable[[np.ndarray], int | None]
 """Maps an observation to the next action; None ends the episode (a replay ran out)."""
@@ -574,8 +575,10 @@ def default_report_path(checkpoint: str, level: str) -> Path:
 
 
 def save_report(report: dict[str, Any], path: Path) -> Path:
+    """Write `report` as JSON, whole or not at all (a copy taken meanwhile, as the level
+    campaign's saves take its checks' reports, never reads half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     return path
 
 
