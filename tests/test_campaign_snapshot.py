@@ -147,6 +147,21 @@ def test_the_checks_reports_are_kept_restored_and_dropped_with_the_campaigns(tmp
     assert not (kept / "levels/1-2/checks").exists()
 
 
+def test_a_save_refuses_to_drop_a_done_levels_reports_and_keeps_no_empty_folder(tmp_path):
+    root, kept = campaign(tmp_path / "campaign"), tmp_path / "kept"
+    kept.mkdir()
+    write(root / "levels/1-1/checks/frames_5.json", '{"per_episode": []}')
+    write(root / "levels/5-1/checks/.frames_9.json.7.tmp", "half")  # only a write begun
+    snapshot.save(root, kept)
+    assert not (kept / "levels/5-1").exists()
+    shutil.rmtree(root / "levels/1-1/checks")
+    with pytest.raises(SystemExit, match=r"1-1's check reports \(frames_5.json\)"):
+        snapshot.save(root, kept)
+    assert (kept / "levels/1-1/checks/frames_5.json").is_file()
+    snapshot.save(root, kept, force=True)
+    assert not (kept / "levels/1-1/checks").exists()
+
+
 def test_a_level_in_training_without_a_kept_run_starts_over_without_its_checks(tmp_path):
     root = campaign(tmp_path / "campaign")
     kept = tmp_path / "kept"

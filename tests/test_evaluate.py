@@ -297,3 +297,16 @@ def test_a_report_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         evaluate_module.save_report({"clears": 2, "per_episode": [1] * 1000}, path)
     assert json.loads(path.read_text()) == {"clears": 1}
+
+
+def test_a_report_goes_through_a_link_rather_than_replacing_it(tmp_path):
+    from mario_rl.evaluate import save_report
+
+    target = tmp_path / "real" / "report.json"
+    target.parent.mkdir()
+    target.write_text("{}")
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    save_report({"clears": 3}, link)
+    assert link.is_symlink()
+    assert json.loads(target.read_text()) == {"clears": 3}

@@ -106,6 +106,9 @@ def mirror_folder(source: Path, target: Path) -> None:
         shutil.rmtree(target, ignore_errors=True)
         return
     names = {p.name for p in source.iterdir() if p.is_file() and not p.name.startswith(".")}
+    if not names:
+        shutil.rmtree(target, ignore_errors=True)
+        return
     target.mkdir(parents=True, exist_ok=True)
     for old in target.iterdir():
         if old.name not in names:
@@ -125,8 +128,9 @@ def kept_frames(level_kept: Path) -> int | None:
 def behind(campaign: Path, into: Path) -> list[str]:
     """What `into` keeps that `campaign` has lost: rows of levels done, a level's run
     further on than the campaign's, the run kept for a done level (to bundle, or
-    stopped at the cap), or a bundled level's bundle. Saving such a campaign would erase
-    it; it is usually one started again without `restore`, or a restore cut short."""
+    stopped at the cap), a done level's check reports, or a bundled level's bundle. Saving
+    such a campaign would erase it; it is usually one started again without `restore`, or a
+    restore cut short."""
     rows, lost = table_rows(campaign), []
     lost += [f"the row of {level}" for level in table_rows(into) if level not in rows]
     lost += [
@@ -143,6 +147,13 @@ def behind(campaign: Path, into: Path) -> list[str]:
         if frames is not None and level_kept.name not in rows and (trained or 0) < frames:
             lost.append(f"{level_kept.name}'s run at {frames:,} frames")
         row = rows.get(level_kept.name)
+        if row is not None and (level_kept / "checks").is_dir():
+            reports = campaign / "levels" / level_kept.name / "checks"
+            gone = [
+                p.name for p in (level_kept / "checks").iterdir() if not (reports / p.name).exists()
+            ]
+            if gone:
+                lost.append(f"{level_kept.name}'s check reports ({', '.join(sorted(gone))})")
         if frames is not None and row is not None and needs_run(row):
             # A done level's run (to bundle, or to train on past the cap) the campaign lost.
             run_dir = campaign / "levels" / level_kept.name / Path(row["run_dir"]).name
