@@ -578,11 +578,7 @@ def save_report(report: dict[str, Any], path: Path) -> Path:
     """Write `report` as JSON, whole or not at all (a copy taken meanwhile, as the level
     campaign's saves take its checks' reports, never reads half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        path.write_text(text)  # a link or a device (`--out /dev/null`): written through
-    else:
-        write_text_atomic(path, text)
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     return path
 
 

@@ -446,7 +446,11 @@ def atomic_save(payload: Any, path: Path) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over `path`, so that a
     reader (or a kill) never sees half of the file: the state files of work that runs in
-    pieces (`levels-table`, `cs229-study`)."""
+    pieces (`levels-table`, `cs229-study`). A link or a device (`--out /dev/null`) is
+    written through instead: renaming over it would replace it."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        path.write_text(text)
+        return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
