@@ -18,33 +18,35 @@ from mario_rl.agents import load_policy
 from mario_rl.agents.cs229 import (
     ENCODING,
     EVALUATIONS_FILE,
-    GAP_BIT,
     GAP_ENCODING,
-    PLAYER_SIZE,
     RINGS_ENCODING,
-    RINGS_GAP_BIT,
     RINGS_GAP_ENCODING,
     TABLE_FILE,
     CS229Config,
-    RewardWeights,
     composite_score,
-    count_new_enemies,
-    decision_reward,
-    gap_ahead,
-    live_enemies,
     load_table,
-    make_symbolic_env,
     read_evaluations,
-    set_mode,
-    state_key,
     table_action,
-    training_mode,
 )
 from mario_rl.agents.tabular import QTable, StateEncoding, TabularAgent
 from mario_rl.cli.main import main
 from mario_rl.env import ram as smb
 from mario_rl.env.actions import action_set, noop_index
 from mario_rl.env.pipeline import EnvConfig
+from mario_rl.env.symbolic import (
+    GAP_BIT,
+    PLAYER_SIZE,
+    RINGS_GAP_BIT,
+    RewardWeights,
+    count_new_enemies,
+    decision_reward,
+    gap_ahead,
+    live_enemies,
+    make_symbolic_env,
+    set_mode,
+    state_key,
+    training_mode,
+)
 from mario_rl.env.wrappers import StickyAction
 from mario_rl.evaluate import evaluate
 from mario_rl.runs import CheckpointError, RunConfig, load_checkpoint
@@ -357,7 +359,7 @@ def test_config_says_what_was_expected():
 @pytest.fixture(scope="module")
 def symbolic_env() -> Iterator:
     config = dataclasses.replace(QUICK, noop_max=0)
-    env = make_symbolic_env(config.env_config("1-1"), seed=0, config=config)
+    env = make_symbolic_env(config.env_config("1-1"), seed=0, settings=config.symbolic())
     yield env
     env.close()
 
@@ -568,7 +570,7 @@ def test_envs_in_turn_stop_and_resume_mid_turn(tmp_path, monkeypatch):
 
 
 def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
-    from mario_rl.agents.cs229 import ScheduledModes
+    from mario_rl.env.symbolic import ScheduledModes
 
     class Recorder(gym.Wrapper):
         def __init__(self, env):
@@ -592,15 +594,24 @@ def test_scheduled_modes_rotate_by_each_envs_own_episodes(scripted_env):
 @pytest.fixture
 def evaluation_envs_in_turn() -> Iterator[list[gym.vector.VectorEnv]]:
     """Two evaluation envs in worker processes, stepped in turn, reset with seed 0."""
-    from mario_rl.agents.cs229 import close_in_turn, make_symbolic_envs_in_turn, reset_in_turn
+    from mario_rl.env.symbolic import close_in_turn, make_symbolic_envs_in_turn, reset_in_turn
 
-    config = dataclasses.replace(QUICK, num_envs=2)
-    envs = make_symbolic_envs_in_turn(config.env_config("1-1"), config, training=False)
+    envs = make_symbolic_envs_in_turn(QUICK.env_config("1-1"), QUICK.symbolic(), 2, mode_block=None)
     try:
         reset_in_turn(envs, seed=0)
         yield envs
     finally:
         close_in_turn(envs)
+
+
+def test_env_workers_run_without_torch(evaluation_envs_in_turn):
+    """The workers import the env alone: PyTorch in each added about 2 s of start-up."""
+    if not Path("/proc/self/maps").is_file():
+        pytest.skip("reads the workers' memory maps from /proc")
+    for env in evaluation_envs_in_turn:
+        (worker,) = env.processes
+        libraries = Path(f"/proc/{worker.pid}/maps").read_text()
+        assert "nes_py" in libraries and "libtorch" not in libraries
 
 
 def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for(evaluation_envs_in_turn):
