@@ -1,5 +1,6 @@
 """Every command once, on tiny budgets, through the real entry point."""
 
+import re
 import subprocess
 import sys
 
@@ -90,10 +91,13 @@ def test_bad_input_is_one_line_and_nonzero(args, message):
 
 
 def test_bench_env_prints_the_table():
-    result = run_cli("bench", "env", "--frames", "120", "--max-workers", "2")
+    # Two rounds (of 60 frames a setting), not the default three: each starts its workers.
+    result = run_cli("bench", "env", "--frames", "120", "--max-workers", "2", "--rounds", "2")
     assert result.returncode == 0, result.stderr
     for setting in ("raw emulator", "in process", "1 worker", "2 workers", "2 workers in turn"):
         assert setting in result.stdout
+    # A setting's row adds up its rounds.
+    assert re.search(r"raw emulator\W+120\W", result.stdout), result.stdout
 
 
 @pytest.mark.parametrize(

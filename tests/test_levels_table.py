@@ -1,6 +1,7 @@
 """`mario-rl levels-table`: a tiny-budget run, the Markdown, and resuming a partial table."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,7 +9,23 @@ import torch
 from mario_rl import levels_table, training
 from mario_rl.agents.ppo import PPOConfig
 from mario_rl.cli.main import main
+from mario_rl.presets import PRESETS
 from mario_rl.runs import list_checkpoints, newest_run
+
+ROLLOUT_STEPS = 32
+"""ppo-fast's rollouts here: 2 envs x 32 steps x 4 frames = 256 frames (and no-op frames)."""
+
+
+@pytest.fixture(autouse=True)
+def short_rollouts():
+    """ppo-fast with rollouts of `ROLLOUT_STEPS` steps, not 128, in every table and run
+    here: a table's pieces and checks come in a quarter of the frames. Not through the
+    test's `monkeypatch`, which a test may undo."""
+    preset = PRESETS["ppo-fast"]
+    short = replace(preset, agent=replace(preset.agent, num_steps=ROLLOUT_STEPS))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(PRESETS, "ppo-fast", short)
+        yield
 
 
 def tiny_table_args(tmp_path, out) -> list[str]:
@@ -169,7 +186,7 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
     assert main([*first, *small, "--runs-dir", str(runs / "1-1")]) == 0
     (stopped,) = (runs / "1-1").iterdir()
     out = tmp_path / "table.md"
-    table = ["levels-table", "--levels", "1-1", "--frames", "2000", "--episodes", "1"]
+    table = ["levels-table", "--levels", "1-1", "--frames", "500", "--episodes", "1"]
     assert main([*table, *small, "--max-stuck-steps", "5", "--out", str(out),
                  "--runs-dir", str(runs)]) == 0  # fmt: skip
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
@@ -179,7 +196,7 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
     ]
     # Its first checkpoint was checked before any more training, then the cap's.
     first_frames = row["checks"][0]["frames"]
-    assert len(row["checks"]) == 2 and 0 < first_frames < 2000 <= row["frames"]
+    assert len(row["checks"]) == 2 and 0 < first_frames < 500 <= row["frames"]
     assert json.loads((runs / "1-1" / "checks.json").read_text()) == row["checks"]
     assert "Done: 1-1. Running: none. Pending: none." in out.read_text()
     # Where the episodes ended, beside the table.
@@ -190,17 +207,17 @@ def test_a_stopped_level_continues_from_its_checkpoint(tmp_path):
 def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_path):
     out = tmp_path / "table.md"
     args = [
-        "levels-table", "--levels", "1-1", "--frames", "2500", "--check-every", "1000",
+        "levels-table", "--levels", "1-1", "--frames", "450", "--check-every", "250",
         "--num-envs", "2", "--episodes", "3", "--max-stuck-steps", "5", "--out", str(out),
         "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
     ]  # fmt: skip
     assert main(args) == 0
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]
-    # Not cleared at any check (a few rollouts of training), so it ran to the cap: a check
-    # after each piece of at least 1000 frames, the last at or past 2500.
+    # Not cleared at any check (a rollout or two of training), so it ran to the cap: a check
+    # after each piece of at least 250 frames, the last at or past 450.
     frames_checked = [check["frames"] for check in row["checks"]]
     assert len(frames_checked) >= 2 and frames_checked == sorted(frames_checked)
-    assert frames_checked[0] >= 1000 and frames_checked[-1] >= 2500 > frames_checked[-2]
+    assert frames_checked[0] >= 250 and frames_checked[-1] >= 450 > frames_checked[-2]
     assert row["frames"] == frames_checked[-1] and row["cleared"] is False
     # 3 of 3 clears are needed, so a check stops at its first failure; the cap's plays all.
     assert [check["played"] for check in row["checks"]] == [1] * (len(frames_checked) - 1) + [3]
@@ -209,12 +226,12 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
     runs = [path for path in level_runs.iterdir() if (path / "config.json").is_file()]
     assert len(runs) == 1, "one run, resumed"
     # The learning rate anneals over the level's cap, not each piece: the first piece's
-    # one rollout (2 envs x 128 steps x 4 frames, and no-op and skipped frames) is learned
-    # a little past 1024 of the 2500 frames, not past its piece's end (where it would be 0).
-    assert json.loads((runs[0] / "config.json").read_text())["run"]["schedule_frames"] == 2500
+    # one rollout (2 envs x 32 steps x 4 frames, and no-op and skipped frames) is learned
+    # a little past 256 of the 450 frames, not past its piece's end (where it would be 0).
+    assert json.loads((runs[0] / "config.json").read_text())["run"]["schedule_frames"] == 450
     first_piece = torch.load(list_checkpoints(runs[0] / "checkpoints")[0], weights_only=False)
     learning_rate = first_piece["optimizer_state"]["param_groups"][0]["lr"]
-    assert 5e-4 * (1 - 1500 / 2500) < learning_rate <= 5e-4 * (1 - 1024 / 2500)
+    assert 5e-4 * (1 - 400 / 450) < learning_rate <= 5e-4 * (1 - 256 / 450)
     # Each check's report is kept beside the runs.
     for check in row["checks"]:
         kept = json.loads(levels_table.check_report_path(level_runs, check["frames"]).read_text())
@@ -224,23 +241,23 @@ def test_with_check_every_a_level_is_evaluated_at_each_check_up_to_the_cap(tmp_p
 def test_a_level_stopped_mid_piece_goes_on_to_its_target_before_checking(tmp_path):
     runs = tmp_path / "runs"
     small = ["--num-envs", "2", "--quiet", "--seed", "0"]
-    # A piece aiming at 3000 frames, stopped after its first rollout (about 1,000 frames:
-    # 2 envs x 128 steps x 4 frames), as Ctrl-C leaves it; the table's own settings, which
-    # it checks before continuing a run.
-    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "400"]
-    first += ["--schedule-frames", "6000"]
+    # A piece aiming at 350 frames, stopped after its first rollout (about 300 frames:
+    # 2 envs x 32 steps x 4 frames, and no-op frames), as Ctrl-C leaves it; the table's own
+    # settings, which it checks before continuing a run.
+    first = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "100"]
+    first += ["--schedule-frames", "700"]
     assert main([*first, *small, "--runs-dir", str(runs / "1-1")]) == 0
     (stopped,) = (runs / "1-1").iterdir()
-    assert levels_table.checkpoint_frames(stopped) < 3000
-    (runs / "1-1" / "piece.json").write_text(json.dumps({"target": 3000}))
+    assert levels_table.checkpoint_frames(stopped) < 350
+    (runs / "1-1" / "piece.json").write_text(json.dumps({"target": 350}))
     out = tmp_path / "table.md"
-    table = ["levels-table", "--levels", "1-1", "--frames", "6000", "--check-every", "3000"]
+    table = ["levels-table", "--levels", "1-1", "--frames", "700", "--check-every", "350"]
     assert main([*table, *small, "--episodes", "1", "--max-stuck-steps", "5",
                  "--out", str(out), "--runs-dir", str(runs)]) == 0  # fmt: skip
     checked = [check["frames"] for check in json.loads(out.with_suffix(".json").read_text())
                ["rows"]["1-1"]["checks"]]  # fmt: skip
     # No check of the stopped checkpoint; one at the piece's target, one at the cap.
-    assert len(checked) == 2 and checked[0] >= 3000 and checked[1] >= 6000
+    assert len(checked) == 2 and checked[0] >= 350 and checked[1] >= 700
 
 
 def test_a_cleared_level_is_bundled_on_fresh_seeds(tmp_path, monkeypatch):
@@ -366,9 +383,9 @@ def made_up_clears(monkeypatch, failed_confirmations: set[int]) -> list[int]:
 
 
 def confirm_table_args(tmp_path, out) -> list[str]:
-    """levels-table on 1-1, checks every 1,000 frames to a 3,500-frame cap, 2 episodes."""
+    """levels-table on 1-1, checks every 250 frames to an 875-frame cap, 2 episodes."""
     return [
-        "levels-table", "--levels", "1-1", "--frames", "3500", "--check-every", "1000",
+        "levels-table", "--levels", "1-1", "--frames", "875", "--check-every", "250",
         "--num-envs", "2", "--episodes", "2", "--max-stuck-steps", "5", "--out", str(out),
         "--runs-dir", str(tmp_path / "runs"), "--quiet", "--eval-workers", "1",
     ]  # fmt: skip
@@ -392,7 +409,7 @@ def test_with_confirm_a_check_that_clears_counts_only_once_other_seeds_clear_too
     first, second = row["checks"]
     assert first["clears"] == 2 and first["confirm"] == {"clears": 0, "played": 2}
     assert second["confirm"] == {"clears": 2, "played": 2}
-    assert row["cleared"] is True and row["frames"] == second["frames"] < 3500
+    assert row["cleared"] is True and row["frames"] == second["frames"] < 875
     assert seeds_asked == [0, 5000, 0, 5000]
     # The bundle's notes say the check was confirmed.
     command, note = (models / "1-1" / "command.txt").read_text().splitlines()[:2]
@@ -463,12 +480,9 @@ def test_a_level_reopened_for_confirmation_confirms_its_checkpoint_before_traini
 def test_a_level_run_begun_under_other_preset_settings_is_not_continued(tmp_path, monkeypatch):
     """The table resumes a level with the preset as the code defines it: a preset changed
     since the run began would have trained it on under another recipe, silently."""
-    from dataclasses import replace
-
-    from mario_rl.presets import PRESETS
-
     out = tmp_path / "table.md"
-    args = [*tiny_table_args(tmp_path, out), "--frames", "2000", "--check-every", "1000"]
+    # One piece, to the cap: the stop leaves its check to be made.
+    args = [*tiny_table_args(tmp_path, out), "--frames", "250", "--check-every", "250"]
     args.remove("200"), args.remove("--frames")
 
     def stop_after_one_piece(*args, **kwargs):
@@ -481,15 +495,15 @@ def test_a_level_run_begun_under_other_preset_settings_is_not_continued(tmp_path
     changed = replace(PRESETS["ppo-fast"], agent=replace(PRESETS["ppo-fast"].agent, gamma=0.5))
     monkeypatch.setitem(PRESETS, "ppo-fast", changed)
     with pytest.raises(ValueError, match=r"agent\.gamma 0\.9 there, 0\.5 now"):
-        levels_table.build_table(["1-1"], 2000, out, runs_dir=str(tmp_path / "runs"),
+        levels_table.build_table(["1-1"], 250, out, runs_dir=str(tmp_path / "runs"),
                                  episodes=1, max_stuck_steps=5, num_envs=2,
-                                 check_every=1000)  # fmt: skip
+                                 check_every=250)  # fmt: skip
     dqn = replace(PRESETS["dqn-fast"], env=PRESETS["ppo-fast"].env)
     monkeypatch.setitem(PRESETS, "ppo-fast", dqn)  # another algorithm's fields altogether
     with pytest.raises(ValueError, match="was not trained by this recipe's algorithm"):
-        levels_table.build_table(["1-1"], 2000, out, runs_dir=str(tmp_path / "runs"),
+        levels_table.build_table(["1-1"], 250, out, runs_dir=str(tmp_path / "runs"),
                                  episodes=1, max_stuck_steps=5, num_envs=2,
-                                 check_every=1000)  # fmt: skip
+                                 check_every=250)  # fmt: skip
     monkeypatch.undo()
     assert main(args) == 0  # the same settings continue it
     row = json.loads(out.with_suffix(".json").read_text())["rows"]["1-1"]

@@ -123,39 +123,44 @@ def test_ppo_trains_and_resumes_through_ray_actors(ray_local, tmp_path):
     assert ray_local.is_initialized()  # the test session's instance, not the run's to stop
 
 
-def _collector(ray_local) -> tuple[RayRolloutCollector, PPOAgent]:
-    probe = make_env(ENV)
-    agent = PPOAgent(TINY_CONFIG, probe.observation_space, int(probe.action_space.n))
-    probe.close()
-    collector = RayRolloutCollector(
-        ENV, TINY_CONFIG, agent.policy, torch.device("cpu"), 2, seed=0, obs_stats=None,
-        address="local",
-    )  # fmt: skip
-    return collector, agent
+class TestAnActorKilled:
+    """Two kills of one collector's actors: starting the actors is most of their time, so
+    they share a collector (closed after them, its actors holding Ray's 2 CPUs); each test
+    counts the losses of its own kill."""
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def collector(cls, ray_local):
+        probe = make_env(ENV)
+        agent = PPOAgent(TINY_CONFIG, probe.observation_space, int(probe.action_space.n))
+        probe.close()
+        collector = RayRolloutCollector(
+            ENV, TINY_CONFIG, agent.policy, torch.device("cpu"), 2, seed=0, obs_stats=None,
+            address="local",
+        )  # fmt: skip
+        yield collector
+        collector.close()
 
-def test_an_actor_killed_between_rollouts_is_restarted_and_counted(ray_local):
-    collector, _ = _collector(ray_local)
-    try:
+    @staticmethod
+    def losses(collector: RayRolloutCollector) -> int:
+        return collector.restarts + collector.lost_rollouts
+
+    def test_between_rollouts_is_restarted_and_counted(self, ray_local, collector):
         rollout, _ = collector.collect()
-        frames = collector.frames.total
+        frames, before = collector.frames.total, self.losses(collector)
         ray_local.kill(collector.actors[0], no_restart=False)
         rollout, _ = collector.collect()
         assert rollout.actions.shape == (16, 2)
         assert collector.frames.total > frames
         # Killed while idle, it either answers the next call as a restarted actor or dies
         # under it; either way the loss is counted.
-        assert collector.restarts + collector.lost_rollouts >= 1
-    finally:
-        collector.close()
+        assert self.losses(collector) >= before + 1
 
-
-def test_an_actor_killed_during_a_rollout_is_replaced_and_the_rollout_collected_again(
-    ray_local,
-):
-    collector, _ = _collector(ray_local)
-    try:
+    def test_during_a_rollout_is_replaced_and_the_rollout_collected_again(
+        self, ray_local, collector
+    ):
         collector.collect()
+        before = self.losses(collector)
         pid = ray_local.get(collector.actors[1].pid.remote())
         killer = threading.Timer(0.05, os.kill, (pid, signal.SIGKILL))
         killer.start()
@@ -163,10 +168,8 @@ def test_an_actor_killed_during_a_rollout_is_replaced_and_the_rollout_collected_
         rollout, _ = collector.collect()
         killer.join()
         assert rollout.actions.shape == (16, 2) and time.perf_counter() - start < 120
-        assert collector.lost_rollouts + collector.restarts >= 1
+        assert self.losses(collector) >= before + 1
         assert ray_local.get(collector.actors[1].pid.remote()) != pid
-    finally:
-        collector.close()
 
 
 @pytest.mark.parametrize(
@@ -248,6 +251,11 @@ def test_the_dqn_actor_returns_its_transitions_and_where_episodes_ended():
     assert not second["new_actor"] and not fresh["new_actor"]
 
 
+IN_PROCESS_STEPS = 8
+"""Vector steps per chunk of `InProcessCollector` (the Ray actors take `CHUNK_STEPS`): with
+`DQN_ENV` cutting an episode at every step without progress, several episodes end in each."""
+
+
 class InProcessCollector:
     """`RayTransitionCollector`'s interface over `TransitionWorker`s in this process, which
     records each `submit`."""
@@ -261,7 +269,7 @@ class InProcessCollector:
     def submit(self, weights, epsilon, frames):
         self.submits.append(({k: v.clone() for k, v in weights.items()}, epsilon, frames))
         self.pending = {
-            index: worker.collect(weights, epsilon, self.seed + frames + index, 32)
+            index: worker.collect(weights, epsilon, self.seed + frames + index, IN_PROCESS_STEPS)
             for index, worker in enumerate(self.workers)
         }
 
@@ -302,13 +310,14 @@ def test_the_dqn_learner_stores_the_actors_chunks_column_by_actor(monkeypatch):
         for index, chunk in enumerate(chunks):
             for column in range(2):
                 env = index * 2 + column
-                # Column `env`: its first frame, then 32 transitions and a first frame per
+                # Column `env`: its first frame, then its transitions and a first frame per
                 # episode that ended; the actions in the order the actor took them.
                 ended = int((chunk["terminated"] | chunk["truncated"])[:, column].sum())
-                assert replay.filled[env] == 1 + 32 + ended
+                assert replay.filled[env] == 1 + IN_PROCESS_STEPS + ended
                 stored = replay.actions[env][replay.has_transition[env]]
                 assert np.array_equal(stored, chunk["actions"][:, column])
-        assert trainer.counters.steps == 32 * 4
+        assert any((chunk["terminated"] | chunk["truncated"]).any() for chunk in chunks)
+        assert trainer.counters.steps == IN_PROCESS_STEPS * 4
     finally:
         trainer.close()
 
