@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from mario_rl.env.symbolic import (
     PLAYER_SIZE,
     RINGS_GAP_BIT,
     RewardWeights,
+    SymbolicSettings,
     count_new_enemies,
     decision_reward,
     gap_ahead,
@@ -611,7 +614,27 @@ def test_env_workers_run_without_torch(evaluation_envs_in_turn):
     for env in evaluation_envs_in_turn:
         (worker,) = env.processes
         libraries = Path(f"/proc/{worker.pid}/maps").read_text()
-        assert "nes_py" in libraries and "libtorch" not in libraries
+        assert "nes_py" in libraries
+        assert "libtorch" not in libraries
+
+
+def test_the_symbolic_env_imports_no_torch_and_has_the_agents_defaults():
+    code = "import sys, mario_rl.env.symbolic; print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout  # fmt: skip
+    assert "'mario_rl.env.symbolic'" in loaded
+    assert "'torch'" not in loaded and "'mario_rl.agents'" not in loaded
+    assert SymbolicSettings() == CS229Config().symbolic()
+
+
+def test_envs_in_turn_refuse_bad_counts():
+    from mario_rl.env.symbolic import make_symbolic_envs_in_turn
+
+    env_config = QUICK.env_config("1-1")
+    with pytest.raises(ValueError, match="num_envs: expected a positive integer, got 0"):
+        make_symbolic_envs_in_turn(env_config, QUICK.symbolic(), 0, mode_block=None)
+    with pytest.raises(ValueError, match="mode_block: expected a positive integer or None"):
+        make_symbolic_envs_in_turn(env_config, QUICK.symbolic(), 1, mode_block=0)
 
 
 def test_side_by_side_evaluation_plays_exactly_the_episodes_asked_for(evaluation_envs_in_turn):

@@ -7,8 +7,8 @@ kills by stomp and fire, 4 obstacle bits ahead; `mario_rl.env.ram.symbolic_state
 Q ~ U(-0.1, 0.1), alpha(s, a) = alpha0 / visits(s, a), alpha0 0.8, gamma 0.6, epsilon 0.3,
 12 actions, a shaped reward, training rotated over Mario's three modes, and an evaluation
 every 20 episodes with alpha 0 and epsilon 0.01. This file is that agent, in order:
-settings, acting and evaluation (the score), the training loop, the trained policy,
-studies, and the `mario-rl` commands. The decision-level env it plays (the state's bits,
+settings, acting and evaluation (the score), the training loop and the trained policy
+(its commands: `mario_rl.cli.cs229`). The decision-level env it plays (the state's bits,
 the shaped reward, the mode schedule) is `mario_rl.env.symbolic`, which env worker
 processes import without PyTorch.
 
@@ -83,11 +83,13 @@ ACTION_SET = "cs229"
 ENCODING = StateEncoding("cs229-symbolic", SYMBOLIC_ENCODING_VERSION)
 """What the Q-table's keys are: `pack_symbolic` codes of this RAM reader version."""
 GAP_ENCODING = StateEncoding("cs229-symbolic+gap", SYMBOLIC_ENCODING_VERSION)
-"""The keys with `CS229Config.gap_feature`: the code plus the gap bit (`GAP_BIT`)."""
+"""The keys with `CS229Config.gap_feature`: the code plus the gap bit
+(`mario_rl.env.symbolic.GAP_BIT`)."""
 RINGS_ENCODING = StateEncoding("cs229-symbolic-rings", SYMBOLIC_ENCODING_VERSION)
 """The keys with `CS229Config.enemy_rings`: `pack_symbolic_rings` codes."""
 RINGS_GAP_ENCODING = StateEncoding("cs229-symbolic-rings+gap", SYMBOLIC_ENCODING_VERSION)
-"""`enemy_rings` and `gap_feature`: the rings code plus the gap bit (`RINGS_GAP_BIT`)."""
+"""`enemy_rings` and `gap_feature`: the rings code plus the gap
+bit (`mario_rl.env.symbolic.RINGS_GAP_BIT`)."""
 STUDY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "default": ("default (alpha0 0.8 / visits, gamma 0.6)", {}),
     "fixed-alpha": ("fixed alpha 0.15", {"decay_alpha": False, "alpha": 0.15}),
@@ -136,8 +138,8 @@ class CS229Config:
     """Truncate an episode whose best x has not grown for this many decisions (10 s of game
     at k = 6; 0: never; ours: a Mario stuck at a pipe would otherwise burn the 400-s clock)."""
     gap_feature: bool = False
-    """Ours, beyond the report: add one state bit, `gap_ahead` (a pit in the next
-    `GAP_LOOKAHEAD` columns). The report's state cannot tell a pit from flat ground."""
+    """Ours, beyond the report: add one state bit, `mario_rl.env.symbolic.gap_ahead` (a pit
+    in the next `GAP_LOOKAHEAD` columns). The report's state cannot tell a pit from flat ground."""
     enemy_rings: bool = False
     """The report's 24 enemy bits read as rings (near 3x3, mid 7x7 less 3x3, far 11x11 less
     7x7 tiles, per direction) instead of the nearest range per direction (16 bits)."""

@@ -5,8 +5,11 @@ state (`mario_rl.env.ram.symbolic_state`, plus optional bits: `state_key`), the 
 report's shaped reward (`decision_reward`, weights `RewardWeights`), and training episodes
 rotate Mario's mode small -> big -> fire (`ScheduledModes`). `mario_rl.agents.cs229` learns
 on it. It lives here, apart from the agent, so that the envs' worker processes
-(`make_symbolic_envs_in_turn`) import the emulator and NumPy only: importing the agent
-would load PyTorch in each worker, about 2 s of start-up per worker on 2 cores.
+(`make_symbolic_envs_in_turn`) import the emulator, NumPy, Gymnasium and OpenCV but not
+PyTorch, which the agent's module loads: about 2 s of start-up per worker on 2 cores.
+(A forkserver also imports the parent's `__main__` script once: a script that imports the
+agent at its top puts PyTorch in the workers again, paid once in the forkserver. The
+`mario-rl` command and `python -m pytest` do not.)
 """
 
 from __future__ import annotations
@@ -60,8 +63,6 @@ GAP_LOOKAHEAD = 2
 """Tile columns ahead of Mario that `gap_ahead` looks at (about 2 decisions of running)."""
 PLAYER_SIZE = 0x0754
 """SMB RAM map "PlayerSize": 0 big (also fire), 1 small. Must agree with POWER (0x756)."""
-MODES = ("small", "big", "fire")
-"""Mario's modes by POWER value (0, 1, 2)."""
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -393,6 +394,10 @@ def make_symbolic_envs_in_turn(
     With `mode_block`, Mario's mode rotates by each env's own episode count (training:
     `ScheduledModes`; env i plays episodes first_episode + i, + n, ...); None: he always
     starts small (evaluation)."""
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
+    if mode_block is not None and mode_block < 1:
+        raise ValueError(f"mode_block: expected a positive integer or None, got {mode_block!r}")
     made: list[gym.vector.VectorEnv] = []
     try:
         for i in range(num_envs):
