@@ -950,3 +950,14 @@ def test_an_evaluation_after_the_last_checkpoint_is_made_again_after_a_crash(tmp
     assert [episode for episode, _ in states] == [1, 2, 2, 3]
     assert states[2] == states[1] and states[3][1] != states[1][1]
     assert [e.episode for e in read_evaluations(run_dir)] == [1, 2, 3]
+
+
+def test_the_startup_benchmark_times_a_worker_built_and_reset():
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cs229_startup.py"
+    spec = importlib.util.spec_from_file_location("bench_cs229_startup", script)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert 0 < bench.one_start(1) < 120
