@@ -32,7 +32,7 @@ def deterministic_report() -> dict:
 
 def test_sticky_actions_make_more_than_one_trajectory_on_1_1():
     policy = load_policy(MODEL)
-    sticky = evaluate(policy, episodes=3, sticky=0.25, noop_max=0, seed=0)
+    sticky = evaluate(policy, episodes=2, sticky=0.25, noop_max=0, seed=0)
     assert sticky["distinct_trajectories"] > 1
     # The deterministic game from one start is one trajectory, however often it is played.
     deterministic = evaluate(policy, episodes=2, sticky=0.0, noop_max=0, seed=0)
