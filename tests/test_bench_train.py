@@ -1,16 +1,12 @@
 """benchmarks/bench_train.py: how sampled stacks are split into parts, the run's fps, and CPU
 time per frame by process."""
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
-spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-bench_train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench_train)
+bench_train = load_script("benchmarks/bench_train.py")
 
 WORKER = 'process 2:"python -c from multiprocessing.forkserver import main";'
 TRAINER = 'process 1:"python -m mario_rl train";'

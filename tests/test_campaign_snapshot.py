@@ -1,18 +1,16 @@
 """benchmarks/campaign/snapshot.py: what it keeps of a campaign, and that a restore gives
 the campaign command back the level in training at its newest checkpoint."""
 
-import importlib.util
 import json
 import shlex
 import shutil
 from pathlib import Path
 
 import pytest
+from repo_scripts import REPO, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign" / "snapshot.py"
-spec = importlib.util.spec_from_file_location("campaign_snapshot", SCRIPT)
-snapshot = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(snapshot)
+SCRIPT = REPO / "benchmarks/campaign/snapshot.py"
+snapshot = load_script(SCRIPT, "campaign_snapshot")
 
 
 def write(path: Path, text: str = "x") -> Path:

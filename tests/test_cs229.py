@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from repo_scripts import load_script
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.cs229 import (
@@ -953,11 +954,5 @@ def test_an_evaluation_after_the_last_checkpoint_is_made_again_after_a_crash(tmp
 
 
 def test_the_startup_benchmark_times_a_worker_built_and_reset():
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cs229_startup.py"
-    spec = importlib.util.spec_from_file_location("bench_cs229_startup", script)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_cs229_startup.py")
     assert 0 < bench.one_start(1) < 120

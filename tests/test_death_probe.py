@@ -1,16 +1,14 @@
 """benchmarks/campaign/death_probe.py: continuations from shortly before an episode's end."""
 
-import importlib.util
 import math
 import re
 from pathlib import Path
 
 import pytest
+from repo_scripts import REPO, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign" / "death_probe.py"
-spec = importlib.util.spec_from_file_location("death_probe", SCRIPT)
-death_probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(death_probe)
+SCRIPT = REPO / "benchmarks/campaign/death_probe.py"
+death_probe = load_script(SCRIPT)
 
 
 def probe(run, capsys, *args: str) -> str:

@@ -1,16 +1,11 @@
 """benchmarks/campaign/episode_strip.py: the end of a recorded episode as one picture."""
 
-import importlib.util
-from pathlib import Path
-
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+from repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "campaign" / "episode_strip.py"
-spec = importlib.util.spec_from_file_location("episode_strip", SCRIPT)
-episode_strip = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(episode_strip)
+episode_strip = load_script("benchmarks/campaign/episode_strip.py")
 
 
 def frames(n: int) -> list[np.ndarray]:

@@ -1,17 +1,13 @@
 """The race script: its summary over seeds (median and spread, seeds that did not clear
 counted) and a clean stop on Ctrl-C or SIGTERM."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "race_1_1.py"
-spec = importlib.util.spec_from_file_location("race_1_1", SCRIPT)
-race_1_1 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(race_1_1)
+race_1_1 = load_script("benchmarks/race_1_1.py")
 
 
 def races(*clears: tuple[int, float] | None) -> list[dict]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from dqn_chain import chain_envs
+from repo_scripts import REPO, load_script
 
 from mario_rl.agents import load_policy
 from mario_rl.agents.dqn import DQNConfig
@@ -388,12 +389,7 @@ def test_a_resume_drops_the_episodes_logged_past_its_checkpoint(tmp_path):
 
 
 def test_a_checkpoint_from_before_weights_only_loading_converts(tmp_path):
-    import importlib.util
-
-    script = Path(__file__).parents[1] / "scripts" / "convert_checkpoints.py"
-    spec = importlib.util.spec_from_file_location("convert_checkpoints", script)
-    converter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(converter)
+    converter = load_script("scripts/convert_checkpoints.py")
 
     np.random.seed(7)
     old = {
@@ -458,17 +454,12 @@ def test_retain_freed_memory_stops_a_ppo_updates_page_faults():
     """The real update of ppo-levels, in fresh processes (benchmarks/bench_page_faults.py):
     with glibc's defaults each update faults its activations in again; retained, it
     reuses them."""
-    import importlib.util
     import platform
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_page_faults.py"
-    spec = importlib.util.spec_from_file_location("bench_page_faults", script)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_page_faults.py")
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc's mallopt: Linux with glibc only")
-    src = script.parents[1] / "src"
+    src = REPO / "src"
     defaults = bench.measure(src, retain=False, updates=1)
     retained = bench.measure(src, retain=True, updates=1)
     assert retained["faults"] * 10 < defaults["faults"], (defaults, retained)

@@ -1,15 +1,11 @@
 """benchmarks/stuck_probe.py: each action held from where an agent stalls."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stuck_probe.py"
-spec = importlib.util.spec_from_file_location("stuck_probe", SCRIPT)
-stuck_probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stuck_probe)
+stuck_probe = load_script("benchmarks/stuck_probe.py")
 
 
 def test_each_action_of_the_set_is_held_from_the_stall(untrained_dqn_run, capsys, tmp_path):
