@@ -7,7 +7,7 @@ Mario stands (`--settle` steps of the no-op, so that a held A is released and a 
 start), holds each action of the agent's action set for `--hold` steps, and reports how far
 right and how high Mario got, and how each hold ended. An action set that cannot move him
 on from there is a dead end for the agent, whatever it learns (the level campaign's 4-2,
-README).
+docs/campaign.md).
 
     python benchmarks/stuck_probe.py runs/campaign/levels/4-2/<run> --seed 0 --png stuck.png
 """

@@ -15,7 +15,7 @@
 # here) or `long` (the trial of ppo-levels-long, gamma 0.99, on 1-3, in runs/campaign-long/,
 # kept in long/ here). The tables share the two cores: run one at a time.
 #
-# `start` runs the README's command from a detached git worktree of HEAD, so that commits
+# `start` runs the documented command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
 # commit into the table's table.log, and saves the table's state into this folder every
 # 20 minutes while it runs (snapshot.py save), so that a machine lost mid-session loses at
@@ -28,7 +28,8 @@ cd "$repo"
 python="$repo/.venv/bin/python"
 SAVE_EVERY_S=1200
 
-# Each table is the README's command, level order included (a test checks that they agree).
+# Each table is its documented command (the headline's in README.md, the trials' in
+# docs/campaign.md), level order included (a test checks that they agree).
 case "${2:-headline}" in
 headline)
   PRESET=ppo-levels
@@ -73,7 +74,7 @@ long)
   ;;
 esac
 
-# `mario_rl` as campaign.sh runs it, `mario-rl` as the README's command is typed.
+# `mario_rl` as campaign.sh runs it, `mario-rl` as the documented command is typed.
 campaign_pid() {
   pgrep -o -f "mario[-_]rl levels-table --preset $PRESET .*--out $RUNS/table.md"
 }

@@ -2,7 +2,7 @@
 side, oldest on the left.
 
 A death map says where along x a level's failures end; this shows what happens there (the
-level campaign's 1-3, README). Record an evaluation episode first, then take its end:
+level campaign's 1-3, docs/campaign.md). Record an evaluation episode first, then take its end:
 
     mario-rl record runs/campaign/levels/1-3/<run> --seed 0 --out episode.mp4
     python benchmarks/campaign/episode_strip.py episode.mp4 --out end.png
