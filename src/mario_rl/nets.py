@@ -80,7 +80,7 @@ class ExpELU(nn.Module):
 def relu() -> nn.ReLU:
     """ReLU writing over its input: every ReLU here follows a layer whose output nothing
     else reads, and in place it skips allocating and filling a second activation (the
-    DQN update's ReLUs took about 15% of its time; README, "DQN learner throughput")."""
+    DQN update's ReLUs took about 15% of its time; docs/throughput.md, "DQN learner throughput"."""
     return nn.ReLU(inplace=True)
 
 

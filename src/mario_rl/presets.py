@@ -237,7 +237,7 @@ PRESETS |= {
             # 8 worker processes on 2 cores: the update would otherwise leave them idle.
             overlap=True,
             # Act on one group of 4 while the other 4 emulate: the cores stay busy while
-            # this process runs the policy (README, "Training throughput").
+            # this process runs the policy (docs/throughput.md).
             env_groups=2,
         ),
     ),
