@@ -269,3 +269,11 @@ def test_keep_copy_is_saved_with_the_run_and_may_start_on_a_resume(tmp_path, cap
 def newest(run_dir: Path) -> str:
     (newest_checkpoint,) = (run_dir / "checkpoints").iterdir()  # --keep-checkpoints 1
     return newest_checkpoint.name
+
+
+def test_the_readmes_preset_table_has_one_row_per_preset():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("\n### Presets\n", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = [name for row in rows for name in row.split(" | ")[0].strip("| ").split(", ")]
+    assert sorted(name.strip("`") for name in documented) == sorted(PRESETS)
