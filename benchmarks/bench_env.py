@@ -2,7 +2,7 @@
 
     python benchmarks/bench_env.py --frames 6000
 
-is the same as `mario-rl bench env --frames 6000`; the README quotes its output.
+is the same as `mario-rl bench env --frames 6000`; docs/throughput.md quotes its output.
 """
 
 import sys
