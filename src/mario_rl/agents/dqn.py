@@ -33,7 +33,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from mario_rl.agents import Policy
 from mario_rl.env.pipeline import EnvConfig, make_env
-from mario_rl.env.snapshots import check_snapshot_settings, snapshot_wrapper_for
+from mario_rl.env.snapshots import SnapshotStarts, snapshot_wrapper_for
 from mario_rl.env.vector import (
     FrameCounter,
     StepsInTurn,
@@ -61,7 +61,7 @@ EPSILON_SCHEDULES = ("multiplicative", "three_phase")
 
 
 @dataclass
-class DQNConfig:
+class DQNConfig(SnapshotStarts):
     """The DQN family's settings. Step counts are agent steps (transitions, all envs)."""
 
     double: bool = True
@@ -117,21 +117,6 @@ class DQNConfig:
     reward_scale: float = 1.0
     """Factor on the env's reward before it is stored (0.1 puts Mario's per-step progress
     reward near 0..1 and a death at -1.5: unit-scale TD targets)."""
-    snapshot_start_probability: float = 0.0
-    """Chance that a training episode starts from a snapshot of the env's own best runs
-    (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
-    death_start_probability: float = 0.0
-    """Chance that a training episode starts from a snapshot taken shortly before one of
-    the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
-    death_start_spread: int = 0
-    """How many snapshots further back than the shortest depth a death start may be drawn
-    from, uniformly (0: always the shortest, about 17-24 steps before the death with
-    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost 18-24
-    steps before the fall), the shortest depth only practises positions past saving."""
-    snapshot_pool: int = 32
-    """Snapshots each env keeps for such starts (each kind)."""
-    snapshot_every: int = 8
-    """Steps of each env between snapshots along its episode."""
     num_envs: int = 1
     """Envs stepped together (one replay stream each)."""
     env_groups: int = 1
@@ -156,13 +141,7 @@ class DQNConfig:
                 f"epsilon_schedule: expected one of {', '.join(EPSILON_SCHEDULES)}, "
                 f"got {self.epsilon_schedule!r}"
             )
-        check_snapshot_settings(
-            self.snapshot_start_probability,
-            self.snapshot_pool,
-            self.snapshot_every,
-            self.death_start_probability,
-            self.death_start_spread,
-        )
+        super().__post_init__()
         if self.reward_scale <= 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
         for name in ("n_step", "batch_size", "learn_every", "num_envs"):

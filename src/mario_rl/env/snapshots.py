@@ -17,7 +17,7 @@ import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -225,32 +225,6 @@ class ResetFromOwnSnapshots(gym.Wrapper):
         return obs, float(reward), terminated, truncated, info
 
 
-def check_snapshot_settings(
-    starts: float, pool: int, every: int, death_starts: float, death_spread: int = 0
-) -> None:
-    """The one check of an agent config's `snapshot_start_probability`, `snapshot_pool`,
-    `snapshot_every`, `death_start_probability` and `death_start_spread`; a ValueError
-    naming the field, at config time rather than when the workers start."""
-    if not 0.0 <= starts <= 1.0:
-        raise ValueError(f"snapshot_start_probability: expected 0..1, got {starts}")
-    if not 0.0 <= death_starts <= 1.0:
-        raise ValueError(f"death_start_probability: expected 0..1, got {death_starts}")
-    if starts + death_starts > 1.0:
-        raise ValueError(
-            f"snapshot_start_probability + death_start_probability: expected at most 1, "
-            f"got {starts} + {death_starts}; lower --snapshot-starts or --death-starts"
-        )
-    require_positive("snapshot_pool", pool)
-    require_positive("snapshot_every", every)
-    if isinstance(death_spread, bool) or not isinstance(death_spread, int) or death_spread < 0:
-        raise ValueError(f"death_start_spread: expected an integer >= 0, got {death_spread!r}")
-    if death_spread > 0 and death_starts == 0:
-        raise ValueError(
-            f"death_start_spread: {death_spread} spreads the death starts, which are off "
-            "(death_start_probability 0); set --death-starts too"
-        )
-
-
 def snapshot_wrapper(
     probability: float,
     pool_size: int,
@@ -272,17 +246,52 @@ def snapshot_wrapper(
     )
 
 
-class SnapshotSettings(Protocol):
-    """The agent config fields that set training's snapshot and death starts (DQN's, PPO's)."""
+@dataclass
+class SnapshotStarts:
+    """Training's starts from the env's own emulator states: the fields DQN's and PPO's
+    configs share (both inherit them). Evaluation never uses them."""
 
-    snapshot_start_probability: float
-    snapshot_pool: int
-    snapshot_every: int
-    death_start_probability: float
-    death_start_spread: int
+    snapshot_start_probability: float = 0.0
+    """Chance that a training episode starts from a snapshot of the env's own best runs
+    (`ResetFromOwnSnapshots`; 0: always the level's start)."""
+    death_start_probability: float = 0.0
+    """Chance that a training episode starts from a snapshot taken shortly before one of
+    the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
+    death_start_spread: int = 0
+    """How many snapshots further back than the shortest depth a death start may be drawn
+    from, uniformly (0: always the shortest, about 17-24 steps before the death with
+    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost 18-24
+    steps before the fall), the shortest depth only practises positions past saving."""
+    snapshot_pool: int = 32
+    """Snapshots each env keeps for such starts (each kind)."""
+    snapshot_every: int = 8
+    """Agent steps of each env between snapshots along its episode."""
+
+    def __post_init__(self) -> None:
+        """A ValueError naming the field, at config time rather than when the workers start."""
+        starts, death_starts = self.snapshot_start_probability, self.death_start_probability
+        if not 0.0 <= starts <= 1.0:
+            raise ValueError(f"snapshot_start_probability: expected 0..1, got {starts}")
+        if not 0.0 <= death_starts <= 1.0:
+            raise ValueError(f"death_start_probability: expected 0..1, got {death_starts}")
+        if starts + death_starts > 1.0:
+            raise ValueError(
+                f"snapshot_start_probability + death_start_probability: expected at most 1, "
+                f"got {starts} + {death_starts}; lower --snapshot-starts or --death-starts"
+            )
+        require_positive("snapshot_pool", self.snapshot_pool)
+        require_positive("snapshot_every", self.snapshot_every)
+        spread = self.death_start_spread
+        if isinstance(spread, bool) or not isinstance(spread, int) or spread < 0:
+            raise ValueError(f"death_start_spread: expected an integer >= 0, got {spread!r}")
+        if spread > 0 and death_starts == 0:
+            raise ValueError(
+                f"death_start_spread: {spread} spreads the death starts, which are off "
+                "(death_start_probability 0); set --death-starts too"
+            )
 
 
-def snapshot_wrapper_for(config: SnapshotSettings) -> Callable[[gym.Env], gym.Env] | None:
+def snapshot_wrapper_for(config: SnapshotStarts) -> Callable[[gym.Env], gym.Env] | None:
     """`snapshot_wrapper` with an agent config's settings."""
     return snapshot_wrapper(
         config.snapshot_start_probability,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mario_rl.env.snapshots import check_snapshot_settings
+from mario_rl.env.snapshots import SnapshotStarts
 from mario_rl.env.vector import check_env_groups
 
 RewardMode = Literal["extrinsic", "intrinsic", "mixed"]
@@ -25,7 +25,7 @@ INVERSE_HIDDEN = 256
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(SnapshotStarts):
     """PPO's settings (the env, seed and budget live in `EnvConfig` and `RunConfig`).
 
     Defaults are CleanRL's `ppo_atari.py`. Step counts are agent steps.
@@ -96,21 +96,6 @@ class PPOConfig:
     predictable transition there is, so its surprisal pays for dying: `next-start` is the
     ablation that measures it. Values never bootstrap past a termination, so only the ICM
     (its reward and its training) sees the difference."""
-    snapshot_start_probability: float = 0.0
-    """Chance that a training episode starts from a snapshot of the env's own best runs
-    (`mario_rl.env.snapshots.ResetFromOwnSnapshots`; 0: always the level's start)."""
-    death_start_probability: float = 0.0
-    """Chance that a training episode starts from a snapshot taken shortly before one of
-    the env's own recent deaths (0: never); at most 1 - `snapshot_start_probability`."""
-    death_start_spread: int = 0
-    """How many snapshots further back than the shortest depth a death start may be drawn
-    from, uniformly (0: always the shortest, about 17-24 steps before the death with
-    `snapshot_every` 8): where a death's cause comes earlier (1-3's jump is lost 18-24
-    steps before the fall), the shortest depth only practises positions past saving."""
-    snapshot_pool: int = 32
-    """Snapshots each env keeps for such starts (each kind)."""
-    snapshot_every: int = 8
-    """Agent steps between snapshots along an episode."""
     overlap: bool = False
     """Collect the next rollout while updating on the last one; acting then lags the
     learner by one update, which the clipped ratio absorbs."""
@@ -142,13 +127,7 @@ class PPOConfig:
                 raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
         if not 0.0 <= self.icm_forward_weight <= 1.0:
             raise ValueError(f"icm_forward_weight: expected 0..1, got {self.icm_forward_weight}")
-        check_snapshot_settings(
-            self.snapshot_start_probability,
-            self.snapshot_pool,
-            self.snapshot_every,
-            self.death_start_probability,
-            self.death_start_spread,
-        )
+        super().__post_init__()
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale: expected a positive number, got {self.reward_scale}")
         if not self.entropy_floor >= 0.0:
