@@ -8,7 +8,8 @@ many times per pass through the level instead of once. The states come only from
 env's own episodes (never from a human run or a search), each worker keeps its own pools
 (emulator states cannot cross processes), and the wrapper is for training only: it is
 not part of `EnvConfig`, so evaluation, which builds its env from the `EnvConfig`, always
-starts at the level's real start.
+starts at the level's real start. `SnapshotStarts` holds the agent settings that turn it
+on (DQN's and PPO's configs inherit them).
 """
 
 from __future__ import annotations
