@@ -53,7 +53,7 @@ from mario_rl.env.ram import (
     enemy_rings as enemy_ring_bits,
 )
 from mario_rl.env.vector import MarioVectorEnv, drop_pending_step, ignore_interrupts_in_workers
-from mario_rl.env.wrappers import EpisodeStatistics
+from mario_rl.env.wrappers import EpisodeStatistics, require_positive
 
 GAP_BIT = SYMBOLIC_CODE_BITS
 """Bit of the key that says `gap_ahead`, above the 32 bits of `pack_symbolic`."""
@@ -394,8 +394,7 @@ def make_symbolic_envs_in_turn(
     With `mode_block`, Mario's mode rotates by each env's own episode count (training:
     `ScheduledModes`; env i plays episodes first_episode + i, + n, ...); None: he always
     starts small (evaluation)."""
-    if not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
+    require_positive("num_envs", num_envs)
     if mode_block is not None and mode_block < 1:
         raise ValueError(f"mode_block: expected a positive integer or None, got {mode_block!r}")
     made: list[gym.vector.VectorEnv] = []
