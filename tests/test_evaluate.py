@@ -12,10 +12,12 @@ import pytest
 
 from mario_rl.agents import load_policy
 from mario_rl.cli.main import main
+from mario_rl.env.actions import action_set
 from mario_rl.evaluate import (
     blind_replay,
     eval_env_config,
     evaluate,
+    failure_counts,
     summary_line,
     trajectory_id,
     where_episodes_ended,
@@ -101,6 +103,47 @@ def test_where_episodes_ended_counts_the_failures_per_band_by_how_they_ended():
     assert where_episodes_ended({"per_episode": episodes}) == {
         1280: {"died in another area": 1, "died": 1}
     }
+
+
+def test_a_death_is_drawn_and_counted_by_how_the_life_was_lost():
+    died = {"cleared": False, "ended": "died", "end_x": 1300, "max_x": 1300, "stuck": False}
+    episodes = [
+        died | {"death": "fell"},
+        died | {"death": "fell", "end_x": 1400},
+        died | {"death": "hit", "start_area": 257, "end_area": 514},
+        died | {"death": "time"},
+        died,  # a report from before episodes kept how the life was lost
+        {"cleared": False, "ended": "stuck", "end_x": 1279, "max_x": 1279, "stuck": True},
+        {"cleared": True, "ended": "cleared", "end_x": 3161, "max_x": 3161, "stuck": False},
+    ]
+    assert where_episodes_ended({"per_episode": episodes}) == {
+        1152: {"stuck": 1},
+        1280: {
+            "died: fell": 2,
+            "died: hit in another area": 1,
+            "died: out of time": 1,
+            "died": 1,
+        },
+    }
+    assert failure_counts(episodes) == {
+        "died: fell": 2, "died: hit": 1, "died: out of time": 1, "died": 1, "stuck": 1
+    }  # fmt: skip
+
+
+def test_an_evaluation_says_how_each_life_was_lost(deterministic_report):
+    """Right alone, replayed blind, walks into 1-1's first goomba: a hit, in the episode,
+    the report's counts and its summary."""
+    policy = load_policy(MODEL)
+    config = eval_env_config(policy.env_config, "1-1", 0, 250, sticky=0.0)
+    right = action_set(policy.env_config.actions).index(("right",))
+    control = blind_replay(policy, [right] * 200, config, episodes=1, seed=0)
+    episode = control["per_episode"][0]
+    assert (episode["ended"], episode["death"]) == ("died", "hit")
+    assert control["failures"] == {"died: hit": 1}
+    cleared = deterministic_report["per_episode"][0]
+    assert cleared["death"] is None and deterministic_report["failures"] == {}
+    report = {**deterministic_report, "clears": 0, "episodes": 1, "failures": {"died: hit": 1}}
+    assert "how the others ended: 1 died: hit" in " ".join(summary_line(report).split())
 
 
 def test_the_trajectory_fingerprint_reads_actions_and_positions():
@@ -275,12 +318,12 @@ def test_death_map_plots_a_saved_report(untrained_dqn_run, tmp_path, capsys):
 
 
 def test_a_castle_loop_ends_as_looped_and_every_ending_has_a_death_map_colour():
-    from mario_rl.evaluate import ENDINGS, how_it_ended
+    from mario_rl.evaluate import MAP_ENDINGS, how_it_ended
     from mario_rl.record import ENDING_COLOURS
 
     assert how_it_ended(False, False, True, looped=True) == "looped"
     assert how_it_ended(False, True, True) == "stuck" and how_it_ended(False, False, True) == "died"
-    assert set(ENDINGS[1:]) <= set(ENDING_COLOURS)
+    assert set(MAP_ENDINGS) <= set(ENDING_COLOURS)
 
 
 def test_a_report_is_written_whole_or_not_at_all(tmp_path, monkeypatch):

@@ -1,5 +1,7 @@
 """The real emulator through MarioEnv and make_env."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -106,6 +108,38 @@ def test_death_ends_the_episode_with_the_penalty():
     assert reward < -10
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(0)
+    env.close()
+
+
+def test_a_death_says_how_the_life_was_lost():
+    """`info["death"]` on the real emulator: walking into the first goomba is a hit, running
+    into the first pit (the person of tests/data/1-1-finish.jsonl up to x 1000, then right
+    alone) a fall, and standing there with the clock set to 001, the clock's."""
+    from mario_rl.play import BUTTON_BITS, CONTROLLER_ACTIONS, ScriptedInputs
+
+    env = MarioEnv("1-1", CONTROLLER_ACTIONS)
+
+    def until_it_ends(buttons: int) -> dict:
+        for _ in range(2000):
+            _, reward, terminated, _, info = env.step(buttons)
+            if terminated:
+                assert reward < -10 and not info["flag_get"]
+                return info
+        raise AssertionError("the episode did not end")
+
+    env.reset()
+    assert until_it_ends(BUTTON_BITS["right"])["death"] == "hit"
+    _, info = env.reset()
+    inputs = ScriptedInputs.from_file(Path(__file__).parent / "data" / "1-1-finish.jsonl")
+    while info["x_pos"] < 1000:
+        _, _, _, _, info = env.step(sum(BUTTON_BITS[b] for b in inputs.buttons(env.frames)))
+    assert "death" not in info
+    before_the_pit = env.snapshot()
+    fell = until_it_ends(BUTTON_BITS["right"])
+    assert (fell["death"], fell["x_pos"]) == ("fell", 1137)
+    env.reset(options={"snapshot": before_the_pit})
+    env.ram[TIME_DIGITS : TIME_DIGITS + 3] = [0, 0, 1]
+    assert until_it_ends(0)["death"] == "time"
     env.close()
 
 

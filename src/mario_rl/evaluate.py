@@ -129,12 +129,15 @@ def run_episode(
     # A replay that ran out ends the episode here, so the env has no totals for it.
     ended = info.get(EPISODE_STATS)
     stuck = bool(info.get("no_progress", False))
+    ending = how_it_ended(
+        cleared_at is not None, stuck, ended is not None, info.get("exit") == "loop"
+    )
     return {
         "seed": seed,
         "cleared": cleared_at is not None,
-        "ended": how_it_ended(
-            cleared_at is not None, stuck, ended is not None, info.get("exit") == "loop"
-        ),
+        "ended": ending,
+        # How the life was lost (MarioEnv's `info["death"]`): "fell", "hit" or "time".
+        "death": info.get("death") if ending == "died" else None,
         "end_x": int(xs[-1]) if xs else int(start_x),
         # x restarts in a pipe's or bonus room's area: end_x is only comparable within one.
         "start_area": start_area,
@@ -161,6 +164,14 @@ best x, (a blind replay) with no actions left, or sent back by a castle's loop (
 8-4 on the wrong path)."""
 
 
+DEATH_ENDINGS = {"fell": "died: fell", "hit": "died: hit", "time": "died: out of time"}
+"""A death's ending in a death map, by how the life was lost (an episode's `death`):
+below the screen (a pit, lava), anything else that kills (an enemy, its fire), the clock."""
+MAP_ENDINGS = ("died", *DEATH_ENDINGS.values(), *ENDINGS[2:])
+"""The endings a death map draws, in stacking order: "died" alone for reports from before
+episodes kept how the life was lost."""
+
+
 def how_it_ended(cleared: bool, stuck: bool, finished: bool, looped: bool = False) -> str:
     if cleared:
         return "cleared"
@@ -183,15 +194,26 @@ def ended_in_another_area(episode: dict[str, Any]) -> bool:
     return episode.get("end_area", episode.get("start_area")) != episode.get("start_area")
 
 
+def map_ending(episode: dict[str, Any]) -> str:
+    """How an episode that did not clear ended, as a death map draws it (`MAP_ENDINGS`).
+    Reports saved before episodes kept their end (such as older bundles' eval.json) give
+    died or stuck; those from before they kept how a life was lost, "died"."""
+    ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
+    if ending == "died" and episode.get("death"):
+        return DEATH_ENDINGS[episode["death"]]
+    return ending
+
+
 def where_episodes_ended(
     report: dict[str, Any], band_px: int = DEATH_MAP_BAND_PX
 ) -> dict[int, Counter[str]]:
-    """The episodes of a report that did not clear, counted by how they ended, per
-    `band_px`-wide band of the level (keyed by the band's first x), lowest band first.
+    """The episodes of a report that did not clear, counted by how they ended (a death by
+    how the life was lost: `DEATH_ENDINGS`), per `band_px`-wide band of the level (keyed by
+    the band's first x), lowest band first.
     An episode that ended in another area than it started in (a pipe, a bonus room: x
-    there is that area's) counts as e.g. "died in another area". Saved reports from before
-    episodes kept their end (such as older bundles' eval.json) count at their furthest x,
-    as died or stuck."""
+    there is that area's) counts as e.g. "died: hit in another area". Saved reports from
+    before episodes kept their end (such as older bundles' eval.json) count at their
+    furthest x."""
     if band_px < 1:
         raise ValueError(f"band_px: expected a positive number of pixels, got {band_px}")
     bands: dict[int, Counter[str]] = {}
@@ -199,7 +221,7 @@ def where_episodes_ended(
         if episode["cleared"]:
             continue
         x = episode.get("end_x", episode["max_x"])
-        ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
+        ending = map_ending(episode)
         if ended_in_another_area(episode):
             ending += ANOTHER_AREA
         bands.setdefault(x // band_px * band_px, Counter())[ending] += 1
@@ -253,7 +275,15 @@ def episode_numbers(results: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_game_time_to_clear": _mean([r["game_time_to_clear"] for r in cleared]),
         "mean_score": _mean([r["score"] for r in results]),
         "exits": exit_counts(cleared),
+        "failures": failure_counts(results),
     }
+
+
+def failure_counts(episodes: list[dict[str, Any]]) -> dict[str, int]:
+    """How the episodes that did not clear ended, most first: "died: fell", "stuck", ...
+    (`MAP_ENDINGS`; a death whose cause was not recorded counts as "died")."""
+    counts = Counter(map_ending(episode) for episode in episodes if not episode["cleared"])
+    return dict(counts.most_common())
 
 
 def exit_counts(episodes: list[dict[str, Any]]) -> dict[str, int]:
@@ -599,6 +629,11 @@ def summary_line(report: dict[str, Any]) -> str:
         f"({report['clear_rate']:.0%}), {report['distinct_trajectories']} distinct "
         f"trajectories, mean x {report['mean_x']:.0f}, max x {report['max_x']}{clear_text}"
     )
+    failures = report.get("failures")
+    if failures:
+        line += "; how the others ended: " + ", ".join(
+            f"{count} {ending}" for ending, count in failures.items()
+        )
     stopped = report.get("stopped_early")
     if stopped:
         line += (

@@ -12,8 +12,8 @@ from mario_rl.agents import Policy
 from mario_rl.evaluate import (
     ANOTHER_AREA,
     DEATH_MAP_BAND_PX,
-    ENDINGS,
     EVAL_STICKY,
+    MAP_ENDINGS,
     acting_rng,
     ended_in_another_area,
     eval_env_config,
@@ -63,7 +63,10 @@ def record(
 
 
 ENDING_COLOURS = {
-    "died": "tab:red",
+    "died": "tab:red",  # a report from before episodes kept how a life was lost
+    "died: fell": "darkred",
+    "died: hit": "tab:brown",
+    "died: out of time": "tab:pink",
     "stuck": "tab:orange",
     "replay ran out": "tab:gray",
     "looped": "tab:purple",
@@ -94,11 +97,11 @@ def plot_death_map(
 ) -> Path:
     """A picture (PNG, SVG or PDF) of where the episodes of an evaluation report that did
     not clear ended: one stacked bar per `band_px`-wide band of the level's x, by how they
-    ended (died, stuck, looped by a castle, or, for a blind-replay control merged over its
-    report's conditions, out of actions), the x that the cleared episodes reached, and the level's
-    end: the flag at `flag_x` if given, else the level's flagpole or axe from the game's
-    level data (`mario_rl.env.level_data`; for a level left by a pipe, the flag in its
-    exit area, whose x is not the first area's)."""
+    ended (died: fell, hit or out of time; stuck; looped by a castle; or, for a
+    blind-replay control merged over its report's conditions, out of actions), the x that
+    the cleared episodes reached, and the level's end: the flag at `flag_x` if given, else
+    the level's flagpole or axe from the game's level data (`mario_rl.env.level_data`; for
+    a level left by a pipe, the flag in its exit area, whose x is not the first area's)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -111,7 +114,7 @@ def plot_death_map(
     axes = figure.add_subplot()
     starts = list(bands)
     bottom = np.zeros(len(starts))
-    kinds = [(ending, elsewhere) for elsewhere in (False, True) for ending in ENDINGS[1:]]
+    kinds = [(ending, elsewhere) for elsewhere in (False, True) for ending in MAP_ENDINGS]
     for ending, elsewhere in kinds:
         label = ending + ANOTHER_AREA if elsewhere else ending
         counts = np.array([bands[start][label] for start in starts], float)

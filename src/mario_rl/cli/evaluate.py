@@ -332,9 +332,10 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         help="where the episodes of a saved evaluation report that did not clear ended",
         description="Reads an evaluation report (`mario-rl eval`'s JSON, a bundle's eval.json, "
         "or a levels-table check's checks/frames_N.json) and plots, per half-screen band of "
-        "the level, how many of its episodes that did not clear ended there, and how (died, "
-        "stuck, looped: sent back by a castle's loop; hatched: in another area than they "
-        "started, such as a pipe's).",
+        "the level, how many of its episodes that did not clear ended there, and how (died: "
+        "fell into a pit or lava, hit by an enemy or its fire, or out of time, in reports "
+        "that record it; stuck; looped: sent back by a castle's loop; hatched: in another "
+        "area than they started, such as a pipe's).",
     )
     death_map.add_argument("report", metavar="REPORT_JSON")
     death_map.add_argument("--out", required=True, help="a .png, .svg or .pdf file")

@@ -87,9 +87,11 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
       nothing else does (SMB1 never scrolls left). It ends as a failure, with the death
       penalty and `info["exit"] = "loop"`: re-walking the same ground would otherwise pay
       the x reward again (docs/level-mechanics.md, section 2).
-    The flag sets `info["exit"] = "flag"`. Falling off the bottom of a coin-heaven (cloud)
-    area is the game's way back down to the level, not a death (the package's own check
-    calls it one), so the episode goes on there.
+    The flag sets `info["exit"] = "flag"`. A death sets `info["death"]` to how the life was
+    lost, from RAM on the frame it began: `"fell"` below the screen (a pit, lava), `"time"`
+    (the clock at 0) or `"hit"` (anything else: an enemy, its fire). Falling off the bottom
+    of a coin-heaven (cloud) area is the game's way back down to the level, not a death
+    (the package's own check calls it one), so the episode goes on there.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
@@ -182,6 +184,8 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         clock_tick = min(time_left - self._time_last, 0)
         self._time_last = time_left
         dying = self._dying()
+        # Read before the death animation is skipped, which moves Mario and the clock.
+        death_cause = self._death_cause(time_left) if dying else None
         flag_get = emulator._flag_get
         exit_taken = "flag" if flag_get else None
         if not self.level.is_full_game and not dying and not flag_get:
@@ -199,6 +203,8 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         info = self._info(flag_get)
         if exit_taken is not None:
             info["exit"] = exit_taken
+        if dying:
+            info["death"] = death_cause
         return self._observe(), reward, terminated, False, info
 
     def render(self) -> np.ndarray | None:
@@ -280,6 +286,12 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
             and int(ram[CLOUD_AREA]) == 0
             and int(ram[ENTRANCE_MODE]) != LEAVING_CLOUD
         )
+
+    def _death_cause(self, time_left: int) -> str:
+        """How the life now being lost was lost: `"fell"`, `"time"` or `"hit"`."""
+        if int(self.ram[PLAYER_Y_VIEWPORT]) > 1:
+            return "fell"
+        return "time" if time_left == 0 else "hit"
 
     def _skip_frames_without_play(self, terminated: bool, dying: bool) -> None:
         """The package's `_did_step` with `dying` read as `_dying` does: cut a death
