@@ -112,9 +112,10 @@ def test_death_ends_the_episode_with_the_penalty():
 
 
 def test_a_death_says_how_the_life_was_lost():
-    """`info["death"]` on the real emulator: walking into the first goomba is a hit, running
-    into the first pit (the person of tests/data/1-1-finish.jsonl up to x 1000, then right
-    alone) a fall, and standing there with the clock set to 001, the clock's."""
+    """`info["death"]` on the real emulator: walking into the first goomba is a hit (also
+    with the clock at 000 just before), running into the first pit (the person of
+    tests/data/1-1-finish.jsonl up to x 1000, then right alone) a fall, and standing there
+    with the clock set to 001, the clock's."""
     from mario_rl.play import BUTTON_BITS, CONTROLLER_ACTIONS, ScriptedInputs
 
     env = MarioEnv("1-1", CONTROLLER_ACTIONS)
@@ -129,6 +130,14 @@ def test_a_death_says_how_the_life_was_lost():
 
     env.reset()
     assert until_it_ends(BUTTON_BITS["right"])["death"] == "hit"
+    # The clock shows 000 for a while before it has run out: a hit then is still a hit.
+    goomba_frame = env.frames
+    env.reset()
+    for _ in range(goomba_frame - 1):
+        env.step(BUTTON_BITS["right"])
+    env.ram[TIME_DIGITS : TIME_DIGITS + 3] = [0, 0, 0]
+    hit = until_it_ends(BUTTON_BITS["right"])
+    assert (hit["death"], hit["time"], env.frames) == ("hit", 0, goomba_frame)
     _, info = env.reset()
     inputs = ScriptedInputs.from_file(Path(__file__).parent / "data" / "1-1-finish.jsonl")
     while info["x_pos"] < 1000:

@@ -333,3 +333,21 @@ def test_a_death_during_no_ops_restarts_from_the_same_start():
     inner.options.clear()
     _, info = env.reset(seed=1, options={"snapshot": "a state", "level": "4-1"})
     assert info["noops"] == 0 and len(inner.options) == 1
+
+
+@pytest.mark.parametrize("early_frames", [0, 1, 2, 3])
+def test_a_death_inside_a_frame_skip_reaches_the_step_that_lost_the_life(early_frames):
+    """In the full game a life lost on a step's first frames is followed by the next life's
+    frames; the step still says how it was lost. Right alone meets 1-1's first goomba, on
+    each frame of the skip in turn as the start shifts by one frame."""
+    right = 1  # in right_only
+    env = MarioEnv("full", "right_only")
+    for wrapped in (MaxPoolSkipFrames(env, skip=4), ActionSpanKeepFrames(env, span=12)):
+        _, info = wrapped.reset()
+        lives = info["life"]
+        for _ in range(early_frames):
+            env.step(0)
+        while info["life"] == lives:
+            _, _, _, _, info = wrapped.step(right)
+        assert info["death"] == "hit", type(wrapped).__name__
+    env.close()

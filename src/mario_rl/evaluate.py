@@ -199,8 +199,8 @@ def map_ending(episode: dict[str, Any]) -> str:
     Reports saved before episodes kept their end (such as older bundles' eval.json) give
     died or stuck; those from before they kept how a life was lost, "died"."""
     ending = episode.get("ended") or ("stuck" if episode["stuck"] else "died")
-    if ending == "died" and episode.get("death"):
-        return DEATH_ENDINGS[episode["death"]]
+    if ending == "died":
+        return DEATH_ENDINGS.get(episode.get("death") or "", ending)
     return ending
 
 
@@ -629,16 +629,16 @@ def summary_line(report: dict[str, Any]) -> str:
         f"({report['clear_rate']:.0%}), {report['distinct_trajectories']} distinct "
         f"trajectories, mean x {report['mean_x']:.0f}, max x {report['max_x']}{clear_text}"
     )
-    failures = report.get("failures")
-    if failures:
-        line += "; how the others ended: " + ", ".join(
-            f"{count} {ending}" for ending, count in failures.items()
-        )
     stopped = report.get("stopped_early")
     if stopped:
         line += (
             f" (stopped after {stopped['after_failures']} failed episodes of the "
             f"{stopped['episodes_asked']} asked)"
+        )
+    failures = report.get("failures")
+    if failures:
+        line += "\nthe episodes that did not clear: " + ", ".join(
+            f"{count} {ending.removeprefix('died: ')}" for ending, count in failures.items()
         )
     control = report.get("control")
     if control:

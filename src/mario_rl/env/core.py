@@ -40,11 +40,15 @@ from mario_rl.env.ram import (
     SCREEN_LEFT_PAGE,
     STAGE,
     TIME_DIGITS,
+    TIMER_EXPIRED,
     WORLD,
+    below_screen,
     package_y,
 )
 
 ObsType = Literal["rgb", "gray"]
+DeathCause = Literal["fell", "hit", "time"]
+"""How a life was lost (`info["death"]`): below the screen, the clock, anything else."""
 
 # The classic gym-super-mario-bros reward (v7 and earlier, used by all five write-ups):
 # x progress + clock tick + death penalty, clipped to [-15, 15].
@@ -89,7 +93,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
       the x reward again (docs/level-mechanics.md, section 2).
     The flag sets `info["exit"] = "flag"`. A death sets `info["death"]` to how the life was
     lost, from RAM on the frame it began: `"fell"` below the screen (a pit, lava), `"time"`
-    (the clock at 0) or `"hit"` (anything else: an enemy, its fire). Falling off the bottom
+    (the clock ran out) or `"hit"` (anything else: an enemy, its fire). Falling off the bottom
     of a coin-heaven (cloud) area is the game's way back down to the level, not a death
     (the package's own check calls it one), so the episode goes on there.
     """
@@ -185,7 +189,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self._time_last = time_left
         dying = self._dying()
         # Read before the death animation is skipped, which moves Mario and the clock.
-        death_cause = self._death_cause(time_left) if dying else None
+        death_cause = self._death_cause() if dying else None
         flag_get = emulator._flag_get
         exit_taken = "flag" if flag_get else None
         if not self.level.is_full_game and not dying and not flag_get:
@@ -282,16 +286,16 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         if state in (PLAYER_DYING, PLAYER_DEAD):
             return True
         return (
-            int(ram[PLAYER_Y_VIEWPORT]) > 1
+            below_screen(ram)
             and int(ram[CLOUD_AREA]) == 0
             and int(ram[ENTRANCE_MODE]) != LEAVING_CLOUD
         )
 
-    def _death_cause(self, time_left: int) -> str:
-        """How the life now being lost was lost: `"fell"`, `"time"` or `"hit"`."""
-        if int(self.ram[PLAYER_Y_VIEWPORT]) > 1:
+    def _death_cause(self) -> DeathCause:
+        """How the life now being lost was lost (`info["death"]`)."""
+        if below_screen(self.ram):
             return "fell"
-        return "time" if time_left == 0 else "hit"
+        return "time" if int(self.ram[TIMER_EXPIRED]) else "hit"
 
     def _skip_frames_without_play(self, terminated: bool, dying: bool) -> None:
         """The package's `_did_step` with `dying` read as `_dying` does: cut a death
@@ -302,7 +306,7 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         emulator = self.emulator
         ram = self.ram
         # The package's own test (`_is_dying`), less the fall out of a cloud area.
-        if dying and (int(ram[PLAYER_STATE]) == PLAYER_DYING or int(ram[PLAYER_Y_VIEWPORT]) > 1):
+        if dying and (int(ram[PLAYER_STATE]) == PLAYER_DYING or below_screen(ram)):
             emulator._kill_mario()
         if not emulator.is_single_stage_env:
             emulator._skip_end_of_world()

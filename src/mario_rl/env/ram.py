@@ -72,6 +72,8 @@ STAGE = 0x075C
 WORLD = 0x075F
 STAR_TIMER = 0x079F
 TIME_DIGITS = 0x07F8  # 3 bytes, one decimal digit each
+TIMER_EXPIRED = 0x0759  # GameTimerExpiredFlag: 1 once the clock has run out (the clock
+# shows 000 for about 20 frames before that, when a hit is still a hit)
 SCORE_DIGITS = 0x07DE  # 6 bytes, one decimal digit each
 COIN_DIGITS = 0x07ED  # 2 bytes, one decimal digit each
 
@@ -215,6 +217,12 @@ def read_mario(ram: np.ndarray) -> MarioRamState:
         stage=stage + 1,
         player_state=player_state,
     )
+
+
+def below_screen(ram: np.ndarray) -> bool:
+    """Mario is below the bottom of the screen (Player_Y_HighPos > 1): in a pit or lava,
+    or, in a cloud area, on his way back down to the level."""
+    return int(ram[PLAYER_Y_VIEWPORT]) > 1
 
 
 def package_y(y_viewport: int, y_pixel: int) -> int:

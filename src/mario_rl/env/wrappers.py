@@ -32,6 +32,14 @@ def require_positive(name: str, value: int) -> None:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
+def _with_death(info: dict[str, Any], death: str | None) -> dict[str, Any]:
+    """The last frame's `info`, with the `death` of any frame of the step: in the full game
+    a life lost inside a step is followed by the next life's frames, whose info has none."""
+    if death is not None:
+        info["death"] = death
+    return info
+
+
 class MaxPoolSkipFrames(gym.Wrapper):
     """Repeat each action for `skip` frames, sum the rewards, max-pool the last `pool` frames.
 
@@ -51,15 +59,17 @@ class MaxPoolSkipFrames(gym.Wrapper):
 
     def step(self, action: Any) -> StepResult:
         total_reward = 0.0
+        death = None
         recent: deque[np.ndarray] = deque(maxlen=self.pool)
         for _ in range(self.skip):
             obs, reward, terminated, truncated, info = self.env.step(action)
             total_reward += float(reward)
+            death = info.get("death", death)
             recent.append(obs)
             if terminated or truncated:
                 break
         pooled = recent[0] if len(recent) == 1 else np.maximum.reduce(recent)
-        return pooled, total_reward, terminated, truncated, info
+        return pooled, total_reward, terminated, truncated, _with_death(info, death)
 
 
 class ActionSpanKeepFrames(gym.Wrapper):
@@ -90,15 +100,17 @@ class ActionSpanKeepFrames(gym.Wrapper):
     def step(self, action: Any) -> StepResult:
         kept: list[np.ndarray] = []
         total_reward = 0.0
+        death = None
         for position in range(1, self.span + 1):
             obs, reward, terminated, truncated, info = self.env.step(action)
             total_reward += float(reward)
+            death = info.get("death", death)
             if position in self.keep:
                 kept.append(obs)
             if terminated or truncated:
                 break
         kept.extend([obs] * (len(self.keep) - len(kept)))
-        return np.stack(kept), total_reward, terminated, truncated, info
+        return np.stack(kept), total_reward, terminated, truncated, _with_death(info, death)
 
 
 class GrayscaleObservation(gym.ObservationWrapper):
