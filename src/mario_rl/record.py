@@ -65,7 +65,7 @@ def record(
 ENDING_COLOURS = {
     "died": "tab:red",  # a report from before episodes kept how a life was lost
     "died: fell": "darkred",
-    "died: hit": "tab:brown",
+    "died: hit": "tab:blue",
     "died: out of time": "tab:pink",
     "stuck": "tab:orange",
     "replay ran out": "tab:gray",
