@@ -90,7 +90,8 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
       pages, moving his page and the screen's left page down by 4 in one frame, which
       nothing else does (SMB1 never scrolls left). It ends as a failure, with the death
       penalty and `info["exit"] = "loop"`: re-walking the same ground would otherwise pay
-      the x reward again (docs/level-mechanics.md, section 2).
+      the x reward again (docs/level-mechanics.md, section 2). Its `x_pos` is Mario's x
+      before he was sent back.
     The flag sets `info["exit"] = "flag"`. A death sets `info["death"]` to how the life was
     lost, from RAM on the frame it began: `"fell"` below the screen (a pit, lava), `"time"`
     (the clock ran out) or `"hit"` (anything else: an enemy, its fire). Falling off the bottom
@@ -180,8 +181,8 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         self._frames += 1
 
         x_pos = self._x_pos()
-        x_step = x_pos - self._x_last
-        self._x_last = x_pos
+        x_before, self._x_last = self._x_last, x_pos
+        x_step = x_pos - x_before
         if abs(x_step) > MAX_X_STEP_PER_FRAME:
             x_step = 0
         time_left = self._time()
@@ -195,6 +196,11 @@ class MarioEnv(gym.Env[np.ndarray, np.int64]):
         if not self.level.is_full_game and not dying and not flag_get:
             exit_taken = self._level_exit()
         looped = exit_taken == "loop"
+        if looped:
+            # Where Mario got to is where he was before the game sent him back, to a page
+            # that can wrap below 0 (4-4: page 3 -> 0xFF, x 65535): info, episode statistics
+            # and the snapshot pool's best x must not read that.
+            self._x_last = x_before
         reward = x_step + clock_tick + (DEATH_PENALTY if dying or looped else 0.0)
         reward = float(min(max(reward, -REWARD_LIMIT), REWARD_LIMIT))
 
