@@ -31,6 +31,7 @@ import platform
 import random
 import re
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -611,6 +612,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
 def load_plain_data(path: Path, device: str | torch.device = "cpu") -> Any:
     """`torch.load` of tensors and plain data only; a one-line `CheckpointError` otherwise."""
+    # torch.save writes a zip archive; anything else is not a checkpoint at all, and torch
+    # would call it a file that needs pickle.
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (not a zip archive, which torch.save writes)"
+        )
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:

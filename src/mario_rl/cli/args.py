@@ -1,7 +1,7 @@
 """Argument types of the `mario-rl` commands and the error for bad input.
 
 This module imports nothing of the command modules, so every one of them can use it
-without an import circle. Each type raises `argparse.ArgumentTypeError`, which argparse
+without an import circle. Each type raises `argparse.ArgumentTypeError`, which `Parser`
 prints as one line (exit 2); `UsageError` is the same for checks made after parsing.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import NoReturn
 
 from mario_rl.env.actions import ACTION_SETS
 from mario_rl.env.levels import UnknownLevelError, parse_level
@@ -27,6 +28,16 @@ TERMINAL_NEXT_OBS = ("final", "next-start")
 
 class UsageError(Exception):
     """Bad input the user can fix; printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with its errors on one line (exit code 2). argparse prints the
+    command's whole usage first, which for `train` is some 30 lines above the error; the
+    line points to `--help` instead. Subcommands' parsers are of this class too
+    (`add_subparsers` makes its parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` for the options)\n")
 
 
 def _whole_number(text: str, at_least: int, expected: str) -> int:

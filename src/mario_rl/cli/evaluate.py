@@ -164,6 +164,8 @@ def cmd_death_map(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--out: expected a file ending in {', '.join(PLOT_FORMATS)}, got {args.out!r}"
         )
+    if not Path(args.report).is_file():
+        raise UsageError(f"{args.report}: no such file")
     out = writable_file(args.out)
     try:
         report = json.loads(Path(args.report).read_text())

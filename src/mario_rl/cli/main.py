@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from mario_rl import __version__
-from mario_rl.cli.args import UsageError
+from mario_rl.cli.args import Parser, UsageError
 from mario_rl.cli.basics import add_basic_commands
 from mario_rl.cli.cs229 import add_cs229_commands
 from mario_rl.cli.evaluate import add_run_commands
@@ -21,7 +21,7 @@ from mario_rl.stopping import Terminated, stop_signals_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mario-rl",
         description="Train, watch, measure and race reinforcement learning agents that play "
         "Super Mario Bros. (NES).",
@@ -46,12 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(commands)
     add_cs229_commands(commands)
     add_levels_table_command(commands)
+    for command in commands.choices.values():
+        # An unknown option is found by the top parser; its error names the command's --help.
+        command.set_defaults(command_parser=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         with stop_signals_interrupt():

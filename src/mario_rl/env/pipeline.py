@@ -153,8 +153,11 @@ def make_env(
     return env
 
 
-def measure_obs_stats(config: EnvConfig, seed: int | None = None) -> ObservationStats:
-    """The normalisation stats of `config`: `config.normalize_moves` random moves, measured once."""
+def measure_obs_stats(
+    config: EnvConfig, seed: int | None = None, progress: bool = False
+) -> ObservationStats:
+    """The normalisation stats of `config`: `config.normalize_moves` random moves, measured
+    once (`progress`: with a progress bar)."""
     if config.normalize_moves < 1:
         raise ValueError(
             f"normalize_moves: expected > 0 to measure stats, got {config.normalize_moves}"
@@ -162,6 +165,6 @@ def measure_obs_stats(config: EnvConfig, seed: int | None = None) -> Observation
     unnormalized = replace(config, normalize_moves=0, scale=False)
     env = make_env(unnormalized)
     try:
-        return measure_observation_stats(env, config.normalize_moves, seed)
+        return measure_observation_stats(env, config.normalize_moves, seed, progress)
     finally:
         env.close()

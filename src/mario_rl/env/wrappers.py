@@ -17,6 +17,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from tqdm import tqdm
 
 from mario_rl.env.core import DEATH_PENALTY
 
@@ -301,17 +302,29 @@ class ObservationStats:
         return cls(np.asarray(data["mean"], np.float32), float(data["std"]))
 
 
-def measure_observation_stats(env: gym.Env, moves: int, seed: int | None) -> ObservationStats:
+def measure_observation_stats(
+    env: gym.Env, moves: int, seed: int | None, progress: bool = False
+) -> ObservationStats:
     """Play `moves` uniformly random moves from the level's start; average what is seen.
 
-    The std is one number over all pixels and moves: sqrt(E[x^2] - E[x]^2).
+    The std is one number over all pixels and moves: sqrt(E[x^2] - E[x]^2). `progress`
+    shows a bar: the curiosity write-up's 10,000 moves take a minute or more on a CPU
+    before training starts.
     """
     require_positive("moves", moves)
     total = np.zeros(env.observation_space.shape, np.float64)
     total_sq = 0.0
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    for _ in range(moves):
+    bar = tqdm(
+        range(moves),
+        desc="random moves for the observation normalisation",
+        unit="move",
+        dynamic_ncols=True,
+        disable=not progress,
+        leave=False,
+    )
+    for _ in bar:
         obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
         pixels = obs.astype(np.float64)
         total += pixels

@@ -70,7 +70,7 @@ class PPOTrainer:
         if checkpoint is not None and checkpoint.get("obs_stats") is not None:
             self.obs_stats = ObservationStats.from_dict(checkpoint["obs_stats"])
         elif env_config.normalize_moves > 0:
-            self.obs_stats = measure_obs_stats(env_config, run.seed)
+            self.obs_stats = measure_obs_stats(env_config, run.seed, progress=run.progress)
         start_frames = 0 if checkpoint is None else int(checkpoint["counters"]["frames"])
         self.remote = run.ray is not None
         if self.remote:
