@@ -87,8 +87,9 @@ def test_random_agent_reports_frames_per_second_and_furthest_x():
         # argparse's own errors print the command's usage first (30 lines for train's).
         (["train", "--level", "9-9"], "mario-rl train: error: argument --level: unknown level"),
         (["train", "--bogus"], "mario-rl train: error: unrecognized arguments: --bogus"),
+        (["bench", "env", "--bogus"], "mario-rl bench env: error: unrecognized arguments"),
         (["death-map", str(REPO / "missing.json"), "--out", "x.png"], "missing.json: no such file"),
-        (["eval", str(REPO / "README.md")], "README.md: not a readable checkpoint (not a zip"),
+        (["eval", str(REPO / "README.md")], "README.md: not a readable checkpoint"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):

@@ -612,12 +612,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
 def load_plain_data(path: Path, device: str | torch.device = "cpu") -> Any:
     """`torch.load` of tensors and plain data only; a one-line `CheckpointError` otherwise."""
-    # torch.save writes a zip archive; anything else is not a checkpoint at all, and torch
-    # would call it a file that needs pickle.
+    # torch.save writes a zip archive (before torch 1.6, a pickle, which starts with 0x80);
+    # torch calls anything else a file that needs pickle, which sends users the wrong way.
     if Path(path).is_file() and not zipfile.is_zipfile(path):
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (not a zip archive, which torch.save writes)"
-        )
+        with open(path, "rb") as file:
+            if file.read(1) != b"\x80":
+                raise CheckpointError(
+                    f"{path}: not a readable checkpoint (not a file torch.save wrote, or damaged)"
+                )
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mario_rl.env.actions import ACTION_SETS
 from mario_rl.env.levels import UnknownLevelError, parse_level
@@ -34,7 +34,13 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser with its errors on one line (exit code 2). argparse prints the
     command's whole usage first, which for `train` is some 30 lines above the error; the
     line points to `--help` instead. Subcommands' parsers are of this class too
-    (`add_subparsers` makes its parent's)."""
+    (`add_subparsers` makes its parent's), and each puts itself in the parsed arguments as
+    `command_parser` (the innermost command's wins), so that an error found after parsing,
+    such as an unknown option, can name the command it belongs to."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(command_parser=self)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` for the options)\n")

@@ -46,9 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(commands)
     add_cs229_commands(commands)
     add_levels_table_command(commands)
-    for command in commands.choices.values():
-        # An unknown option is found by the top parser; its error names the command's --help.
-        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -56,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
+        # Found by the top parser, but the error names the command's own --help.
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func: Callable[[argparse.Namespace], None] = args.func
     try:
