@@ -5,7 +5,7 @@ with the same preset, seed and frame budget (with `--check-every N`: evaluated e
 frames and stopped at the first check that clears it, the budget a cap), then evaluated
 (greedy, from the level's real start after random no-ops, under sticky actions: p=0.25 per
 frame unless `--sticky`). The
-table has one row per level: cleared (at least `CLEARED_RATE` of the evaluation episodes),
+table has one row per level: cleared (at least 90% of the evaluation episodes, `CLEARED_RATE`),
 clear rate, the furthest x, that x as a share of the level's length, training frames and
 minutes.
 

@@ -260,9 +260,9 @@ PRESETS["ppo-levels"] = Preset(
 PRESETS["ppo-levels-complex"] = Preset(
     "ppo-levels-complex",
     "ours, the level campaign's per-level column, untested at length: ppo-levels with "
-    "COMPLEX_MOVEMENT's 12 actions (left and down added), for levels RIGHT_ONLY cannot "
-    "clear: 4-4's bottom corridor is entered going left, 8-4 goes on through pipes "
-    "entered pressing down, and a castle's axe overshot cannot be walked back to",
+    "COMPLEX_MOVEMENT's 12 actions (left, down, up and A alone added), for levels "
+    "RIGHT_ONLY cannot clear: 4-4's bottom corridor is entered going left, 8-4 goes on "
+    "through pipes entered pressing down, and a castle's axe overshot cannot be walked back to",
     replace(PRESETS["ppo-levels"].env, actions="complex"),
     PRESETS["ppo-levels"].agent,
 )

@@ -257,7 +257,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         description="Episodes from the level's start after random no-ops, under sticky "
         "actions (default p=0.25 per frame; --sticky 0 is the deterministic game), greedy by "
         "default (--sample, --epsilon). Prints the conditions, the clear rate and the number "
-        "of distinct trajectories, and saves JSON (default: RUN_DIR/eval/). Then the blind-replay "
+        "of distinct trajectories, and saves JSON (default: RUN_DIR/eval/, or runs/bundled/eval/ "
+        "for a level's bundled agent). Then the blind-replay "
         "control: the actions of the first cleared episode replayed open loop on as many "
         "fresh starts, to show how much the policy uses what it sees (--no-control: skip).",
     )
@@ -270,7 +271,11 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:
         "fresh starts (default on; --no-control halves the time)",
     )
     evaluate.add_argument("--episodes", type=positive_int, default=20, help="default 20")
-    evaluate.add_argument("--out", default=None, help="JSON path (default: RUN_DIR/eval/...)")
+    evaluate.add_argument(
+        "--out",
+        default=None,
+        help="JSON path (default: RUN_DIR/eval/..., or runs/bundled/eval/... for a level)",
+    )
     evaluate.add_argument(
         "--death-map",
         default=None,

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  mario-rl train --preset dqn-fast --level 1-1 --frames 2e6\n"
         "  mario-rl eval runs/1-1__ddqn__0__20250101-120000 --episodes 20\n"
         "  mario-rl record runs/1-1__ddqn__0__20250101-120000 --out mario.mp4\n"
-        "  mario-rl compare runs/*tutorial* --out dqn-vs-ddqn.png\n",
+        "  mario-rl compare runs/1-1__dqn__* runs/1-1__ddqn__* --out dqn-vs-ddqn.png\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mario-rl {__version__}")

@@ -220,7 +220,8 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
         "--scale",
         type=_window_scale,
         default=3,
-        help=f"window scale, 1..{MAX_SCALE} (default 3: 768x720 pixels)",
+        help=f"window scale, 1..{MAX_SCALE} (default 3: the game at 768x720 pixels, with "
+        "two lines of text under it)",
     )
     parser.add_argument(
         "--fast", action="store_true", help="start unthrottled instead of at 60 frames/s"
@@ -234,8 +235,9 @@ def _person_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keys",
         default=None,
-        help="key bindings, as control=key pairs (jump=x,run=z,left=a,right=d,up=w,down=s,"
-        "pause=p,quit=escape; pygame key names) or a JSON file of them",
+        help="key bindings, as control=key pairs with pygame key names, e.g. "
+        "left=a,right=d,up=w,down=s (defaults: the arrows, jump=x, run=z, pause=p, "
+        "quit=escape), or a JSON file of them",
     )
     parser.add_argument(
         "--inputs", type=Path, default=None, help="replay this input file instead of the keyboard"

@@ -334,7 +334,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="DQN or Double DQN target (default: the preset's); ppo (game reward only) or "
         "ppo-icm (with curiosity; default presets ppo-fast and curiosity-ppo); tabular: "
-        "the CS229 symbolic-state Q-table (mario_rl.cli.cs229); or random: uniformly random "
+        "the CS229 symbolic-state Q-table (mario_rl.agents.cs229); or random: uniformly random "
         "actions on the preset's pipeline (default ppo-fast), logged as a run, the baseline "
         "for `mario-rl compare`",
     )
@@ -360,7 +360,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=frames,
         default=None,
         metavar="N",
-        help="frames the schedules (PPO's learning-rate annealing) span, for a run trained "
+        help="frames the schedules (PPO's learning-rate and entropy annealing, DQN's "
+        "prioritised-replay beta) span, for a run trained "
         "in pieces: --frames 1e6 --schedule-frames 10e6, then --resume RUN_DIR --frames 2e6 "
         "anneals as one 10M-frame run (default: the frame or minute budget)",
     )
