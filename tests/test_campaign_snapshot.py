@@ -366,6 +366,7 @@ def test_save_without_a_campaign_says_so(tmp_path):
         ("deep", "ppo-levels-deep", "runs/campaign-deep", 1),
         ("explore", "ppo-levels-explore", "runs/campaign-explore", 1),
         ("long", "ppo-levels-long", "runs/campaign-long", 1),
+        ("more", "ppo-levels-more", "runs/campaign-more", 4),
     ],
 )
 def test_campaign_script_runs_the_documented_command_level_order_included(
@@ -378,7 +379,11 @@ def test_campaign_script_runs_the_documented_command_level_order_included(
     script_levels = settings.split('LEVELS="', 1)[1].split('"', 1)[0]
     # The command as the script runs it for this table, its variables filled in.
     command = script.split("-m mario_rl levels-table", 1)[1].split(">>", 1)[0]
-    for name, value in (("PRESET", preset), ("LEVELS", script_levels), ("RUNS", runs)):
+    # A table's FRAMES and EXTRA, or the script's defaults set above the tables.
+    frames = (settings if "FRAMES=" in settings else script).split("FRAMES=", 1)[1].split()[0]
+    extra = (settings if "EXTRA=" in settings else script).split('EXTRA="', 1)[1].split('"')[0]
+    variables = {"PRESET": preset, "LEVELS": script_levels, "RUNS": runs, "FRAMES": frames}
+    for name, value in {**variables, "EXTRA": extra}.items():
         command = command.replace(f"${name}", value)
     # The headline's command is in the README; the trials' in the campaign's full record.
     page = repo / ("README.md" if table == "headline" else "docs/campaign.md")

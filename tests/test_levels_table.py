@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,6 +58,43 @@ def test_a_tiny_table_is_written_and_resumed_without_retraining(tmp_path, monkey
     assert main(args) == 0
     assert "1-1: already in" in capsys.readouterr().out
     assert json.loads(out.with_suffix(".json").read_text()) == state
+
+
+def test_a_table_trains_each_level_on_from_its_row_in_another_table(tmp_path, capsys):
+    """The column of more frames: each level's run starts from the other table's checkpoint
+    for it, with a fresh schedule, and its row shows the frames behind that checkpoint."""
+    first = tmp_path / "first.md"
+    assert main(tiny_table_args(tmp_path, first)) == 0
+    before = json.loads(first.with_suffix(".json").read_text())["rows"]["1-1"]
+    (checkpoint,) = list_checkpoints(Path(before["run_dir"]) / "checkpoints")
+    more = tmp_path / "more.md"
+
+    def more_args(out, level="1-1", runs="more-runs"):
+        return [
+            "levels-table", "--levels", level, "--frames", "300", "--num-envs", "2",
+            "--episodes", "1", "--max-stuck-steps", "5", "--out", str(out), "--quiet",
+            "--runs-dir", str(tmp_path / runs), "--init-from-table", str(first),
+        ]  # fmt: skip
+
+    assert main(more_args(more)) == 0
+    state = json.loads(more.with_suffix(".json").read_text())
+    assert state["recipe"]["init_from_table"] == str(first)
+    row = state["rows"]["1-1"]
+    assert row["init_frames"] == before["frames"] and row["frames"] >= 300
+    config = json.loads((Path(row["run_dir"]) / "config.json").read_text())
+    assert config["init_from"] == {"checkpoint": str(checkpoint), "frames": before["frames"]}
+    assert config["run"]["schedule_frames"] == 300
+    assert f"| {before['frames']:,} + {row['frames']:,} |" in more.read_text()
+    command = levels_table.level_command(state["recipe"], "1-1", 2)
+    assert command.endswith(f"--init-from-table {first}")
+    # A level without a row there, or whose run there is gone, is refused before training.
+    assert main(more_args(tmp_path / "x.md", level="1-2")) == 2
+    assert "no row for 1-2 (rows: 1-1)" in capsys.readouterr().err
+    checkpoint.unlink()
+    assert main(more_args(tmp_path / "y.md", runs="other-runs")) == 2
+    assert "which is gone (restore that table's runs first)" in capsys.readouterr().err
+    assert not (tmp_path / "more-runs" / "1-2").exists()
+    assert not (tmp_path / "other-runs" / "1-1").exists()
 
 
 def test_a_stop_between_a_check_and_its_row_checks_that_checkpoint_once(tmp_path, monkeypatch):

@@ -127,6 +127,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
     "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
+    "ppo-levels-more",
 )  # fmt: skip
 
 

@@ -13,7 +13,10 @@
 # 1-3, in runs/campaign-deep/, kept in deep/ here) or `explore` (the trial of
 # ppo-levels-explore, an entropy floor, on 1-3, in runs/campaign-explore/, kept in explore/
 # here) or `long` (the trial of ppo-levels-long, gamma 0.99, on 1-3, in runs/campaign-long/,
-# kept in long/ here). The tables share the two cores: run one at a time.
+# kept in long/ here) or `more` (the column of more frames: ppo-levels-more trains the levels
+# the headline nearly clears on from their cap checkpoints, 3M frames at most, in
+# runs/campaign-more/, kept in more/ here; it needs the headline's runs, restored first).
+# The tables share the two cores: run one at a time.
 #
 # `start` runs the documented command from a detached git worktree of HEAD, so that commits
 # made while it trains do not change its code, writes a `=== restart` line naming that
@@ -30,6 +33,8 @@ SAVE_EVERY_S=1200
 
 # Each table is its documented command (the headline's in README.md, the trials' in
 # docs/campaign.md), level order included (a test checks that they agree).
+FRAMES=10e6
+EXTRA=""
 case "${2:-headline}" in
 headline)
   PRESET=ppo-levels
@@ -68,8 +73,16 @@ long)
   RUNS=runs/campaign-long
   KEPT="$here/long"
   ;;
+more)
+  PRESET=ppo-levels-more
+  LEVELS="8-3 2-3 2-4 1-2"
+  RUNS=runs/campaign-more
+  KEPT="$here/more"
+  FRAMES=3e6
+  EXTRA="--init-from-table runs/campaign/table.md"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore or long" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long or more" >&2
   exit 2
   ;;
 esac
@@ -99,6 +112,10 @@ start)
     exit 1
   fi
   [ -x "$python" ] || "$repo/scripts/bootstrap.sh"
+  # The column of more frames starts from the headline's checkpoints: restored if lost.
+  if [ -n "$EXTRA" ] && [ ! -f runs/campaign/table.json ] && [ -f "$here/table.json" ]; then
+    "$python" "$here/snapshot.py" restore --campaign runs/campaign --kept "$here"
+  fi
   # Restored when its runs are gone and a state was kept (a table's first start has none).
   if [ ! -f "$RUNS/table.json" ] && [ -f "$KEPT/table.json" ]; then
     "$python" "$here/snapshot.py" restore --campaign "$RUNS" --kept "$KEPT"
@@ -117,7 +134,7 @@ start)
   # shellcheck disable=SC2086  # LEVELS is a list of words
   PYTHONUNBUFFERED=1 PYTHONPATH="$tree/src" nohup "$python" -m mario_rl levels-table \
     --preset $PRESET --levels $LEVELS \
-    --frames 10e6 --check-every 1e6 --episodes 50 --confirm \
+    --frames $FRAMES --check-every 1e6 --episodes 50 --confirm $EXTRA \
     --out $RUNS/table.md --runs-dir $RUNS/levels \
     --bundle $RUNS/models --quiet >> "$RUNS/table.log" 2>&1 &
   pid=$!
@@ -132,7 +149,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex|stall|deep|explore|long)" >&2
+        "(campaign.sh stop headline|complex|stall|deep|explore|long|more)" >&2
     fi
   else
     kill -TERM "$pid"

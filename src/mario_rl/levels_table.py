@@ -48,6 +48,14 @@ With a bundle directory (`--bundle DIR`), each cleared level's checkpoint is bun
 clear rate is biased upwards. The bundle's eval.json holds the sticky and deterministic
 clear rates and the blind-replay control, and the table shows them.
 
+With `--init-from-table TABLE` (`init_from_table`) each level trains on from its row in
+another table instead of from scratch: a new run from that row's checkpoint (`train`'s
+`init_from`: the networks, with a fresh optimiser and a fresh learning-rate anneal over
+this table's `--frames`), checked and capped as any level here. A row's frames are then
+this table's, shown after the frames behind the checkpoint ("10,001,157 + 1,000,000"): the
+campaign's column of more frames for the levels its recipe nearly clears at the cap, kept
+apart from the headline.
+
 With `--model CHECKPOINT` (`evaluate_model_table`) it trains nothing: one trained model,
 e.g. one trained on many levels at once (`train --train-levels`), is evaluated on each
 level the same way, into a table of the same columns (its frames and minutes on every
@@ -265,6 +273,13 @@ def markdown(
             f"Levels trained with preset `{recipe['preset']}`, {recipe['frames']:,} frames "
             f"each, seed {recipe['seed']}; {evaluated}"
         )
+        if "init_from_table" in recipe:
+            first = (
+                f"Levels trained on from their rows in `{recipe['init_from_table']}` (its "
+                f"checkpoint's networks; frames: those behind it + this table's) with preset "
+                f"`{recipe['preset']}`, {recipe['frames']:,} more frames at most each, a fresh "
+                f"learning-rate anneal over them, seed {recipe['seed']}; {evaluated}"
+            )
     lines = [
         first,
         "",
@@ -283,7 +298,7 @@ def markdown(
             exits_text(row.get("exits")),
             str(row["max_x"]),
             share,
-            f"{row['frames']:,}",
+            frames_text(row),
             "-" if row["minutes"] is None else f"{row['minutes']:.1f}",
             bundle_text(row.get("bundle")),
         )
@@ -291,6 +306,14 @@ def markdown(
     if progress:
         lines += ["", *progress]
     return "\n".join(lines) + "\n"
+
+
+def frames_text(row: dict[str, Any]) -> str:
+    """A row's training frames; for a level trained on from another table's checkpoint,
+    the frames behind that checkpoint first ("10,001,157 + 1,000,000")."""
+    if row.get("init_frames") is None:
+        return f"{row['frames']:,}"
+    return f"{row['init_frames']:,} + {row['frames']:,}"
 
 
 def clear_rate_text(row: dict[str, Any]) -> str:
@@ -345,6 +368,8 @@ def level_command(
         parts.append(f"--num-envs {recipe['num_envs']}")
     if confirm:
         parts.append("--confirm")
+    if "init_from_table" in recipe:
+        parts.append(f"--init-from-table {recipe['init_from_table']}")
     return " ".join(parts)
 
 
@@ -517,6 +542,37 @@ def check_run_has_recipe(run_dir: Path, env: Any, agent: Any) -> None:
         )
 
 
+def init_from_checkpoints(table: Path, levels: Sequence[str]) -> dict[str, Path]:
+    """Each level's checkpoint in another table (`table`: its Markdown or .json): the
+    newest checkpoint of the level's row's run, which must be the one its row measured.
+    Refuses a table without a row for every level, and a row whose run is lost."""
+    from mario_rl.runs import list_checkpoints
+
+    state_path = table.with_suffix(".json")
+    if not state_path.is_file():
+        raise ValueError(f"--init-from-table {table}: no table state {state_path}")
+    rows = json.loads(state_path.read_text())["rows"]
+    missing = [level for level in levels if level not in rows]
+    if missing:
+        raise ValueError(
+            f"--init-from-table {table}: no row for {', '.join(missing)} (rows: "
+            f"{', '.join(rows) or 'none'}); a level is trained on from its row there"
+        )
+    checkpoints = {}
+    for level in levels:
+        run_dir = Path(rows[level]["run_dir"])
+        found = list_checkpoints(run_dir / "checkpoints") if run_dir.is_dir() else []
+        if not found or checkpoint_frames(run_dir) != rows[level]["frames"]:
+            raise ValueError(
+                f"--init-from-table {table}: {level}'s row measured the checkpoint at "
+                f"{rows[level]['frames']:,} frames of {run_dir}, which "
+                f"{'holds another newest one' if found else 'is gone'} (restore that table's "
+                "runs first)"
+            )
+        checkpoints[level] = found[-1]
+    return checkpoints
+
+
 def load_state(state_path: Path, recipe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The rows of a partial table made with `recipe`, or none; refuses another recipe's."""
     if not state_path.is_file():
@@ -546,6 +602,7 @@ def build_table(
     bundle_dir: Path | None = None,
     eval_workers: int | None = None,
     confirm: bool = False,
+    init_from_table: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train and evaluate each level not yet in `out`'s state; returns all rows.
 
@@ -558,7 +615,8 @@ def build_table(
     `CLEARED_RATE` of as many episodes again on seeds `seed + CONFIRM_SEED_OFFSET`..;
     otherwise training goes on to the next check (the cap's check is the last).
     `eval_workers`: processes playing each evaluation's episodes (None: one per core);
-    the table is the same for any number.
+    the table is the same for any number. `init_from_table`: each level's run starts from
+    its row's checkpoint in that table (`init_from_checkpoints`) instead of from scratch.
     """
     from mario_rl.agents import load_policy
     from mario_rl.evaluate import EVAL_STICKY, save_report
@@ -584,8 +642,23 @@ def build_table(
     }
     if confirm:  # absent otherwise: tables made before `confirm` resume unchanged
         recipe["confirm"] = True
+    if init_from_table is not None:
+        recipe["init_from_table"] = str(init_from_table)
     state_path = out.with_suffix(".json")
     rows = load_state(state_path, recipe)
+    # Checked before any training; only the levels not begun yet need their checkpoint.
+    init_from = (
+        {}
+        if init_from_table is None
+        else init_from_checkpoints(
+            init_from_table,
+            [
+                level
+                for level in levels
+                if level not in rows and newest_run(Path(runs_dir) / level) is None
+            ],
+        )
+    )
 
     def write_markdown() -> None:
         write_text_atomic(
@@ -676,7 +749,9 @@ def build_table(
                         runs_dir=str(level_runs),
                         progress=progress,
                     )
-                    stopped = train(run, env, agent, resume=stopped, preset=preset)
+                    # A level's first piece starts from the other table's checkpoint.
+                    warm = init_from.get(level) if stopped is None else None
+                    stopped = train(run, env, agent, resume=stopped, preset=preset, init_from=warm)
                 run_dir, trained = stopped, checkpoint_frames(stopped)
                 checkpoint = list_checkpoints(run_dir / "checkpoints")[-1]
                 # Past this many failures the check cannot clear; the cap's check plays all.
@@ -729,6 +804,9 @@ def build_table(
                 "checks": checks,
                 "run_dir": str(run_dir),
             }
+            earlier = json.loads((run_dir / "config.json").read_text()).get("init_from")
+            if earlier is not None:
+                rows[level]["init_frames"] = earlier["frames"]
             save()
             console.print(
                 f"{level}: cleared {clear_rate_text(rows[level])}, max x {report['max_x']}"

@@ -43,6 +43,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
             "--num-envs": args.num_envs,
             "--bundle": args.bundle,
             "--confirm": args.confirm or None,
+            "--init-from-table": args.init_from_table,
         }
         given = [flag for flag, value in training_only.items() if value is not None]
         if given:
@@ -72,6 +73,7 @@ def cmd_levels_table(args: argparse.Namespace) -> None:
         check_every=args.check_every,
         bundle_dir=None if args.bundle is None else Path(args.bundle),
         confirm=args.confirm,
+        init_from_table=None if args.init_from_table is None else Path(args.init_from_table),
         **evaluation,
     )
     console.print(f"saved {out} (state: {out.with_suffix('.json')})")
@@ -115,6 +117,16 @@ def add_levels_table_command(commands: argparse._SubParsersAction) -> None:
         "level name for its bundled agent) on every level "
         "instead of training one per level: e.g. one trained on many levels at once "
         "(`train --train-levels`); the table has the same columns",
+    )
+    table.add_argument(
+        "--init-from-table",
+        metavar="TABLE",
+        default=None,
+        help="train each level on from its row in another table (its Markdown or .json) "
+        "instead of from scratch: a new run from that row's checkpoint, with a fresh "
+        "optimiser and learning-rate anneal over --frames; the frames column shows the "
+        "frames behind the checkpoint + this table's (e.g. --preset ppo-levels-more "
+        "--init-from-table runs/campaign/table.md)",
     )
     table.add_argument("--out", default="levels_table.md", help="Markdown path (state: .json)")
     table.add_argument("--seed", type=non_negative_int, default=0)
