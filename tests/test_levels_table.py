@@ -95,6 +95,11 @@ def test_a_table_trains_each_level_on_from_its_row_in_another_table(tmp_path, ca
     assert "which is gone (restore that table's runs first)" in capsys.readouterr().err
     assert not (tmp_path / "more-runs" / "1-2").exists()
     assert not (tmp_path / "other-runs" / "1-1").exists()
+    # A run from scratch in its folder is not taken for a level trained on.
+    scratch = ["train", "--preset", "ppo-fast", "--level", "1-1", "--frames", "100", "--quiet"]
+    assert main([*scratch, "--num-envs", "2", "--runs-dir", str(tmp_path / "z-runs" / "1-1")]) == 0
+    assert main(more_args(tmp_path / "z.md", runs="z-runs")) == 2
+    assert "was trained from scratch, not on from" in capsys.readouterr().err
 
 
 def test_a_stop_between_a_check_and_its_row_checks_that_checkpoint_once(tmp_path, monkeypatch):

@@ -235,7 +235,10 @@ def progress_lines(
         rate, counted = training_flag_rate(run)
         if counted:
             last += f"; flag in {rate:.0%} of its last {counted} training episodes"
-        running.append(f"{level} ({checkpoint_frames(run):,} frames{last})")
+        config = run / "config.json"
+        earlier = json.loads(config.read_text()).get("init_from") if config.is_file() else None
+        behind = "" if earlier is None else f"{earlier['frames']:,} + "
+        running.append(f"{level} ({behind}{checkpoint_frames(run):,} frames{last})")
     done = [level for level in levels if level in rows]
     return [
         f"Done: {', '.join(done) or 'none'}. Running: {', '.join(running) or 'none'}. "
@@ -548,6 +551,8 @@ def init_from_checkpoints(table: Path, levels: Sequence[str]) -> dict[str, Path]
     Refuses a table without a row for every level, and a row whose run is lost."""
     from mario_rl.runs import list_checkpoints
 
+    if not levels:  # every level done or begun: the other table is not needed any more
+        return {}
     state_path = table.with_suffix(".json")
     if not state_path.is_file():
         raise ValueError(f"--init-from-table {table}: no table state {state_path}")
@@ -705,6 +710,12 @@ def build_table(
             env = replace(chosen.env, level=level)
             if stopped is not None:
                 check_run_has_recipe(stopped, env, agent)
+                warm_started = "init_from" in json.loads((stopped / "config.json").read_text())
+                if init_from_table is not None and not warm_started:
+                    raise ValueError(
+                        f"{stopped} was trained from scratch, not on from {init_from_table}: "
+                        "move it away, or pass another --runs-dir"
+                    )
                 console.print(f"{level}: continuing {stopped} from its newest checkpoint")
             start = time.perf_counter()
             # Checks survive a stop: a checkpoint a stopped piece left unchecked is checked
