@@ -168,6 +168,17 @@ def training_minutes(run_dir: Path) -> float | None:
     return float(rows[-1]["wall_s"]) / 60 if rows else None
 
 
+def frames_behind(run_dir: Path) -> int | None:
+    """The frames a run's networks had trained on before it began (its config.json's
+    `init_from`, a warm start's), or None for a run from scratch."""
+    from mario_rl.runs import RunDir
+
+    if not (run_dir / "config.json").is_file():
+        return None
+    earlier = RunDir(run_dir).config().get("init_from")
+    return None if earlier is None else int(earlier["frames"])
+
+
 TRAINING_FLAG_EPISODES = 500
 """Training episodes the progress line's flag rate is over (`training_flag_rate`)."""
 
@@ -235,9 +246,8 @@ def progress_lines(
         rate, counted = training_flag_rate(run)
         if counted:
             last += f"; flag in {rate:.0%} of its last {counted} training episodes"
-        config = run / "config.json"
-        earlier = json.loads(config.read_text()).get("init_from") if config.is_file() else None
-        behind = "" if earlier is None else f"{earlier['frames']:,} + "
+        earlier = frames_behind(run)
+        behind = "" if earlier is None else f"{earlier:,} + "
         running.append(f"{level} ({behind}{checkpoint_frames(run):,} frames{last})")
     done = [level for level in levels if level in rows]
     return [
@@ -710,8 +720,7 @@ def build_table(
             env = replace(chosen.env, level=level)
             if stopped is not None:
                 check_run_has_recipe(stopped, env, agent)
-                warm_started = "init_from" in json.loads((stopped / "config.json").read_text())
-                if init_from_table is not None and not warm_started:
+                if init_from_table is not None and frames_behind(stopped) is None:
                     raise ValueError(
                         f"{stopped} was trained from scratch, not on from {init_from_table}: "
                         "move it away, or pass another --runs-dir"
@@ -815,9 +824,8 @@ def build_table(
                 "checks": checks,
                 "run_dir": str(run_dir),
             }
-            earlier = json.loads((run_dir / "config.json").read_text()).get("init_from")
-            if earlier is not None:
-                rows[level]["init_frames"] = earlier["frames"]
+            if (earlier := frames_behind(run_dir)) is not None:
+                rows[level]["init_frames"] = earlier
             save()
             console.print(
                 f"{level}: cleared {clear_rate_text(rows[level])}, max x {report['max_x']}"
