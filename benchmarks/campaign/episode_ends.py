@@ -4,7 +4,8 @@ Reads `episodes.csv` of each run given (a run directory) and counts the episodes
 ended within `--from`..`--to` training frames by the band their furthest x fell in, with the
 share that reached the flag: a quick look at whether training still ends where the
 checks' death map does (a stall under 4-2's ledge shows as a band at x 1200-1299).
-Training episodes include snapshot and death starts, so their x is not evaluation's.
+Only episodes from the level's real start are there (the runner leaves snapshot and death
+starts out of `episodes.csv`), though under training's sampled actions, not evaluation's.
 
     python benchmarks/campaign/episode_ends.py runs/campaign/levels/4-2/<run> --from 1e6 --to 2e6
 """
