@@ -15,7 +15,9 @@
 # here) or `long` (the trial of ppo-levels-long, gamma 0.99, on 1-3, in runs/campaign-long/,
 # kept in long/ here) or `more` (the column of more frames: ppo-levels-more trains the levels
 # the headline nearly clears on from their cap checkpoints, 3M frames at most, in
-# runs/campaign-more/, kept in more/ here; it needs the headline's runs, restored first).
+# runs/campaign-more/, kept in more/ here; it needs the headline's runs, restored first) or
+# `sticky` (the trial beside it: ppo-levels-more-sticky, the same start and frames trained
+# under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here).
 # The tables share the two cores: run one at a time.
 #
 # `start` runs the documented command from a detached git worktree of HEAD, so that commits
@@ -81,8 +83,16 @@ more)
   FRAMES=3e6
   EXTRA="--init-from-table runs/campaign/table.md"
   ;;
+sticky)
+  PRESET=ppo-levels-more-sticky
+  LEVELS="8-3 2-3"
+  RUNS=runs/campaign-sticky
+  KEPT="$here/sticky"
+  FRAMES=3e6
+  EXTRA="--init-from-table runs/campaign/table.md"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long or more" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more or sticky" >&2
   exit 2
   ;;
 esac
