@@ -127,7 +127,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
     "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
-    "ppo-levels-more", "ppo-levels-more-sticky",
+    "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-hires",
 )  # fmt: skip
 HARDER_STICKY_IN_TRAINING = {"ppo-levels-more-sticky": 0.4}
 """Trials that train under more timing noise than evaluation has, never less."""
@@ -173,6 +173,28 @@ def test_the_long_horizon_preset_keeps_steady_progress_worth_what_it_was():
         levels.reward_scale / (1 - levels.gamma)
     )
     assert long.gamma**24 > 0.78 > 0.08 > levels.gamma**24
+
+
+def test_the_hires_preset_changes_only_the_frame_size_and_its_torso_follows():
+    from mario_rl.nets import build_torso
+
+    levels, hires = get_preset("ppo-levels"), get_preset("ppo-levels-hires")
+    assert hires.agent == levels.agent
+    assert hires.env == replace(levels.env, resize=(84, 84))
+    env = make_env(replace(hires.env, noop_max=0))
+    try:
+        obs, _ = env.reset(seed=0)
+        obs, *_ = env.step(2)
+    finally:
+        env.close()
+    assert obs.shape == (4, 84, 84)
+    # The last-action strip grows with the frame (84 // 21 rows) and marks action 2 of 5.
+    assert (obs[-1, :4, 33:50] == 255).all() and (obs[-1, :4, :33] == 0).all()
+    torso, features = build_torso(hires.agent.network, obs.shape)
+    # Four stride-2 layers leave 6x6 of 84 (3x3 of 42): four times the features, one torso.
+    low_torso, _ = build_torso("small", (4, 42, 42))
+    assert torso[1].in_features == 32 * 6 * 6 == 4 * low_torso[1].in_features
+    assert features == 512
 
 
 @pytest.mark.parametrize(

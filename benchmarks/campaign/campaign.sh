@@ -17,7 +17,9 @@
 # the headline nearly clears on from their cap checkpoints, 3M frames at most, in
 # runs/campaign-more/, kept in more/ here; it needs the headline's runs, restored first) or
 # `sticky` (the trial beside it: ppo-levels-more-sticky, the same start and frames trained
-# under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here).
+# under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here)
+# or `hires` (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
+# runs/campaign-hires/, kept in hires/ here).
 # The tables share the two cores: run one at a time.
 #
 # `start` runs the documented command from a detached git worktree of HEAD, so that commits
@@ -91,8 +93,14 @@ sticky)
   FRAMES=3e6
   EXTRA="--init-from-table runs/campaign/table.md"
   ;;
+hires)
+  PRESET=ppo-levels-hires
+  LEVELS="8-3 2-2"
+  RUNS=runs/campaign-hires
+  KEPT="$here/hires"
+  ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more or sticky" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky or hires" >&2
   exit 2
   ;;
 esac

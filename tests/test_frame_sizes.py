@@ -1,0 +1,40 @@
+"""benchmarks/campaign/frame_sizes.py: what a policy sees of the screen at two frame sizes."""
+
+from dataclasses import replace
+
+import imageio.v2 as imageio
+import numpy as np
+from repo_scripts import load_script
+
+from mario_rl.env.pipeline import make_env
+from mario_rl.presets import get_preset
+
+frame_sizes = load_script("benchmarks/campaign/frame_sizes.py")
+
+
+def test_the_picture_at_42_is_the_frame_the_recipe_sees():
+    env = make_env(replace(get_preset("ppo-levels").env, noop_max=0, sticky_probability=0))
+    try:
+        env.reset(seed=0)
+        for _ in range(20):  # standing still, so a step's two pooled frames are alike
+            obs, *_ = env.step(0)
+        gray = env.unwrapped.emulator.observation("grayscale")
+    finally:
+        env.close()
+    small = frame_sizes.shrunk(gray, 42)
+    # Below the score line (the clock ticks there between a step's two pooled screens),
+    # standing still, the pipeline's frame is this one to the pixel.
+    below_the_score_line = slice(7, None)
+    assert np.array_equal(small[below_the_score_line], obs[-1][below_the_score_line])
+    picture = frame_sizes.seen_at(gray, 42)
+    assert picture.shape == (240, 256, 3)
+    assert set(np.unique(picture)) == set(np.unique(small))  # blown up, nothing blended
+
+
+def test_a_bundles_episode_is_drawn_at_each_size(tmp_path, capsys):
+    out = tmp_path / "frames.png"
+    frame_sizes.main(["models/8-3", "--seed", "10008", "--back", "3", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    # The report's own episode: it ends where eval.json says (a hit at x 1866).
+    assert "ended at x 1866" in printed and "(the report: x 1866, died, hit)" in printed
+    assert imageio.imread(out).shape == (2 * 240, 3 * 256, 3)
