@@ -16,7 +16,9 @@ INTRINSIC_NORMALIZATIONS: tuple[str, ...] = ("surprisal-std", "return-std")
 TERMINAL_NEXT_OBS: tuple[str, ...] = ("final", "next-start")
 """What a terminated step stores as its next observation: see `PPOConfig.terminal_next_obs`."""
 NETWORKS: tuple[str, ...] = ("nature", "small")
-"""Torso names: the Nature CNN (84x84) and the ICM paper's small torso (42x42)."""
+"""Torso names: the Nature CNN (made for 84x84) and the ICM paper's small torso (made for
+42x42; `ppo-levels-hires` runs it on 84x84), each sized to its frames (the Nature CNN's
+three layers need at least 36x36)."""
 INVERSE_HIDDEN = 256
 """Hidden width of the ICM's inverse model (Pathak et al. 2017, section 3)."""
 
@@ -71,7 +73,8 @@ class PPOConfig(SnapshotStarts):
     max_grad_norm: float = 0.5
     """Clip the gradient norm of the policy and of the ICM (each separately) to this."""
     network: str = "nature"
-    """Torso of the policy and of the ICM's encoder: `nature` (84x84) or `small` (42x42)."""
+    """Torso of the policy and of the ICM's encoder: `nature` (the Nature CNN) or `small` (the
+    ICM paper's four stride-2 convolutions), each sized to the frames it is given."""
     reward_mode: RewardMode = "extrinsic"
     """`extrinsic`: game reward; `intrinsic`: surprisal only; `mixed`: game + c x surprisal."""
     reward_scale: float = 1.0
