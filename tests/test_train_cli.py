@@ -188,13 +188,15 @@ def test_the_hires_preset_changes_only_the_frame_size_and_its_torso_follows():
     finally:
         env.close()
     assert obs.shape == (4, 84, 84)
-    # The last-action strip grows with the frame (84 // 21 rows) and marks action 2 of 5.
-    assert (obs[-1, :4, 33:50] == 255).all() and (obs[-1, :4, :33] == 0).all()
-    torso, features = build_torso(hires.agent.network, obs.shape)
+    # The last-action strip grows with the frame (84 // 21 rows) and marks action 2 of 5,
+    # columns 33-49 of 84, and nothing else.
+    strip = obs[-1, :4]
+    assert (strip[:, 33:50] == 255).all() and not strip[:, :33].any() and not strip[:, 50:].any()
+    assert (obs[-1, 4] != 255).any()
+    torso, _ = build_torso(hires.agent.network, obs.shape)
     # Four stride-2 layers leave 6x6 of 84 (3x3 of 42): four times the features, one torso.
-    low_torso, _ = build_torso("small", (4, 42, 42))
+    low_torso, _ = build_torso(levels.agent.network, (4, 42, 42))
     assert torso[1].in_features == 32 * 6 * 6 == 4 * low_torso[1].in_features
-    assert features == 512
 
 
 @pytest.mark.parametrize(

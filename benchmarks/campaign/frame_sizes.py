@@ -11,8 +11,10 @@ one PNG, a row per step:
     python benchmarks/campaign/frame_sizes.py models/8-3 --seed 10008 --back 6 1 \\
         --out benchmarks/campaign/frame_sizes/8-3.png
 
-It prints where the episode ended and how (which should be the report's end x for the
-seed), so a figure drawn from another checkpoint or seed says so.
+It prints where and how the episode ended beside the report's row for the seed, and says
+so when they differ (greedy play can flip at a near tie under another torch thread count
+than the report's), so a figure that is not the report's episode is never taken for it.
+Reports of sampled or epsilon-greedy play are refused: their draws are not replayed here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def play_to_the_end(
     row = next((e for e in report["per_episode"] if e["seed"] == seed), None)
     if row is None:
         raise SystemExit(f"seed {seed} is not one of {bundle / 'eval.json'}'s episodes")
+    if report.get("acting") != "greedy" or report.get("epsilon"):
+        raise SystemExit(
+            f"{bundle / 'eval.json'} played {report.get('acting')} with epsilon "
+            f"{report.get('epsilon')}: only greedy episodes are replayed here"
+        )
     policy = load_policy(bundle / "model.pt")
     config = eval_env_config(
         policy.env_config,
@@ -87,11 +94,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[42, 84])
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args(argv)
+    if min(args.back) < 0:
+        parser.error(f"--back: expected steps before the end (0 or more), got {min(args.back)}")
     screens, info, row = play_to_the_end(args.bundle, args.seed)
+    ended = (info["x_pos"], info.get("death"))
     print(
-        f"seed {args.seed}: ended at x {info['x_pos']} after {len(screens) - 1} steps "
-        f"(the report: x {row['end_x']}, {row['ended']}, {row.get('death')})"
+        f"seed {args.seed}: ended at x {ended[0]} ({ended[1] or 'no death'}) after "
+        f"{len(screens) - 1} steps (the report: x {row['end_x']}, {row['ended']}, "
+        f"{row.get('death')})"
     )
+    if ended != (row["end_x"], row.get("death")):
+        print("NOT the report's episode: the figure shows another ending than eval.json's")
     if max(args.back) >= len(screens):
         raise SystemExit(f"--back: the episode has only {len(screens) - 1} steps")
     rows = [

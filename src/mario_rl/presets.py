@@ -300,7 +300,7 @@ PRESETS["ppo-levels-hires"] = Preset(
     "ours, a trial on levels whose failures are mostly hits (8-3, 2-2): ppo-levels on "
     "84x84 frames instead of 42x42 (the same small torso, its last layer 6x6 instead of "
     "3x3), since at 42x42 a hammer or Mario himself is a faint pixel or two against the sky",
-    # The NES screen is 256x240: a 16-pixel enemy is about 2.7 pixels wide at 42 and 5.3 at
+    # The NES screen is 256x240: a 16-pixel enemy is about 2.6 pixels wide at 42 and 5.3 at
     # 84, an 8-pixel hammer 1.3 and 2.6; area resizing blends them into the sky's grey.
     replace(PRESETS["ppo-levels"].env, resize=(84, 84)),
     PRESETS["ppo-levels"].agent,
