@@ -17,7 +17,7 @@ def table(root, level, checks, episodes, run="levels/{level}/run/8-3__ppo__0__x"
     run_dir = root / run.format(level=level)
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = ["frames,episode,flag,max_x"]
-    lines += [f"{frames},{i},{flag},100" for i, (frames, flag) in enumerate(episodes)]
+    lines += [f"{frames},{i},{flag},{100 + 10 * i}" for i, (frames, flag) in enumerate(episodes)]
     (run_dir / "episodes.csv").write_text("\n".join(lines) + "\n")
     return root
 
@@ -38,8 +38,8 @@ def test_checks_and_training_flags_line_up_by_million(tmp_path, capsys):
     )
     trial_vs_control.main(["8-3", "--control", str(control), "--trial", str(trial)])
     rows = capsys.readouterr().out.splitlines()
-    assert rows[2] == "| 0M-1M | 0 of 6 at 1,000,200 | - | 50% of 2 | 25% of 4 |"
-    assert rows[3] == "| 1M-2M | 40 of 50 at 2,000,100 | - | 67% of 3 | - |"
+    assert rows[2] == "| 0M-1M | 0 of 6 at 1,000,200 | - | 50% of 2, x 105 | 25% of 4, x 115 |"
+    assert rows[3] == "| 1M-2M | 40 of 50 at 2,000,100 | - | 67% of 3, x 130 | - |"
     assert len(rows) == 4
 
 

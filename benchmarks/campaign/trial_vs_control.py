@@ -4,8 +4,9 @@ The campaign's trials change one thing in the recipe and train a level in a tabl
 own; the control is the same level in another table (the headline's, or the column of
 more frames). This prints, for one level, each table's checks side by side (clears of
 those played, and the frames they were taken at) and, per million training frames, the
-share of training episodes from the level's start that reached the flag (`episodes.csv`,
-which holds only real starts; under training's sampled actions and its sticky setting):
+share of training episodes from the level's start that reached the flag and their mean
+furthest x (`episodes.csv`, which holds only real starts; under training's sampled
+actions and its sticky setting; the x tells levels apart before any flag):
 
     python benchmarks/campaign/trial_vs_control.py 8-3 \\
         --control benchmarks/campaign --trial runs/campaign-hires
@@ -34,18 +35,19 @@ def checks(table: Path, level: str) -> list[dict[str, int]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def flag_rates(table: Path, level: str, per: int) -> dict[int, tuple[int, int]]:
-    """(flags, episodes) among training episodes that ended in each `per` frames, by index."""
+def flag_rates(table: Path, level: str, per: int) -> dict[int, tuple[int, int, int]]:
+    """(flags, episodes, summed furthest x) of the training episodes that ended in each
+    `per` frames, by index."""
     runs = sorted((table / "levels" / level).glob("**/episodes.csv"))
     if len(runs) != 1:
         found = ", ".join(str(run.parent) for run in runs) or "none"
         raise SystemExit(f"{table}: expected one run of {level}, found {found}")
-    rates: dict[int, tuple[int, int]] = {}
+    rates: dict[int, tuple[int, int, int]] = {}
     with runs[0].open() as rows:
         for row in csv.DictReader(rows):
             index = int(row["frames"]) // per
-            flags, episodes = rates.get(index, (0, 0))
-            rates[index] = (flags + int(row["flag"]), episodes + 1)
+            flags, episodes, x = rates.get(index, (0, 0, 0))
+            rates[index] = (flags + int(row["flag"]), episodes + 1, x + int(row["max_x"]))
     return rates
 
 
@@ -60,13 +62,13 @@ def comparison(control: Path, trial: Path, level: str, per: int) -> list[str]:
         row = rows[index]
         return f"{row['clears']} of {row['played']} at {row['frames']:,}"
 
-    def rate(rates: dict[int, tuple[int, int]], index: int) -> str:
-        flags, episodes = rates.get(index, (0, 0))
-        return f"{flags / episodes:.0%} of {episodes}" if episodes else "-"
+    def rate(rates: dict[int, tuple[int, int, int]], index: int) -> str:
+        flags, episodes, x = rates.get(index, (0, 0, 0))
+        return f"{flags / episodes:.0%} of {episodes}, x {x / episodes:.0f}" if episodes else "-"
 
     lines = [
-        f"| {level} | control's check | trial's check | control's training flag "
-        "| trial's training flag |",
+        f"| {level} | control's check | trial's check | control's training: flag, mean x "
+        "| trial's training: flag, mean x |",
         "|---|---|---|---|---|",
     ]
     # Row i: the episodes that ended in its window, and the check taken at its end.
