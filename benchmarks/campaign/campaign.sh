@@ -190,6 +190,11 @@ stop)
 status)
   if pid=$(campaign_pid); then
     echo "running (pid $pid)"
+    # The state line counts a level's frames at its checkpoints; its episodes log is live.
+    episodes=$(ls -t "$RUNS"/levels/*/*/episodes.csv 2>/dev/null | head -n 1)
+    if [ -n "$episodes" ]; then
+      echo "training $(basename "$(dirname "$(dirname "$episodes")")"): $(tail -n 1 "$episodes" | cut -d, -f1) frames at its last episode"
+    fi
   elif other=$(any_table_pid); then
     echo "not running; another campaign table is (pid $other)"
   else
@@ -198,7 +203,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore|long|more]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore|long|more|sticky|hires]" >&2
   exit 2
   ;;
 esac
