@@ -55,4 +55,7 @@ def test_sampled_reports_and_steps_after_the_end_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         frame_sizes.main([str(BUNDLE), "--seed", "10008", "--back", "-1", *out])
     assert "expected steps before the end (0 or more), got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        frame_sizes.main([str(BUNDLE), "--seed", "10008", "--sizes", "42", "0", *out])
+    assert "--sizes: expected frame sizes of 1 pixel or more, got 0" in capsys.readouterr().err
     assert not (tmp_path / "frames.png").exists()

@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if min(args.back) < 0:
         parser.error(f"--back: expected steps before the end (0 or more), got {min(args.back)}")
+    if min(args.sizes) < 1:
+        parser.error(f"--sizes: expected frame sizes of 1 pixel or more, got {min(args.sizes)}")
     screens, info, row = play_to_the_end(args.bundle, args.seed)
     ended = (info["x_pos"], info.get("death"))
     print(
