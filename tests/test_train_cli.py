@@ -127,7 +127,7 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
     "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
-    "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-hires",
+    "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-hires",
 )  # fmt: skip
 HARDER_STICKY_IN_TRAINING = {"ppo-levels-more-sticky": 0.4}
 """Trials that train under more timing noise than evaluation has, never less."""
@@ -162,6 +162,13 @@ def test_the_entropy_floor_reaches_the_agent_and_is_refused_for_other_agents(cap
     )
     assert main(["train", "--preset", "dqn-fast", "--entropy-floor", "0.5", "--frames", "10"]) == 2
     assert "--entropy-floor" in capsys.readouterr().err
+
+
+def test_the_sharpening_trial_is_the_column_of_more_frames_without_the_entropy_bonus():
+    more, sharp = get_preset("ppo-levels-more"), get_preset("ppo-levels-more-sharp")
+    assert sharp.env == more.env
+    assert sharp.agent == replace(more.agent, entropy_coef=0.0)
+    assert more.agent.entropy_coef > 0 and sharp.agent.entropy_coef_end is None
 
 
 def test_the_long_horizon_preset_keeps_steady_progress_worth_what_it_was():

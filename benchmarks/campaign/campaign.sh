@@ -18,7 +18,9 @@
 # runs/campaign-more/, kept in more/ here; it needs the headline's runs, restored first) or
 # `sticky` (the trial beside it: ppo-levels-more-sticky, the same start and frames trained
 # under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here)
-# or `hires` (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
+# or `sharp` (the trial of ppo-levels-more-sharp, the column's start and frames without the
+# entropy bonus, on 8-3 and 2-3, in runs/campaign-sharp/, kept in sharp/ here) or `hires`
+# (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
 # runs/campaign-hires/, kept in hires/ here).
 # The tables share the two cores: run one at a time.
 #
@@ -93,6 +95,14 @@ sticky)
   FRAMES=3e6
   EXTRA="--init-from-table runs/campaign/table.md"
   ;;
+sharp)
+  PRESET=ppo-levels-more-sharp
+  LEVELS="8-3 2-3"
+  RUNS=runs/campaign-sharp
+  KEPT="$here/sharp"
+  FRAMES=3e6
+  EXTRA="--init-from-table runs/campaign/table.md"
+  ;;
 hires)
   PRESET=ppo-levels-hires
   LEVELS="8-3 2-2"
@@ -100,7 +110,7 @@ hires)
   KEPT="$here/hires"
   ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky or hires" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky, sharp or hires" >&2
   exit 2
   ;;
 esac
