@@ -32,16 +32,10 @@ from typing import Any
 import torch
 
 from mario_rl.bundled import TRAINING_ONLY_FIELDS
-from mario_rl.runs import atomic_save, load_checkpoint
+from mario_rl.runs import atomic_save, load_checkpoint, run_directory
 
 MUST_MATCH = ("algo", "module", "network", "action_set", "num_actions", "obs_shape", "env_config")
 """Fields that must agree for an average to be one policy of one environment."""
-
-
-def run_directory(checkpoint: Path) -> Path:
-    """The run directory a checkpoint file belongs to (the folder above `checkpoints/`)."""
-    folder = checkpoint.parent
-    return folder.parent if folder.name == "checkpoints" else folder
 
 
 def averaged(paths: list[Path]) -> dict[str, Any]:
@@ -99,7 +93,7 @@ def main(argv: list[str] | None = None) -> Path:
         checkpoint = averaged(args.checkpoints)
     except (ValueError, OSError) as error:
         raise SystemExit(f"average_weights: {error}") from None
-    config = run_directory(Path(checkpoint["averaged_from"][-1]["checkpoint"])) / "config.json"
+    config = run_directory(checkpoint["averaged_from"][-1]["checkpoint"]) / "config.json"
     if not config.is_file():
         raise SystemExit(f"average_weights: no config.json at {config} to copy beside the result")
     args.out.parent.mkdir(parents=True, exist_ok=True)

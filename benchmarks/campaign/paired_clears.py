@@ -46,7 +46,7 @@ def sign_test(wins: int, losses: int) -> float:
 
 def compare(pairs: list[tuple[Path, Path]]) -> list[str]:
     """One line per pair and the pooled line."""
-    lines, trial_total, control_total, trial_alone, control_alone = [], 0, 0, 0, 0
+    lines, episodes, trial_total, control_total, trial_alone, control_alone = [], 0, 0, 0, 0, 0
     for trial_path, control_path in pairs:
         level, trial = clears_by_seed(trial_path)
         control_level, control = clears_by_seed(control_path)
@@ -64,11 +64,11 @@ def compare(pairs: list[tuple[Path, Path]]) -> list[str]:
             f"control {sum(control.values())}/{len(seeds)}; both {both}, trial alone "
             f"{only_trial}, control alone {only_control}"
         )
+        episodes += len(seeds)
         trial_total += sum(trial.values())
         control_total += sum(control.values())
         trial_alone += only_trial
         control_alone += only_control
-    episodes = sum(len(clears_by_seed(path)[1]) for path, _ in pairs)
     lines.append(
         f"pooled over {episodes} episodes each: trial {trial_total}, control {control_total}; "
         f"cleared by one alone: trial {trial_alone}, control {control_alone}; "

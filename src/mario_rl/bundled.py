@@ -178,14 +178,13 @@ def bundle_agent(
     failure at any step leaves an earlier bundle of the level as it was.
     """
     from mario_rl.agents import load_policy
-    from mario_rl.runs import atomic_save, file_beside, load_checkpoint
+    from mario_rl.runs import atomic_save, file_beside, load_checkpoint, run_directory
 
     if not any(command.strip() and not command.startswith("#") for command in commands):
         raise ValueError("commands: expected the command line(s) that trained the agent")
     payload: dict[str, Any] = load_checkpoint(checkpoint)
     source = Path(payload.pop("path"))
-    run_dir = source.parent.parent if source.parent.name == "checkpoints" else source.parent
-    config = run_dir / "config.json"
+    config = run_directory(source) / "config.json"
     if not config.is_file():
         raise ValueError(
             f"{config}: no config.json beside the checkpoint; bundle a checkpoint from a run "

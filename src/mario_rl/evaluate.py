@@ -40,7 +40,7 @@ from mario_rl.agents import Policy
 from mario_rl.env.levels import parse_level
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.env.wrappers import EPISODE_STATS, EVAL_STICKY
-from mario_rl.runs import write_text_atomic
+from mario_rl.runs import run_directory, write_text_atomic
 
 Actor = Callable[[np.ndarray], int | None]
 """Maps an observation to the next action; None ends the episode (a replay ran out)."""
@@ -598,10 +598,8 @@ def blind_replay(
 
 def default_report_path(checkpoint: str, level: str) -> Path:
     """`<run>/eval/<level>__<checkpoint name>__<time>.json` beside the checkpoint's run."""
-    path = Path(checkpoint)
-    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return run / "eval" / f"{level}__{path.stem}__{stamp}.json"
+    return run_directory(checkpoint) / "eval" / f"{level}__{Path(checkpoint).stem}__{stamp}.json"
 
 
 def save_report(report: dict[str, Any], path: Path) -> Path:

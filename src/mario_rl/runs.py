@@ -399,6 +399,13 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_CHECKPOINT_NAME.match(p.name).group(1)))
 
 
+def run_directory(checkpoint: str | Path) -> Path:
+    """The run directory a checkpoint file belongs to: the folder above its `checkpoints/`,
+    or the folder holding it (a bundled `models/<level>/model.pt`)."""
+    folder = Path(checkpoint).parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
 def run_label(config: dict[str, Any], fallback: str) -> str:
     """How a run (its config.json as a dict) is named in plots and tables: its preset, or
     its algo without one, or `fallback`; a random-agent run, which plays a preset's
