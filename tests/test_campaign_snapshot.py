@@ -368,7 +368,7 @@ def test_save_without_a_campaign_says_so(tmp_path):
         ("long", "ppo-levels-long", "runs/campaign-long", 1),
         ("more", "ppo-levels-more", "runs/campaign-more", 4),
         ("sticky", "ppo-levels-more-sticky", "runs/campaign-sticky", 2),
-        ("sharp", "ppo-levels-more-sharp", "runs/campaign-sharp", 2),
+        ("sharp", "ppo-levels-more-sharp", "runs/campaign-sharp", 4),
         ("hires", "ppo-levels-hires", "runs/campaign-hires", 2),
     ],
 )

@@ -19,7 +19,8 @@
 # `sticky` (the trial beside it: ppo-levels-more-sticky, the same start and frames trained
 # under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here)
 # or `sharp` (the trial of ppo-levels-more-sharp, the column's start and frames without the
-# entropy bonus, on 8-3 and 2-3, in runs/campaign-sharp/, kept in sharp/ here) or `hires`
+# entropy bonus, on 8-3 and 2-3, then 2-4 and 1-2, in runs/campaign-sharp/, kept in sharp/
+# here) or `hires`
 # (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
 # runs/campaign-hires/, kept in hires/ here).
 # The tables share the two cores: run one at a time.
@@ -97,7 +98,7 @@ sticky)
   ;;
 sharp)
   PRESET=ppo-levels-more-sharp
-  LEVELS="8-3 2-3"
+  LEVELS="8-3 2-3 2-4 1-2"
   RUNS=runs/campaign-sharp
   KEPT="$here/sharp"
   FRAMES=3e6
