@@ -6,6 +6,7 @@ from mario_rl.env.actions import (
     action_bytes,
     action_set,
     buttons_to_byte,
+    extends,
 )
 from mario_rl.env.levels import Level, UnknownLevelError, all_levels, parse_level
 
@@ -50,6 +51,17 @@ def test_action_set_sizes():
         "cs229": 12,
         "curiosity": 14,
     }
+
+
+def test_simple_and_complex_extend_right_only_and_nothing_extends_itself_or_reorders():
+    assert extends("simple", "right_only") and extends("complex", "right_only")
+    assert extends("complex", "simple")
+    assert not extends("right_only", "simple")  # fewer
+    assert not extends("right_only", "right_only")
+    assert not extends("curiosity", "right_only")  # more, in another order
+    assert not extends("lnr", "right_only")
+    with pytest.raises(UnknownActionSetError):
+        extends("x", "right_only")
 
 
 def test_cs229_is_left_right_stay_times_jump_times_speed():

@@ -127,7 +127,8 @@ def test_dqn_presets_differ_only_where_the_write_ups_do():
 OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
     "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
-    "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-hires",
+    "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-more-simple",
+    "ppo-levels-hires",
 )  # fmt: skip
 HARDER_STICKY_IN_TRAINING = {"ppo-levels-more-sticky": 0.4}
 """Trials that train under more timing noise than evaluation has, never less."""

@@ -340,6 +340,97 @@ def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_p
     }
 
 
+def test_a_ppo_warm_start_into_more_actions_keeps_the_old_rows_and_adds_their_mean(
+    tmp_path, monkeypatch
+):
+    _, env_config, config, options, frames = ppo_setting()
+    assert env_config.actions == "right_only"
+    run = RunConfig(
+        seed=2, frames=frames, runs_dir=str(tmp_path / "first"), checkpoint_every=10**9,
+        progress=False, device="cpu",
+    )  # fmt: skip
+    source = load_checkpoint(training.train(run, env_config, config, **options))
+    real_step, first_states = PPOTrainer.step, []
+
+    def step(self, budget):
+        if not first_states:
+            first_states.extend(network_states(self))
+        return real_step(self, budget)
+
+    monkeypatch.setattr(PPOTrainer, "step", step)
+    simple = dataclasses.replace(env_config, actions="simple")  # right_only's 5, A, left
+    second = dataclasses.replace(run, seed=3, runs_dir=str(tmp_path / "second"))
+    run_dir = training.train(second, simple, config, init_from=source["path"], **options)
+
+    old = source["model_state"]
+    for state in first_states:  # the learner and the copy that acts
+        for name, value in old.items():
+            if not name.startswith("policy_head."):
+                assert torch.equal(state[name], value), name
+        weight, bias = state["policy_head.weight"], state["policy_head.bias"]
+        assert weight.shape[0] == bias.shape[0] == 7
+        assert torch.equal(weight[:5], old["policy_head.weight"])
+        assert torch.equal(bias[:5], old["policy_head.bias"])
+        for new in (5, 6):
+            assert torch.allclose(weight[new], old["policy_head.weight"].mean(0))
+            assert torch.allclose(bias[new], old["policy_head.bias"].mean())
+    end = load_checkpoint(run_dir)
+    assert (end["action_set"], end["num_actions"]) == ("simple", 7)
+    assert (
+        json.loads((run_dir / "config.json").read_text())["init_from"]["checkpoint"]
+        == (source["path"])
+    )
+    # Back to fewer actions, or to a set that reorders them: refused before any run starts.
+    for other in ("right_only", "lnr"):
+        made_for = "simple" if other == "right_only" else "right_only"
+        start = run_dir if other == "right_only" else source["path"]
+        with pytest.raises(ValueError, match=f"action set {made_for} .* action set {other}"):
+            training.train(
+                dataclasses.replace(run, runs_dir=str(tmp_path / other)),
+                dataclasses.replace(env_config, actions=other),
+                config,
+                init_from=start,
+                **options,
+            )
+        assert not (tmp_path / other).exists()
+
+
+def test_only_a_trainer_that_grows_its_policy_starts_from_fewer_actions():
+    made = {"algo": "ddqn", "action_set": "right_only", "network": "nature", "path": "c.pt"}
+    with pytest.raises(ValueError, match=r"DQNTrainer cannot .* fewer actions \(right_only"):
+        training.check_warm_start_identity(made, DQNTrainer, "ddqn", "simple", "nature")
+    ppo = {**made, "algo": "ppo"}
+    training.check_warm_start_identity(ppo, PPOTrainer, "ppo", "simple", "nature")
+    training.check_warm_start_identity(ppo, PPOTrainer, "ppo", "complex", "nature")
+
+
+def test_a_new_action_never_outranks_the_old_and_gets_their_geometric_mean():
+    from mario_rl.agents.ppo.networks import ActorCritic, with_more_actions
+
+    torch.manual_seed(0)
+    five = ActorCritic((4, 42, 42), 5, "nature")
+    seven = ActorCritic((4, 42, 42), 7, "nature")
+    seven.load_state_dict(with_more_actions(five.state_dict(), 2))
+    obs = torch.randint(0, 256, (8, 4, 42, 42), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(seven(obs)[0][:, :5], five(obs)[0])
+        assert torch.equal(seven(obs)[1], five(obs)[1])
+        # The head alone, on features that make the old policy sure, then unsure.
+        features = torch.zeros(2, five.policy_head.in_features)
+        features[0, 0], features[1, :3] = 20.0, torch.tensor([1.0, 1.0, 0.5])
+        five.policy_head.weight.zero_()
+        five.policy_head.weight[:, :5] = torch.eye(5)
+        five.policy_head.bias.zero_()
+        seven.load_state_dict(with_more_actions(five.state_dict(), 2))
+        old, new = five.policy_head(features), seven.policy_head(features)
+    assert torch.equal(new[:, :5], old)
+    assert torch.equal(new.argmax(1), old.argmax(1))
+    probs = new.softmax(1)
+    geometric_mean = probs[:, :5].log().mean(1).exp()
+    assert torch.allclose(probs[:, 5], geometric_mean) and torch.allclose(probs[:, 6], probs[:, 5])
+    assert probs[:, 5].min() < 0.01 < probs[:, 5].max()  # small where sure, not everywhere
+
+
 def test_init_from_refuses_another_algo_and_agents_without_networks(tmp_path):
     _, env_config, config, options, frames = dqn_setting()
     run = RunConfig(

@@ -20,7 +20,9 @@
 # under sticky actions 0.4, on 8-3 and 2-3, in runs/campaign-sticky/, kept in sticky/ here)
 # or `sharp` (the trial of ppo-levels-more-sharp, the column's start and frames without the
 # entropy bonus, on 8-3 and 2-3, then 2-4 and 1-2, in runs/campaign-sharp/, kept in sharp/
-# here) or `hires`
+# here) or `simple` (the trial of ppo-levels-more-simple, the column's start and frames
+# with SIMPLE_MOVEMENT's A alone and left added, on 4-2 and 1-2, in runs/campaign-simple/,
+# kept in simple/ here) or `hires`
 # (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
 # runs/campaign-hires/, kept in hires/ here).
 # The tables share the two cores: run one at a time.
@@ -104,6 +106,14 @@ sharp)
   FRAMES=3e6
   EXTRA="--init-from-table runs/campaign/table.md"
   ;;
+simple)
+  PRESET=ppo-levels-more-simple
+  LEVELS="4-2 1-2"
+  RUNS=runs/campaign-simple
+  KEPT="$here/simple"
+  FRAMES=3e6
+  EXTRA="--init-from-table runs/campaign/table.md"
+  ;;
 hires)
   PRESET=ppo-levels-hires
   LEVELS="8-3 2-2"
@@ -111,7 +121,7 @@ hires)
   KEPT="$here/hires"
   ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky, sharp or hires" >&2
+  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky, sharp, simple or hires" >&2
   exit 2
   ;;
 esac

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mario_rl.agents import cs229, dqn, ppo, random_actions
+from mario_rl.env import actions
 from mario_rl.env.pipeline import EnvConfig
 from mario_rl.runs import (
     SUMMARY_EVERY,
@@ -105,6 +106,25 @@ def check_warm_start(checkpoint: dict[str, Any], env_config: EnvConfig) -> None:
         )
 
 
+def check_warm_start_identity(
+    checkpoint: dict[str, Any], trainer_class: type, algo: str, action_set: str, network: str
+) -> None:
+    """`check_compatible` for a warm start, which may also go from an action set to one that
+    extends it (`mario_rl.env.actions.extends`: right_only's five actions, then more) where
+    the trainer can grow its policy (`extends_actions`: PPO). The new actions start where
+    the trainer's `init_weights` puts them; the last-action strip, when the pipeline shows
+    one, splits the frame's width among more actions, so its marks move."""
+    made = checkpoint["action_set"]
+    if made != action_set and actions.extends(action_set, made):
+        if not getattr(trainer_class, "extends_actions", False):
+            raise CheckpointError(
+                f"init_from: {trainer_class.__name__} cannot start from a checkpoint made for "
+                f"fewer actions ({made} there, {action_set} here; PPO can)"
+            )
+        action_set = made
+    check_compatible(checkpoint, algo, action_set, network)
+
+
 def train(
     run: RunConfig,
     env_config: EnvConfig,
@@ -154,7 +174,8 @@ def train(
                 "(the DQN and PPO agents can)"
             )
         warm_start = load_checkpoint(init_from, device)
-        check_compatible(warm_start, *trainer_class.identity(env_config, agent))
+        identity = trainer_class.identity(env_config, agent)
+        check_warm_start_identity(warm_start, trainer_class, *identity)
         check_warm_start(warm_start, env_config)
     seed_everything(run.seed)
     retain_freed_memory()

@@ -86,6 +86,14 @@ def noop_index(name: str) -> int:
     return action_set(name).index(("NOOP",))
 
 
+def extends(name: str, base: str) -> bool:
+    """Whether set `name` is set `base` with more actions after it: `simple` and `complex`
+    extend `right_only`. A policy trained on `base` then keeps its actions' indices in
+    `name` (a warm start into more actions, `mario_rl.training`)."""
+    bigger, smaller = action_set(name), action_set(base)
+    return len(bigger) > len(smaller) and bigger[: len(smaller)] == smaller
+
+
 def action_bytes(name: str) -> list[int]:
     """The controller byte of each action in the named set, in action-index order."""
     return [buttons_to_byte(combo) for combo in action_set(name)]

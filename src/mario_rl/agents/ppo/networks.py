@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from mario_rl.agents.ppo.config import NETWORKS
@@ -49,3 +50,16 @@ class ActorCritic(nn.Module):
         """(logits, values) for a batch of observations."""
         features = self.torso(as_float(obs))
         return self.policy_head(features), self.value_head(features).squeeze(-1)
+
+
+def with_more_actions(state: dict[str, Tensor], count: int) -> dict[str, Tensor]:
+    """An `ActorCritic`'s state dict with `count` more actions after its own, each new
+    row of the policy head the mean of the old rows. A new action's logit is then the mean
+    of the old ones' (never above their best, so greedy play picks what it picked), and its
+    probability the geometric mean of theirs: near 0 where the policy is sure, a fair share
+    where it hesitates, which is where trying something else can pay."""
+    grown = dict(state)
+    weight, bias = state["policy_head.weight"], state["policy_head.bias"]
+    grown["policy_head.weight"] = torch.cat([weight, weight.mean(0).expand(count, -1)])
+    grown["policy_head.bias"] = torch.cat([bias, bias.mean().expand(count)])
+    return grown

@@ -11,13 +11,14 @@ from gymnasium.vector import VectorEnv
 
 from mario_rl.agents.ppo.agent import PPOAgent
 from mario_rl.agents.ppo.config import PPOConfig
+from mario_rl.agents.ppo.networks import with_more_actions
 from mario_rl.agents.ppo.remote import RayRolloutCollector
 from mario_rl.agents.ppo.rollout import RolloutCollector
 from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
-from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
+from mario_rl.runs import Budget, CheckpointError, MetricsLogger, RunConfig, RunDir, Step
 from mario_rl.stopping import stop_signals_deferred
 
 # --------------------------------------------------------------------------- training
@@ -51,6 +52,10 @@ class PPOTrainer:
     process): they start empty again, as at a run's start, so until an env's first episode
     and death of the resumed run its practice starts are the level's real start.
     """
+
+    extends_actions = True
+    """A warm start may go on into an action set that extends the checkpoint's (more
+    actions after its own: `mario_rl.training.check_warm_start_identity`)."""
 
     ray_actors = True
     """`RunConfig.ray` may put its envs on Ray actors (`remote.RayRolloutCollector`)."""
@@ -160,8 +165,19 @@ class PPOTrainer:
     def init_weights(self, checkpoint: dict[str, Any]) -> None:
         """Start from `checkpoint`'s actor-critic (and ICM, when both have one); the
         optimiser, counters and schedules start fresh. `mario_rl.training.check_warm_start`
-        has checked the observations match (and are not normalised)."""
-        self.agent.policy.load_state_dict(checkpoint["model_state"])
+        has checked the observations match (and are not normalised). Into an action set
+        that extends the checkpoint's, the new actions start as `with_more_actions` puts
+        them."""
+        state, more = checkpoint["model_state"], self.agent.num_actions - checkpoint["num_actions"]
+        if more > 0:  # an action set that extends the checkpoint's (`extends_actions`)
+            if self.agent.icm is not None:
+                raise CheckpointError(
+                    f"init_from: {checkpoint['path']} has {checkpoint['num_actions']} actions "
+                    f"and this run {self.agent.num_actions}; a warm start into more actions "
+                    "is for PPO without the ICM (whose inverse model predicts the action)"
+                )
+            state = with_more_actions(state, more)
+        self.agent.policy.load_state_dict(state)
         if self.agent.icm is not None and checkpoint.get("icm_state") is not None:
             self.agent.icm.load_state_dict(checkpoint["icm_state"])
         if self.acting is not None:
