@@ -299,14 +299,18 @@ def network_states(trainer) -> list[dict[str, torch.Tensor]]:
     return [{name: value.clone() for name, value in net.state_dict().items()} for net in nets]
 
 
-@pytest.mark.parametrize("setting", [dqn_setting, ppo_setting])
-def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_path, monkeypatch):
-    trainer_class, env_config, config, options, frames = setting()
+def first_run(tmp_path, env_config, config, options, frames) -> tuple[RunConfig, dict]:
+    """A short run in `tmp_path/first` to warm-start from: its RunConfig and checkpoint."""
     run = RunConfig(
         seed=2, frames=frames, runs_dir=str(tmp_path / "first"), checkpoint_every=10**9,
         progress=False, device="cpu",
     )  # fmt: skip
-    source = load_checkpoint(training.train(run, env_config, config, **options))
+    return run, load_checkpoint(training.train(run, env_config, config, **options))
+
+
+def record_first_step_states(trainer_class, monkeypatch) -> list[dict[str, torch.Tensor]]:
+    """A list that the trainer's first `step` fills with `network_states`: the networks a
+    run starts from, after any warm start."""
     real_step, first_states = trainer_class.step, []
 
     def step(self, budget):
@@ -315,6 +319,14 @@ def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_p
         return real_step(self, budget)
 
     monkeypatch.setattr(trainer_class, "step", step)
+    return first_states
+
+
+@pytest.mark.parametrize("setting", [dqn_setting, ppo_setting])
+def test_init_from_starts_a_new_run_with_the_checkpoints_networks(setting, tmp_path, monkeypatch):
+    trainer_class, env_config, config, options, frames = setting()
+    run, source = first_run(tmp_path, env_config, config, options, frames)
+    first_states = record_first_step_states(trainer_class, monkeypatch)
     second = dataclasses.replace(run, seed=3, runs_dir=str(tmp_path / "second"))
     run_dir = training.train(second, env_config, config, init_from=source["path"], **options)
 
@@ -345,19 +357,8 @@ def test_a_ppo_warm_start_into_more_actions_keeps_the_old_rows_and_adds_their_me
 ):
     _, env_config, config, options, frames = ppo_setting()
     assert env_config.actions == "right_only"
-    run = RunConfig(
-        seed=2, frames=frames, runs_dir=str(tmp_path / "first"), checkpoint_every=10**9,
-        progress=False, device="cpu",
-    )  # fmt: skip
-    source = load_checkpoint(training.train(run, env_config, config, **options))
-    real_step, first_states = PPOTrainer.step, []
-
-    def step(self, budget):
-        if not first_states:
-            first_states.extend(network_states(self))
-        return real_step(self, budget)
-
-    monkeypatch.setattr(PPOTrainer, "step", step)
+    run, source = first_run(tmp_path, env_config, config, options, frames)
+    first_states = record_first_step_states(PPOTrainer, monkeypatch)
     simple = dataclasses.replace(env_config, actions="simple")  # right_only's 5, A, left
     second = dataclasses.replace(run, seed=3, runs_dir=str(tmp_path / "second"))
     run_dir = training.train(second, simple, config, init_from=source["path"], **options)
