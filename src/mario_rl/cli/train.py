@@ -384,7 +384,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="start a new run from this checkpoint's networks (or a run directory's newest): "
         "a warm start, e.g. fine-tuning with other settings; optimiser, counters and "
-        "schedules start fresh, and config.json records the checkpoint and its frames",
+        "schedules start fresh, and config.json records the checkpoint and its frames; "
+        "PPO may go on into an action set that extends the checkpoint's (--actions simple "
+        "from right_only: each new action starts as the mean of the old ones)",
     )
     train.add_argument(
         "--save-replay",
