@@ -47,6 +47,15 @@ def main(argv: list[str] | None = None) -> None:
         help="no-op steps first: buttons released, landed",
     )
     parser.add_argument("--png", type=Path, default=None, help="save the stuck screen here")
+    parser.add_argument(
+        "--step-back",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="also try, from the settled stall, 1..STEPS steps of left, then each action "
+        "with A held 2, 4, ... --hold steps, then right for --hold steps (action sets with "
+        "left): does a step back get him out?",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -119,6 +128,37 @@ def main(argv: list[str] | None = None) -> None:
             f"  {index:2d} {name:<20} x {max(xs):5d} ({max(xs) - x:+d}), "
             f"y {max(ys):4d} ({max(ys) - y:+d}), {ending}"
         )
+
+    if args.step_back is not None:
+        if ("left",) not in action_set(policy.env_config.actions):
+            print(f"--step-back: the action set {policy.env_config.actions} has no left")
+            return
+        left, right = names.index("left"), names.index("right")
+        jumps = [index for index, name in enumerate(names) if "A" in name.split("+")]
+        scripts = [
+            [left] * back + [jump] * held + [right] * args.hold
+            for back in range(1, args.step_back + 1)
+            for jump in jumps
+            for held in range(2, args.hold + 1, 2)
+        ]
+        passed = []
+        for script in scripts:
+            settled()
+            for action in script:
+                _, _, terminated, truncated, step_info = probe.step(action)
+                if step_info["x_pos"] > x + 32:  # past the stall by two tiles
+                    passed.append(script)
+                    break
+                if terminated or truncated:
+                    break
+        print(
+            f"a step back: {len(passed)} of {len(scripts)} scripts (1-{args.step_back} steps "
+            f"left, then {', '.join(names[j] for j in jumps)} held 2-{args.hold} steps, then "
+            f"right) got more than 32 pixels past x {x}"
+        )
+        for script in passed[:5]:
+            back = script.count(left)
+            print(f"  {back} left, then {names[script[back]]} x{script[back:].count(script[back])}")
 
 
 if __name__ == "__main__":

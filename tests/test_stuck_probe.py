@@ -14,7 +14,7 @@ def test_each_action_of_the_set_is_held_from_the_stall(untrained_dqn_run, capsys
     png = tmp_path / "stuck.png"
     stuck_probe.main(
         [str(untrained_dqn_run), "--level", "2-1", "--seed", "0", "--stuck-steps", "3",
-         "--hold", "4", "--settle", "1", "--png", str(png)]
+         "--hold", "4", "--settle", "1", "--png", str(png), "--step-back", "2"]
     )  # fmt: skip
     out = capsys.readouterr().out
     stall = re.search(r"stuck after (\d+) steps at x (\d+)", out)
@@ -24,6 +24,7 @@ def test_each_action_of_the_set_is_held_from_the_stall(untrained_dqn_run, capsys
     assert [int(row[0]) for row in rows] == list(range(5)), out  # right_only's 5 actions
     assert rows[0][1] == "NOOP" and all(row[3] == "held 4 steps" for row in rows), out
     assert {name for _, name, dx, _ in rows if int(dx) > 0} == {"right+A", "right+A+B"}, out
+    assert "--step-back: the action set right_only has no left" in out
 
 
 @pytest.mark.parametrize(
