@@ -396,6 +396,17 @@ def test_a_ppo_warm_start_into_more_actions_keeps_the_old_rows_and_adds_their_me
         assert not (tmp_path / other).exists()
 
 
+def test_a_warm_start_into_more_actions_is_refused_with_the_icm(tmp_path):
+    _, env_config, config, options, frames = ppo_setting()
+    icm = dataclasses.replace(config, reward_mode="mixed", intrinsic_coef=0.1)
+    run, source = first_run(tmp_path, env_config, icm, options, frames)
+    simple = dataclasses.replace(env_config, actions="simple")
+    second = dataclasses.replace(run, runs_dir=str(tmp_path / "second"))
+    with pytest.raises(ValueError, match=r"has 5 actions and this run 7; .* without the ICM"):
+        training.train(second, simple, icm, init_from=source["path"], **options)
+    assert not (tmp_path / "second").exists()
+
+
 def test_only_a_trainer_that_grows_its_policy_starts_from_fewer_actions():
     made = {"algo": "ddqn", "action_set": "right_only", "network": "nature", "path": "c.pt"}
     with pytest.raises(ValueError, match=r"DQNTrainer cannot .* fewer actions \(right_only"):
