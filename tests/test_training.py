@@ -409,11 +409,16 @@ def test_a_warm_start_into_more_actions_is_refused_with_the_icm(tmp_path):
 
 def test_only_a_trainer_that_grows_its_policy_starts_from_fewer_actions():
     made = {"algo": "ddqn", "action_set": "right_only", "network": "nature", "path": "c.pt"}
+    simple = EnvConfig(actions="simple")
+    dqn = DQNConfig(network="nature", double=True)
+    assert DQNTrainer.identity(simple, dqn) == ("ddqn", "simple", "nature")
     with pytest.raises(ValueError, match=r"DQNTrainer cannot .* fewer actions \(right_only"):
-        training.check_warm_start_identity(made, DQNTrainer, "ddqn", "simple", "nature")
+        training.check_warm_start_identity(made, DQNTrainer, simple, dqn)
+    ppo_config = dataclasses.replace(ppo_setting()[2], network="nature")
     ppo = {**made, "algo": "ppo"}
-    training.check_warm_start_identity(ppo, PPOTrainer, "ppo", "simple", "nature")
-    training.check_warm_start_identity(ppo, PPOTrainer, "ppo", "complex", "nature")
+    training.check_warm_start_identity(ppo, PPOTrainer, simple, ppo_config)
+    complex_actions = EnvConfig(actions="complex")
+    training.check_warm_start_identity(ppo, PPOTrainer, complex_actions, ppo_config)
 
 
 def test_a_new_action_never_outranks_the_old_and_gets_their_geometric_mean():

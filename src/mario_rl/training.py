@@ -107,19 +107,27 @@ def check_warm_start(checkpoint: dict[str, Any], env_config: EnvConfig) -> None:
 
 
 def check_warm_start_identity(
-    checkpoint: dict[str, Any], trainer_class: type, algo: str, action_set: str, network: str
+    checkpoint: dict[str, Any], trainer_class: type, env_config: EnvConfig, agent: AgentConfig
 ) -> None:
     """`check_compatible` for a warm start, which may also go from an action set to one that
     extends it (`mario_rl.env.actions.extends`: right_only's five actions, then more) where
-    the trainer can grow its policy (`extends_actions`: PPO). The new actions start where
-    the trainer's `init_weights` puts them; the last-action strip, when the pipeline shows
-    one, splits the frame's width among more actions, so its marks move."""
+    the trainer can grow its policy (`grows_actions`: PPO without the ICM). The new actions
+    start where the trainer's `init_weights` puts them; the last-action strip, when the
+    pipeline shows one, splits the frame's width among more actions, so its marks move."""
+    algo, action_set, network = trainer_class.identity(env_config, agent)
     made = checkpoint["action_set"]
     if made != action_set and actions.extends(action_set, made):
-        if not getattr(trainer_class, "extends_actions", False):
+        grows_actions = getattr(trainer_class, "grows_actions", None)
+        if grows_actions is None:
             raise CheckpointError(
                 f"init_from: {trainer_class.__name__} cannot start from a checkpoint made for "
                 f"fewer actions ({made} there, {action_set} here; PPO can)"
+            )
+        if not grows_actions(agent):
+            raise CheckpointError(
+                f"init_from: {checkpoint['path']} has {len(actions.action_set(made))} actions "
+                f"and this run {len(actions.action_set(action_set))}; a warm start into more "
+                "actions is for PPO without the ICM (whose inverse model predicts the action)"
             )
         action_set = made
     check_compatible(checkpoint, algo, action_set, network)
@@ -174,8 +182,7 @@ def train(
                 "(the DQN and PPO agents can)"
             )
         warm_start = load_checkpoint(init_from, device)
-        identity = trainer_class.identity(env_config, agent)
-        check_warm_start_identity(warm_start, trainer_class, *identity)
+        check_warm_start_identity(warm_start, trainer_class, env_config, agent)
         check_warm_start(warm_start, env_config)
     seed_everything(run.seed)
     retain_freed_memory()

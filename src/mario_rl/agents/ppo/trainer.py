@@ -18,7 +18,7 @@ from mario_rl.env.pipeline import EnvConfig, make_env, measure_obs_stats
 from mario_rl.env.snapshots import snapshot_wrapper_for
 from mario_rl.env.vector import make_vector_env_groups
 from mario_rl.env.wrappers import ObservationStats
-from mario_rl.runs import Budget, CheckpointError, MetricsLogger, RunConfig, RunDir, Step
+from mario_rl.runs import Budget, MetricsLogger, RunConfig, RunDir, Step
 from mario_rl.stopping import stop_signals_deferred
 
 # --------------------------------------------------------------------------- training
@@ -53,9 +53,12 @@ class PPOTrainer:
     and death of the resumed run its practice starts are the level's real start.
     """
 
-    extends_actions = True
-    """A warm start may go on into an action set that extends the checkpoint's (more
-    actions after its own: `mario_rl.training.check_warm_start_identity`)."""
+    @staticmethod
+    def grows_actions(config: PPOConfig) -> bool:
+        """Whether a warm start may go on into an action set that extends the checkpoint's
+        (more actions after its own: `mario_rl.training.check_warm_start_identity`): not
+        with the ICM, whose inverse model predicts the action."""
+        return not config.uses_icm
 
     ray_actors = True
     """`RunConfig.ray` may put its envs on Ray actors (`remote.RayRolloutCollector`)."""
@@ -169,13 +172,7 @@ class PPOTrainer:
         that extends the checkpoint's, the new actions start as `with_more_actions` puts
         them."""
         state, more = checkpoint["model_state"], self.agent.num_actions - checkpoint["num_actions"]
-        if more > 0:  # an action set that extends the checkpoint's (`extends_actions`)
-            if self.agent.icm is not None:
-                raise CheckpointError(
-                    f"init_from: {checkpoint['path']} has {checkpoint['num_actions']} actions "
-                    f"and this run {self.agent.num_actions}; a warm start into more actions "
-                    "is for PPO without the ICM (whose inverse model predicts the action)"
-                )
+        if more > 0:  # an action set that extends the checkpoint's (`grows_actions`)
             state = with_more_actions(state, more)
         self.agent.policy.load_state_dict(state)
         if self.agent.icm is not None and checkpoint.get("icm_state") is not None:
