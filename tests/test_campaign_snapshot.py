@@ -370,6 +370,7 @@ def test_save_without_a_campaign_says_so(tmp_path):
         ("sticky", "ppo-levels-more-sticky", "runs/campaign-sticky", 2),
         ("sharp", "ppo-levels-more-sharp", "runs/campaign-sharp", 4),
         ("simple", "ppo-levels-more-simple", "runs/campaign-simple", 2),
+        ("more-long", "ppo-levels-more-long", "runs/campaign-more-long", 4),
         ("hires", "ppo-levels-hires", "runs/campaign-hires", 2),
     ],
 )

@@ -128,7 +128,7 @@ OUR_PRESETS = (
     "dqn-fast", "ppo-fast", "ppo-levels", "ppo-levels-icm", "ppo-levels-complex",
     "ppo-levels-stall", "ppo-levels-deep", "ppo-levels-explore", "ppo-levels-long",
     "ppo-levels-more", "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-more-simple",
-    "ppo-levels-hires",
+    "ppo-levels-more-long", "ppo-levels-hires",
 )  # fmt: skip
 HARDER_STICKY_IN_TRAINING = {"ppo-levels-more-sticky": 0.4}
 """Trials that train under more timing noise than evaluation has, never less."""
@@ -181,6 +181,26 @@ def test_the_long_horizon_preset_keeps_steady_progress_worth_what_it_was():
         levels.reward_scale / (1 - levels.gamma)
     )
     assert long.gamma**24 > 0.78 > 0.08 > levels.gamma**24
+
+
+def test_the_longer_horizon_trial_is_the_column_of_more_frames_at_gamma_099():
+    more, trial = get_preset("ppo-levels-more"), get_preset("ppo-levels-more-long")
+    assert trial.env == more.env
+    assert trial.agent == replace(more.agent, gamma=0.99, reward_scale=0.01)
+
+    # Its description's claim: at about 11 pixels (reward 11) a step, as the bundles run,
+    # three steps of waiting cost what a death risk of about 23% costs at gamma 0.9 and of
+    # about 3% at 0.99. A death ends the episode (end on life loss) and pays its penalty.
+    from mario_rl.env.core import DEATH_PENALTY
+
+    assert more.env.end_on_life_loss and trial.env.end_on_life_loss
+
+    def risk_worth_three_steps(agent):
+        value = 11 * agent.reward_scale / (1 - agent.gamma)
+        return value * (1 - agent.gamma**3) / (value - DEATH_PENALTY * agent.reward_scale)
+
+    assert risk_worth_three_steps(more.agent) == pytest.approx(0.24, abs=0.01)
+    assert risk_worth_three_steps(trial.agent) == pytest.approx(0.029, abs=0.001)
 
 
 def test_the_hires_preset_changes_only_the_frame_size_and_its_torso_follows():

@@ -22,7 +22,9 @@
 # entropy bonus, on 8-3 and 2-3, then 2-4 and 1-2, in runs/campaign-sharp/, kept in sharp/
 # here) or `simple` (the trial of ppo-levels-more-simple, the column's start and frames
 # with SIMPLE_MOVEMENT's A alone and left added, on 4-2 and 1-2, in runs/campaign-simple/,
-# kept in simple/ here) or `hires`
+# kept in simple/ here) or `more-long` (the trial of ppo-levels-more-long, the column's start
+# and frames at gamma 0.99, on 8-3, 2-3, 2-4 and 1-2, in runs/campaign-more-long/, kept in
+# more-long/ here) or `hires`
 # (the trial of ppo-levels-hires, 84x84 frames, from scratch on 8-3 and 2-2, in
 # runs/campaign-hires/, kept in hires/ here).
 # The tables share the two cores: run one at a time.
@@ -44,6 +46,7 @@ SAVE_EVERY_S=1200
 # docs/campaign.md), level order included (a test checks that they agree).
 FRAMES=10e6
 EXTRA=""
+TABLES="headline|complex|stall|deep|explore|long|more|sticky|sharp|simple|more-long|hires"
 case "${2:-headline}" in
 headline)
   PRESET=ppo-levels
@@ -114,6 +117,14 @@ simple)
   FRAMES=3e6
   EXTRA="--init-from-table runs/campaign/table.md"
   ;;
+more-long)
+  PRESET=ppo-levels-more-long
+  LEVELS="8-3 2-3 2-4 1-2"
+  RUNS=runs/campaign-more-long
+  KEPT="$here/more-long"
+  FRAMES=3e6
+  EXTRA="--init-from-table runs/campaign/table.md"
+  ;;
 hires)
   PRESET=ppo-levels-hires
   LEVELS="8-3 2-2"
@@ -121,7 +132,7 @@ hires)
   KEPT="$here/hires"
   ;;
 *)
-  echo "unknown table ${2}: expected headline, complex, stall, deep, explore, long, more, sticky, sharp, simple or hires" >&2
+  echo "unknown table ${2}: expected one of $TABLES" >&2
   exit 2
   ;;
 esac
@@ -188,7 +199,7 @@ stop)
     echo "the $PRESET table is not running; saving its state as it is" >&2
     if other=$(any_table_pid); then
       echo "another campaign table is running (pid $other): stop it with its name" \
-        "(campaign.sh stop headline|complex|stall|deep|explore|long|more)" >&2
+        "(campaign.sh stop $TABLES)" >&2
     fi
   else
     kill -TERM "$pid"
@@ -224,7 +235,7 @@ status)
   if [ -f "$RUNS/table.md" ]; then tail -n 1 "$RUNS/table.md"; fi
   ;;
 *)
-  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [headline|complex|stall|deep|explore|long|more|sticky|hires]" >&2
+  echo "usage: bash benchmarks/campaign/campaign.sh start|stop|status [$TABLES]" >&2
   exit 2
   ;;
 esac
