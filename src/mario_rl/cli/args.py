@@ -18,8 +18,8 @@ from mario_rl.env.levels import UnknownLevelError, parse_level
 PRESET_NAMES = (
     "blog-ddqn", "tutorial-ddqn", "tutorial-dqn", "keras-dqn", "dqn-fast", "curiosity-ppo",
     "ppo-fast", "ppo-levels", "ppo-levels-complex", "ppo-levels-more",
-    "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-more-simple",
-    "ppo-levels-more-long", "ppo-levels-hires", "ppo-levels-stall", "ppo-levels-deep",
+    "ppo-levels-more-sticky", "ppo-levels-more-sharp", "ppo-levels-more-long",
+    "ppo-levels-more-simple", "ppo-levels-hires", "ppo-levels-stall", "ppo-levels-deep",
     "ppo-levels-explore", "ppo-levels-long", "ppo-levels-icm",
 )  # fmt: skip
 """`mario_rl.presets.PRESETS`' names, spelled here: that module imports the agents and
