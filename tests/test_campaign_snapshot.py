@@ -397,3 +397,5 @@ def test_campaign_script_runs_the_documented_command_level_order_included(
     assert shlex.split(command.replace("\\\n", " ")) == shlex.split(documented.replace("\\\n", " "))
     assert len(script_levels.split()) == levels == len(set(script_levels.split()))
     assert "--confirm" in command
+    # The tables the script's messages name are the tables it has.
+    assert table in script.split('TABLES="', 1)[1].split('"', 1)[0].split("|")

@@ -189,7 +189,7 @@ def test_the_longer_horizon_trial_is_the_column_of_more_frames_at_gamma_099():
     assert trial.agent == replace(more.agent, gamma=0.99, reward_scale=0.01)
 
     # Its description's claim: at about 11 pixels (reward 11) a step, as the bundles run,
-    # three steps of waiting cost what a death risk of about 23% costs at gamma 0.9 and of
+    # three steps of waiting cost what a death risk of about 24% costs at gamma 0.9 and of
     # about 3% at 0.99. A death ends the episode (end on life loss) and pays its penalty.
     from mario_rl.env.core import DEATH_PENALTY
 
